@@ -1,0 +1,164 @@
+// The kernel interface: everything a model needs from a device, and nothing about models.
+// Every backend implements all of it (reference/ defines correct, cpu/ is fast on the host,
+// cuda/ runs on NVIDIA GPUs); tests/backend checks each one against reference/.
+//
+// Conventions for every kernel:
+//  - Arguments are outputs first, then inputs, then scalars. Shapes use B batch, T positions,
+//    C width, H query heads, Hkv key/value heads, D head dim, F ffn width, V vocab, N rows.
+//  - Activations and weights share one dtype, the compute dtype: f32 (all backends), f64
+//    (reference only: gradient checks) and later bf16 (cuda). Saved statistics (mean, rstd,
+//    lse, losses) are f32, or f64 when the compute dtype is f64. Token ids are i32.
+//  - Tensors are contiguous. A parameter gradient (dweight, dbias, dwte, ...) is accumulated
+//    (+=) so that micro-batches add up; an input gradient is overwritten, except where a
+//    kernel says `dx +=` (norms feed the residual stream, whose gradient is a running sum).
+//  - Launchers validate shapes and dtypes once (TANDEM_ASSERT: callers are tandem code) and
+//    kernels never throw.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "core/tensor.h"
+
+namespace tandem::backend {
+
+struct AdamWParams {
+    float lr = 1e-3f;
+    float beta1 = 0.9f;
+    float beta2 = 0.999f;
+    float eps = 1e-8f;
+    float weight_decay = 0.0f;
+    int64_t step = 1;  // 1-based: the bias corrections use beta^step
+};
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+
+    virtual std::string_view name() const = 0;  // "reference", "cpu", "cuda"
+    virtual Device device() const = 0;
+    virtual bool supports(DType compute_dtype) const = 0;
+
+    // ---- memory ------------------------------------------------------------------------
+    // alloc returns memory aligned to 64 bytes and throws Error when the device is full.
+    virtual void* alloc(size_t bytes) = 0;
+    virtual void free(void* ptr) = 0;
+    virtual void copy_to_device(void* dst, const void* host_src, size_t bytes) = 0;
+    virtual void copy_to_host(void* host_dst, const void* src, size_t bytes) = 0;
+    virtual void copy(void* dst, const void* src, size_t bytes) = 0;  // device to device
+    virtual void fill_zero(Tensor x) = 0;
+    // Waits until every kernel launched so far has finished (no-op on the host backends).
+    virtual void synchronize() {}
+
+    // ---- embeddings ----------------------------------------------------------------------
+    // out[b, t, :] = wte[tokens[b, t], :] + wpe[pos_offset + t, :]
+    // out [B, T, C], tokens i32 [B, T], wte [V, C], wpe [T_max, C] or empty (no learned
+    // positions). Token ids are in [0, V) (checked where tokens enter tandem).
+    virtual void embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe,
+                                   int64_t pos_offset) = 0;
+    // dwte[tokens[b, t], :] += dout[b, t, :]; dwpe[t, :] += sum_b dout[b, t, :] (if not empty).
+    virtual void embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) = 0;
+
+    // ---- normalisation --------------------------------------------------------------------
+    // y = (x - mean) * rstd * weight + bias, rstd = 1 / sqrt(var + eps), biased variance.
+    // y, x [N, C]; mean, rstd [N] (saved for backward); weight, bias [C].
+    virtual void layer_norm_forward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor weight,
+                                    Tensor bias, float eps) = 0;
+    // dx += d/dx; dweight += sum_n dy * xhat; dbias += sum_n dy.
+    virtual void layer_norm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dy, Tensor x,
+                                     Tensor weight, Tensor mean, Tensor rstd) = 0;
+
+    // y = x * rstd * weight, rstd = 1 / sqrt(mean(x^2) + eps). y, x [N, C]; rstd [N]; weight [C].
+    virtual void rms_norm_forward(Tensor y, Tensor rstd, Tensor x, Tensor weight, float eps) = 0;
+    // dx += d/dx; dweight += sum_n dy * x * rstd.
+    virtual void rms_norm_backward(Tensor dx, Tensor dweight, Tensor dy, Tensor x, Tensor weight,
+                                   Tensor rstd) = 0;
+
+    // ---- matrix products ------------------------------------------------------------------
+    // out = op(a) @ op(b) (+ bias), or out += ... when accumulate. op transposes when asked.
+    // 2-D: out [M, N], op(a) [M, K], op(b) [K, N], bias [N] or empty.
+    // 3-D (batched, no bias): out [S, M, N], op(a) [S, M, K], op(b) [S, K, N].
+    virtual void matmul(Tensor out, Tensor a, Tensor b, Tensor bias, bool trans_a, bool trans_b,
+                        bool accumulate) = 0;
+    // dbias[n] += sum_m dout[m, n]. dbias [N], dout [M, N].
+    virtual void bias_backward(Tensor dbias, Tensor dout) = 0;
+
+    // ---- activations ----------------------------------------------------------------------
+    // GELU, tanh approximation: y = x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))).
+    // y, x any shape; dx may alias dy.
+    virtual void gelu_forward(Tensor y, Tensor x) = 0;
+    virtual void gelu_backward(Tensor dx, Tensor dy, Tensor x) = 0;
+
+    // SwiGLU: y = silu(gate) * up, silu(g) = g / (1 + exp(-g)).
+    // y [N, F]; gate_up [N, 2F] holds gate in columns [0, F) and up in [F, 2F) (the output of
+    // one product with gate_proj and up_proj stacked). dgate_up [N, 2F].
+    virtual void swiglu_forward(Tensor y, Tensor gate_up) = 0;
+    virtual void swiglu_backward(Tensor dgate_up, Tensor dy, Tensor gate_up) = 0;
+
+    // ---- attention ------------------------------------------------------------------------
+    // Attention works on the packed output of the QKV product: qkv [B, T, (H + 2 Hkv) * D],
+    // per position H query heads, then Hkv key heads, then Hkv value heads, each D wide.
+    // Query head h reads key/value head h / (H / Hkv) (grouped-query attention).
+
+    // Per-head RMSNorm of the query and key heads (Qwen3), in place of a copy:
+    // y = qkv with every q head normalised with q_weight [D] and every k head with k_weight [D];
+    // v heads are copied. rstd [B, T, H + Hkv] (q heads first).
+    virtual void qk_norm_forward(Tensor y, Tensor rstd, Tensor qkv, Tensor q_weight,
+                                 Tensor k_weight, int64_t H, int64_t Hkv, float eps) = 0;
+    // dqkv = d/dqkv (overwritten; v part copied from dy); dq_weight, dk_weight +=.
+    virtual void qk_norm_backward(Tensor dqkv, Tensor dq_weight, Tensor dk_weight, Tensor dy,
+                                  Tensor qkv, Tensor q_weight, Tensor k_weight, Tensor rstd,
+                                  int64_t H, int64_t Hkv) = 0;
+
+    // Rotary position embedding, in place on the q and k heads of qkv, in the "rotate half"
+    // layout of Hugging Face Llama/Qwen: for i < D/2, with angle = (pos_offset + t) * theta^(-2i/D),
+    // (x[i], x[i + D/2]) -> (x[i] cos - x[i + D/2] sin, x[i + D/2] cos + x[i] sin). D is even.
+    virtual void rope_forward(Tensor qkv, int64_t H, int64_t Hkv, float theta,
+                              int64_t pos_offset) = 0;
+    // The transpose of the rotation (rotation by -angle), in place on dqkv.
+    virtual void rope_backward(Tensor dqkv, int64_t H, int64_t Hkv, float theta,
+                               int64_t pos_offset) = 0;
+
+    // Causal self-attention: out[b, t, h] = sum_{s <= t} softmax_s(q.k_s / sqrt(D)) v_s.
+    // out [B, T, H * D]; lse [B, H, T] saves log-sum-exp of the scaled scores for backward.
+    virtual void attention_forward(Tensor out, Tensor lse, Tensor qkv, int64_t H,
+                                   int64_t Hkv) = 0;
+    // dqkv [B, T, (H + 2 Hkv) * D] is overwritten with the gradient of q, k and v.
+    virtual void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse,
+                                    int64_t H, int64_t Hkv) = 0;
+
+    // ---- residual stream ------------------------------------------------------------------
+    // out = a + b, all the same shape; out may alias a or b.
+    virtual void add(Tensor out, Tensor a, Tensor b) = 0;
+
+    // ---- loss -----------------------------------------------------------------------------
+    // losses[n] = logsumexp(logits[n, :]) - logits[n, targets[n]], and 0 where targets[n] ==
+    // ignore_index. losses, lse [N]; logits [N, V]; targets i32 [N] in [0, V) or ignore_index.
+    virtual void cross_entropy_forward(Tensor losses, Tensor lse, Tensor logits, Tensor targets,
+                                       int32_t ignore_index) = 0;
+    // dlogits[n, :] = dloss * (softmax(logits[n, :]) - onehot(targets[n])), and 0 on ignored
+    // rows. dlogits may alias logits (the logits are dead after the loss).
+    virtual void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets,
+                                        float dloss, int32_t ignore_index) = 0;
+
+    // ---- reductions and the optimizer -----------------------------------------------------
+    // Sum of x (any shape), and sum of x^2 (the squared global norm when x is the flat gradient
+    // buffer), accumulated in double and returned to the host.
+    virtual double sum(Tensor x) = 0;
+    virtual double sum_squares(Tensor x) = 0;
+    // x *= s in place (gradient clipping, loss scaling).
+    virtual void scale(Tensor x, float s) = 0;
+
+    // AdamW with decoupled weight decay, in PyTorch's order of operations:
+    // param *= 1 - lr * weight_decay; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+    // param -= (lr / (1 - b1^step)) * m / (sqrt(v) / sqrt(1 - b2^step) + eps).
+    // param, grad, m, v: 1-D, same length; m and v are f32 (f64 with an f64 param).
+    virtual void adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v,
+                              const AdamWParams& hp) = 0;
+};
+
+// The dtype of saved statistics for a compute dtype: f64 for f64, f32 otherwise.
+inline DType stats_dtype(DType compute) { return compute == DType::F64 ? DType::F64 : DType::F32; }
+
+}  // namespace tandem::backend

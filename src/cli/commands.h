@@ -1,0 +1,12 @@
+// The subcommands of `tandem`. Each add_*_command registers its flags on the app and the
+// callback that runs it; main.cpp lists them.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace tandem::cli {
+
+void add_tokenizer_command(CLI::App& app);
+void add_prepare_command(CLI::App& app);
+
+}  // namespace tandem::cli

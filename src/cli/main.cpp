@@ -1,0 +1,35 @@
+// `tandem`: parses the command line, runs one subcommand, and turns failures into exit codes:
+// 0 success, 1 a user error (one line on stderr), 2 a usage error.
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+    CLI::App app{"tandem: train decoder-only transformers on any hardware, serve them on any other"};
+    app.set_version_flag("--version", std::string("tandem ") + TANDEM_VERSION);
+    app.require_subcommand(1);
+    tandem::cli::add_tokenizer_command(app);
+    tandem::cli::add_prepare_command(app);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        return 2;
+    } catch (const tandem::Error& e) {
+        std::fprintf(stderr, "tandem: error: %s\n", e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "tandem: error: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
