@@ -175,7 +175,9 @@ void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const T
     expect(dlogits, logits.dtype, logits.shape);
 }
 
-void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v) {
+void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
+           const AdamWParams& hp) {
+    TANDEM_ASSERT(hp.step >= 1, "AdamW steps count from 1", hp.step);
     TANDEM_ASSERT(param.ndim() == 1 && is_float(param.dtype), param.str());
     expect(grad, param.dtype, param.shape);
     expect(m, stats_dtype(param.dtype), param.shape);

@@ -51,6 +51,7 @@ void cross_entropy_forward(const Tensor& losses, const Tensor& lse, const Tensor
                            const Tensor& targets);
 void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const Tensor& lse,
                             const Tensor& targets);
-void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v);
+void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
+           const AdamWParams& hp);
 
 }  // namespace tandem::backend::checks

@@ -57,6 +57,7 @@ TEST(Attention, MatchesReferenceAcrossSeveralQueryBlocks) {
     for (const Target& target : conformance_targets()) {
         check_attention(target, {1, 130, 4, 2, 16});
         check_attention(target, {2, 67, 2, 1, 32});
+        check_attention(target, {1, 65, 2, 2, 128});  // the head width of Llama and Qwen
     }
 }
 

@@ -49,7 +49,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 TANDEM_CPU_CLONES float softmax_row(float* s, int64_t valid, int64_t keys) {
     float mx = s[0];
 #pragma omp simd reduction(max : mx)
-    for (int64_t j = 0; j < valid; ++j) mx = std::max(mx, s[j]);
+    for (int64_t j = 0; j < valid; ++j) mx = s[j] > mx ? s[j] : mx;  // (std::max stays scalar)
     float sum = 0;
 #pragma omp simd reduction(+ : sum)
     for (int64_t j = 0; j < valid; ++j) {

@@ -166,7 +166,7 @@ public:
 
     void adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v,
                       const AdamWParams& hp) override {
-        checks::adamw(param, grad, m, v);
+        checks::adamw(param, grad, m, v, hp);
         expect_f32(param);
         cpu::adamw_update(param, grad, m, v, hp);
     }

@@ -160,7 +160,7 @@ public:
 
     void adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v,
                       const AdamWParams& hp) override {
-        checks::adamw(param, grad, m, v);
+        checks::adamw(param, grad, m, v, hp);
         TANDEM_DISPATCH(param.dtype, ref::adamw_update<Real>(param, grad, m, v, hp));
     }
 };
