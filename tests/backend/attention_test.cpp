@@ -53,6 +53,12 @@ TEST(Attention, MatchesReferenceWithOneKeyValueHeadPerQueryHead) {
             for (int64_t D : {8, 16, 64}) check_attention(target, {2, T, 3, 3, D});
 }
 
+TEST(Attention, MatchesReferenceWithManyGroupedKeyValueHeads) {
+    // Enough (batch, kv head) pairs that the cpu backend gives each its own task.
+    for (const Target& target : conformance_targets())
+        for (int64_t T : {7, 70}) check_attention(target, {2, T, 32, 16, 8});
+}
+
 TEST(Attention, MatchesReferenceAcrossSeveralQueryBlocks) {
     for (const Target& target : conformance_targets()) {
         check_attention(target, {1, 130, 4, 2, 16});
