@@ -23,7 +23,9 @@ void expect_rows(const Tensor& t, DType dtype, int64_t n) {
     expect_dtype(t, dtype);
     TANDEM_ASSERT(t.numel() == n, t.str(), n);
 }
-bool is_float(DType dtype) { return dtype != DType::I32; }
+bool is_float(DType dtype) {
+    return dtype != DType::I32;
+}
 
 }  // namespace
 

@@ -130,8 +130,7 @@ TEST(Attention, ReferenceBackwardMatchesFiniteDifferences) {
         };
         loss();
         ref.attention_backward(dqkv, dout, qkv, out, lse, h.H, h.Hkv);
-        EXPECT_LT(gradient_error(qkv.data, dqkv.data, loss), kFiniteDifferenceTolerance)
-            << h.str();
+        EXPECT_LT(gradient_error(qkv.data, dqkv.data, loss), kFiniteDifferenceTolerance) << h.str();
     }
 }
 

@@ -33,7 +33,9 @@ inline std::vector<Target> conformance_targets() {
     return targets;
 }
 
-inline backend::Backend& reference_backend() { return backend::get_backend("reference"); }
+inline backend::Backend& reference_backend() {
+    return backend::get_backend("reference");
+}
 
 // The values a tensor of `dtype` can hold, seen as f32: what reference/ gets as input.
 inline std::vector<float> rounded_to(DType dtype, std::vector<float> values) {
@@ -70,7 +72,9 @@ inline Pair ints(const Target& target, const std::vector<int32_t>& host, Shape s
             DeviceTensor::from_ints(reference_backend(), host, shape)};
 }
 // An empty tensor (no bias, no learned positions).
-inline Pair none() { return {}; }
+inline Pair none() {
+    return {};
+}
 
 // Picks one side of every Pair, so that one lambda runs a kernel on the target and on reference/:
 //   run_both(target, [&](backend::Backend& be, Side s) { be.gelu_forward(s(y), s(x)); });

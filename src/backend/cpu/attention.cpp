@@ -32,9 +32,7 @@ struct Layout {
     int64_t group() const { return H / Hkv; }
     int64_t q(int64_t b, int64_t t, int64_t h) const { return (b * T + t) * W + h * D; }
     int64_t k(int64_t b, int64_t t, int64_t g) const { return (b * T + t) * W + (H + g) * D; }
-    int64_t v(int64_t b, int64_t t, int64_t g) const {
-        return (b * T + t) * W + (H + Hkv + g) * D;
-    }
+    int64_t v(int64_t b, int64_t t, int64_t g) const { return (b * T + t) * W + (H + Hkv + g) * D; }
 };
 
 Layout layout_of(Tensor qkv, int64_t H, int64_t Hkv) {
@@ -42,9 +40,8 @@ Layout layout_of(Tensor qkv, int64_t H, int64_t Hkv) {
     return {qkv.size(0), qkv.size(1), H, Hkv, W / (H + 2 * Hkv), W};
 }
 
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-          const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
-          int64_t ldc) {
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
 }
@@ -122,8 +119,7 @@ struct HeadGrads {
             const float* go = dout + (b * L.T + t0) * out_stride + h * L.D;
             const float* o = out + (b * L.T + t0) * out_stride + h * L.D;
             const float* l = lse + (b * L.H + h) * L.T + t0;
-            gemm(false, true, rows, keys, L.D, scale, q, L.W, x + L.k(b, 0, g), L.W, 0.0f, p,
-                 keys);
+            gemm(false, true, rows, keys, L.D, scale, q, L.W, x + L.k(b, 0, g), L.W, 0.0f, p, keys);
             for (int64_t i = 0; i < rows; ++i)
                 probabilities_row(p + i * keys, l[i], t0 + i + 1, keys);
             gemm(false, true, rows, keys, L.D, 1.0f, go, out_stride, x + L.v(b, 0, g), L.W, 0.0f,
@@ -195,8 +191,8 @@ void attention_forward(Tensor out, Tensor lse, Tensor qkv, int64_t H, int64_t Hk
             const int64_t g = h / L.group();
             const int64_t t0 = block * kQueryBlock, rows = std::min(kQueryBlock, L.T - t0);
             const int64_t keys = t0 + rows;  // causal: this block sees keys [0, keys)
-            gemm(false, true, rows, keys, L.D, scale, x + L.q(b, t0, h), L.W, x + L.k(b, 0, g),
-                 L.W, 0.0f, scores.data(), keys);
+            gemm(false, true, rows, keys, L.D, scale, x + L.q(b, t0, h), L.W, x + L.k(b, 0, g), L.W,
+                 0.0f, scores.data(), keys);
             float* l = lse.as<float>() + (b * H + h) * L.T + t0;
             for (int64_t i = 0; i < rows; ++i)
                 l[i] = softmax_row(scores.data() + i * keys, t0 + i + 1, keys);

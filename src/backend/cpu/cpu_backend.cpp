@@ -15,7 +15,7 @@ void expect_f32(const Tensor& t) {
 }
 
 class CpuBackend final : public HostMemoryBackend {
-public:
+   public:
     std::string_view name() const override { return "cpu"; }
     bool supports(DType dtype) const override { return dtype == DType::F32; }
 
@@ -124,8 +124,8 @@ public:
         expect_f32(qkv);
         cpu::attention_forward(out, lse, qkv, H, Hkv);
     }
-    void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse,
-                            int64_t H, int64_t Hkv) override {
+    void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse, int64_t H,
+                            int64_t Hkv) override {
         checks::attention_backward(dqkv, dout, qkv, out, lse, H, Hkv);
         expect_f32(qkv);
         cpu::attention_backward(dqkv, dout, qkv, out, lse, H, Hkv);
@@ -174,6 +174,8 @@ public:
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+std::unique_ptr<Backend> make_cpu_backend() {
+    return std::make_unique<CpuBackend>();
+}
 
 }  // namespace tandem::backend

@@ -16,10 +16,9 @@ void layer_norm_forward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor wei
 void layer_norm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dy, Tensor x,
                          Tensor weight, Tensor mean, Tensor rstd);
 void rms_norm_forward(Tensor y, Tensor rstd, Tensor x, Tensor weight, float eps);
-void rms_norm_backward(Tensor dx, Tensor dweight, Tensor dy, Tensor x, Tensor weight,
-                       Tensor rstd);
-void qk_norm_forward(Tensor y, Tensor rstd, Tensor qkv, Tensor q_weight, Tensor k_weight,
-                     int64_t H, int64_t Hkv, float eps);
+void rms_norm_backward(Tensor dx, Tensor dweight, Tensor dy, Tensor x, Tensor weight, Tensor rstd);
+void qk_norm_forward(Tensor y, Tensor rstd, Tensor qkv, Tensor q_weight, Tensor k_weight, int64_t H,
+                     int64_t Hkv, float eps);
 void qk_norm_backward(Tensor dqkv, Tensor dq_weight, Tensor dk_weight, Tensor dy, Tensor qkv,
                       Tensor q_weight, Tensor k_weight, Tensor rstd, int64_t H, int64_t Hkv);
 
@@ -44,8 +43,8 @@ double sum_squares(Tensor x);
 
 void cross_entropy_forward(Tensor losses, Tensor lse, Tensor logits, Tensor targets,
                            int32_t ignore_index);
-void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets,
-                            float dloss, int32_t ignore_index);
+void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets, float dloss,
+                            int32_t ignore_index);
 
 void adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWParams& hp);
 
