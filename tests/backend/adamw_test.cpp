@@ -19,8 +19,8 @@ TEST(AdamW, MatchesReferenceOnParamAndMoments) {
                 const DType moments = backend::stats_dtype(target.dtype);
                 Pair param = values(target, random_normal(n, 1), {n});
                 Pair grad = values(target, random_normal(n, 2, 0.1f), {n});
-                Pair m = make_pair(target, random_normal(n, 3, 0.01f), {n}, moments);
-                Pair v = make_pair(target, random_uniform(n, 4, 0.0f, 1e-3f), {n}, moments);
+                Pair m = pair_of(target, random_normal(n, 3, 0.01f), {n}, moments);
+                Pair v = pair_of(target, random_uniform(n, 4, 0.0f, 1e-3f), {n}, moments);
                 backend::AdamWParams hp;
                 hp.lr = 3e-3f;
                 hp.weight_decay = 0.1f;

@@ -51,21 +51,17 @@ struct Pair {
     DeviceTensor got;
     DeviceTensor want;
 };
-inline Pair make_pair(const Target& target, const std::vector<float>& host, Shape shape,
-                      DType dtype) {
+inline Pair pair_of(const Target& target, const std::vector<float>& host, Shape shape,
+                    DType dtype) {
     return {DeviceTensor::from(*target.backend, host, shape, dtype),
             DeviceTensor::from(reference_backend(), rounded_to(dtype, host), shape, DType::F32)};
 }
 // Activations and weights in the compute dtype.
 inline Pair values(const Target& target, const std::vector<float>& host, Shape shape) {
-    return make_pair(target, host, shape, target.dtype);
-}
-// Saved statistics (f32 on every backend that computes in f32 or lower).
-inline Pair stats(const Target& target, const std::vector<float>& host, Shape shape) {
-    return make_pair(target, host, shape, backend::stats_dtype(target.dtype));
+    return pair_of(target, host, shape, target.dtype);
 }
 inline Pair zeros(const Target& target, Shape shape, DType dtype) {
-    return make_pair(target, std::vector<float>(shape.numel(), 0.0f), shape, dtype);
+    return pair_of(target, std::vector<float>(shape.numel(), 0.0f), shape, dtype);
 }
 inline Pair ints(const Target& target, const std::vector<int32_t>& host, Shape shape) {
     return {DeviceTensor::from_ints(*target.backend, host, shape),
