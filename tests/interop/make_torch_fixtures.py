@@ -59,7 +59,7 @@ def causal_attention(q, k, v):
     """q [B, H, T, D], k/v [B, H, T, D] (kv heads already repeated)."""
     t = q.shape[2]
     scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
-    mask = torch.ones(t, t, dtype=torch.bool).tril()
+    mask = torch.ones(t, t, dtype=torch.bool, device=q.device).tril()
     scores = scores.masked_fill(~mask, float("-inf"))
     return torch.softmax(scores, dim=-1) @ v
 
@@ -104,7 +104,8 @@ def rope(x, theta):
     inv_freq = 1.0 / (theta ** (torch.arange(0, d, 2, dtype=torch.float64) / d))
     freqs = torch.outer(torch.arange(t, dtype=torch.float64), inv_freq)
     emb = torch.cat((freqs, freqs), dim=-1)
-    return x * emb.cos() + rotate_half(x) * emb.sin()
+    cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)  # angles in f64, like tandem
+    return x * cos + rotate_half(x) * sin
 
 
 def qwen3_forward(p, cfg, tokens):
