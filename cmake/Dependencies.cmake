@@ -3,29 +3,36 @@
 find_package(OpenMP REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(Threads REQUIRED)
-find_package(PkgConfig REQUIRED)
 
 # OpenBLAS: prefer the OpenMP build so that BLAS and our own kernels share one thread pool
 # (the pthread build spins its own threads beside OpenMP's and oversubscribes the cores).
-find_library(OPENBLAS_LIBRARY NAMES openblas
-             HINTS /usr/lib/x86_64-linux-gnu/openblas-openmp /usr/lib/aarch64-linux-gnu/openblas-openmp
-             NO_DEFAULT_PATH)
+# CMAKE_PREFIX_PATH is searched too: the GPU machines get these packages unpacked into a prefix.
+set(openblas_lib_hints "")
+set(openblas_include_hints "")
+foreach(prefix ${CMAKE_PREFIX_PATH} /usr)
+  foreach(arch x86_64-linux-gnu aarch64-linux-gnu)
+    list(APPEND openblas_lib_hints ${prefix}/lib/${arch}/openblas-openmp)
+    list(APPEND openblas_include_hints ${prefix}/include/${arch}/openblas-openmp)
+  endforeach()
+endforeach()
+find_library(OPENBLAS_LIBRARY NAMES openblas HINTS ${openblas_lib_hints} NO_DEFAULT_PATH)
 if(NOT OPENBLAS_LIBRARY)
   find_library(OPENBLAS_LIBRARY NAMES openblas REQUIRED)
 endif()
-find_path(CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas-openmp openblas REQUIRED
-          HINTS /usr/include/x86_64-linux-gnu/openblas-openmp /usr/include/aarch64-linux-gnu/openblas-openmp)
+find_path(CBLAS_INCLUDE_DIR cblas.h HINTS ${openblas_include_hints} PATH_SUFFIXES openblas-openmp openblas
+          REQUIRED)
 message(STATUS "OpenBLAS: ${OPENBLAS_LIBRARY} (cblas.h in ${CBLAS_INCLUDE_DIR})")
 
 find_library(XXHASH_LIBRARY NAMES xxhash REQUIRED)
 find_path(XXHASH_INCLUDE_DIR xxhash.h REQUIRED)
-pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+find_library(PCRE2_LIBRARY NAMES pcre2-8 REQUIRED)
+find_path(PCRE2_INCLUDE_DIR pcre2.h REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
 
 add_library(tandem_deps INTERFACE)
-target_include_directories(tandem_deps INTERFACE ${CBLAS_INCLUDE_DIR} ${XXHASH_INCLUDE_DIR})
+target_include_directories(tandem_deps INTERFACE ${CBLAS_INCLUDE_DIR} ${XXHASH_INCLUDE_DIR} ${PCRE2_INCLUDE_DIR})
 target_link_libraries(tandem_deps INTERFACE OpenMP::OpenMP_CXX nlohmann_json::nlohmann_json
-                      ${OPENBLAS_LIBRARY} ${XXHASH_LIBRARY} PkgConfig::PCRE2 Threads::Threads)
+                      ${OPENBLAS_LIBRARY} ${XXHASH_LIBRARY} ${PCRE2_LIBRARY} Threads::Threads)
 
 # CUDA is optional: AUTO enables it when nvcc is found (CI has nvcc but no GPU, so the CUDA code
 # is always compiled there and its tests skip themselves at run time).

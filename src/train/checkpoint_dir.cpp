@@ -1,0 +1,141 @@
+// Atomic checkpoint directories and their manifests.
+#include "train/checkpoint_dir.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "core/checksum.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "io/atomic_file.h"
+#include "io/mapped_file.h"
+
+namespace tandem::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kManifest = "MANIFEST.json";
+
+std::string step_dir_name(int64_t step) { return "step-" + std::to_string(step); }
+
+uint64_t file_checksum(const std::string& path) {
+    io::MappedFile file(path);
+    return xxh3_64(file.data(), file.size());
+}
+
+}  // namespace
+
+CheckpointDirWriter::CheckpointDirWriter(std::string parent, int64_t step)
+    : parent_(std::move(parent)),
+      final_dir_((fs::path(parent_) / step_dir_name(step)).string()),
+      temp_dir_(final_dir_ + ".tmp-" + std::to_string(::getpid())) {
+    std::error_code ec;
+    fs::remove_all(temp_dir_, ec);  // left over by an earlier crash of this same pid
+    fs::create_directories(temp_dir_, ec);
+    if (ec) throw Error(temp_dir_, ": cannot create checkpoint directory: ", ec.message());
+}
+
+CheckpointDirWriter::~CheckpointDirWriter() {
+    if (!committed_) {
+        std::error_code ec;
+        fs::remove_all(temp_dir_, ec);
+    }
+}
+
+std::string CheckpointDirWriter::file(const std::string& name) const {
+    return (fs::path(temp_dir_) / name).string();
+}
+
+std::string CheckpointDirWriter::commit() {
+    nlohmann::ordered_json files = nlohmann::ordered_json::array();
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(temp_dir_))
+        if (entry.is_regular_file()) names.push_back(entry.path().filename().string());
+    std::sort(names.begin(), names.end());
+    for (const auto& name : names) {
+        const std::string path = file(name);
+        files.push_back({{"file", name}, {"size", fs::file_size(path)}, {"xxh3", hex64(file_checksum(path))}});
+    }
+    // Each file was fsynced by its AtomicFile; the manifest is written (and fsynced) last, so a
+    // manifest on disk implies every file it lists is complete.
+    io::write_file_atomic(file(kManifest), nlohmann::ordered_json{{"files", files}}.dump(2) + "\n");
+    io::fsync_directory(temp_dir_);
+
+    std::error_code ec;
+    if (fs::exists(final_dir_)) {
+        // Re-saving a step (after a resume): move the old one aside first so that a crash in
+        // between still leaves one complete copy on disk.
+        const std::string old = final_dir_ + ".old-" + std::to_string(::getpid());
+        fs::rename(final_dir_, old, ec);
+        if (ec) throw Error(final_dir_, ": cannot move the previous checkpoint aside: ", ec.message());
+        fs::rename(temp_dir_, final_dir_, ec);
+        if (ec) throw Error(final_dir_, ": cannot rename ", temp_dir_, " into place: ", ec.message());
+        fs::remove_all(old, ec);
+    } else {
+        fs::rename(temp_dir_, final_dir_, ec);
+        if (ec) throw Error(final_dir_, ": cannot rename ", temp_dir_, " into place: ", ec.message());
+    }
+    committed_ = true;
+    io::fsync_directory(parent_);
+    return final_dir_;
+}
+
+void verify_checkpoint_dir(const std::string& dir) {
+    const std::string manifest_path = (fs::path(dir) / kManifest).string();
+    if (!fs::exists(manifest_path))
+        throw Error(dir, ": no ", kManifest, " (the checkpoint was not completed)");
+    nlohmann::json manifest;
+    try {
+        manifest = nlohmann::json::parse(io::read_file(manifest_path));
+    } catch (const nlohmann::json::exception& e) {
+        throw Error(manifest_path, ": not valid JSON: ", e.what());
+    }
+    if (!manifest.contains("files") || !manifest["files"].is_array())
+        throw Error(manifest_path, ": has no \"files\" list");
+    for (const auto& entry : manifest["files"]) {
+        const std::string name = entry.value("file", "");
+        const std::string path = (fs::path(dir) / name).string();
+        if (name.empty() || !fs::exists(path)) throw Error(path, ": listed in the manifest but missing");
+        const uint64_t size = fs::file_size(path), want_size = entry.value("size", uint64_t{0});
+        if (size != want_size)
+            throw Error(path, ": is ", size, " bytes but the manifest says ", want_size, " (truncated?)");
+        const std::string sum = hex64(file_checksum(path)), want_sum = entry.value("xxh3", "");
+        if (sum != want_sum)
+            throw Error(path, ": checksum ", sum, " does not match the manifest's ", want_sum, " (corrupted)");
+    }
+}
+
+std::vector<CheckpointInfo> list_checkpoints(const std::string& parent) {
+    std::vector<CheckpointInfo> out;
+    std::error_code ec;
+    if (!fs::is_directory(parent, ec)) return out;
+    for (const auto& entry : fs::directory_iterator(parent)) {
+        const std::string name = entry.path().filename().string();
+        if (!entry.is_directory() || name.rfind("step-", 0) != 0) continue;
+        const std::string digits = name.substr(5);
+        if (digits.empty() || !std::all_of(digits.begin(), digits.end(), ::isdigit)) continue;
+        out.push_back({entry.path().string(), std::stoll(digits)});
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.step < b.step; });
+    return out;
+}
+
+std::optional<CheckpointInfo> newest_valid_checkpoint(const std::string& parent) {
+    auto all = list_checkpoints(parent);
+    for (auto it = all.rbegin(); it != all.rend(); ++it) {
+        try {
+            verify_checkpoint_dir(it->path);
+            return *it;
+        } catch (const Error& e) {
+            log_warn("skipping checkpoint: ", e.what());
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace tandem::train

@@ -1,0 +1,49 @@
+// Checkpoint directories that are complete or absent. Files are written into
+// "<parent>/step-<N>.tmp-<pid>", a MANIFEST.json listing each file with its size and xxHash3 is
+// written last, everything is fsynced, and the directory is renamed to "<parent>/step-<N>".
+// A directory whose files do not match its manifest is never loaded.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tandem::train {
+
+class CheckpointDirWriter {
+public:
+    CheckpointDirWriter(std::string parent, int64_t step);
+    ~CheckpointDirWriter();  // removes the temporary directory unless committed
+    CheckpointDirWriter(const CheckpointDirWriter&) = delete;
+    CheckpointDirWriter& operator=(const CheckpointDirWriter&) = delete;
+
+    // Where to write file `name` before commit().
+    std::string file(const std::string& name) const;
+    // Writes the manifest, fsyncs, renames into place (replacing an older directory of the same
+    // step) and returns the final path.
+    std::string commit();
+
+private:
+    std::string parent_, final_dir_, temp_dir_;
+    bool committed_ = false;
+};
+
+struct CheckpointInfo {
+    std::string path;
+    int64_t step = 0;
+};
+
+// Throws Error naming the file and the mismatch (missing, wrong size, wrong checksum, no
+// manifest) when `dir` does not match its MANIFEST.json.
+void verify_checkpoint_dir(const std::string& dir);
+
+// The committed checkpoints under `parent` (step-<N> directories), oldest first; temporary
+// directories are ignored.
+std::vector<CheckpointInfo> list_checkpoints(const std::string& parent);
+
+// The newest checkpoint under `parent` that passes verification. Each newer one that fails is
+// reported through log_warn with the reason and skipped. nullopt when there is none.
+std::optional<CheckpointInfo> newest_valid_checkpoint(const std::string& parent);
+
+}  // namespace tandem::train

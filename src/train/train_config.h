@@ -1,0 +1,46 @@
+// The configuration of a training run: one JSON object, every key overridable on the command
+// line as KEY=VALUE. Unknown keys are errors that name the nearest known key.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace tandem::train {
+
+struct TrainConfig {
+    nlohmann::json model = "tiny";  // a preset name or an object {"family": ..., sizes...}
+    int64_t batch_size = 8;
+    int64_t seq_len = 128;
+    int64_t grad_accum = 1;
+    int64_t steps = 1000;
+    double lr = 1e-3;
+    double lr_min = 1e-4;
+    int64_t warmup_steps = 100;  // linear warm-up, then cosine decay to lr_min at `steps`
+    double weight_decay = 0.1;   // matrix weights only; norms, biases, embeddings get none
+    double beta1 = 0.9;
+    double beta2 = 0.95;
+    double eps = 1e-8;
+    double grad_clip = 1.0;      // global norm; 0 disables clipping
+    int64_t eval_every = 100;
+    int64_t eval_batches = 8;
+    int64_t checkpoint_every = 500;
+    int64_t log_every = 10;      // plain log lines when stderr is not a terminal
+    uint64_t seed = 1337;
+    std::string device = "cpu";
+
+    nlohmann::json to_json() const;
+    // Reads every key of `json`, rejecting unknown keys and values of the wrong type or range.
+    static TrainConfig from_json(const nlohmann::json& json, const std::string& origin);
+    void validate() const;  // throws Error naming the key and the value
+};
+
+// Applies "key=value" overrides to a config JSON object. Values are parsed as JSON when they
+// parse (numbers, true, {"family": ...}), else taken as strings (model=llama-15m).
+void apply_overrides(nlohmann::json& config, const std::vector<std::string>& overrides);
+
+// The known key closest to `key` by edit distance, or "" when none is close.
+std::string nearest_key(const std::string& key, const std::vector<std::string>& known);
+
+}  // namespace tandem::train

@@ -1,0 +1,54 @@
+#include "train/train_config.h"
+
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+
+namespace tandem::train {
+namespace {
+
+std::string error_of(const nlohmann::json& json) {
+    try {
+        TrainConfig::from_json(json, "cfg.json");
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+TEST(TrainConfig, RoundTripsThroughJson) {
+    TrainConfig c;
+    c.model = "llama-15m";
+    c.steps = 80;
+    c.lr = 3e-4;
+    TrainConfig d = TrainConfig::from_json(c.to_json(), "x");
+    EXPECT_EQ(d.to_json(), c.to_json());
+}
+
+TEST(TrainConfig, UnknownKeyNamesItAndSuggestsTheNearest) {
+    const std::string message = error_of({{"learning_rate", 1e-3}, {"stpes", 10}});
+    EXPECT_NE(message.find("cfg.json"), std::string::npos) << message;
+    const std::string typo = error_of({{"batch_sise", 4}});
+    EXPECT_NE(typo.find("'batch_sise'"), std::string::npos) << typo;
+    EXPECT_NE(typo.find("did you mean 'batch_size'"), std::string::npos) << typo;
+}
+
+TEST(TrainConfig, RejectsWrongTypesAndRanges) {
+    EXPECT_NE(error_of({{"steps", "many"}}).find("'steps'"), std::string::npos);
+    EXPECT_NE(error_of({{"batch_size", 0}}).find("'batch_size'"), std::string::npos);
+    EXPECT_NE(error_of({{"beta2", 1.0}}).find("'beta2'"), std::string::npos);
+    EXPECT_NE(error_of({{"lr", 1e-3}, {"lr_min", 1e-2}}).find("'lr_min'"), std::string::npos);
+    EXPECT_NE(error_of({{"seed", -1}}).find("'seed'"), std::string::npos);
+}
+
+TEST(TrainConfig, OverridesParseJsonValuesAndFallBackToStrings) {
+    nlohmann::json config = {{"steps", 10}};
+    apply_overrides(config, {"steps=20", "lr=0.01", "model=llama-15m", "model={\"family\":\"llama\"}"});
+    EXPECT_EQ(config["steps"], 20);
+    EXPECT_DOUBLE_EQ(config["lr"].get<double>(), 0.01);
+    EXPECT_EQ(config["model"]["family"], "llama");
+    EXPECT_THROW(apply_overrides(config, {"steps"}), Error);
+}
+
+}  // namespace
+}  // namespace tandem::train
