@@ -33,9 +33,10 @@ inline constexpr Tolerance kDefaultTolerance{1e-5, 1.6e-2, 2e-3};
 inline constexpr Tolerance kReductionTolerance{1e-10, 1e-10, 1e-10};
 
 // Attention backward chains three products (dP = dO V^T, dS = P (dP - delta), dQ = dS K) and
-// subtracts delta = rowsum(P dP), which cancels: the f32 rounding of P and dP is amplified by
-// the cancellation, so it gets twice the default f32 budget. bf16 stores P before dV = P^T dO.
-inline constexpr Tolerance kAttentionBackwardTolerance{2e-5, 3e-2, 4e-3};
+// subtracts delta = rowsum(P dP), which cancels. In f32 that stays near 5e-7 (the default
+// bound holds); in bf16 and f16 the backend stores P in the compute dtype before dV = P^T dO,
+// one rounding more than the other kernels, so those entries are about twice the default.
+inline constexpr Tolerance kAttentionBackwardTolerance{1e-5, 3e-2, 4e-3};
 
 // Reference self-checks: f64 central differences with step 1e-6 are good to about 1e-9
 // (truncation ~ step^2, cancellation ~ 1e-16 / step).
