@@ -18,6 +18,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "io/pretokenizer.h"
 
 namespace tandem::io {
@@ -210,6 +211,10 @@ BpeModel train_bpe(const std::vector<std::string>& files, const BpeTrainerOption
             if (n == 0) pair_count.erase(k);
         }
     }
+    if (int64_t(model.merges.size()) < n_merges)
+        log_warn("tokenizer training stopped at ", model.merges.size(), " merges of ", n_merges,
+                 ": no pair occurs ", options.min_pair_count, " times any more (the vocabulary has ",
+                 model.tokens.size() + options.specials.size(), " tokens; more text gives more)");
     int32_t next_id = int32_t(model.tokens.size());
     for (const std::string& s : options.specials) model.added.push_back({s, next_id++, true});
     model.pattern = kGpt2Pattern;
