@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "common/test_util.h"
+#include "common/temp_dir.h"
 #include "io/atomic_file.h"
+#include "io/bpe_trainer.h"
 #include "io/tokenizer_files.h"
 
 namespace tandem::io {
@@ -32,6 +34,7 @@ bool have_node_modules() {
     return false;
 }
 
+// `which` is gpt2, qwen3, or "json 'PATH'" (see reference_ids.js).
 std::vector<int32_t> reference_ids(const std::string& which, const std::string& file) {
     std::string command = "node '" + interop_dir() + "/reference_ids.js' " + which + " '" + file + "'";
     FILE* pipe = popen(command.c_str(), "r");
@@ -127,6 +130,21 @@ TEST(TokenizerInterop, Qwen3KnowsItsSpecialTokens) {
     EXPECT_EQ(qwen3().vocab_size(), 151669);
     EXPECT_EQ(gpt2().eot_id(), 50256);
     EXPECT_EQ(gpt2().vocab_size(), 50257);
+}
+
+TEST(TokenizerInterop, TrainedTokenizerJsonEncodesTheSameInTransformersJs) {
+    if (!have_node_modules()) return;
+    std::string file = fortunes_file();
+    ASSERT_FALSE(file.empty()) << "/usr/share/games/fortunes is missing: run scripts/setup";
+    testing::TempDir dir;
+    BpeTrainerOptions options;
+    options.vocab_size = 3000;
+    options.specials = {"<|endoftext|>", "<|im_start|>"};
+    save_hf_tokenizer_json(train_bpe({file}, options), dir.file("tokenizer.json"));
+    BpeTokenizer tok = load_tokenizer(dir.file("tokenizer.json"));
+    std::string which = "json '" + dir.file("tokenizer.json") + "'";
+    expect_same_ids(tok, which, interop_dir() + "/data/unicode_torture.txt");
+    expect_same_ids(tok, which, file);
 }
 
 }  // namespace
