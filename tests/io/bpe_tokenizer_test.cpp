@@ -115,6 +115,18 @@ TEST(BpeTokenizer, EncodesTheSameOnManyThreads) {
     for (const Ids& g : got) EXPECT_EQ(g, want);
 }
 
+TEST(BpeTokenizer, IgnoreMergesTakesWholeVocabularyPiecesDirectly) {
+    // "abc" is in the vocabulary but no merge builds it (Llama 3's tokenizer.json has such).
+    BpeModel m = tiny_model({{"a", "b"}});
+    m.tokens.push_back("abc");
+    m.added[0].id = int32_t(m.tokens.size());
+    EXPECT_EQ(BpeTokenizer(m).encode("abc"), (Ids{256, 'c'}));
+    m.ignore_merges = true;
+    EXPECT_EQ(BpeTokenizer(m).encode("abc"), (Ids{257}));
+    // "abcab" is one piece that is not in the vocabulary, so it merges as usual.
+    EXPECT_EQ(BpeTokenizer(m).encode("abcab"), (Ids{256, 'c', 256}));
+}
+
 TEST(BpeTokenizer, DecodeNamesAnUnknownId) {
     BpeTokenizer tok(tiny_model({}));
     try {
@@ -154,6 +166,19 @@ std::string gpt2_encoder_json(const std::vector<std::string>& extra) {
     for (int b = 0; b < 256; ++b) j[bytes_to_unicode(std::string(1, char(b)))] = b;
     for (size_t i = 0; i < extra.size(); ++i) j[extra[i]] = 256 + i;
     return j.dump();
+}
+
+TEST(TokenizerFiles, SplitPatternAndIgnoreMergesSurviveSaveAndLoad) {
+    testing::TempDir dir;
+    BpeModel m = tiny_model({{"1", "2"}});
+    m.pattern = R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+    m.ignore_merges = true;
+    save_hf_tokenizer_json(m, dir.file("tokenizer.json"));
+    BpeTokenizer tok = load_tokenizer(dir.file("tokenizer.json"));
+    EXPECT_EQ(tok.model().pattern, m.pattern);
+    EXPECT_TRUE(tok.model().ignore_merges);
+    // Digits go in groups of three: "123" "45", and only (1, 2) merges.
+    EXPECT_EQ(tok.encode("12345"), (Ids{256, '3', '4', '5'}));
 }
 
 TEST(TokenizerFiles, LoadsGpt2EncoderJsonAndVocabBpe) {
