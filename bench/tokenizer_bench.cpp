@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -24,6 +25,12 @@ namespace {
 
 double now() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double thread_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 
 double median(std::vector<double> v) {
@@ -86,16 +93,23 @@ int main(int argc, char** argv) try {
     std::vector<int32_t> serial = tok.encode(text);
     auto parts = split_for_threads(text, size_t(n_threads));
     std::vector<std::vector<int32_t>> ids(parts.size());
+    // Returns the CPU seconds the threads spent encoding (waits at the barrier not counted):
+    // on a shared machine, where wall time depends on what else runs, CPU time per MB still
+    // shows whether the threads slow each other down.
     auto encode_parallel = [&] {
-#pragma omp parallel
+        double cpu = 0;
+#pragma omp parallel reduction(+ : cpu)
         {
+            double t0 = thread_cpu_seconds();
             io::EncodeCache cache;  // one per thread, as in tandem prepare
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1) nowait
             for (size_t i = 0; i < parts.size(); ++i) {
                 ids[i].clear();
                 tok.encode(parts[i], ids[i], &cache);
             }
+            cpu += thread_cpu_seconds() - t0;
         }
+        return cpu;
     };
     encode_parallel();
     std::vector<int32_t> joined;
@@ -103,17 +117,19 @@ int main(int argc, char** argv) try {
     if (joined != serial) throw Error("parallel encoding differs from serial encoding");
     std::printf("tokens %zu (%.2f bytes/token)\n", serial.size(), double(text.size()) / serial.size());
 
-    std::vector<double> single, multi, tiktoken;
+    std::vector<double> single, multi, tiktoken, single_cpu, multi_cpu;  // MB/s; CPU s per MB
     for (int r = 0; r < rounds; ++r) {
         for (int k = 0; k < reps; ++k) {
-            double t0 = now();
+            double t0 = now(), c0 = thread_cpu_seconds();
             std::vector<int32_t> out = tok.encode(text);  // a fresh word cache each time
             single.push_back(mb / (now() - t0));
+            single_cpu.push_back((thread_cpu_seconds() - c0) / mb);
         }
         for (int k = 0; k < reps; ++k) {
             double t0 = now();
-            encode_parallel();
+            double cpu = encode_parallel();
             multi.push_back(mb / (now() - t0));
+            multi_cpu.push_back(cpu / mb);
         }
         if (node) {
             std::string cmd = "node bench/tiktoken_bench.js '" + input + "' " + std::to_string(reps);
@@ -143,6 +159,10 @@ int main(int argc, char** argv) try {
     row("tandem, 1 thread", single);
     row("tandem, all threads", multi);
     row("npm tiktoken 1.0.22", tiktoken);
+    std::printf("CPU ms per MB: 1 thread %.1f, all threads %.1f (sum over threads; equal means "
+                "no slowdown from sharing, so the wall-clock speed-up on idle cores is the thread "
+                "count)\n",
+                1e3 * median(single_cpu), 1e3 * median(multi_cpu));
     if (!tiktoken.empty())
         std::printf("tandem 1 thread / tiktoken: %.2fx; all threads / 1 thread: %.2fx\n",
                     median(single) / median(tiktoken), median(multi) / median(single));
