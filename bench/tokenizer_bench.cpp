@@ -7,9 +7,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -24,7 +24,8 @@ using namespace tandem;
 namespace {
 
 double now() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
 
 double thread_cpu_seconds() {
@@ -74,20 +75,28 @@ int main(int argc, char** argv) try {
     bool node = true;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
-        if (a == "--tokenizer" && i + 1 < argc) tokenizer = argv[++i];
-        else if (a == "--input" && i + 1 < argc) input = argv[++i];
-        else if (a == "--rounds" && i + 1 < argc) rounds = std::atoi(argv[++i]);
-        else if (a == "--reps" && i + 1 < argc) reps = std::atoi(argv[++i]);
-        else if (a == "--no-node") node = false;
-        else throw Error("unknown argument '", a, "' (see the comment at the top of tokenizer_bench.cpp)");
+        if (a == "--tokenizer" && i + 1 < argc)
+            tokenizer = argv[++i];
+        else if (a == "--input" && i + 1 < argc)
+            input = argv[++i];
+        else if (a == "--rounds" && i + 1 < argc)
+            rounds = std::atoi(argv[++i]);
+        else if (a == "--reps" && i + 1 < argc)
+            reps = std::atoi(argv[++i]);
+        else if (a == "--no-node")
+            node = false;
+        else
+            throw Error("unknown argument '", a,
+                        "' (see the comment at the top of tokenizer_bench.cpp)");
     }
-    if (input.empty()) input = fortunes_corpus((fs::temp_directory_path() / "tandem_bench_fortunes.txt").string());
+    if (input.empty())
+        input = fortunes_corpus((fs::temp_directory_path() / "tandem_bench_fortunes.txt").string());
     const std::string text = io::read_file(input);
     const io::BpeTokenizer tok = io::load_tokenizer(tokenizer);
     const double mb = double(text.size()) / 1e6;
     const int n_threads = omp_get_max_threads();
-    std::printf("input %s: %.2f MB; tokenizer %s; %d threads\n", input.c_str(), mb, tokenizer.c_str(),
-                n_threads);
+    std::printf("input %s: %.2f MB; tokenizer %s; %d threads\n", input.c_str(), mb,
+                tokenizer.c_str(), n_threads);
 
     // The parallel encoding must give the same ids as the serial one.
     std::vector<int32_t> serial = tok.encode(text);
@@ -115,7 +124,8 @@ int main(int argc, char** argv) try {
     std::vector<int32_t> joined;
     for (auto& v : ids) joined.insert(joined.end(), v.begin(), v.end());
     if (joined != serial) throw Error("parallel encoding differs from serial encoding");
-    std::printf("tokens %zu (%.2f bytes/token)\n", serial.size(), double(text.size()) / serial.size());
+    std::printf("tokens %zu (%.2f bytes/token)\n", serial.size(),
+                double(text.size()) / serial.size());
 
     std::vector<double> single, multi, tiktoken, single_cpu, multi_cpu;  // MB/s; CPU s per MB
     for (int r = 0; r < rounds; ++r) {
@@ -132,11 +142,13 @@ int main(int argc, char** argv) try {
             multi_cpu.push_back(cpu / mb);
         }
         if (node) {
-            std::string cmd = "node bench/tiktoken_bench.js '" + input + "' " + std::to_string(reps);
+            std::string cmd =
+                "node bench/tiktoken_bench.js '" + input + "' " + std::to_string(reps);
             FILE* p = popen(cmd.c_str(), "r");
             char line[4096] = {};
             if (!p || !std::fgets(line, sizeof line, p) || std::strncmp(line, "tiktoken ", 9) != 0)
-                throw Error("'", cmd, "' failed (run from the repository root after scripts/setup)");
+                throw Error("'", cmd,
+                            "' failed (run from the repository root after scripts/setup)");
             pclose(p);
             for (char* s = line + 9; *s;) {
                 char* end;
@@ -146,9 +158,10 @@ int main(int argc, char** argv) try {
                 s = end;
             }
         }
-        std::printf("round %d: tandem 1 thread %.2f MB/s, %d threads %.2f MB/s%s\n", r,
-                    single.back(), n_threads, multi.back(),
-                    node ? (", tiktoken " + std::to_string(tiktoken.back()) + " MB/s").c_str() : "");
+        std::printf(
+            "round %d: tandem 1 thread %.2f MB/s, %d threads %.2f MB/s%s\n", r, single.back(),
+            n_threads, multi.back(),
+            node ? (", tiktoken " + std::to_string(tiktoken.back()) + " MB/s").c_str() : "");
     }
     auto row = [](const char* name, const std::vector<double>& v) {
         if (v.empty()) return;
@@ -159,10 +172,11 @@ int main(int argc, char** argv) try {
     row("tandem, 1 thread", single);
     row("tandem, all threads", multi);
     row("npm tiktoken 1.0.22", tiktoken);
-    std::printf("CPU ms per MB: 1 thread %.1f, all threads %.1f (sum over threads; equal means "
-                "no slowdown from sharing, so the wall-clock speed-up on idle cores is the thread "
-                "count)\n",
-                1e3 * median(single_cpu), 1e3 * median(multi_cpu));
+    std::printf(
+        "CPU ms per MB: 1 thread %.1f, all threads %.1f (sum over threads; equal means "
+        "no slowdown from sharing, so the wall-clock speed-up on idle cores is the thread "
+        "count)\n",
+        1e3 * median(single_cpu), 1e3 * median(multi_cpu));
     if (!tiktoken.empty())
         std::printf("tandem 1 thread / tiktoken: %.2fx; all threads / 1 thread: %.2fx\n",
                     median(single) / median(tiktoken), median(multi) / median(single));

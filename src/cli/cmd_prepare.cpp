@@ -27,7 +27,9 @@ void run_prepare(PrepareArgs& a) {
     a.options.format.format = a.format == "jsonl" ? io::InputFormat::Jsonl : io::InputFormat::Text;
     a.options.tokenizer_source = a.tokenizer;
     ProgressBar bar("prepare");
-    a.options.on_progress = [&](const io::PrepareProgress& p) { bar.update(p.bytes_done, p.bytes_total); };
+    a.options.on_progress = [&](const io::PrepareProgress& p) {
+        bar.update(p.bytes_done, p.bytes_total);
+    };
     io::PrepareSummary s = io::prepare_shards(tokenizer, a.options);
     bar.finish();
     log_info("prepare: ", s.n_bytes, " bytes -> train ", s.n_documents[0], " documents, ",
@@ -42,10 +44,12 @@ void add_prepare_command(CLI::App& app) {
     auto a = std::make_shared<PrepareArgs>();
     io::PrepareOptions& o = a->options;
     CLI::App* cmd = app.add_subcommand("prepare", "Tokenize a corpus into train/val token shards");
-    cmd->add_option("--tokenizer", a->tokenizer,
-                    "tokenizer.json, or a directory with tokenizer.json or encoder.json + vocab.bpe")
+    cmd->add_option(
+           "--tokenizer", a->tokenizer,
+           "tokenizer.json, or a directory with tokenizer.json or encoder.json + vocab.bpe")
         ->required();
-    cmd->add_option("--input", o.inputs, "files or directories (read recursively, sorted)")->required();
+    cmd->add_option("--input", o.inputs, "files or directories (read recursively, sorted)")
+        ->required();
     cmd->add_option("--format", a->format, "text or jsonl")
         ->check(CLI::IsMember({"text", "jsonl"}));
     cmd->add_option("--field", o.format.field, "jsonl: the string field holding the document");

@@ -63,7 +63,8 @@ void run_decode(const TokenizerOptions& o) {
         }
         const char* start = p;
         int64_t v = 0;
-        while (p < end && *p >= '0' && *p <= '9' && v < (int64_t(1) << 31)) v = v * 10 + (*p++ - '0');
+        while (p < end && *p >= '0' && *p <= '9' && v < (int64_t(1) << 31))
+            v = v * 10 + (*p++ - '0');
         if (p == start || (p < end && !std::isspace(uint8_t(*p))) || v >= (int64_t(1) << 31))
             throw Error(where, ": expected whitespace-separated token ids, found '",
                         std::string(start, std::min<size_t>(20, end - start)), "' at byte ",
@@ -86,26 +87,32 @@ void run_train(const TokenizerOptions& o) {
 
 void add_tokenizer_command(CLI::App& app) {
     auto o = std::make_shared<TokenizerOptions>();
-    CLI::App* cmd = app.add_subcommand("tokenizer", "Encode, decode or train a byte-level BPE tokenizer");
+    CLI::App* cmd =
+        app.add_subcommand("tokenizer", "Encode, decode or train a byte-level BPE tokenizer");
     cmd->require_subcommand(1);
 
-    const char* tok_help = "tokenizer.json, or a directory with tokenizer.json or encoder.json + vocab.bpe";
-    CLI::App* enc = cmd->add_subcommand("encode", "Print the token ids of a text (no special tokens added)");
+    const char* tok_help =
+        "tokenizer.json, or a directory with tokenizer.json or encoder.json + vocab.bpe";
+    CLI::App* enc =
+        cmd->add_subcommand("encode", "Print the token ids of a text (no special tokens added)");
     enc->add_option("--tokenizer", o->tokenizer, tok_help)->required();
     enc->add_option("--input", o->input, "text file (default: stdin)");
     enc->callback([o] { run_encode(*o); });
 
-    CLI::App* dec = cmd->add_subcommand("decode", "Print the text of whitespace-separated token ids");
+    CLI::App* dec =
+        cmd->add_subcommand("decode", "Print the text of whitespace-separated token ids");
     dec->add_option("--tokenizer", o->tokenizer, tok_help)->required();
     dec->add_option("--input", o->input, "file of ids (default: stdin)");
     dec->callback([o] { run_decode(*o); });
 
-    CLI::App* train = cmd->add_subcommand("train", "Train a byte-level BPE vocabulary on text files");
+    CLI::App* train =
+        cmd->add_subcommand("train", "Train a byte-level BPE vocabulary on text files");
     train->add_option("--input", o->train_inputs, "text files")->required();
     train->add_option("--vocab-size", o->vocab_size, "tokens in all: 256 bytes + merges + specials")
         ->required()
         ->check(CLI::Range(int64_t(257), int64_t(1) << 22));
-    train->add_option("--special", o->specials, "special tokens, added at the end of the vocabulary");
+    train->add_option("--special", o->specials,
+                      "special tokens, added at the end of the vocabulary");
     train->add_option("--out", o->out, "tokenizer.json to write")->required();
     train->callback([o] { run_train(*o); });
 }

@@ -8,8 +8,10 @@
 namespace tandem::cli {
 
 ProgressBar::ProgressBar(std::string label)
-    : label_(std::move(label)), enabled_(::isatty(STDERR_FILENO) == 1),
-      start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
+    : label_(std::move(label)),
+      enabled_(::isatty(STDERR_FILENO) == 1),
+      start_(std::chrono::steady_clock::now()),
+      last_draw_(start_) {}
 
 void ProgressBar::update(int64_t done, int64_t total) {
     last_done_ = done;
@@ -27,7 +29,8 @@ void ProgressBar::finish() {
 
 void ProgressBar::draw(int64_t done, int64_t total) {
     if (!enabled_) return;
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     double fraction = total > 0 ? double(done) / double(total) : 1.0;
     double mb_per_s = seconds > 0 ? double(done) / 1e6 / seconds : 0.0;
     double eta = mb_per_s > 0 ? double(total - done) / 1e6 / mb_per_s : 0.0;

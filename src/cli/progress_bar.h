@@ -9,14 +9,14 @@
 namespace tandem::cli {
 
 class ProgressBar {
-public:
+   public:
     explicit ProgressBar(std::string label);
     // Redraws at most a few times a second; `done` and `total` are bytes.
     void update(int64_t done, int64_t total);
     // Draws the final state and ends the line.
     void finish();
 
-private:
+   private:
     void draw(int64_t done, int64_t total);
 
     std::string label_;

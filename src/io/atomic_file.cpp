@@ -16,7 +16,9 @@ namespace tandem::io {
 
 namespace {
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+    return std::strerror(errno);
+}
 
 void fsync_directory(const std::string& path) {
     std::string dir = std::filesystem::path(path).parent_path().string();

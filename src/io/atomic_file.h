@@ -10,7 +10,7 @@
 namespace tandem::io {
 
 class AtomicFile {
-public:
+   public:
     // Opens `path`.tmp for writing; throws tandem::Error naming the path on failure.
     explicit AtomicFile(std::string path);
     // Without commit() (an exception on the way), the temporary file is removed.
@@ -24,7 +24,7 @@ public:
     void commit();
     const std::string& path() const { return path_; }
 
-private:
+   private:
     std::string path_, tmp_path_;
     std::FILE* file_ = nullptr;
 };

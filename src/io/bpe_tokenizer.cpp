@@ -21,7 +21,9 @@ struct BpeTokenizer::PairTable {
     std::vector<Slot> slots;
     uint64_t mask = 0;
 
-    static uint64_t key(int32_t a, int32_t b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
+    static uint64_t key(int32_t a, int32_t b) {
+        return (uint64_t(uint32_t(a)) << 32) | uint32_t(b);
+    }
     size_t home(uint64_t k) const { return size_t((k * 0x9E3779B97F4A7C15ull) >> 20) & mask; }
 
     explicit PairTable(const std::vector<Merge>& merges) {
@@ -259,9 +261,10 @@ int32_t BpeTokenizer::eot_id() const {
             if (t.content == name) return t.id;
     std::string specials;
     for (const AddedToken& t : model_.added) specials += (specials.empty() ? "" : ", ") + t.content;
-    throw Error("the tokenizer has no end-of-text token (<|endoftext|>, <|end_of_text|> or </s>); "
-                "its special tokens are: ", specials.empty() ? "none" : specials,
-                " (train one with --special '<|endoftext|>')");
+    throw Error(
+        "the tokenizer has no end-of-text token (<|endoftext|>, <|end_of_text|> or </s>); "
+        "its special tokens are: ",
+        specials.empty() ? "none" : specials, " (train one with --special '<|endoftext|>')");
 }
 
 }  // namespace tandem::io

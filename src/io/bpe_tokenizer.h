@@ -47,14 +47,14 @@ struct StringHash {
 
 // Remembers the ids of pieces already merged; one per thread (encode itself is const).
 class EncodeCache {
-public:
+   public:
     // Pieces this long or longer are not kept: they rarely repeat and would crowd the cache.
     static constexpr size_t kMaxPieceBytes = 64;
 
     const int32_t* find(std::string_view piece, size_t& n) const;
     void put(std::string_view piece, std::span<const int32_t> ids);
 
-private:
+   private:
     struct Span {
         uint32_t offset, size;
     };
@@ -63,7 +63,7 @@ private:
 };
 
 class BpeTokenizer {
-public:
+   public:
     explicit BpeTokenizer(BpeModel model);
     ~BpeTokenizer();
     BpeTokenizer(BpeTokenizer&&) noexcept;
@@ -72,7 +72,8 @@ public:
     // Appends the ids of `text` to `out`. Added tokens are matched first (longest first at the
     // same place); nothing is added around the text (no BOS/EOS). Pass a cache to keep merged
     // pieces across calls; without one, a cache lives for this call only.
-    void encode(std::string_view text, std::vector<int32_t>& out, EncodeCache* cache = nullptr) const;
+    void encode(std::string_view text, std::vector<int32_t>& out,
+                EncodeCache* cache = nullptr) const;
     std::vector<int32_t> encode(std::string_view text) const;
     // The same without matching added tokens: "<|endoftext|>" in the text is plain text.
     void encode_ordinary(std::string_view text, std::vector<int32_t>& out,
@@ -91,7 +92,7 @@ public:
     int32_t eot_id() const;
     const BpeModel& model() const { return model_; }
 
-private:
+   private:
     struct PairTable;
     void encode_piece(std::string_view piece, std::vector<int32_t>& out, EncodeCache& cache) const;
     void merge(std::vector<int32_t>& ids) const;

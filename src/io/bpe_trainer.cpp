@@ -27,7 +27,9 @@ namespace {
 
 using WordCounts = std::unordered_map<std::string, int64_t, StringHash, std::equal_to<>>;
 
-uint64_t pair_key(int32_t a, int32_t b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
+uint64_t pair_key(int32_t a, int32_t b) {
+    return (uint64_t(uint32_t(a)) << 32) | uint32_t(b);
+}
 
 // Where to end a chunk: just after the last "\n" that is followed by a non-space byte.
 size_t safe_cut(const std::string& buffer) {
@@ -192,7 +194,8 @@ BpeModel train_bpe(const std::vector<std::string>& files, const BpeTrainerOption
                 }
             }
             if (!changed) continue;  // the index may list pieces that lost the pair already
-            for (size_t i = 0; i + 1 < ids.size(); ++i) delta[pair_key(ids[i], ids[i + 1])] -= word.count;
+            for (size_t i = 0; i + 1 < ids.size(); ++i)
+                delta[pair_key(ids[i], ids[i + 1])] -= word.count;
             for (size_t i = 0; i + 1 < merged_ids.size(); ++i) {
                 uint64_t k = pair_key(merged_ids[i], merged_ids[i + 1]);
                 delta[k] += word.count;
@@ -213,7 +216,8 @@ BpeModel train_bpe(const std::vector<std::string>& files, const BpeTrainerOption
     }
     if (int64_t(model.merges.size()) < n_merges)
         log_warn("tokenizer training stopped at ", model.merges.size(), " merges of ", n_merges,
-                 ": no pair occurs ", options.min_pair_count, " times any more (the vocabulary has ",
+                 ": no pair occurs ", options.min_pair_count,
+                 " times any more (the vocabulary has ",
                  model.tokens.size() + options.specials.size(), " tokens; more text gives more)");
     int32_t next_id = int32_t(model.tokens.size());
     for (const std::string& s : options.specials) model.added.push_back({s, next_id++, true});

@@ -45,7 +45,9 @@ void append_utf8(std::string& out, char32_t c) {
 
 }  // namespace
 
-char32_t byte_to_unicode(uint8_t b) { return tables().to_unicode[b]; }
+char32_t byte_to_unicode(uint8_t b) {
+    return tables().to_unicode[b];
+}
 
 std::optional<std::string> unicode_to_bytes(std::string_view spelled) {
     const Tables& t = tables();

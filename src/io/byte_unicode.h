@@ -1,5 +1,6 @@
-// GPT-2's reversible map between bytes and printable Unicode characters. Byte-level BPE vocabularies
-// (encoder.json, tokenizer.json) spell every token in these characters; tandem keeps raw bytes.
+// GPT-2's reversible map between bytes and printable Unicode characters. Byte-level BPE
+// vocabularies (encoder.json, tokenizer.json) spell every token in these characters; tandem keeps
+// raw bytes.
 #pragma once
 
 #include <cstdint>

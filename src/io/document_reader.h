@@ -26,14 +26,14 @@ struct DocumentFormat {
 std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs);
 
 class DocumentReader {
-public:
+   public:
     DocumentReader(std::vector<std::string> files, DocumentFormat format);
     // The next non-empty document; false after the last. Throws tandem::Error naming file:line
     // for a jsonl line that is not a JSON object with a string field (invalid UTF-8 included).
     bool next(std::string& doc);
     int64_t bytes_read() const { return bytes_read_; }
 
-private:
+   private:
     bool open_next_file();
     bool next_text(std::string& doc);
     bool next_jsonl(std::string& doc);

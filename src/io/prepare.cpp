@@ -26,9 +26,12 @@ const char* kSplitNames[2] = {"train", "val"};
 
 // One split's stream of tokens, cut into shards of about options.shard_tokens.
 class SplitWriter {
-public:
+   public:
     SplitWriter(std::string dir, int split, int64_t vocab_size, int64_t shard_tokens)
-        : dir_(std::move(dir)), split_(split), vocab_size_(vocab_size), shard_tokens_(shard_tokens) {}
+        : dir_(std::move(dir)),
+          split_(split),
+          vocab_size_(vocab_size),
+          shard_tokens_(shard_tokens) {}
 
     void append(std::span<const int32_t> ids) {
         if (!writer_) {
@@ -53,7 +56,7 @@ public:
 
     const std::vector<nlohmann::json>& shards() const { return shards_; }
 
-private:
+   private:
     std::string dir_;
     int split_;
     int64_t vocab_size_, shard_tokens_;
@@ -69,7 +72,8 @@ void check_out_dir(const std::string& out_dir) {
     if (!fs::exists(out_dir, ec)) return;
     if (!fs::is_directory(out_dir, ec)) throw Error(out_dir, ": exists and is not a directory");
     if (fs::is_empty(out_dir, ec) || fs::exists(fs::path(out_dir) / "meta.json")) return;
-    throw Error(out_dir, ": directory is not empty and is not an earlier tandem prepare output "
+    throw Error(out_dir,
+                ": directory is not empty and is not an earlier tandem prepare output "
                 "(no meta.json); choose another --out");
 }
 
@@ -86,7 +90,8 @@ PrepareSummary prepare_shards(const BpeTokenizer& tokenizer, const PrepareOption
     if (o.shard_tokens < 1) throw Error("--shard-tokens ", o.shard_tokens, " must be positive");
     check_out_dir(o.out_dir);
     std::vector<std::string> files = expand_inputs(o.inputs);
-    if (files.empty()) throw Error("no input files in: ", o.inputs.empty() ? "(none)" : o.inputs[0]);
+    if (files.empty())
+        throw Error("no input files in: ", o.inputs.empty() ? "(none)" : o.inputs[0]);
 
     PrepareProgress progress;
     for (const std::string& f : files) progress.bytes_total += int64_t(fs::file_size(f));

@@ -22,10 +22,10 @@ struct PrepareOptions {
     std::vector<std::string> inputs;  // files or directories (see expand_inputs)
     DocumentFormat format;
     std::string out_dir;
-    double val_fraction = 0.005;             // of documents, chosen by a hash of their index
-    int64_t shard_tokens = 100'000'000;      // a shard is closed once it holds this many
-    int64_t batch_bytes = 8 << 20;           // documents tokenized together, in parallel
-    std::string tokenizer_source;            // recorded in meta.json
+    double val_fraction = 0.005;         // of documents, chosen by a hash of their index
+    int64_t shard_tokens = 100'000'000;  // a shard is closed once it holds this many
+    int64_t batch_bytes = 8 << 20;       // documents tokenized together, in parallel
+    std::string tokenizer_source;        // recorded in meta.json
     std::function<void(const PrepareProgress&)> on_progress;
 };
 

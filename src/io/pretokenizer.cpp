@@ -54,7 +54,9 @@ Pretokenizer::Pretokenizer(std::string pattern) : pattern_(std::move(pattern)) {
     has_jit_ = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;
 }
 
-Pretokenizer::~Pretokenizer() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
+Pretokenizer::~Pretokenizer() {
+    pcre2_code_free(static_cast<pcre2_code*>(code_));
+}
 
 Pretokenizer::Pretokenizer(Pretokenizer&& other) noexcept
     : pattern_(std::move(other.pattern_)), code_(other.code_), has_jit_(other.has_jit_) {

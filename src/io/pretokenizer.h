@@ -15,7 +15,7 @@ inline constexpr std::string_view kGpt2Pattern =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
 class Pretokenizer {
-public:
+   public:
     // Throws tandem::Error (with PCRE2's message and offset) when the pattern does not compile.
     explicit Pretokenizer(std::string pattern);
     ~Pretokenizer();
@@ -42,7 +42,7 @@ public:
 
     const std::string& pattern() const { return pattern_; }
 
-private:
+   private:
     // The first match at or after `from`: [start, end). False when there is none.
     bool find(std::string_view text, size_t from, size_t& start, size_t& end) const;
 

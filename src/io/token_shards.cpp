@@ -36,10 +36,11 @@ void encode_header(const ShardHeader& h, uint8_t* out) {
 
 }  // namespace
 
-uint32_t token_bytes_for_vocab(int64_t vocab_size) { return vocab_size <= 65536 ? 2 : 4; }
+uint32_t token_bytes_for_vocab(int64_t vocab_size) {
+    return vocab_size <= 65536 ? 2 : 4;
+}
 
-ShardWriter::ShardWriter(std::string path, int64_t vocab_size)
-    : file_(std::move(path)) {
+ShardWriter::ShardWriter(std::string path, int64_t vocab_size) : file_(std::move(path)) {
     header_.token_bytes = token_bytes_for_vocab(vocab_size);
     header_.vocab_size = uint64_t(vocab_size);
     uint8_t blank[kShardHeaderBytes] = {};
@@ -96,8 +97,10 @@ MappedShard::MappedShard(std::string path) : path_(std::move(path)) {
     std::memcpy(&header_.vocab_size, data_ + 24, 8);
     std::memcpy(&header_.checksum, data_ + 32, 8);
     if (header_.version != kShardVersion)
-        fail(Error::concat("token shard version ", header_.version, " is not supported (this "
-                           "tandem reads version ", kShardVersion, ")"));
+        fail(Error::concat("token shard version ", header_.version,
+                           " is not supported (this "
+                           "tandem reads version ",
+                           kShardVersion, ")"));
     if (header_.token_bytes != 2 && header_.token_bytes != 4)
         fail(Error::concat("token size ", header_.token_bytes, " bytes is neither 2 nor 4"));
     if (header_.token_bytes != token_bytes_for_vocab(int64_t(header_.vocab_size)))
@@ -105,9 +108,9 @@ MappedShard::MappedShard(std::string path) : path_(std::move(path)) {
                            header_.vocab_size));
     uint64_t want = kShardHeaderBytes + header_.n_tokens * header_.token_bytes;
     if (want != size_)
-        fail(Error::concat(size_ < want ? "truncated" : "oversized", " token shard: the header says ",
-                           header_.n_tokens, " tokens (", want, " bytes) but the file has ", size_,
-                           " bytes (re-run tandem prepare)"));
+        fail(Error::concat(size_ < want ? "truncated" : "oversized",
+                           " token shard: the header says ", header_.n_tokens, " tokens (", want,
+                           " bytes) but the file has ", size_, " bytes (re-run tandem prepare)"));
 }
 
 MappedShard::~MappedShard() {
@@ -115,7 +118,10 @@ MappedShard::~MappedShard() {
 }
 
 MappedShard::MappedShard(MappedShard&& other) noexcept
-    : path_(std::move(other.path_)), header_(other.header_), data_(other.data_), size_(other.size_) {
+    : path_(std::move(other.path_)),
+      header_(other.header_),
+      data_(other.data_),
+      size_(other.size_) {
     other.data_ = nullptr;
 }
 

@@ -31,14 +31,14 @@ uint32_t token_bytes_for_vocab(int64_t vocab_size);
 
 // Writes one shard under a temporary name; commit() fills the header and renames it into place.
 class ShardWriter {
-public:
+   public:
     ShardWriter(std::string path, int64_t vocab_size);
     void append(std::span<const int32_t> ids);
     uint64_t n_tokens() const { return header_.n_tokens; }
     // Returns the final header (with the checksum), as meta.json records it.
     ShardHeader commit();
 
-private:
+   private:
     AtomicFile file_;
     ShardHeader header_;
     Xxh3Stream hash_;
@@ -48,7 +48,7 @@ private:
 // A shard mapped read-only. Opening checks the header against the file size; verify() hashes the
 // payload. Both throw tandem::Error naming the file and the numbers that disagree.
 class MappedShard {
-public:
+   public:
     explicit MappedShard(std::string path);
     ~MappedShard();
     MappedShard(MappedShard&& other) noexcept;
@@ -61,7 +61,7 @@ public:
     // out[i] = token (first + i) for i < out.size(); the caller keeps within n_tokens().
     void copy_tokens(uint64_t first, std::span<int32_t> out) const;
 
-private:
+   private:
     std::string path_;
     ShardHeader header_;
     const uint8_t* data_ = nullptr;  // the whole file

@@ -51,8 +51,8 @@ void set_vocab(BpeModel& model, const json& vocab, const std::string& path,
             throw Error(path, ": vocabulary entry '", it.key(), "' has a non-integer id");
         int64_t id = it.value().get<int64_t>();
         if (id < 0 || id >= kMaxVocab)
-            throw Error(path, ": vocabulary entry '", it.key(), "' has id ", id,
-                        " outside [0, ", kMaxVocab, ")");
+            throw Error(path, ": vocabulary entry '", it.key(), "' has id ", id, " outside [0, ",
+                        kMaxVocab, ")");
         by_spelling[it.key()] = int32_t(id);
         if (added.count(int32_t(id))) continue;
         auto bytes = unicode_to_bytes(it.key());
@@ -74,8 +74,8 @@ void set_vocab(BpeModel& model, const json& vocab, const std::string& path,
 }
 
 void add_merge(BpeModel& model, const std::string& left, const std::string& right,
-               const std::unordered_map<std::string, int32_t>& by_spelling,
-               const std::string& path, size_t rank) {
+               const std::unordered_map<std::string, int32_t>& by_spelling, const std::string& path,
+               size_t rank) {
     auto find = [&](const std::string& spelled) {
         auto it = by_spelling.find(spelled);
         if (it == by_spelling.end())
@@ -109,7 +109,8 @@ void set_pre_tokenizer(BpeModel& model, const json& pre, const std::string& path
         return;
     }
     if (type != "Sequence")
-        throw Error(path, ": pre_tokenizer type '", type, "' is not supported (ByteLevel or "
+        throw Error(path, ": pre_tokenizer type '", type,
+                    "' is not supported (ByteLevel or "
                     "Sequence[Split, ByteLevel] are)");
     bool has_byte_level = false, has_split = false;
     for (const json& step : pre.value("pretokenizers", json::array())) {
@@ -118,12 +119,15 @@ void set_pre_tokenizer(BpeModel& model, const json& pre, const std::string& path
             check_byte_level(step);
             has_byte_level = true;
             if (step.value("use_regex", true)) {
-                if (has_split) throw Error(path, ": a Split followed by ByteLevel{use_regex} is not supported");
+                if (has_split)
+                    throw Error(path,
+                                ": a Split followed by ByteLevel{use_regex} is not supported");
                 model.pattern = kGpt2Pattern;
                 has_split = true;
             }
         } else if (t == "Split") {
-            if (has_split) throw Error(path, ": more than one Split pre-tokenizer is not supported");
+            if (has_split)
+                throw Error(path, ": more than one Split pre-tokenizer is not supported");
             if (step.value("behavior", "") != "Isolated" || step.value("invert", false))
                 throw Error(path, ": Split behavior '", step.value("behavior", ""),
                             "' is not supported (only Isolated, not inverted)");
@@ -157,8 +161,8 @@ BpeModel load_gpt2_files(const std::string& encoder_json, const std::string& voc
         if (line.empty() || line.starts_with("#version")) continue;
         size_t space = line.find(' ');
         if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos)
-            throw Error(vocab_bpe, ":", line_no, ": expected two tokens separated by one space, got '",
-                        line, "'");
+            throw Error(vocab_bpe, ":", line_no,
+                        ": expected two tokens separated by one space, got '", line, "'");
         add_merge(model, line.substr(0, space), line.substr(space + 1), by_spelling,
                   vocab_bpe + ":" + std::to_string(line_no), model.merges.size());
     }
@@ -215,7 +219,8 @@ BpeModel load_tokenizer_model(const std::string& path) {
     std::error_code ec;
     if (fs::is_directory(path, ec)) {
         fs::path dir(path);
-        if (fs::exists(dir / "tokenizer.json")) return load_hf_tokenizer_json(dir / "tokenizer.json");
+        if (fs::exists(dir / "tokenizer.json"))
+            return load_hf_tokenizer_json(dir / "tokenizer.json");
         if (fs::exists(dir / "encoder.json") && fs::exists(dir / "vocab.bpe"))
             return load_gpt2_files(dir / "encoder.json", dir / "vocab.bpe");
         throw Error(path, ": directory holds neither tokenizer.json nor encoder.json + vocab.bpe");

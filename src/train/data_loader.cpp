@@ -45,7 +45,8 @@ DataLoader::DataLoader(const DataLoaderOptions& o) : options_(o) {
     }
     if (o.vocab_size > 0 && o.vocab_size != vocab_size_)
         throw Error(meta_path, ": the shards were made with a tokenizer of ", vocab_size_,
-                    " ids but the model's has ", o.vocab_size, " (re-run tandem prepare with the "
+                    " ids but the model's has ", o.vocab_size,
+                    " (re-run tandem prepare with the "
                     "model's tokenizer)");
     const char* want_split = o.split == Split::Train ? "train" : "val";
     const uint64_t row = uint64_t(o.seq_len) + 1;
@@ -116,13 +117,15 @@ void DataLoader::fixed_batch(int64_t index, std::span<int32_t> tokens) const {
     TANDEM_ASSERT(tokens.size() == size_t(options_.batch_size) * row, tokens.size(), row);
     TANDEM_ASSERT(index >= 0 && index < n_fixed_batches(), index, n_fixed_batches());
     for (int64_t b = 0; b < options_.batch_size; ++b)
-        copy_window(uint64_t(index * options_.batch_size + b), tokens.subspan(size_t(b) * row, row));
+        copy_window(uint64_t(index * options_.batch_size + b),
+                    tokens.subspan(size_t(b) * row, row));
 }
 
 void DataLoader::set_cursor(const DataCursor& cursor) {
     if (cursor.position > windows_.size())
         throw Error("data cursor position ", cursor.position, " is past the ", windows_.size(),
-                    " windows of ", options_.dir, " (was the checkpoint made with other data or "
+                    " windows of ", options_.dir,
+                    " (was the checkpoint made with other data or "
                     "another --seq-len?)");
     cursor_ = cursor;
 }

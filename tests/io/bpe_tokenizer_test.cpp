@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <thread>
@@ -13,8 +14,6 @@
 #include "io/atomic_file.h"
 #include "io/byte_unicode.h"
 #include "io/tokenizer_files.h"
-
-#include <nlohmann/json.hpp>
 
 namespace tandem::io {
 namespace {
@@ -48,7 +47,8 @@ Ids naive_merge(const BpeModel& m, const std::string& piece) {
         size_t best = 0, best_rank = SIZE_MAX;
         for (size_t i = 0; i + 1 < ids.size(); ++i)
             for (size_t r = 0; r < m.merges.size() && r < best_rank; ++r)
-                if (m.merges[r].left == ids[i] && m.merges[r].right == ids[i + 1]) best = i, best_rank = r;
+                if (m.merges[r].left == ids[i] && m.merges[r].right == ids[i + 1])
+                    best = i, best_rank = r;
         if (best_rank == SIZE_MAX) return ids;
         ids[best] = m.merges[best_rank].merged;
         ids.erase(ids.begin() + long(best) + 1);
@@ -171,7 +171,8 @@ std::string gpt2_encoder_json(const std::vector<std::string>& extra) {
 TEST(TokenizerFiles, SplitPatternAndIgnoreMergesSurviveSaveAndLoad) {
     testing::TempDir dir;
     BpeModel m = tiny_model({{"1", "2"}});
-    m.pattern = R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+    m.pattern =
+        R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
     m.ignore_merges = true;
     save_hf_tokenizer_json(m, dir.file("tokenizer.json"));
     BpeTokenizer tok = load_tokenizer(dir.file("tokenizer.json"));
@@ -244,7 +245,8 @@ TEST(TokenizerFiles, VocabularyWithoutAllBytesIsRefused) {
 
 TEST(TokenizerFiles, UnsupportedModelTypeIsNamed) {
     testing::TempDir dir;
-    std::string path = dir.write("tokenizer.json", R"({"model": {"type": "Unigram", "vocab": []}})");
+    std::string path =
+        dir.write("tokenizer.json", R"({"model": {"type": "Unigram", "vocab": []}})");
     std::string what = error_of([&] { load_tokenizer(path); });
     EXPECT_NE(what.find("'Unigram' is not BPE"), std::string::npos) << what;
 }

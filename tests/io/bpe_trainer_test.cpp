@@ -20,7 +20,8 @@ namespace {
 std::string corpus() {
     std::string base = read_file(testing::test_data_path("interop/data/unicode_torture.txt"));
     std::string text;
-    for (int i = 0; text.size() < (3u << 19); ++i) text += base + "\n" + std::to_string(i * 7) + "\n";
+    for (int i = 0; text.size() < (3u << 19); ++i)
+        text += base + "\n" + std::to_string(i * 7) + "\n";
     return text;
 }
 

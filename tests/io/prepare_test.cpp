@@ -1,7 +1,6 @@
 #include "io/prepare.h"
 
 #include <gtest/gtest.h>
-
 #include <omp.h>
 
 #include <filesystem>
@@ -52,7 +51,8 @@ std::vector<int32_t> all_tokens(const std::string& dir, const std::string& split
 
 TEST(Prepare, SplitsOnSeparatorLinesAndPutsEotBeforeEachDocument) {
     testing::TempDir dir;
-    std::string a = dir.write("in/a", fortune_file(0, 300)), b = dir.write("in/b", fortune_file(300, 300));
+    std::string a = dir.write("in/a", fortune_file(0, 300)),
+                b = dir.write("in/b", fortune_file(300, 300));
     BpeTokenizer tok = small_tokenizer(dir, fortune_file(0, 50));
     PrepareOptions o;
     o.inputs = {dir.file("in")};
@@ -96,7 +96,8 @@ TEST(Prepare, ShardsAreByteIdenticalForAnyThreadCountAndBatchSize) {
         omp_set_num_threads(threads);
         prepare_shards(tok, o);
         omp_set_num_threads(before);
-        return read_file(o.out_dir + "/train_000000.bin") + read_file(o.out_dir + "/val_000000.bin");
+        return read_file(o.out_dir + "/train_000000.bin") +
+               read_file(o.out_dir + "/val_000000.bin");
     };
     std::string one = run(1, 1 << 20, "one");
     EXPECT_EQ(run(3, 1000, "three"), one);
@@ -106,7 +107,8 @@ TEST(Prepare, ShardsAreByteIdenticalForAnyThreadCountAndBatchSize) {
 TEST(Prepare, JsonlWithInvalidUtf8NamesFileAndLine) {
     testing::TempDir dir;
     BpeTokenizer tok = small_tokenizer(dir, fortune_file(0, 20));
-    std::string path = dir.write("docs.jsonl", "{\"text\": \"fine\"}\n{\"text\": \"bad \xff here\"}\n");
+    std::string path =
+        dir.write("docs.jsonl", "{\"text\": \"fine\"}\n{\"text\": \"bad \xff here\"}\n");
     PrepareOptions o;
     o.inputs = {path};
     o.format.format = InputFormat::Jsonl;

@@ -144,7 +144,8 @@ TEST(DataLoader, RefusesShardsFromAnotherVocabulary) {
     w.append(std::vector<int32_t>(777, 1));
     w.commit();
     what = error_of(f.options());
-    EXPECT_NE(what.find("train_000001.bin: made with a tokenizer of 70000"), std::string::npos) << what;
+    EXPECT_NE(what.find("train_000001.bin: made with a tokenizer of 70000"), std::string::npos)
+        << what;
 }
 
 TEST(DataLoader, CorruptedOrTruncatedShardIsNamed) {
