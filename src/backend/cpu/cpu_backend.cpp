@@ -131,6 +131,19 @@ class CpuBackend final : public HostMemoryBackend {
         cpu::attention_backward(dqkv, dout, qkv, out, lse, H, Hkv);
     }
 
+    void kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, int64_t H, int64_t Hkv,
+                        int64_t pos) override {
+        checks::kv_cache(k_cache, v_cache, qkv, H, Hkv, pos);
+        expect_f32(qkv);
+        cpu::kv_cache_write(k_cache, v_cache, qkv, H, Hkv, pos);
+    }
+    void attention_cached_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_cache,
+                                  int64_t H, int64_t Hkv, int64_t pos) override {
+        checks::attention_cached_forward(out, qkv, k_cache, v_cache, H, Hkv, pos);
+        expect_f32(qkv);
+        cpu::attention_cached_forward(out, qkv, k_cache, v_cache, H, Hkv, pos);
+    }
+
     void add(Tensor out, Tensor a, Tensor b) override {
         checks::same_shape(out, a);
         checks::same_shape(b, a);

@@ -55,6 +55,13 @@ void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor
                         int64_t Hkv);
 
 template <typename Real>
+void kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, int64_t H, int64_t Hkv,
+                    int64_t pos);
+template <typename Real>
+void attention_cached_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_cache, int64_t H,
+                              int64_t Hkv, int64_t pos);
+
+template <typename Real>
 void add(Tensor out, Tensor a, Tensor b);
 template <typename Real>
 void scale(Tensor x, float s);
