@@ -25,8 +25,8 @@ void check_attention(const Target& target, Heads h) {
     const std::string what = target.label() + " " + h.str();
     const int64_t W = h.width();
     Pair qkv = values(target, random_normal(h.B * h.T * W, 1 + h.T, 1.5f), {h.B, h.T, W});
-    Pair out = zeros(target, {h.B, h.T, h.H * h.D}, target.dtype);
-    Pair lse = zeros(target, {h.B, h.H, h.T}, backend::stats_dtype(target.dtype));
+    Pair out = overwritten(target, {h.B, h.T, h.H * h.D}, target.dtype);
+    Pair lse = overwritten(target, {h.B, h.H, h.T}, backend::stats_dtype(target.dtype));
     run_both(target, [&](backend::Backend& be, Side s) {
         be.attention_forward(s(out), s(lse), s(qkv), h.H, h.Hkv);
     });
