@@ -51,6 +51,25 @@ TEST(CrossEntropy, MatchesReferenceWithIgnoredRows) {
         }
 }
 
+TEST(CrossEntropy, MatchesReferenceForLogitsFarBeyondExpRange) {
+    // Logits of +-3e4: exp overflows f32 (and f64) without the max subtracted first.
+    for (const Target& target : conformance_targets()) {
+        const int64_t N = 6, V = 4097;
+        Pair logits = values(target, random_normal(N * V, 5, 1e4f), {N, V});
+        Pair targets = ints(target, targets_with_ignored_rows(N, V, 6), {N});
+        Pair losses = overwritten(target, {N}, backend::stats_dtype(target.dtype));
+        Pair lse = overwritten(target, {N}, backend::stats_dtype(target.dtype));
+        Pair dlogits = overwritten(target, {N, V}, target.dtype);
+        run_both(target, [&](backend::Backend& be, Side s) {
+            be.cross_entropy_forward(s(losses), s(lse), s(logits), s(targets), kIgnore);
+            be.cross_entropy_backward(s(dlogits), s(logits), s(lse), s(targets), 1.0f, kIgnore);
+        });
+        expect_close(losses, kDefaultTolerance.of(target.dtype), target.label() + " losses");
+        expect_close(lse, kDefaultTolerance.of(target.dtype), target.label() + " lse");
+        expect_close(dlogits, kDefaultTolerance.of(target.dtype), target.label() + " dlogits");
+    }
+}
+
 TEST(CrossEntropy, ReferenceGivesLogTwoForTwoEqualLogitsAndZeroWhenIgnored) {
     auto& ref = reference_backend();
     HostF64 logits({2, 2}, 0), losses({2}, 0), lse({2}, 0), dlogits({2, 2}, 0);
