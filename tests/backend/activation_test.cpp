@@ -16,7 +16,7 @@ TEST(Gelu, MatchesReferenceForwardAndBackward) {
             const std::string what =
                 target.label() + " N=" + std::to_string(N) + " C=" + std::to_string(C);
             Pair x = values(target, random_normal(N * C, 1, 3.0f), {N, C});
-            Pair y = zeros(target, {N, C}, target.dtype);
+            Pair y = overwritten(target, {N, C}, target.dtype);
             run_both(target, [&](backend::Backend& be, Side s) { be.gelu_forward(s(y), s(x)); });
             expect_close(y, kDefaultTolerance.of(target.dtype), what + " y");
 
@@ -39,7 +39,7 @@ TEST(Swiglu, MatchesReferenceForwardAndBackward) {
             const std::string what =
                 target.label() + " N=" + std::to_string(N) + " F=" + std::to_string(F);
             Pair gate_up = values(target, random_normal(N * 2 * F, 4, 3.0f), {N, 2 * F});
-            Pair y = zeros(target, {N, F}, target.dtype);
+            Pair y = overwritten(target, {N, F}, target.dtype);
             run_both(target,
                      [&](backend::Backend& be, Side s) { be.swiglu_forward(s(y), s(gate_up)); });
             expect_close(y, kDefaultTolerance.of(target.dtype), what + " y");

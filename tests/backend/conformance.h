@@ -60,8 +60,10 @@ inline Pair pair_of(const Target& target, const std::vector<float>& host, Shape 
 inline Pair values(const Target& target, const std::vector<float>& host, Shape shape) {
     return pair_of(target, host, shape, target.dtype);
 }
-inline Pair zeros(const Target& target, Shape shape, DType dtype) {
-    return pair_of(target, std::vector<float>(shape.numel(), 0.0f), shape, dtype);
+// An output the kernel overwrites: filled with random values, so that a kernel that skips an
+// element (or adds to it) is caught.
+inline Pair overwritten(const Target& target, Shape shape, DType dtype) {
+    return pair_of(target, random_normal(shape.numel(), 999), shape, dtype);
 }
 inline Pair ints(const Target& target, const std::vector<int32_t>& host, Shape shape) {
     return {DeviceTensor::from_ints(*target.backend, host, shape),

@@ -63,5 +63,21 @@ TEST(Embedding, ReferenceAddsTokenAndPositionRowsAndSumsRepeatedTokens) {
     EXPECT_EQ(dwpe.data, (std::vector<double>{1, 2, 3, 4, 5, 6, 0, 0}));
 }
 
+TEST(Embedding, ReferenceBackwardMatchesFiniteDifferences) {
+    auto& ref = reference_backend();
+    const int64_t B = 2, T = 3, C = 4, V = 3;
+    HostF64 wte({V, C}, 121), wpe({T, C}, 122), dout({B, T, C}, 123), out({B, T, C}, 0);
+    HostF64 dwte({V, C}, 0), dwpe({T, C}, 0);
+    std::vector<int32_t> ids = {2, 0, 2, 1, 2, 2};  // token 2 at four positions
+    Tensor tokens(ids.data(), DType::I32, {B, T});
+    auto loss = [&] {
+        ref.embedding_forward(out, tokens, wte, wpe, 0);
+        return dot(out.data, dout.data);
+    };
+    ref.embedding_backward(dwte, dwpe, dout, tokens);
+    EXPECT_LT(gradient_error(wte.data, dwte.data, loss), kFiniteDifferenceTolerance);
+    EXPECT_LT(gradient_error(wpe.data, dwpe.data, loss), kFiniteDifferenceTolerance);
+}
+
 }  // namespace
 }  // namespace tandem::testing

@@ -29,7 +29,7 @@ TEST(CrossEntropy, MatchesReferenceWithIgnoredRows) {
             Pair logits = values(target, random_normal(N * V, 1, 4.0f), {N, V});
             Pair targets = ints(target, targets_with_ignored_rows(N, V, 2), {N});
             Pair losses = values(target, random_normal(N, 3), {N});  // overwritten
-            Pair lse = zeros(target, {N}, stats_dtype);
+            Pair lse = overwritten(target, {N}, stats_dtype);
             run_both(target, [&](backend::Backend& be, Side s) {
                 be.cross_entropy_forward(s(losses), s(lse), s(logits), s(targets), kIgnore);
             });
@@ -49,6 +49,25 @@ TEST(CrossEntropy, MatchesReferenceWithIgnoredRows) {
             });
             expect_close(logits, kDefaultTolerance.of(target.dtype), what + " dlogits in place");
         }
+}
+
+TEST(CrossEntropy, MatchesReferenceForLogitsFarBeyondExpRange) {
+    // Logits of +-3e4: exp overflows f32 (and f64) without the max subtracted first.
+    for (const Target& target : conformance_targets()) {
+        const int64_t N = 6, V = 4097;
+        Pair logits = values(target, random_normal(N * V, 5, 1e4f), {N, V});
+        Pair targets = ints(target, targets_with_ignored_rows(N, V, 6), {N});
+        Pair losses = overwritten(target, {N}, backend::stats_dtype(target.dtype));
+        Pair lse = overwritten(target, {N}, backend::stats_dtype(target.dtype));
+        Pair dlogits = overwritten(target, {N, V}, target.dtype);
+        run_both(target, [&](backend::Backend& be, Side s) {
+            be.cross_entropy_forward(s(losses), s(lse), s(logits), s(targets), kIgnore);
+            be.cross_entropy_backward(s(dlogits), s(logits), s(lse), s(targets), 1.0f, kIgnore);
+        });
+        expect_close(losses, kDefaultTolerance.of(target.dtype), target.label() + " losses");
+        expect_close(lse, kDefaultTolerance.of(target.dtype), target.label() + " lse");
+        expect_close(dlogits, kDefaultTolerance.of(target.dtype), target.label() + " dlogits");
+    }
 }
 
 TEST(CrossEntropy, ReferenceGivesLogTwoForTwoEqualLogitsAndZeroWhenIgnored) {

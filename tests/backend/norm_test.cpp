@@ -24,9 +24,9 @@ TEST(LayerNorm, MatchesReferenceForwardAndBackwardAndAccumulatesGradients) {
             Pair x = values(target, random_normal(N * C, 1, 2.0f), {N, C});
             Pair w = values(target, random_normal(C, 2), {C});
             Pair b = values(target, random_normal(C, 3), {C});
-            Pair y = zeros(target, {N, C}, target.dtype);
-            Pair mean = zeros(target, {N}, backend::stats_dtype(target.dtype));
-            Pair rstd = zeros(target, {N}, backend::stats_dtype(target.dtype));
+            Pair y = overwritten(target, {N, C}, target.dtype);
+            Pair mean = overwritten(target, {N}, backend::stats_dtype(target.dtype));
+            Pair rstd = overwritten(target, {N}, backend::stats_dtype(target.dtype));
             run_both(target, [&](backend::Backend& be, Side s) {
                 be.layer_norm_forward(s(y), s(mean), s(rstd), s(x), s(w), s(b), 1e-5f);
             });
@@ -55,8 +55,8 @@ TEST(RmsNorm, MatchesReferenceForwardAndBackwardAndAccumulatesGradients) {
                 target.label() + " N=" + std::to_string(N) + " C=" + std::to_string(C);
             Pair x = values(target, random_normal(N * C, 11, 2.0f), {N, C});
             Pair w = values(target, random_normal(C, 12), {C});
-            Pair y = zeros(target, {N, C}, target.dtype);
-            Pair rstd = zeros(target, {N}, backend::stats_dtype(target.dtype));
+            Pair y = overwritten(target, {N, C}, target.dtype);
+            Pair rstd = overwritten(target, {N}, backend::stats_dtype(target.dtype));
             run_both(target, [&](backend::Backend& be, Side s) {
                 be.rms_norm_forward(s(y), s(rstd), s(x), s(w), 1e-6f);
             });
@@ -89,8 +89,8 @@ TEST(QkNorm, MatchesReferenceWithGroupedAndEqualHeads) {
             Pair qkv = values(target, random_normal(B * T * W, 21, 3.0f), {B, T, W});
             Pair wq = values(target, random_normal(D, 22), {D});
             Pair wk = values(target, random_normal(D, 23), {D});
-            Pair y = zeros(target, {B, T, W}, target.dtype);
-            Pair rstd = zeros(target, {B, T, H + Hkv}, stats_dtype);
+            Pair y = overwritten(target, {B, T, W}, target.dtype);
+            Pair rstd = overwritten(target, {B, T, H + Hkv}, stats_dtype);
             run_both(target, [&](backend::Backend& be, Side s) {
                 be.qk_norm_forward(s(y), s(rstd), s(qkv), s(wq), s(wk), H, Hkv, 1e-6f);
             });

@@ -187,9 +187,10 @@ void attention_forward(Tensor out, Tensor lse, Tensor qkv, int64_t H, int64_t Hk
         std::vector<float> scores(kQueryBlock * L.T);  // once per thread and call
 #pragma omp for schedule(dynamic)
         for (int64_t task = 0; task < tasks; ++task) {
-            // The last blocks see the most keys: hand them out first.
-            const int64_t block = n_blocks - 1 - task % n_blocks;
-            const int64_t h = (task / n_blocks) % H, b = task / (n_blocks * H);
+            // Later blocks see more keys: hand out every head's last block first, so that the
+            // dynamic schedule ends on the cheap ones.
+            const int64_t block = n_blocks - 1 - task / (L.B * H);
+            const int64_t b = (task % (L.B * H)) / H, h = task % H;
             const int64_t g = h / L.group();
             const int64_t t0 = block * kQueryBlock, rows = std::min(kQueryBlock, L.T - t0);
             const int64_t keys = t0 + rows;  // causal: this block sees keys [0, keys)
