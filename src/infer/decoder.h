@@ -24,6 +24,8 @@ public:
     void reset() { position_ = 0; }
     int64_t position() const { return position_; }
     int64_t capacity() const { return max_seq_; }
+    int64_t max_chunk() const { return max_chunk_; }
+    const model::Model& model() const { return model_; }
 
 private:
     Tensor take(Shape shape);  // a piece of the scratch buffer
