@@ -24,7 +24,7 @@ TEST(KvCache, CachedAttentionMatchesReference) {
                 Pair k = values(target, random_normal(c.B * c.S * KV, 11 + pos), {c.B, c.S, KV});
                 Pair v = values(target, random_normal(c.B * c.S * KV, 12 + pos), {c.B, c.S, KV});
                 Pair qkv = values(target, random_normal(c.B * Tq * W, 13 + Tq), {c.B, Tq, W});
-                Pair out = zeros(target, {c.B, Tq, c.H * c.D}, target.dtype);
+                Pair out = overwritten(target, {c.B, Tq, c.H * c.D}, target.dtype);
                 run_both(target, [&](backend::Backend& be, Side s) {
                     be.kv_cache_write(s(k), s(v), s(qkv), c.H, c.Hkv, pos);
                     be.attention_cached_forward(s(out), s(qkv), s(k), s(v), c.H, c.Hkv, pos);
