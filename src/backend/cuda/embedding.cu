@@ -1,0 +1,107 @@
+// Token and position embeddings. Backward scatters into dwte without atomics: the block of the
+// first row holding a token sums every row with that token in row order, so the result is the
+// same bit for bit on every run.
+#include "backend/cuda/common.cuh"
+
+namespace tandem::backend::cuda {
+
+namespace {
+
+template <typename T>
+__global__ void embedding_forward_kernel(T* out, const int32_t* tokens, const T* wte, const T* wpe,
+                                         int64_t T_len, int64_t C, int64_t pos_offset) {
+    const int64_t n = blockIdx.x;  // one block per (b, t)
+    const int64_t t = n % T_len;
+    const T* w = wte + int64_t(tokens[n]) * C;
+    const T* p = wpe ? wpe + (pos_offset + t) * C : nullptr;
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+        float x = to_f32(w[c]);
+        if (p) x += to_f32(p[c]);
+        out[n * C + c] = from_f32<T>(x);
+    }
+}
+
+// One block per row n. If n is the first row with its token, the block adds the rows n' >= n
+// with the same token, in order, and writes dwte[token] once; otherwise it does nothing. The
+// scans over tokens read a few KB from L2 per block.
+template <typename T>
+__global__ void embedding_backward_wte_kernel(T* dwte, const T* dout, const int32_t* tokens,
+                                              int64_t N, int64_t C) {
+    __shared__ int is_first;
+    const int64_t n = blockIdx.x;
+    const int32_t token = tokens[n];
+    if (threadIdx.x == 0) is_first = 1;
+    __syncthreads();
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
+        if (tokens[i] == token) is_first = 0;  // benign race: every writer stores 0
+    __syncthreads();
+    if (!is_first) return;
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+        float acc = 0.0f;
+        for (int64_t i = n; i < N; ++i)
+            if (tokens[i] == token) acc += to_f32(dout[i * C + c]);
+        T* w = dwte + int64_t(token) * C + c;
+        *w = from_f32<T>(to_f32(*w) + acc);
+    }
+}
+
+// dwpe[t, :] += sum_b dout[b, t, :], one block per t, b in order.
+template <typename T>
+__global__ void embedding_backward_wpe_kernel(T* dwpe, const T* dout, int64_t B, int64_t T_len,
+                                              int64_t C) {
+    const int64_t t = blockIdx.x;
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+        float acc = 0.0f;
+        for (int64_t b = 0; b < B; ++b) acc += to_f32(dout[(b * T_len + t) * C + c]);
+        dwpe[t * C + c] = from_f32<T>(to_f32(dwpe[t * C + c]) + acc);
+    }
+}
+
+}  // namespace
+
+void embedding_forward(Context& ctx, Tensor out, Tensor tokens, Tensor wte, Tensor wpe,
+                       int64_t pos_offset) {
+    TANDEM_ASSERT(out.ndim() == 3 && tokens.ndim() == 2 && wte.ndim() == 2, out.str(),
+                  tokens.str(), wte.str());
+    const int64_t B = out.size(0), T_len = out.size(1), C = out.size(2);
+    TANDEM_ASSERT(tokens.dtype == DType::I32 && tokens.size(0) == B && tokens.size(1) == T_len,
+                  tokens.str(), out.str());
+    TANDEM_ASSERT(wte.size(1) == C && wte.dtype == out.dtype, wte.str(), out.str());
+    if (!wpe.empty())
+        TANDEM_ASSERT(wpe.ndim() == 2 && wpe.size(1) == C && wpe.dtype == out.dtype &&
+                          pos_offset + T_len <= wpe.size(0),
+                      wpe.str(), out.str(), pos_offset);
+    if (B * T_len == 0) return;
+    dispatch(out.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        embedding_forward_kernel<T><<<unsigned(B * T_len), 256, 0, ctx.stream>>>(
+            out.as<T>(), tokens.as<int32_t>(), wte.as<T>(), wpe.empty() ? nullptr : wpe.as<T>(),
+            T_len, C, pos_offset);
+    });
+    TANDEM_CUDA_CHECK_LAUNCH();
+}
+
+void embedding_backward(Context& ctx, Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) {
+    TANDEM_ASSERT(dout.ndim() == 3 && tokens.ndim() == 2 && dwte.ndim() == 2, dout.str(),
+                  tokens.str(), dwte.str());
+    const int64_t B = dout.size(0), T_len = dout.size(1), C = dout.size(2);
+    TANDEM_ASSERT(tokens.dtype == DType::I32 && tokens.size(0) == B && tokens.size(1) == T_len,
+                  tokens.str(), dout.str());
+    TANDEM_ASSERT(dwte.size(1) == C && dwte.dtype == dout.dtype, dwte.str(), dout.str());
+    if (!dwpe.empty())
+        TANDEM_ASSERT(dwpe.ndim() == 2 && dwpe.size(1) == C && dwpe.size(0) >= T_len &&
+                          dwpe.dtype == dout.dtype,
+                      dwpe.str(), dout.str());
+    if (B * T_len == 0) return;
+    dispatch(dout.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        embedding_backward_wte_kernel<T><<<unsigned(B * T_len), 256, 0, ctx.stream>>>(
+            dwte.as<T>(), dout.as<T>(), tokens.as<int32_t>(), B * T_len, C);
+        if (!dwpe.empty())
+            embedding_backward_wpe_kernel<T><<<unsigned(T_len), 256, 0, ctx.stream>>>(
+                dwpe.as<T>(), dout.as<T>(), B, T_len, C);
+    });
+    TANDEM_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace tandem::backend::cuda
