@@ -1,0 +1,185 @@
+// The shape and dtype rules of backend.h, one function per kernel.
+#include "backend/checks.h"
+
+namespace tandem::backend::checks {
+
+namespace {
+
+// Every float tensor of a call shares the compute dtype; saved statistics use stats_dtype.
+void expect_dtype(const Tensor& t, DType want) {
+    TANDEM_ASSERT(t.dtype == want, dtype_name(t.dtype), dtype_name(want), t.str());
+}
+void expect_shape(const Tensor& t, Shape want) {
+    TANDEM_ASSERT(t.shape == want, t.str(), want.str());
+}
+void expect(const Tensor& t, DType dtype, Shape shape) {
+    TANDEM_ASSERT(!t.empty() || shape.numel() == 0, t.str());
+    expect_dtype(t, dtype);
+    expect_shape(t, shape);
+}
+// Saved statistics and per-row vectors may be shaped [N] or [B, T]: only the count matters.
+void expect_rows(const Tensor& t, DType dtype, int64_t n) {
+    TANDEM_ASSERT(!t.empty() || n == 0, t.str());
+    expect_dtype(t, dtype);
+    TANDEM_ASSERT(t.numel() == n, t.str(), n);
+}
+bool is_float(DType dtype) { return dtype != DType::I32; }
+
+}  // namespace
+
+void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte,
+                       const Tensor& wpe, int64_t pos_offset) {
+    TANDEM_ASSERT(out.ndim() == 3 && wte.ndim() == 2 && is_float(out.dtype), out.str(), wte.str());
+    const int64_t B = out.size(0), T = out.size(1), C = out.size(2);
+    expect(tokens, DType::I32, {B, T});
+    expect(wte, out.dtype, {wte.size(0), C});
+    if (!wpe.empty()) {
+        TANDEM_ASSERT(wpe.ndim() == 2 && pos_offset >= 0 && pos_offset + T <= wpe.size(0),
+                      wpe.str(), pos_offset, T);
+        expect(wpe, out.dtype, {wpe.size(0), C});
+    }
+}
+
+void embedding_backward(const Tensor& dwte, const Tensor& dwpe, const Tensor& dout,
+                        const Tensor& tokens) {
+    TANDEM_ASSERT(dout.ndim() == 3 && dwte.ndim() == 2 && is_float(dout.dtype), dout.str(),
+                  dwte.str());
+    const int64_t B = dout.size(0), T = dout.size(1), C = dout.size(2);
+    expect(tokens, DType::I32, {B, T});
+    expect(dwte, dout.dtype, {dwte.size(0), C});
+    if (!dwpe.empty()) {
+        TANDEM_ASSERT(dwpe.ndim() == 2 && T <= dwpe.size(0), dwpe.str(), T);
+        expect(dwpe, dout.dtype, {dwpe.size(0), C});
+    }
+}
+
+void layer_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x,
+                        const Tensor& weight, const Tensor& bias) {
+    TANDEM_ASSERT(is_float(x.dtype) && x.ndim() >= 1, x.str());
+    const DType stats = stats_dtype(x.dtype);
+    expect(y, x.dtype, x.shape);
+    expect_rows(mean, stats, x.rows());
+    expect_rows(rstd, stats, x.rows());
+    expect(weight, x.dtype, {x.cols()});
+    expect(bias, x.dtype, {x.cols()});
+}
+
+void layer_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
+                         const Tensor& dy, const Tensor& x, const Tensor& weight,
+                         const Tensor& mean, const Tensor& rstd) {
+    layer_norm_forward(dy, mean, rstd, x, weight, weight);
+    expect(dx, x.dtype, x.shape);
+    expect(dweight, x.dtype, {x.cols()});
+    expect(dbias, x.dtype, {x.cols()});
+}
+
+void rms_norm_forward(const Tensor& y, const Tensor& rstd, const Tensor& x, const Tensor& weight) {
+    TANDEM_ASSERT(is_float(x.dtype) && x.ndim() >= 1, x.str());
+    expect(y, x.dtype, x.shape);
+    expect_rows(rstd, stats_dtype(x.dtype), x.rows());
+    expect(weight, x.dtype, {x.cols()});
+}
+
+void rms_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dy, const Tensor& x,
+                       const Tensor& weight, const Tensor& rstd) {
+    rms_norm_forward(dy, rstd, x, weight);
+    expect(dx, x.dtype, x.shape);
+    expect(dweight, x.dtype, {x.cols()});
+}
+
+AttentionDims qkv_layout(const Tensor& qkv, int64_t H, int64_t Hkv) {
+    TANDEM_ASSERT(qkv.ndim() == 3 && is_float(qkv.dtype), qkv.str());
+    TANDEM_ASSERT(H > 0 && Hkv > 0 && H % Hkv == 0, H, Hkv);
+    const int64_t heads = H + 2 * Hkv;
+    TANDEM_ASSERT(qkv.size(2) % heads == 0, qkv.str(), H, Hkv);
+    return {qkv.size(0), qkv.size(1), H, Hkv, qkv.size(2) / heads};
+}
+
+void qk_norm(const Tensor& y, const Tensor& rstd, const Tensor& qkv, const Tensor& q_weight,
+             const Tensor& k_weight, int64_t H, int64_t Hkv) {
+    const AttentionDims d = qkv_layout(qkv, H, Hkv);
+    expect(y, qkv.dtype, qkv.shape);
+    expect_rows(rstd, stats_dtype(qkv.dtype), d.B * d.T * (H + Hkv));
+    expect(q_weight, qkv.dtype, {d.D});
+    expect(k_weight, qkv.dtype, {d.D});
+}
+
+MatmulDims matmul(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias,
+                  bool trans_a, bool trans_b) {
+    const int nd = out.ndim();
+    TANDEM_ASSERT((nd == 2 || nd == 3) && a.ndim() == nd && b.ndim() == nd, out.str(), a.str(),
+                  b.str());
+    TANDEM_ASSERT(is_float(out.dtype), out.str());
+    expect_dtype(a, out.dtype);
+    expect_dtype(b, out.dtype);
+    const int64_t S = nd == 3 ? out.size(0) : 1;
+    const int64_t M = out.size(-2), N = out.size(-1);
+    const int64_t K = trans_a ? a.size(-2) : a.size(-1);
+    const Shape a_want = trans_a ? Shape{K, M} : Shape{M, K};
+    const Shape b_want = trans_b ? Shape{N, K} : Shape{K, N};
+    if (nd == 3) {
+        expect_shape(a, {S, a_want[0], a_want[1]});
+        expect_shape(b, {S, b_want[0], b_want[1]});
+        TANDEM_ASSERT(bias.empty(), "a batched matmul takes no bias", bias.str());
+    } else {
+        expect_shape(a, a_want);
+        expect_shape(b, b_want);
+        if (!bias.empty()) expect(bias, out.dtype, {N});
+    }
+    return {S, M, N, K};
+}
+
+void bias_backward(const Tensor& dbias, const Tensor& dout) {
+    TANDEM_ASSERT(is_float(dout.dtype) && dout.ndim() >= 1, dout.str());
+    expect(dbias, dout.dtype, {dout.cols()});
+}
+
+void same_shape(const Tensor& a, const Tensor& b) {
+    TANDEM_ASSERT(is_float(b.dtype), b.str());
+    expect(a, b.dtype, b.shape);
+}
+
+void swiglu(const Tensor& y, const Tensor& gate_up) {
+    TANDEM_ASSERT(is_float(y.dtype) && y.ndim() >= 1, y.str());
+    expect_dtype(gate_up, y.dtype);
+    TANDEM_ASSERT(gate_up.rows() == y.rows() && gate_up.cols() == 2 * y.cols(), gate_up.str(),
+                  y.str());
+}
+
+void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv, int64_t H,
+                       int64_t Hkv) {
+    const AttentionDims d = qkv_layout(qkv, H, Hkv);
+    expect(out, qkv.dtype, {d.B, d.T, H * d.D});
+    expect(lse, stats_dtype(qkv.dtype), {d.B, H, d.T});
+}
+
+void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv,
+                        const Tensor& out, const Tensor& lse, int64_t H, int64_t Hkv) {
+    attention_forward(out, lse, qkv, H, Hkv);
+    expect(dout, out.dtype, out.shape);
+    expect(dqkv, qkv.dtype, qkv.shape);
+}
+
+void cross_entropy_forward(const Tensor& losses, const Tensor& lse, const Tensor& logits,
+                           const Tensor& targets) {
+    TANDEM_ASSERT(logits.ndim() >= 1 && is_float(logits.dtype), logits.str());
+    const int64_t N = logits.rows();
+    expect_rows(losses, stats_dtype(logits.dtype), N);
+    expect_rows(lse, stats_dtype(logits.dtype), N);
+    expect_rows(targets, DType::I32, N);
+}
+
+void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const Tensor& lse,
+                            const Tensor& targets) {
+    cross_entropy_forward(lse, lse, logits, targets);
+    expect(dlogits, logits.dtype, logits.shape);
+}
+
+void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v) {
+    TANDEM_ASSERT(param.ndim() == 1 && is_float(param.dtype), param.str());
+    expect(grad, param.dtype, param.shape);
+    expect(m, stats_dtype(param.dtype), param.shape);
+    expect(v, stats_dtype(param.dtype), param.shape);
+}
+
+}  // namespace tandem::backend::checks

@@ -1,0 +1,56 @@
+// Shape and dtype checks of every kernel in backend.h, shared by all backends' launchers so that
+// each rule is written once. A failed check is a tandem bug (callers are tandem code), so each
+// one is a TANDEM_ASSERT that prints the shapes involved.
+#pragma once
+
+#include <cstdint>
+
+#include "backend/backend.h"
+
+namespace tandem::backend::checks {
+
+void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wte,
+                       const Tensor& wpe, int64_t pos_offset);
+void embedding_backward(const Tensor& dwte, const Tensor& dwpe, const Tensor& dout,
+                        const Tensor& tokens);
+
+void layer_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x,
+                        const Tensor& weight, const Tensor& bias);
+void layer_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias,
+                         const Tensor& dy, const Tensor& x, const Tensor& weight,
+                         const Tensor& mean, const Tensor& rstd);
+void rms_norm_forward(const Tensor& y, const Tensor& rstd, const Tensor& x, const Tensor& weight);
+void rms_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dy, const Tensor& x,
+                       const Tensor& weight, const Tensor& rstd);
+void qk_norm(const Tensor& y, const Tensor& rstd, const Tensor& qkv, const Tensor& q_weight,
+             const Tensor& k_weight, int64_t H, int64_t Hkv);
+
+// The sizes of one matmul call after the checks: S products of [M, K] @ [K, N].
+struct MatmulDims {
+    int64_t S, M, N, K;
+};
+MatmulDims matmul(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias,
+                  bool trans_a, bool trans_b);
+void bias_backward(const Tensor& dbias, const Tensor& dout);
+
+void same_shape(const Tensor& a, const Tensor& b);  // elementwise ops: gelu, add
+void swiglu(const Tensor& y, const Tensor& gate_up);
+
+// The sizes of one attention call: qkv [B, T, (H + 2 Hkv) * D].
+struct AttentionDims {
+    int64_t B, T, H, Hkv, D;
+    int64_t width() const { return (H + 2 * Hkv) * D; }
+};
+AttentionDims qkv_layout(const Tensor& qkv, int64_t H, int64_t Hkv);
+void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv, int64_t H,
+                       int64_t Hkv);
+void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv,
+                        const Tensor& out, const Tensor& lse, int64_t H, int64_t Hkv);
+
+void cross_entropy_forward(const Tensor& losses, const Tensor& lse, const Tensor& logits,
+                           const Tensor& targets);
+void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const Tensor& lse,
+                            const Tensor& targets);
+void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v);
+
+}  // namespace tandem::backend::checks

@@ -1,0 +1,203 @@
+// The cpu rotary embedding and causal grouped-query attention.
+// Attention never stores a T x T matrix: each task takes one (batch, head) and a block of query
+// rows, computes that block's scores against the keys it can see with sgemm into a per-thread
+// scratch block, masks and normalises them (saving lse), and multiplies by V with sgemm.
+// Backward recomputes the probabilities from q, k and lse, block by block; one task owns one
+// (batch, kv head) so that the dK and dV of the query heads sharing it add up without atomics.
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/parallel.h"
+#include "backend/cpu/simd.h"
+
+namespace tandem::backend::cpu {
+
+namespace {
+
+// Query rows per block: a 64 x T block of f32 scores is 256 KiB at T = 1024 (fits in L2).
+constexpr int64_t kQueryBlock = 64;
+
+// Where the heads live in qkv [B, T, (H + 2 Hkv) D] (a row stride of W between positions).
+struct Layout {
+    int64_t B, T, H, Hkv, D, W;
+    int64_t group() const { return H / Hkv; }
+    int64_t q(int64_t b, int64_t t, int64_t h) const { return (b * T + t) * W + h * D; }
+    int64_t k(int64_t b, int64_t t, int64_t g) const { return (b * T + t) * W + (H + g) * D; }
+    int64_t v(int64_t b, int64_t t, int64_t g) const {
+        return (b * T + t) * W + (H + Hkv + g) * D;
+    }
+};
+
+Layout layout_of(Tensor qkv, int64_t H, int64_t Hkv) {
+    const int64_t W = qkv.size(2);
+    return {qkv.size(0), qkv.size(1), H, Hkv, W / (H + 2 * Hkv), W};
+}
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+          const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+          int64_t ldc) {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+// Softmax of the first `valid` scores of a row of `keys`, in place; the masked rest becomes 0.
+// Returns the log-sum-exp of the valid scores.
+TANDEM_CPU_CLONES float softmax_row(float* s, int64_t valid, int64_t keys) {
+    float mx = s[0];
+#pragma omp simd reduction(max : mx)
+    for (int64_t j = 0; j < valid; ++j) mx = std::max(mx, s[j]);
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < valid; ++j) {
+        s[j] = exp_approx(s[j] - mx);
+        sum += s[j];
+    }
+    const float inv = 1.0f / sum;
+    for (int64_t j = 0; j < valid; ++j) s[j] *= inv;
+    for (int64_t j = valid; j < keys; ++j) s[j] = 0.0f;
+    return mx + std::log(sum);
+}
+
+// Probabilities from recomputed scores: p = exp(s - lse) on the valid part, 0 on the masked.
+TANDEM_CPU_CLONES void probabilities_row(float* s, float lse, int64_t valid, int64_t keys) {
+    for (int64_t j = 0; j < valid; ++j) s[j] = exp_approx(s[j] - lse);
+    for (int64_t j = valid; j < keys; ++j) s[j] = 0.0f;
+}
+
+// dS = P (dP - delta) * scale, in place in dp. delta = rowsum(P dP) = dout . out.
+TANDEM_CPU_CLONES void score_grad_row(float* dp, const float* p, float delta, float scale,
+                                      int64_t keys) {
+    for (int64_t j = 0; j < keys; ++j) dp[j] = p[j] * (dp[j] - delta) * scale;
+}
+
+TANDEM_CPU_CLONES float dot(const float* a, const float* b, int64_t n) {
+    float acc = 0;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t i = 0; i < n; ++i) acc += a[i] * b[i];
+    return acc;
+}
+
+// One pair rotation over every q and k head of a position: (x_i, x_{i+half}) by the angle
+// whose cos and sin are given per i. inverse rotates by -angle.
+TANDEM_CPU_CLONES void rotate_heads(float* x, const float* cos, const float* sin, int64_t heads,
+                                    int64_t D, bool inverse) {
+    const int64_t half = D / 2;
+    const float sign = inverse ? -1.0f : 1.0f;
+    for (int64_t h = 0; h < heads; ++h) {
+        float* lo = x + h * D;
+        float* hi = lo + half;
+        for (int64_t i = 0; i < half; ++i) {
+            const float x0 = lo[i], x1 = hi[i], s = sign * sin[i];
+            lo[i] = x0 * cos[i] - x1 * s;
+            hi[i] = x1 * cos[i] + x0 * s;
+        }
+    }
+}
+
+}  // namespace
+
+void rope(Tensor qkv, int64_t H, int64_t Hkv, float theta, int64_t pos_offset, bool inverse) {
+    const Layout L = layout_of(qkv, H, Hkv);
+    const int64_t half = L.D / 2;
+    // Angles in double, rounded once: (pos_offset + t) reaches 1e5 and more, where an f32
+    // product would already be off by radians' worth of 1e-2.
+    std::vector<float> cos(L.T * half), sin(L.T * half);
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < L.T; ++t)
+        for (int64_t i = 0; i < half; ++i) {
+            const double angle =
+                double(pos_offset + t) * std::pow(double(theta), -2.0 * i / double(L.D));
+            cos[t * half + i] = static_cast<float>(std::cos(angle));
+            sin[t * half + i] = static_cast<float>(std::sin(angle));
+        }
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < L.B * L.T; ++r) {
+        const int64_t t = r % L.T;
+        rotate_heads(qkv.as<float>() + r * L.W, cos.data() + t * half, sin.data() + t * half,
+                     H + Hkv, L.D, inverse);
+    }
+}
+
+void attention_forward(Tensor out, Tensor lse, Tensor qkv, int64_t H, int64_t Hkv) {
+    const Layout L = layout_of(qkv, H, Hkv);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(L.D));
+    const int64_t n_blocks = ceil_div(L.T, kQueryBlock), tasks = L.B * H * n_blocks;
+    const float* x = qkv.as<float>();
+    const int64_t out_stride = H * L.D;
+#pragma omp parallel
+    {
+        std::vector<float> scores(kQueryBlock * L.T);  // once per thread and call
+#pragma omp for schedule(dynamic)
+        for (int64_t task = 0; task < tasks; ++task) {
+            // The last blocks see the most keys: hand them out first.
+            const int64_t block = n_blocks - 1 - task % n_blocks;
+            const int64_t h = (task / n_blocks) % H, b = task / (n_blocks * H);
+            const int64_t g = h / L.group();
+            const int64_t t0 = block * kQueryBlock, rows = std::min(kQueryBlock, L.T - t0);
+            const int64_t keys = t0 + rows;  // causal: this block sees keys [0, keys)
+            gemm(false, true, rows, keys, L.D, scale, x + L.q(b, t0, h), L.W, x + L.k(b, 0, g),
+                 L.W, 0.0f, scores.data(), keys);
+            float* l = lse.as<float>() + (b * H + h) * L.T + t0;
+            for (int64_t i = 0; i < rows; ++i)
+                l[i] = softmax_row(scores.data() + i * keys, t0 + i + 1, keys);
+            gemm(false, false, rows, L.D, keys, 1.0f, scores.data(), keys, x + L.v(b, 0, g), L.W,
+                 0.0f, out.as<float>() + (b * L.T + t0) * out_stride + h * L.D, out_stride);
+        }
+    }
+}
+
+void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse, int64_t H,
+                        int64_t Hkv) {
+    // Per block, with P the probabilities and scale = 1/sqrt(D):
+    // dV += P^T dO; dP = dO V^T; dS = P (dP - delta) scale; dQ = dS K; dK += dS^T Q.
+    const Layout L = layout_of(qkv, H, Hkv);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(L.D));
+    const int64_t n_blocks = ceil_div(L.T, kQueryBlock), out_stride = H * L.D;
+    const float* x = qkv.as<float>();
+    float* dx = dqkv.as<float>();
+#pragma omp parallel
+    {
+        std::vector<float> p(kQueryBlock * L.T), dp(kQueryBlock * L.T);  // once per thread
+#pragma omp for schedule(dynamic)
+        for (int64_t task = 0; task < L.B * Hkv; ++task) {
+            const int64_t b = task / Hkv, g = task % Hkv;
+            for (int64_t t = 0; t < L.T; ++t) {  // dK and dV of this kv head are sums: start at 0
+                std::fill_n(dx + L.k(b, t, g), L.D, 0.0f);
+                std::fill_n(dx + L.v(b, t, g), L.D, 0.0f);
+            }
+            for (int64_t h = g * L.group(); h < (g + 1) * L.group(); ++h)
+                for (int64_t block = 0; block < n_blocks; ++block) {
+                    const int64_t t0 = block * kQueryBlock, rows = std::min(kQueryBlock, L.T - t0);
+                    const int64_t keys = t0 + rows;
+                    const float* q = x + L.q(b, t0, h);
+                    const float* go = dout.as<float>() + (b * L.T + t0) * out_stride + h * L.D;
+                    const float* o = out.as<float>() + (b * L.T + t0) * out_stride + h * L.D;
+                    const float* l = lse.as<float>() + (b * H + h) * L.T + t0;
+                    gemm(false, true, rows, keys, L.D, scale, q, L.W, x + L.k(b, 0, g), L.W, 0.0f,
+                         p.data(), keys);
+                    for (int64_t i = 0; i < rows; ++i)
+                        probabilities_row(p.data() + i * keys, l[i], t0 + i + 1, keys);
+                    gemm(false, true, rows, keys, L.D, 1.0f, go, out_stride, x + L.v(b, 0, g),
+                         L.W, 0.0f, dp.data(), keys);
+                    for (int64_t i = 0; i < rows; ++i) {
+                        const float delta =
+                            dot(go + i * out_stride, o + i * out_stride, L.D);
+                        score_grad_row(dp.data() + i * keys, p.data() + i * keys, delta, scale,
+                                       keys);
+                    }
+                    gemm(true, false, keys, L.D, rows, 1.0f, p.data(), keys, go, out_stride, 1.0f,
+                         dx + L.v(b, 0, g), L.W);
+                    gemm(false, false, rows, L.D, keys, 1.0f, dp.data(), keys, x + L.k(b, 0, g),
+                         L.W, 0.0f, dx + L.q(b, t0, h), L.W);
+                    gemm(true, false, keys, L.D, rows, 1.0f, dp.data(), keys, q, L.W, 1.0f,
+                         dx + L.k(b, 0, g), L.W);
+                }
+        }
+    }
+}
+
+}  // namespace tandem::backend::cpu

@@ -1,0 +1,89 @@
+// The cpu matrix products: OpenBLAS sgemm for every product (transposes through CblasTrans, the
+// bias by initialising the output rows and beta = 1), and the bias gradient as column sums.
+#include <cblas.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/parallel.h"
+#include "backend/cpu/simd.h"
+
+namespace tandem::backend::cpu {
+
+namespace {
+
+// Below this many multiply-adds per product, a batch runs one product per thread (each sgemm
+// single-threaded inside the parallel region) instead of one multi-threaded sgemm after another.
+constexpr int64_t kSmallProduct = int64_t(1) << 21;
+
+// out = bias, or out += bias when accumulating: the start that sgemm adds to with beta = 1.
+TANDEM_CPU_CLONES void bias_row(float* out, const float* bias, int64_t N, bool accumulate) {
+    if (accumulate) {
+        for (int64_t n = 0; n < N; ++n) out[n] += bias[n];
+    } else {
+        for (int64_t n = 0; n < N; ++n) out[n] = bias[n];
+    }
+}
+
+TANDEM_CPU_CLONES void add_row(float* acc, const float* row, int64_t N) {
+    for (int64_t n = 0; n < N; ++n) acc[n] += row[n];
+}
+
+// One product of row-major matrices: out [M, N] = op(a) @ op(b) + beta * out.
+void gemm(float* out, const float* a, const float* b, int64_t M, int64_t N, int64_t K,
+          bool trans_a, bool trans_b, float beta) {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, a, trans_a ? M : K, b,
+                trans_b ? K : N, beta, out, N);
+}
+
+}  // namespace
+
+void matmul(Tensor out, Tensor a, Tensor b, Tensor bias, bool trans_a, bool trans_b,
+            bool accumulate) {
+    const bool batched = out.ndim() == 3;
+    const int64_t S = batched ? out.size(0) : 1, M = out.size(-2), N = out.size(-1);
+    const int64_t K = trans_a ? a.size(-2) : a.size(-1);
+    float* o = out.as<float>();
+    float beta = accumulate ? 1.0f : 0.0f;
+    if (!bias.empty()) {
+#pragma omp parallel for schedule(static)
+        for (int64_t m = 0; m < M; ++m) bias_row(o + m * N, bias.as<float>(), N, accumulate);
+        beta = 1.0f;
+    }
+    if (K == 0) {  // an empty sum: sgemm rejects the leading dimensions, so do it here
+        if (beta == 0.0f) std::fill(o, o + S * M * N, 0.0f);
+        return;
+    }
+    const float *A = a.as<float>(), *B = b.as<float>();
+    if (S > 1 && M * N * K < kSmallProduct) {
+#pragma omp parallel for schedule(static)
+        for (int64_t s = 0; s < S; ++s)
+            gemm(o + s * M * N, A + s * M * K, B + s * K * N, M, N, K, trans_a, trans_b, beta);
+    } else {
+        for (int64_t s = 0; s < S; ++s)
+            gemm(o + s * M * N, A + s * M * K, B + s * K * N, M, N, K, trans_a, trans_b, beta);
+    }
+}
+
+void bias_backward(Tensor dbias, Tensor dout) {
+    // Column sums per fixed part of the rows (f32), parts added in order in double.
+    const int64_t M = dout.rows(), N = dout.cols(), parts = reduction_parts(M);
+    std::vector<float> partial(parts * N, 0.0f);
+#pragma omp parallel for schedule(static)
+    for (int64_t p = 0; p < parts; ++p) {
+        const Range rows = part_of(M, parts, p);
+        for (int64_t m = rows.begin; m < rows.end; ++m)
+            add_row(partial.data() + p * N, dout.as<float>() + m * N, N);
+    }
+    float* g = dbias.as<float>();
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+        double total = 0;
+        for (int64_t p = 0; p < parts; ++p) total += partial[p * N + n];
+        g[n] = static_cast<float>(g[n] + total);
+    }
+}
+
+}  // namespace tandem::backend::cpu

@@ -1,0 +1,65 @@
+// Token and position embeddings: every backend against reference/ (with repeated tokens, so that
+// gradient rows collect several positions), reference/ against a hand-built case.
+#include <gtest/gtest.h>
+
+#include "conformance.h"
+#include "gradcheck.h"
+
+namespace tandem::testing {
+namespace {
+
+struct Sizes {
+    int64_t B, T, C, V, T_max, pos_offset;
+};
+
+TEST(Embedding, MatchesReferenceWithAndWithoutLearnedPositions) {
+    for (const Target& target : conformance_targets())
+        for (Sizes z : {Sizes{2, 7, 33, 5, 16, 3}, Sizes{1, 1, 1, 1, 1, 0},
+                        Sizes{4, 33, 64, 1000, 40, 7}, Sizes{2, 9, 4097, 3, 9, 0}})
+            for (bool has_wpe : {true, false}) {
+                const auto [B, T, C, V, T_max, pos_offset] = z;
+                const std::string what = target.label() + " B=" + std::to_string(B) +
+                                          " T=" + std::to_string(T) + " C=" + std::to_string(C) +
+                                          " V=" + std::to_string(V) + (has_wpe ? " wpe" : "");
+                Pair tokens = ints(target, random_ints(B * T, 1, 0, V), {B, T});
+                Pair wte = values(target, random_normal(V * C, 2), {V, C});
+                Pair wpe = has_wpe ? values(target, random_normal(T_max * C, 3), {T_max, C}) : none();
+                Pair out = values(target, random_normal(B * T * C, 4), {B, T, C});  // overwritten
+                run_both(target, [&](backend::Backend& be, Side s) {
+                    be.embedding_forward(s(out), s(tokens), s(wte), s(wpe), pos_offset);
+                });
+                expect_close(out, kDefaultTolerance.of(target.dtype), what + " out");
+
+                // Gradients accumulate: start from random values.
+                Pair dout = values(target, random_normal(B * T * C, 5), {B, T, C});
+                Pair dwte = values(target, random_normal(V * C, 6), {V, C});
+                Pair dwpe = has_wpe ? values(target, random_normal(T_max * C, 7), {T_max, C}) : none();
+                run_both(target, [&](backend::Backend& be, Side s) {
+                    be.embedding_backward(s(dwte), s(dwpe), s(dout), s(tokens));
+                });
+                expect_close(dwte, kDefaultTolerance.of(target.dtype), what + " dwte");
+                if (has_wpe) expect_close(dwpe, kDefaultTolerance.of(target.dtype), what + " dwpe");
+            }
+}
+
+TEST(Embedding, ReferenceAddsTokenAndPositionRowsAndSumsRepeatedTokens) {
+    auto& ref = reference_backend();
+    const int64_t B = 1, T = 3, C = 2, V = 3;
+    HostF64 wte({V, C}, 0), wpe({4, C}, 0), out({B, T, C}, 0), dout({B, T, C}, 0);
+    HostF64 dwte({V, C}, 0), dwpe({4, C}, 0);
+    wte.data = {1, 2, 10, 20, 100, 200};
+    wpe.data = {0.5, 0.25, 1, 1, 2, 2, 3, 3};
+    std::vector<int32_t> ids = {2, 0, 2};
+    Tensor tokens(ids.data(), DType::I32, {B, T});
+    ref.embedding_forward(out, tokens, wte, wpe, 1);
+    EXPECT_EQ(out.data, (std::vector<double>{101, 201, 3, 4, 103, 203}));
+
+    dout.data = {1, 2, 3, 4, 5, 6};
+    dwte.data[0] = 0.5;  // accumulated onto
+    ref.embedding_backward(dwte, dwpe, dout, tokens);  // backward has no offset: rows 0..T-1
+    EXPECT_EQ(dwte.data, (std::vector<double>{3.5, 4, 0, 0, 6, 8}));
+    EXPECT_EQ(dwpe.data, (std::vector<double>{1, 2, 3, 4, 5, 6, 0, 0}));
+}
+
+}  // namespace
+}  // namespace tandem::testing

@@ -1,0 +1,91 @@
+// Softmax cross-entropy with ignored rows: every backend against reference/, reference/ against
+// a hand-computed loss and finite differences.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "conformance.h"
+#include "gradcheck.h"
+
+namespace tandem::testing {
+namespace {
+
+constexpr int32_t kIgnore = -100;
+
+// Targets in [0, V) with every third row ignored.
+std::vector<int32_t> targets_with_ignored_rows(int64_t N, int64_t V, uint64_t seed) {
+    std::vector<int32_t> targets = random_ints(N, seed, 0, static_cast<int32_t>(V));
+    for (int64_t n = 1; n < N; n += 3) targets[n] = kIgnore;
+    return targets;
+}
+
+TEST(CrossEntropy, MatchesReferenceWithIgnoredRows) {
+    for (const Target& target : conformance_targets())
+        for (auto [N, V] : {std::pair<int64_t, int64_t>{1, 1}, {7, 1}, {7, 33}, {5, 4097},
+                            {33, 50}}) {
+            const std::string what = target.label() + " N=" + std::to_string(N) +
+                                      " V=" + std::to_string(V);
+            const DType stats_dtype = backend::stats_dtype(target.dtype);
+            Pair logits = values(target, random_normal(N * V, 1, 4.0f), {N, V});
+            Pair targets = ints(target, targets_with_ignored_rows(N, V, 2), {N});
+            Pair losses = values(target, random_normal(N, 3), {N});  // overwritten
+            Pair lse = zeros(target, {N}, stats_dtype);
+            run_both(target, [&](backend::Backend& be, Side s) {
+                be.cross_entropy_forward(s(losses), s(lse), s(logits), s(targets), kIgnore);
+            });
+            expect_close(losses, kDefaultTolerance.of(target.dtype), what + " losses");
+            expect_close(lse, kDefaultTolerance.of(target.dtype), what + " lse");
+
+            Pair dlogits = values(target, random_normal(N * V, 4), {N, V});  // overwritten
+            run_both(target, [&](backend::Backend& be, Side s) {
+                be.cross_entropy_backward(s(dlogits), s(logits), s(lse), s(targets), 0.25f,
+                                          kIgnore);
+            });
+            expect_close(dlogits, kDefaultTolerance.of(target.dtype), what + " dlogits");
+
+            // dlogits may alias logits.
+            run_both(target, [&](backend::Backend& be, Side s) {
+                be.cross_entropy_backward(s(logits), s(logits), s(lse), s(targets), 0.25f,
+                                          kIgnore);
+            });
+            expect_close(logits, kDefaultTolerance.of(target.dtype), what + " dlogits in place");
+        }
+}
+
+TEST(CrossEntropy, ReferenceGivesLogTwoForTwoEqualLogitsAndZeroWhenIgnored) {
+    auto& ref = reference_backend();
+    HostF64 logits({2, 2}, 0), losses({2}, 0), lse({2}, 0), dlogits({2, 2}, 0);
+    logits.data = {3.0, 3.0, 1.0, 2.0};
+    std::vector<int32_t> targets = {1, kIgnore};
+    Tensor t(targets.data(), DType::I32, {2});
+    ref.cross_entropy_forward(losses, lse, logits, t, kIgnore);
+    EXPECT_NEAR(losses.data[0], std::log(2.0), 1e-15);
+    EXPECT_NEAR(lse.data[0], 3.0 + std::log(2.0), 1e-15);
+    EXPECT_EQ(losses.data[1], 0.0);
+    ref.cross_entropy_backward(dlogits, logits, lse, t, 2.0f, kIgnore);
+    EXPECT_NEAR(dlogits.data[0], 1.0, 1e-15);  // 2 * (1/2 - 0)
+    EXPECT_NEAR(dlogits.data[1], -1.0, 1e-15);  // 2 * (1/2 - 1)
+    EXPECT_EQ(dlogits.data[2], 0.0);
+    EXPECT_EQ(dlogits.data[3], 0.0);
+}
+
+TEST(CrossEntropy, ReferenceBackwardMatchesFiniteDifferences) {
+    auto& ref = reference_backend();
+    const int64_t N = 4, V = 6;
+    const float dloss = 0.7f;
+    HostF64 logits({N, V}, 101, 2.0f), losses({N}, 0), lse({N}, 0), dlogits({N, V}, 0);
+    std::vector<int32_t> targets = targets_with_ignored_rows(N, V, 102);
+    Tensor t(targets.data(), DType::I32, {N});
+    auto loss = [&] {
+        ref.cross_entropy_forward(losses, lse, logits, t, kIgnore);
+        double total = 0;
+        for (double l : losses.data) total += dloss * l;
+        return total;
+    };
+    loss();
+    ref.cross_entropy_backward(dlogits, logits, lse, t, dloss, kIgnore);
+    EXPECT_LT(gradient_error(logits.data, dlogits.data, loss), kFiniteDifferenceTolerance);
+}
+
+}  // namespace
+}  // namespace tandem::testing
