@@ -63,8 +63,8 @@ __global__ void swiglu_backward_kernel(T* dgate_up, const T* dy, const T* gate_u
 constexpr int kThreads = 256;
 
 void check_same(const Tensor& a, const Tensor& b) {
-    TANDEM_ASSERT(a.shape == b.shape && a.dtype == b.dtype && is_compute_dtype(a.dtype), a.str(),
-                  b.str());
+    checks::same_shape(a, b);
+    expect_compute_dtype(b);
 }
 
 }  // namespace
@@ -93,10 +93,9 @@ void gelu_backward(Context& ctx, Tensor dx, Tensor dy, Tensor x) {
 }
 
 void swiglu_forward(Context& ctx, Tensor y, Tensor gate_up) {
+    checks::swiglu(y, gate_up);
+    expect_compute_dtype(y);
     const int64_t N = y.rows(), F = y.cols();
-    TANDEM_ASSERT(gate_up.rows() == N && gate_up.cols() == 2 * F && gate_up.dtype == y.dtype &&
-                      is_compute_dtype(y.dtype),
-                  y.str(), gate_up.str());
     if (N * F == 0) return;
     dispatch(y.dtype, [&](auto tag) {
         using T = decltype(tag);
@@ -107,11 +106,9 @@ void swiglu_forward(Context& ctx, Tensor y, Tensor gate_up) {
 }
 
 void swiglu_backward(Context& ctx, Tensor dgate_up, Tensor dy, Tensor gate_up) {
-    const int64_t N = dy.rows(), F = dy.cols();
-    TANDEM_ASSERT(gate_up.rows() == N && gate_up.cols() == 2 * F && gate_up.dtype == dy.dtype &&
-                      is_compute_dtype(dy.dtype),
-                  dy.str(), gate_up.str());
+    checks::swiglu(dy, gate_up);
     check_same(dgate_up, gate_up);
+    const int64_t N = dy.rows(), F = dy.cols();
     if (N * F == 0) return;
     dispatch(dy.dtype, [&](auto tag) {
         using T = decltype(tag);

@@ -254,23 +254,11 @@ void dispatch_head_dim(int D, Fn&& fn) {
     TANDEM_ASSERT(false, "cuda attention supports head dims up to 128", D);
 }
 
-Geometry check_qkv(const Tensor& qkv, int64_t H, int64_t Hkv) {
-    TANDEM_ASSERT(qkv.ndim() == 3 && is_compute_dtype(qkv.dtype), qkv.str());
-    TANDEM_ASSERT(H > 0 && Hkv > 0 && H % Hkv == 0 && qkv.size(2) % (H + 2 * Hkv) == 0, qkv.str(),
-                  H, Hkv);
-    const int64_t D = qkv.size(2) / (H + 2 * Hkv);
-    TANDEM_ASSERT(qkv.size(1) < (int64_t(1) << 30) && D > 0, qkv.str());
-    return {int(qkv.size(1)), int(H), int(Hkv), int(D), int(qkv.size(2))};
-}
-
-void check_out(const Tensor& out, const Tensor& qkv, const Geometry& geo) {
-    TANDEM_ASSERT(out.dtype == qkv.dtype && out.ndim() == 3 && out.size(0) == qkv.size(0) &&
-                      out.size(1) == geo.T && out.size(2) == int64_t(geo.H) * geo.D,
-                  out.str(), qkv.str());
-}
-void check_lse(const Tensor& lse, const Tensor& qkv, const Geometry& geo) {
-    TANDEM_ASSERT(lse.dtype == DType::F32 && lse.numel() == qkv.size(0) * geo.H * geo.T,
-                  lse.str(), qkv.str());
+Geometry geometry_of(const Tensor& qkv, int64_t H, int64_t Hkv) {
+    const checks::AttentionDims d = checks::qkv_layout(qkv, H, Hkv);
+    expect_compute_dtype(qkv);
+    TANDEM_ASSERT(d.T < (int64_t(1) << 30), qkv.str());
+    return {int(d.T), int(H), int(Hkv), int(d.D), int(d.width())};
 }
 
 // rope: one thread per (position, q or k head, i < D/2). Angles in double: at position 10^4 an
@@ -302,8 +290,8 @@ __global__ void rope_kernel(T* qkv, int64_t n_positions, int T_len, int n_rot_he
 
 void rope(Context& ctx, Tensor qkv, int64_t H, int64_t Hkv, float theta, int64_t pos_offset,
           bool inverse) {
-    const Geometry geo = check_qkv(qkv, H, Hkv);
-    TANDEM_ASSERT(geo.D % 2 == 0, "rope needs an even head dim", geo.D);
+    const Geometry geo = geometry_of(qkv, H, Hkv);
+    TANDEM_ASSERT(geo.D % 2 == 0, "rope needs an even head dim", qkv.str(), H, Hkv);
     const int64_t n_positions = qkv.size(0) * geo.T;
     const int64_t n = n_positions * (H + Hkv) * (geo.D / 2);
     if (n == 0) return;
@@ -317,9 +305,8 @@ void rope(Context& ctx, Tensor qkv, int64_t H, int64_t Hkv, float theta, int64_t
 }
 
 void attention_forward(Context& ctx, Tensor out, Tensor lse, Tensor qkv, int64_t H, int64_t Hkv) {
-    const Geometry geo = check_qkv(qkv, H, Hkv);
-    check_out(out, qkv, geo);
-    check_lse(lse, qkv, geo);
+    checks::attention_forward(out, lse, qkv, H, Hkv);
+    const Geometry geo = geometry_of(qkv, H, Hkv);
     const int B = int(qkv.size(0));
     if (B == 0 || geo.T == 0) return;
     const float scale = float(1.0 / std::sqrt(double(geo.D)));
@@ -336,11 +323,8 @@ void attention_forward(Context& ctx, Tensor out, Tensor lse, Tensor qkv, int64_t
 
 void attention_backward(Context& ctx, Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse,
                         int64_t H, int64_t Hkv) {
-    const Geometry geo = check_qkv(qkv, H, Hkv);
-    TANDEM_ASSERT(dqkv.shape == qkv.shape && dqkv.dtype == qkv.dtype, dqkv.str(), qkv.str());
-    check_out(out, qkv, geo);
-    check_out(dout, qkv, geo);
-    check_lse(lse, qkv, geo);
+    checks::attention_backward(dqkv, dout, qkv, out, lse, H, Hkv);
+    const Geometry geo = geometry_of(qkv, H, Hkv);
     const int B = int(qkv.size(0));
     if (B == 0 || geo.T == 0) return;
     const float scale = float(1.0 / std::sqrt(double(geo.D)));

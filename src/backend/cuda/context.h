@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "backend/backend.h"
+#include "backend/checks.h"
 #include "backend/cuda/allocator.h"
 #include "backend/cuda/check.h"
 
@@ -38,8 +39,12 @@ private:
     void* data_;
 };
 
-// Compute dtypes of this backend.
+// Compute dtypes of this backend. The launchers run the shared shape checks of backend/checks.h
+// first, then this one.
 inline bool is_compute_dtype(DType dtype) { return dtype == DType::F32 || dtype == DType::BF16; }
+inline void expect_compute_dtype(const Tensor& t) {
+    TANDEM_ASSERT(is_compute_dtype(t.dtype), "the cuda backend computes in f32 or bf16", t.str());
+}
 
 // ---- launchers, one group per .cu file ------------------------------------------------------
 void embedding_forward(Context&, Tensor out, Tensor tokens, Tensor wte, Tensor wpe,

@@ -44,8 +44,8 @@ __global__ void sum_finish_kernel(double* result, const double* partials, int n)
 }
 
 void check_same(const Tensor& a, const Tensor& b) {
-    TANDEM_ASSERT(a.shape == b.shape && a.dtype == b.dtype && is_compute_dtype(a.dtype), a.str(),
-                  b.str());
+    checks::same_shape(a, b);
+    expect_compute_dtype(b);
 }
 
 }  // namespace

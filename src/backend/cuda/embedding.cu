@@ -61,16 +61,9 @@ __global__ void embedding_backward_wpe_kernel(T* dwpe, const T* dout, int64_t B,
 
 void embedding_forward(Context& ctx, Tensor out, Tensor tokens, Tensor wte, Tensor wpe,
                        int64_t pos_offset) {
-    TANDEM_ASSERT(out.ndim() == 3 && tokens.ndim() == 2 && wte.ndim() == 2, out.str(),
-                  tokens.str(), wte.str());
+    checks::embedding_forward(out, tokens, wte, wpe, pos_offset);
+    expect_compute_dtype(out);
     const int64_t B = out.size(0), T_len = out.size(1), C = out.size(2);
-    TANDEM_ASSERT(tokens.dtype == DType::I32 && tokens.size(0) == B && tokens.size(1) == T_len,
-                  tokens.str(), out.str());
-    TANDEM_ASSERT(wte.size(1) == C && wte.dtype == out.dtype, wte.str(), out.str());
-    if (!wpe.empty())
-        TANDEM_ASSERT(wpe.ndim() == 2 && wpe.size(1) == C && wpe.dtype == out.dtype &&
-                          pos_offset + T_len <= wpe.size(0),
-                      wpe.str(), out.str(), pos_offset);
     if (B * T_len == 0) return;
     dispatch(out.dtype, [&](auto tag) {
         using T = decltype(tag);
@@ -82,16 +75,9 @@ void embedding_forward(Context& ctx, Tensor out, Tensor tokens, Tensor wte, Tens
 }
 
 void embedding_backward(Context& ctx, Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) {
-    TANDEM_ASSERT(dout.ndim() == 3 && tokens.ndim() == 2 && dwte.ndim() == 2, dout.str(),
-                  tokens.str(), dwte.str());
+    checks::embedding_backward(dwte, dwpe, dout, tokens);
+    expect_compute_dtype(dout);
     const int64_t B = dout.size(0), T_len = dout.size(1), C = dout.size(2);
-    TANDEM_ASSERT(tokens.dtype == DType::I32 && tokens.size(0) == B && tokens.size(1) == T_len,
-                  tokens.str(), dout.str());
-    TANDEM_ASSERT(dwte.size(1) == C && dwte.dtype == dout.dtype, dwte.str(), dout.str());
-    if (!dwpe.empty())
-        TANDEM_ASSERT(dwpe.ndim() == 2 && dwpe.size(1) == C && dwpe.size(0) >= T_len &&
-                          dwpe.dtype == dout.dtype,
-                      dwpe.str(), dout.str());
     if (B * T_len == 0) return;
     dispatch(dout.dtype, [&](auto tag) {
         using T = decltype(tag);

@@ -71,21 +71,12 @@ __global__ void cross_entropy_backward_kernel(T* dlogits, const T* logits, const
     }
 }
 
-void check_loss(const Tensor& logits, const Tensor& lse, const Tensor& targets) {
-    const int64_t N = logits.rows();
-    TANDEM_ASSERT(is_compute_dtype(logits.dtype) && logits.cols() > 0, logits.str());
-    TANDEM_ASSERT(lse.numel() == N && lse.dtype == DType::F32, lse.str(), logits.str());
-    TANDEM_ASSERT(targets.numel() == N && targets.dtype == DType::I32, targets.str(),
-                  logits.str());
-}
-
 }  // namespace
 
 void cross_entropy_forward(Context& ctx, Tensor losses, Tensor lse, Tensor logits, Tensor targets,
                            int32_t ignore_index) {
-    check_loss(logits, lse, targets);
-    TANDEM_ASSERT(losses.numel() == logits.rows() && losses.dtype == DType::F32, losses.str(),
-                  logits.str());
+    checks::cross_entropy_forward(losses, lse, logits, targets);
+    expect_compute_dtype(logits);
     const int64_t N = logits.rows(), V = logits.cols();
     if (N == 0) return;
     dispatch(logits.dtype, [&](auto tag) {
@@ -99,9 +90,8 @@ void cross_entropy_forward(Context& ctx, Tensor losses, Tensor lse, Tensor logit
 
 void cross_entropy_backward(Context& ctx, Tensor dlogits, Tensor logits, Tensor lse,
                             Tensor targets, float dloss, int32_t ignore_index) {
-    check_loss(logits, lse, targets);
-    TANDEM_ASSERT(dlogits.shape == logits.shape && dlogits.dtype == logits.dtype, dlogits.str(),
-                  logits.str());
+    checks::cross_entropy_backward(dlogits, logits, lse, targets);
+    expect_compute_dtype(logits);
     const int64_t N = logits.rows(), V = logits.cols();
     if (N == 0) return;
     dispatch(logits.dtype, [&](auto tag) {

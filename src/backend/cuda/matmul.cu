@@ -23,32 +23,7 @@ __global__ void add_bias_kernel(T* out, const T* bias, int64_t rows, int64_t N) 
         out[i] = from_f32<T>(to_f32(out[i]) + to_f32(bias[i % N]));
 }
 
-struct Dims {
-    int64_t S, M, N, K;
-};
-
-Dims check_matmul(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias,
-                  bool trans_a, bool trans_b) {
-    TANDEM_ASSERT(is_compute_dtype(out.dtype) && a.dtype == out.dtype && b.dtype == out.dtype,
-                  out.str(), a.str(), b.str());
-    TANDEM_ASSERT((out.ndim() == 2 || out.ndim() == 3) && a.ndim() == out.ndim() &&
-                      b.ndim() == out.ndim(),
-                  out.str(), a.str(), b.str());
-    const bool batched = out.ndim() == 3;
-    const int64_t S = batched ? out.size(0) : 1;
-    const int64_t M = out.size(-2), N = out.size(-1);
-    const int64_t K = trans_a ? a.size(-2) : a.size(-1);
-    TANDEM_ASSERT((trans_a ? a.size(-1) : a.size(-2)) == M, "a does not match out", a.str(),
-                  out.str(), trans_a);
-    TANDEM_ASSERT((trans_b ? b.size(-1) : b.size(-2)) == K &&
-                      (trans_b ? b.size(-2) : b.size(-1)) == N,
-                  "b does not match a and out", a.str(), b.str(), out.str(), trans_a, trans_b);
-    if (batched) TANDEM_ASSERT(a.size(0) == S && b.size(0) == S, a.str(), b.str(), out.str());
-    if (!bias.empty())
-        TANDEM_ASSERT(!batched && bias.numel() == N && bias.dtype == out.dtype, bias.str(),
-                      out.str());
-    return {S, M, N, K};
-}
+using Dims = checks::MatmulDims;
 
 cudaDataType_t cuda_type(DType dtype) { return dtype == DType::BF16 ? CUDA_R_16BF : CUDA_R_32F; }
 
@@ -168,7 +143,8 @@ void gemm_fallback(Context& ctx, Tensor out, Tensor a, Tensor b, bool trans_a, b
 
 void matmul(Context& ctx, Tensor out, Tensor a, Tensor b, Tensor bias, bool trans_a, bool trans_b,
             bool accumulate) {
-    const Dims d = check_matmul(out, a, b, bias, trans_a, trans_b);
+    const Dims d = checks::matmul(out, a, b, bias, trans_a, trans_b);
+    expect_compute_dtype(out);
     if (d.S * d.M * d.N == 0) return;
     if (d.K == 0) {  // an empty sum: out = bias (or unchanged when accumulating)
         if (!accumulate) TANDEM_CUDA_CHECK(cudaMemsetAsync(out.data, 0, out.bytes(), ctx.stream));
@@ -213,9 +189,9 @@ struct DoutValue {
 }  // namespace
 
 void bias_backward(Context& ctx, Tensor dbias, Tensor dout) {
+    checks::bias_backward(dbias, dout);
+    expect_compute_dtype(dout);
     const int64_t N = dout.cols(), M = dout.rows();
-    TANDEM_ASSERT(dbias.numel() == N && dbias.dtype == dout.dtype && is_compute_dtype(dout.dtype),
-                  dbias.str(), dout.str());
     if (M == 0 || N == 0) return;
     dispatch(dout.dtype, [&](auto tag) {
         using T = decltype(tag);

@@ -184,25 +184,13 @@ struct QkNormDweight {
     }
 };
 
-void check_rows(const Tensor& a, const Tensor& b) {
-    TANDEM_ASSERT(a.shape == b.shape && a.dtype == b.dtype && is_compute_dtype(a.dtype), a.str(),
-                  b.str());
-}
-// Parameters and saved statistics: n elements of dtype (statistics may be shaped [B, T]).
-void check_vector(const Tensor& v, int64_t n, DType dtype) {
-    TANDEM_ASSERT(v.numel() == n && v.dtype == dtype, v.str(), n, dtype_name(dtype));
-}
-
 }  // namespace
 
 void layer_norm_forward(Context& ctx, Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor weight,
                         Tensor bias, float eps) {
-    check_rows(y, x);
+    checks::layer_norm_forward(y, mean, rstd, x, weight, bias);
+    expect_compute_dtype(x);
     const int64_t N = x.rows(), C = x.cols();
-    check_vector(mean, N, DType::F32);
-    check_vector(rstd, N, DType::F32);
-    check_vector(weight, C, x.dtype);
-    if (!bias.empty()) check_vector(bias, C, x.dtype);
     if (N == 0) return;
     dispatch(x.dtype, [&](auto tag) {
         using T = decltype(tag);
@@ -215,14 +203,9 @@ void layer_norm_forward(Context& ctx, Tensor y, Tensor mean, Tensor rstd, Tensor
 
 void layer_norm_backward(Context& ctx, Tensor dx, Tensor dweight, Tensor dbias, Tensor dy,
                          Tensor x, Tensor weight, Tensor mean, Tensor rstd) {
-    check_rows(dx, x);
-    check_rows(dy, x);
+    checks::layer_norm_backward(dx, dweight, dbias, dy, x, weight, mean, rstd);
+    expect_compute_dtype(x);
     const int64_t N = x.rows(), C = x.cols();
-    check_vector(mean, N, DType::F32);
-    check_vector(rstd, N, DType::F32);
-    check_vector(weight, C, x.dtype);
-    check_vector(dweight, C, x.dtype);
-    if (!dbias.empty()) check_vector(dbias, C, x.dtype);
     if (N == 0) return;
     dispatch(x.dtype, [&](auto tag) {
         using T = decltype(tag);
@@ -239,10 +222,9 @@ void layer_norm_backward(Context& ctx, Tensor dx, Tensor dweight, Tensor dbias, 
 }
 
 void rms_norm_forward(Context& ctx, Tensor y, Tensor rstd, Tensor x, Tensor weight, float eps) {
-    check_rows(y, x);
+    checks::rms_norm_forward(y, rstd, x, weight);
+    expect_compute_dtype(x);
     const int64_t N = x.rows(), C = x.cols();
-    check_vector(rstd, N, DType::F32);
-    check_vector(weight, C, x.dtype);
     if (N == 0) return;
     dispatch(x.dtype, [&](auto tag) {
         using T = decltype(tag);
@@ -254,12 +236,9 @@ void rms_norm_forward(Context& ctx, Tensor y, Tensor rstd, Tensor x, Tensor weig
 
 void rms_norm_backward(Context& ctx, Tensor dx, Tensor dweight, Tensor dy, Tensor x,
                        Tensor weight, Tensor rstd) {
-    check_rows(dx, x);
-    check_rows(dy, x);
+    checks::rms_norm_backward(dx, dweight, dy, x, weight, rstd);
+    expect_compute_dtype(x);
     const int64_t N = x.rows(), C = x.cols();
-    check_vector(rstd, N, DType::F32);
-    check_vector(weight, C, x.dtype);
-    check_vector(dweight, C, x.dtype);
     if (N == 0) return;
     dispatch(x.dtype, [&](auto tag) {
         using T = decltype(tag);
@@ -277,15 +256,10 @@ struct QkDims {
 };
 QkDims check_qk(const Tensor& y, const Tensor& rstd, const Tensor& qkv, const Tensor& q_weight,
                 const Tensor& k_weight, int64_t H, int64_t Hkv) {
-    check_rows(y, qkv);
-    TANDEM_ASSERT(qkv.ndim() == 3 && H > 0 && Hkv > 0 && H % Hkv == 0 &&
-                      qkv.size(2) % (H + 2 * Hkv) == 0,
-                  qkv.str(), H, Hkv);
-    const int64_t D = qkv.size(2) / (H + 2 * Hkv), n_positions = qkv.size(0) * qkv.size(1);
-    check_vector(rstd, n_positions * (H + Hkv), DType::F32);
-    check_vector(q_weight, D, qkv.dtype);
-    check_vector(k_weight, D, qkv.dtype);
-    return {n_positions, D};
+    checks::qk_norm(y, rstd, qkv, q_weight, k_weight, H, Hkv);
+    expect_compute_dtype(qkv);
+    const checks::AttentionDims d = checks::qkv_layout(qkv, H, Hkv);
+    return {d.B * d.T, d.D};
 }
 constexpr int kHeadsPerBlock = 4;
 }  // namespace
@@ -308,10 +282,8 @@ void qk_norm_forward(Context& ctx, Tensor y, Tensor rstd, Tensor qkv, Tensor q_w
 void qk_norm_backward(Context& ctx, Tensor dqkv, Tensor dq_weight, Tensor dk_weight, Tensor dy,
                       Tensor qkv, Tensor q_weight, Tensor k_weight, Tensor rstd, int64_t H,
                       int64_t Hkv) {
-    const QkDims d = check_qk(dqkv, rstd, qkv, q_weight, k_weight, H, Hkv);
-    check_rows(dy, qkv);
-    check_vector(dq_weight, d.D, qkv.dtype);
-    check_vector(dk_weight, d.D, qkv.dtype);
+    check_qk(dy, rstd, qkv, q_weight, k_weight, H, Hkv);
+    const QkDims d = check_qk(dqkv, rstd, qkv, dq_weight, dk_weight, H, Hkv);
     const int64_t n_rows = d.n_positions * (H + 2 * Hkv);
     if (n_rows == 0) return;
     dispatch(qkv.dtype, [&](auto tag) {
