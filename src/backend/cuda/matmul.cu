@@ -162,11 +162,15 @@ void matmul(Context& ctx, Tensor out, Tensor a, Tensor b, Tensor bias, bool tran
                     problem.op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr, sizeof(bias_ptr)));
             }
             const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-            TANDEM_CUDA_CHECK(cublasLtMatmul(ctx.lt, problem.op_, &alpha, b.data, problem.A_,
-                                             a.data, problem.B_, &beta, out.data, problem.D_,
-                                             out.data, problem.D_, &plan.algo, ctx.lt_workspace,
-                                             ctx.lt_workspace_bytes, ctx.stream));
-            return;
+            const cublasStatus_t status = cublasLtMatmul(
+                ctx.lt, problem.op_, &alpha, b.data, problem.A_, a.data, problem.B_, &beta,
+                out.data, problem.D_, out.data, problem.D_, &plan.algo, ctx.lt_workspace,
+                ctx.lt_workspace_bytes, ctx.stream);
+            // An algorithm the heuristic offered may still refuse the call: take the fallback.
+            if (status != CUBLAS_STATUS_NOT_SUPPORTED) {
+                check_status(status, "cublasLtMatmul", __FILE__, __LINE__);
+                return;
+            }
         }
         gemm_fallback(ctx, out, a, b, trans_a, trans_b, accumulate, d);
     }
