@@ -7,12 +7,18 @@
 
 #include <cmath>
 #include <limits>
+#include <ostream>
 #include <string>
 #include <vector>
 
 #include "backend/registry.h"
 #include "common/test_util.h"
 #include "core/error.h"
+
+namespace tandem {
+// gtest prints parameters with this (else "1-byte object <02>").
+inline void PrintTo(DType dtype, std::ostream* out) { *out << dtype_name(dtype); }
+}  // namespace tandem
 
 namespace tandem::testing {
 
