@@ -21,27 +21,61 @@ __global__ void embedding_forward_kernel(T* out, const int32_t* tokens, const T*
     }
 }
 
-// One block per row n. If n is the first row with its token, the block adds the rows n' >= n
-// with the same token, in order, and writes dwte[token] once; otherwise it does nothing. The
-// scans over tokens read a few KB from L2 per block.
+// One block per row n. If n is the first row with its token, the block lists the rows n' >= n
+// with that token, in order, in shared memory (a ballot per warp, the warps' counts added up by
+// thread 0), then adds their dout rows column by column and writes dwte[token] once. A token
+// with more than about kRowList rows is flushed in several parts (each rounded to T once).
+// Every other block returns after one scan of the tokens before it.
+constexpr int kRowList = 4096;
+
 template <typename T>
 __global__ void embedding_backward_wte_kernel(T* dwte, const T* dout, const int32_t* tokens,
                                               int64_t N, int64_t C) {
-    __shared__ int is_first;
+    __shared__ int is_first, n_listed;
+    __shared__ int warp_base[32];
+    __shared__ int32_t list[kRowList];
     const int64_t n = blockIdx.x;
     const int32_t token = tokens[n];
-    if (threadIdx.x == 0) is_first = 1;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, n_warps = blockDim.x / 32;
+    if (threadIdx.x == 0) {
+        is_first = 1;
+        n_listed = 0;
+    }
     __syncthreads();
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
         if (tokens[i] == token) is_first = 0;  // benign race: every writer stores 0
     __syncthreads();
     if (!is_first) return;
-    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
-        float acc = 0.0f;
-        for (int64_t i = n; i < N; ++i)
-            if (tokens[i] == token) acc += to_f32(dout[i * C + c]);
-        T* w = dwte + int64_t(token) * C + c;
-        *w = from_f32<T>(to_f32(*w) + acc);
+    T* w = dwte + int64_t(token) * C;
+    for (int64_t i0 = n; i0 < N; i0 += blockDim.x) {
+        const int64_t i = i0 + threadIdx.x;
+        const bool match = i < N && tokens[i] == token;
+        const unsigned ballot = __ballot_sync(0xffffffffu, match);
+        if (lane == 0) warp_base[warp] = __popc(ballot);
+        __syncthreads();
+        if (threadIdx.x == 0) {  // counts -> offsets, in warp order
+            int offset = n_listed;
+            for (int k = 0; k < n_warps; ++k) {
+                const int count = warp_base[k];
+                warp_base[k] = offset;
+                offset += count;
+            }
+            n_listed = offset;
+        }
+        __syncthreads();
+        if (match) list[warp_base[warp] + __popc(ballot & ((1u << lane) - 1u))] = int32_t(i);
+        const int n_rows = n_listed;
+        __syncthreads();  // the list is complete
+        if (i0 + blockDim.x >= N || n_rows + int(blockDim.x) > kRowList) {
+            for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+                float acc = 0.0f;
+                for (int k = 0; k < n_rows; ++k) acc += to_f32(dout[int64_t(list[k]) * C + c]);
+                w[c] = from_f32<T>(to_f32(w[c]) + acc);
+            }
+            __syncthreads();
+            if (threadIdx.x == 0) n_listed = 0;
+            __syncthreads();
+        }
     }
 }
 
