@@ -8,7 +8,9 @@
 namespace tandem::testing {
 namespace {
 
-std::vector<std::string> all_backends() { return backend::available_backends(); }
+std::vector<std::string> all_backends() {
+    return backend::available_backends();
+}
 
 TEST(ChecksDeathTest, MatmulWithMismatchedInnerSizesStopsWithTheShapes) {
     for (const std::string& name : all_backends()) {
@@ -33,8 +35,8 @@ TEST(ChecksDeathTest, AttentionWithHeadsThatDoNotDivideTheWidthStops) {
 TEST(ChecksDeathTest, NormWithStatisticsInTheWrongDtypeStops) {
     for (const std::string& name : all_backends()) {
         backend::Backend& be = backend::get_backend(name);
-        DeviceTensor x(be, DType::F32, {3, 8}), y(be, DType::F32, {3, 8}),
-            w(be, DType::F32, {8}), rstd(be, DType::F64, {3});
+        DeviceTensor x(be, DType::F32, {3, 8}), y(be, DType::F32, {3, 8}), w(be, DType::F32, {8}),
+            rstd(be, DType::F64, {3});
         EXPECT_DEATH(be.rms_norm_forward(y, rstd, x, w, 1e-5f), "f64") << name;
     }
 }

@@ -11,11 +11,11 @@ namespace tandem::backend::cpu {
 namespace {
 
 struct AdamWConstants {
-    float decay;          // 1 - lr * weight_decay
-    float beta1, beta2;   // moment decay rates
+    float decay;         // 1 - lr * weight_decay
+    float beta1, beta2;  // moment decay rates
     float one_minus_b1, one_minus_b2;
-    float step_size;      // lr / (1 - beta1^step)
-    float inv_bias2_sqrt; // 1 / sqrt(1 - beta2^step)
+    float step_size;       // lr / (1 - beta1^step)
+    float inv_bias2_sqrt;  // 1 / sqrt(1 - beta2^step)
     float eps;
 };
 
@@ -29,7 +29,8 @@ TANDEM_CPU_CLONES void adamw_run(float* param, const float* grad, float* m, floa
         const float vi = k.beta2 * v[i] + k.one_minus_b2 * g * g;
         m[i] = mi;
         v[i] = vi;
-        param[i] = param[i] * k.decay - k.step_size * mi / (std::sqrt(vi) * k.inv_bias2_sqrt + k.eps);
+        param[i] =
+            param[i] * k.decay - k.step_size * mi / (std::sqrt(vi) * k.inv_bias2_sqrt + k.eps);
     }
 }
 

@@ -1,0 +1,135 @@
+// Hugging Face config.json <-> ModelConfig. Key names follow transformers' GPT2Config,
+// LlamaConfig and Qwen3Config; defaults are theirs where a key is optional.
+#include "model/hf_config.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace tandem::model {
+
+namespace {
+
+template <typename T>
+T hf_get(const nlohmann::json& json, const char* key) {
+    auto it = json.find(key);
+    if (it == json.end() || it->is_null())
+        throw Error("config.json: missing key '", key, "'");
+    try {
+        return it->get<T>();
+    } catch (const nlohmann::json::exception&) {
+        throw Error("config.json: key '", key, "' has the wrong type (", it->type_name(), ")");
+    }
+}
+
+template <typename T>
+T hf_get_or(const nlohmann::json& json, const char* key, T fallback) {
+    auto it = json.find(key);
+    if (it == json.end() || it->is_null()) return fallback;
+    return hf_get<T>(json, key);
+}
+
+void reject_if_true(const nlohmann::json& json, const char* key) {
+    if (hf_get_or<bool>(json, key, false))
+        throw Error("config.json: ", key, " is true, which tandem does not implement");
+}
+
+ModelConfig gpt2_from_hf(const nlohmann::json& j) {
+    ModelConfig c;
+    c.family = Family::Gpt2;
+    c.d_model = hf_get<int64_t>(j, "n_embd");
+    c.n_layers = hf_get<int64_t>(j, "n_layer");
+    c.n_heads = hf_get<int64_t>(j, "n_head");
+    c.n_heads_kv = c.n_heads;
+    c.head_dim = c.n_heads > 0 ? c.d_model / c.n_heads : 0;
+    if (c.n_heads > 0 && c.head_dim * c.n_heads != c.d_model)
+        throw Error("config.json: n_embd (", c.d_model, ") is not divisible by n_head (",
+                    c.n_heads, ")");
+    c.d_ffn = hf_get_or<int64_t>(j, "n_inner", 4 * c.d_model);  // null means 4 n_embd
+    c.vocab_size = hf_get<int64_t>(j, "vocab_size");
+    c.max_seq_len = hf_get<int64_t>(j, "n_positions");
+    c.norm_eps = hf_get_or<float>(j, "layer_norm_epsilon", 1e-5f);
+    c.tie_embeddings = hf_get_or<bool>(j, "tie_word_embeddings", true);
+    const auto act = hf_get_or<std::string>(j, "activation_function", "gelu_new");
+    if (act != "gelu_new" && act != "gelu_pytorch_tanh")
+        throw Error("config.json: activation_function is '", act,
+                    "' but tandem's GPT-2 uses the tanh GELU (gelu_new)");
+    return c;
+}
+
+ModelConfig llama_from_hf(const nlohmann::json& j, bool is_qwen3) {
+    ModelConfig c;
+    c.family = Family::Llama;
+    c.d_model = hf_get<int64_t>(j, "hidden_size");
+    c.n_layers = hf_get<int64_t>(j, "num_hidden_layers");
+    c.n_heads = hf_get<int64_t>(j, "num_attention_heads");
+    c.n_heads_kv = hf_get_or<int64_t>(j, "num_key_value_heads", c.n_heads);
+    c.head_dim = hf_get_or<int64_t>(j, "head_dim", c.n_heads > 0 ? c.d_model / c.n_heads : 0);
+    c.d_ffn = hf_get<int64_t>(j, "intermediate_size");
+    c.vocab_size = hf_get<int64_t>(j, "vocab_size");
+    c.max_seq_len = hf_get<int64_t>(j, "max_position_embeddings");
+    c.norm_eps = hf_get_or<float>(j, "rms_norm_eps", 1e-6f);
+    c.rope_theta = hf_get_or<float>(j, "rope_theta", 10000.0f);
+    c.tie_embeddings = hf_get_or<bool>(j, "tie_word_embeddings", false);
+    c.qk_norm = is_qwen3;
+    reject_if_true(j, "attention_bias");
+    reject_if_true(j, "mlp_bias");
+    if (auto it = j.find("rope_scaling"); it != j.end() && !it->is_null())
+        throw Error("config.json: rope_scaling is set, which tandem does not implement");
+    const auto act = hf_get_or<std::string>(j, "hidden_act", "silu");
+    if (act != "silu")
+        throw Error("config.json: hidden_act is '", act, "' but tandem's Llama MLP uses silu");
+    return c;
+}
+
+}  // namespace
+
+ModelConfig config_from_hf_json(const nlohmann::json& json) {
+    if (!json.is_object()) throw Error("config.json: expected a JSON object");
+    const auto type = hf_get<std::string>(json, "model_type");
+    ModelConfig c;
+    if (type == "gpt2") {
+        c = gpt2_from_hf(json);
+    } else if (type == "llama" || type == "qwen3") {
+        c = llama_from_hf(json, type == "qwen3");
+    } else {
+        throw Error("config.json: model_type is '", type, "' (tandem reads gpt2, llama, qwen3)");
+    }
+    c.validate();
+    return c;
+}
+
+nlohmann::json config_to_hf_json(const ModelConfig& c) {
+    if (c.family == Family::Gpt2) {
+        return {{"model_type", "gpt2"},
+                {"architectures", {"GPT2LMHeadModel"}},
+                {"n_embd", c.d_model},
+                {"n_layer", c.n_layers},
+                {"n_head", c.n_heads},
+                {"n_inner", c.d_ffn},
+                {"n_positions", c.max_seq_len},
+                {"n_ctx", c.max_seq_len},
+                {"vocab_size", c.vocab_size},
+                {"layer_norm_epsilon", c.norm_eps},
+                {"activation_function", "gelu_new"},
+                {"tie_word_embeddings", c.tie_embeddings}};
+    }
+    const bool is_qwen3 = c.qk_norm;
+    return {{"model_type", is_qwen3 ? "qwen3" : "llama"},
+            {"architectures", {is_qwen3 ? "Qwen3ForCausalLM" : "LlamaForCausalLM"}},
+            {"hidden_size", c.d_model},
+            {"num_hidden_layers", c.n_layers},
+            {"num_attention_heads", c.n_heads},
+            {"num_key_value_heads", c.n_heads_kv},
+            {"head_dim", c.head_dim},
+            {"intermediate_size", c.d_ffn},
+            {"vocab_size", c.vocab_size},
+            {"max_position_embeddings", c.max_seq_len},
+            {"rms_norm_eps", c.norm_eps},
+            {"rope_theta", c.rope_theta},
+            {"hidden_act", "silu"},
+            {"attention_bias", false},
+            {"tie_word_embeddings", c.tie_embeddings}};
+}
+
+}  // namespace tandem::model

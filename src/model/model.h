@@ -1,0 +1,87 @@
+// A decoder-only transformer on a backend: the flat parameter and gradient buffers, one
+// activation arena sized for (max_batch, max_seq) at construction, and the training-step
+// pieces (init, forward with loss, backward). Families differ only in their layout and views
+// (gpt2.cpp, llama.cpp); the block wiring here is shared. The optimizer lives in train/.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/buffer.h"
+#include "model/activations.h"
+#include "model/config.h"
+#include "model/param_layout.h"
+#include "model/weights.h"
+
+namespace tandem::model {
+
+// Targets equal to this are ignored by the loss (PyTorch's default ignore_index).
+inline constexpr int32_t kIgnoreIndex = -100;
+
+class Model {
+public:
+    // compute_dtype: F32, or F64 on the reference backend (gradient checks). Throws Error when
+    // the backend does not support the dtype or the sizes are impossible.
+    Model(const ModelConfig& config, backend::Backend& backend, DType compute_dtype,
+          int64_t max_batch, int64_t max_seq);
+
+    const ModelConfig& config() const { return config_; }
+    const ParamLayout& layout() const { return layout_; }
+    backend::Backend& backend() const { return *be_; }
+    DType dtype() const { return dtype_; }
+    int64_t max_batch() const { return max_batch_; }
+    int64_t max_seq() const { return max_seq_; }
+    size_t activation_bytes() const { return arena_.bytes(); }
+
+    Tensor params() const { return params_; }  // flat [n_params], compute dtype
+    Tensor grads() const { return grads_; }    // flat [n_params], compute dtype
+    const ModelWeights& weights() const { return weights_; }
+    const ModelWeights& weight_grads() const { return dweights_; }
+
+    // The family's initialisation, drawn on the host from core/rng (tensor i of the layout uses
+    // RngKey{seed, Init, rank 0, step i}), so every backend gets the same bits. Zeroes the grads.
+    void init(uint64_t seed);
+
+    // tokens, targets: host i32 [B, T] row-major (targets empty: logits only). Checks the ids,
+    // copies them to the device and runs the forward pass. Returns the mean loss over targets
+    // other than ignore_index (0 when there are none, or without targets).
+    double forward(std::span<const int32_t> tokens, std::span<const int32_t> targets, int64_t B,
+                   int64_t T, int32_t ignore_index = kIgnoreIndex);
+    // Adds the gradient of the last forward's mean loss to grads(). Needs targets; overwrites
+    // the logits.
+    void backward();
+    void zero_grad();
+
+    Tensor logits() const;  // [B, T, V] of the last forward, until backward
+    int64_t n_targets() const { return n_targets_; }  // non-ignored targets of the last forward
+
+    // Parameters and gradients by Hugging Face name, as f32 in host memory (converted from and
+    // to the compute dtype). Throws Error on an unknown name or a wrong element count.
+    void load_param(std::string_view name, std::span<const float> values);
+    std::vector<float> save_param(std::string_view name) const;
+    std::vector<float> save_grad(std::string_view name) const;
+
+private:
+    void copy_in(Tensor dst, std::span<const float> values);
+    std::vector<float> copy_out(Tensor src) const;
+
+    ModelConfig config_;
+    backend::Backend* be_;
+    DType dtype_;
+    int64_t max_batch_, max_seq_;
+    ParamLayout layout_;
+    backend::Buffer param_buffer_, grad_buffer_, arena_;
+    Tensor params_, grads_;
+    ModelWeights weights_, dweights_;
+    Activations acts_;
+
+    int64_t B_ = 0, T_ = 0;  // of the last forward
+    bool has_targets_ = false;
+    int32_t ignore_index_ = kIgnoreIndex;
+    int64_t n_targets_ = 0;
+};
+
+}  // namespace tandem::model

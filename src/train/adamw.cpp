@@ -1,0 +1,56 @@
+// AdamW: clip, then one fused update per run of same-decay tensors.
+#include "train/adamw.h"
+
+#include <cmath>
+
+namespace tandem::train {
+
+AdamW::AdamW(backend::Backend& backend, const model::ParamLayout& layout, DType param_dtype,
+             const AdamWConfig& config)
+    : be_(&backend), config_(config), n_params_(layout.n_params()) {
+    if (!(config.beta1 >= 0 && config.beta1 < 1) || !(config.beta2 >= 0 && config.beta2 < 1))
+        throw Error("adamw: betas (", config.beta1, ", ", config.beta2, ") must be in [0, 1)");
+    if (!(config.eps > 0)) throw Error("adamw: eps is ", config.eps, " but must be positive");
+    if (config.weight_decay < 0 || config.grad_clip < 0)
+        throw Error("adamw: weight_decay (", config.weight_decay, ") and grad_clip (",
+                    config.grad_clip, ") must not be negative");
+    for (const auto& e : layout.entries()) {
+        if (!segments_.empty() && segments_.back().is_decayed == e.is_decayed() &&
+            segments_.back().offset + segments_.back().count == e.offset) {
+            segments_.back().count += e.numel();
+        } else {
+            segments_.push_back({e.offset, e.numel(), e.is_decayed()});
+        }
+    }
+    const DType state = param_dtype == DType::F64 ? DType::F64 : DType::F32;
+    const size_t bytes = static_cast<size_t>(n_params_) * dtype_size(state);
+    m_buffer_ = backend::Buffer(*be_, bytes);
+    v_buffer_ = backend::Buffer(*be_, bytes);
+    m_ = m_buffer_.tensor(state, {n_params_});
+    v_ = v_buffer_.tensor(state, {n_params_});
+    be_->fill_zero(m_);
+    be_->fill_zero(v_);
+}
+
+double AdamW::step(Tensor params, Tensor grads, float lr) {
+    TANDEM_ASSERT(params.numel() == n_params_ && grads.numel() == n_params_, params.numel(),
+                  grads.numel(), n_params_);
+    const double norm = std::sqrt(be_->sum_squares(grads));
+    if (config_.grad_clip > 0) {
+        // clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied only when it shrinks.
+        const double coef = config_.grad_clip / (norm + 1e-6);
+        if (coef < 1.0) be_->scale(grads, static_cast<float>(coef));
+    }
+    ++step_;
+    for (const Segment& s : segments_) {
+        backend::AdamWParams hp{.lr = lr, .beta1 = config_.beta1, .beta2 = config_.beta2,
+                                .eps = config_.eps,
+                                .weight_decay = s.is_decayed ? config_.weight_decay : 0.0f,
+                                .step = step_};
+        be_->adamw_update(params.slice(s.offset, s.count), grads.slice(s.offset, s.count),
+                          m_.slice(s.offset, s.count), v_.slice(s.offset, s.count), hp);
+    }
+    return norm;
+}
+
+}  // namespace tandem::train

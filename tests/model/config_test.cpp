@@ -1,0 +1,167 @@
+// ModelConfig: presets, validation messages that name the field, JSON and config.json forms.
+#include "model/config.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "model/hf_config.h"
+
+namespace tandem::model {
+namespace {
+
+// Runs f, expects an Error, and checks that its message contains every fragment.
+template <typename F>
+void expect_error(F&& f, std::initializer_list<const char*> fragments) {
+    try {
+        f();
+        FAIL() << "expected an Error";
+    } catch (const Error& e) {
+        for (const char* fragment : fragments)
+            EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos)
+                << "message '" << e.what() << "' lacks '" << fragment << "'";
+    }
+}
+
+TEST(ModelConfig, PresetsAreValidAndHaveTheirPublishedShapes) {
+    for (const auto& name : preset_names()) EXPECT_NO_THROW(preset_config(name)) << name;
+    const ModelConfig llama = preset_config("llama-15m");
+    EXPECT_EQ(llama.d_model, 288);
+    EXPECT_EQ(llama.n_layers, 6);
+    EXPECT_EQ(llama.n_heads, 6);
+    EXPECT_EQ(llama.n_heads_kv, 6);
+    EXPECT_EQ(llama.d_ffn, 768);
+    EXPECT_EQ(llama.vocab_size, 32000);
+    EXPECT_EQ(llama.max_seq_len, 256);
+    const ModelConfig gpt2 = preset_config("gpt2-124m");
+    EXPECT_EQ(gpt2.family, Family::Gpt2);
+    EXPECT_EQ(gpt2.d_model, 768);
+    EXPECT_EQ(gpt2.vocab_size, 50257);
+    EXPECT_EQ(gpt2.max_seq_len, 1024);
+    const ModelConfig qwen = preset_config("qwen3-tiny");
+    EXPECT_TRUE(qwen.qk_norm);
+    EXPECT_LT(qwen.n_heads_kv, qwen.n_heads);
+}
+
+TEST(ModelConfig, UnknownPresetListsTheKnownOnes) {
+    expect_error([] { preset_config("llama-7b"); }, {"llama-7b", "tiny", "gpt2-124m"});
+}
+
+TEST(ModelConfig, RejectsHeadsNotDivisibleByKvHeads) {
+    ModelConfig c = preset_config("tiny");
+    c.n_heads = 6;
+    c.n_heads_kv = 4;
+    expect_error([&] { c.validate(); }, {"n_heads (6)", "n_heads_kv (4)"});
+}
+
+TEST(ModelConfig, RejectsZeroSizes) {
+    for (auto field : {&ModelConfig::n_layers, &ModelConfig::d_model, &ModelConfig::d_ffn,
+                       &ModelConfig::vocab_size, &ModelConfig::head_dim,
+                       &ModelConfig::max_seq_len, &ModelConfig::n_heads_kv}) {
+        ModelConfig c = preset_config("tiny");
+        c.*field = 0;
+        EXPECT_THROW(c.validate(), Error);
+    }
+    ModelConfig c = preset_config("tiny");
+    c.d_ffn = 0;
+    expect_error([&] { c.validate(); }, {"d_ffn", "0"});
+}
+
+TEST(ModelConfig, RejectsOddHeadDimWithRope) {
+    ModelConfig c = preset_config("tiny");
+    c.head_dim = 15;
+    expect_error([&] { c.validate(); }, {"head_dim (15)", "RoPE"});
+}
+
+TEST(ModelConfig, RejectsVocabularyBeyondTheTokenDtype) {
+    ModelConfig c = preset_config("tiny");
+    c.vocab_size = int64_t{1} << 31;
+    expect_error([&] { c.validate(); }, {"vocab_size (2147483648)", "i32"});
+}
+
+TEST(ModelConfig, RejectsGpt2WithMismatchedHeadsOrGqa) {
+    ModelConfig c = preset_config("gpt2-124m");
+    c.head_dim = 32;
+    expect_error([&] { c.validate(); }, {"head_dim (32)", "d_model (768)"});
+    c = preset_config("gpt2-124m");
+    c.n_heads_kv = 4;
+    expect_error([&] { c.validate(); }, {"n_heads_kv (4)"});
+}
+
+TEST(ModelConfig, RejectsNonPositiveEps) {
+    ModelConfig c = preset_config("tiny");
+    c.norm_eps = 0;
+    expect_error([&] { c.validate(); }, {"norm_eps"});
+}
+
+TEST(ModelConfig, JsonRoundTrips) {
+    for (const auto& name : preset_names()) {
+        const ModelConfig c = preset_config(name);
+        const ModelConfig back = config_from_json(config_to_json(c));
+        EXPECT_EQ(config_to_json(back), config_to_json(c)) << name;
+    }
+}
+
+TEST(ModelConfig, JsonNamesTheMissingOrMistypedKey) {
+    auto j = config_to_json(preset_config("tiny"));
+    j.erase("n_heads_kv");
+    expect_error([&] { config_from_json(j); }, {"n_heads_kv"});
+    j = config_to_json(preset_config("tiny"));
+    j["d_model"] = "wide";
+    expect_error([&] { config_from_json(j); }, {"d_model", "wrong type"});
+    j = config_to_json(preset_config("tiny"));
+    j["family"] = "mamba";
+    expect_error([&] { config_from_json(j); }, {"mamba", "gpt2 or llama"});
+}
+
+TEST(HfConfig, ReadsGpt2Config) {
+    const auto j = nlohmann::json::parse(R"({
+        "model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "n_inner": null,
+        "n_positions": 1024, "vocab_size": 50257, "layer_norm_epsilon": 1e-05,
+        "activation_function": "gelu_new"})");
+    const ModelConfig c = config_from_hf_json(j);
+    EXPECT_EQ(config_to_json(c), config_to_json(preset_config("gpt2-124m")));
+}
+
+TEST(HfConfig, ReadsQwen3ConfigWithQkNormAndGqa) {
+    const auto j = nlohmann::json::parse(R"({
+        "model_type": "qwen3", "hidden_size": 1024, "num_hidden_layers": 28,
+        "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128,
+        "intermediate_size": 3072, "vocab_size": 151936, "max_position_embeddings": 40960,
+        "rms_norm_eps": 1e-06, "rope_theta": 1000000, "tie_word_embeddings": true,
+        "hidden_act": "silu", "attention_bias": false, "rope_scaling": null})");
+    const ModelConfig c = config_from_hf_json(j);
+    EXPECT_TRUE(c.qk_norm);
+    EXPECT_EQ(c.head_dim, 128);
+    EXPECT_EQ(c.n_heads_kv, 8);
+    EXPECT_EQ(c.d_ffn, 3072);
+    EXPECT_FLOAT_EQ(c.rope_theta, 1e6f);
+    EXPECT_TRUE(c.tie_embeddings);
+}
+
+TEST(HfConfig, RoundTripsEveryPreset) {
+    for (const auto& name : preset_names()) {
+        const ModelConfig c = preset_config(name);
+        EXPECT_EQ(config_to_json(config_from_hf_json(config_to_hf_json(c))), config_to_json(c))
+            << name;
+    }
+}
+
+TEST(HfConfig, RejectsWhatTandemDoesNotImplement) {
+    auto j = config_to_hf_json(preset_config("tiny"));
+    j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
+    expect_error([&] { config_from_hf_json(j); }, {"rope_scaling"});
+    j = config_to_hf_json(preset_config("tiny"));
+    j["attention_bias"] = true;
+    expect_error([&] { config_from_hf_json(j); }, {"attention_bias"});
+    j = config_to_hf_json(preset_config("tiny"));
+    j["model_type"] = "mistral";
+    expect_error([&] { config_from_hf_json(j); }, {"mistral"});
+    j = config_to_hf_json(preset_config("tiny"));
+    j.erase("hidden_size");
+    expect_error([&] { config_from_hf_json(j); }, {"hidden_size"});
+}
+
+}  // namespace
+}  // namespace tandem::model

@@ -1,0 +1,97 @@
+// AdamW over flat buffers: decay on matrix weights only, clip_grad_norm_ semantics, PyTorch's
+// update with bias correction, and the step counter.
+#include "train/adamw.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "backend/registry.h"
+#include "common/test_util.h"
+#include "model/model.h"
+
+namespace tandem::train {
+namespace {
+
+model::Model tiny_model() {
+    model::Model m(model::preset_config("qwen3-tiny"), backend::get_backend("reference"),
+                   DType::F32, 1, 4);
+    m.init(5);
+    return m;
+}
+
+void fill_grads(model::Model& m, float value) {
+    std::vector<float> g(m.layout().n_params(), value);
+    m.backend().copy_to_device(m.grads().data, g.data(), m.grads().bytes());
+}
+
+std::vector<float> host_grads(const model::Model& m) {
+    std::vector<float> g(m.layout().n_params());
+    m.backend().copy_to_host(g.data(), m.grads().data, m.grads().bytes());
+    return g;
+}
+
+TEST(AdamW, DecaysOnlyMatrixWeights) {
+    auto m = tiny_model();
+    AdamW opt(m.backend(), m.layout(), DType::F32, {.weight_decay = 0.5f, .grad_clip = 0});
+    std::vector<std::vector<float>> before;
+    for (const auto& e : m.layout().entries()) before.push_back(m.save_param(e.name));
+    m.zero_grad();  // zero gradient: Adam's step is 0, only the decay acts
+    opt.step(m.params(), m.grads(), 0.1f);
+    for (size_t i = 0; i < m.layout().entries().size(); ++i) {
+        const auto& e = m.layout().entries()[i];
+        const auto after = m.save_param(e.name);
+        const float factor = e.role == model::ParamRole::Matrix ? 1.0f - 0.1f * 0.5f : 1.0f;
+        for (size_t j = 0; j < after.size(); ++j)
+            ASSERT_FLOAT_EQ(after[j], before[i][j] * factor) << e.name << "[" << j << "]";
+    }
+}
+
+TEST(AdamW, ClipsTheGlobalNormLikeClipGradNorm) {
+    auto m = tiny_model();
+    const int64_t n = m.layout().n_params();
+    AdamW opt(m.backend(), m.layout(), DType::F32, {.grad_clip = 1.0f});
+    fill_grads(m, 0.5f);
+    const double norm = opt.step(m.params(), m.grads(), 0.0f);
+    EXPECT_NEAR(norm, 0.5 * std::sqrt(double(n)), 1e-6 * norm);
+    // coef = max_norm / (norm + 1e-6)
+    const double want = 0.5 * 1.0 / (norm + 1e-6);
+    for (float g : host_grads(m)) ASSERT_NEAR(g, want, 1e-6 * want);
+    // Below the limit nothing changes.
+    fill_grads(m, 1e-6f);
+    opt.step(m.params(), m.grads(), 0.0f);
+    for (float g : host_grads(m)) ASSERT_EQ(g, 1e-6f);
+    EXPECT_EQ(opt.step_count(), 2);
+}
+
+TEST(AdamW, FirstStepsFollowPyTorchsUpdate) {
+    auto m = tiny_model();
+    const AdamWConfig cfg{.beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f,
+                          .grad_clip = 0};
+    AdamW opt(m.backend(), m.layout(), DType::F32, cfg);
+    const std::string name = "model.layers.0.mlp.up_proj.weight";  // decayed
+    double p = m.save_param(name)[3], mom = 0, var = 0;
+    const float lr = 0.01f;
+    for (int step = 1; step <= 3; ++step) {
+        const float g = 0.1f * step - 0.25f;
+        fill_grads(m, g);
+        opt.step(m.params(), m.grads(), lr);
+        p *= 1 - lr * cfg.weight_decay;
+        mom = cfg.beta1 * mom + (1 - cfg.beta1) * g;
+        var = cfg.beta2 * var + (1 - cfg.beta2) * double(g) * g;
+        const double bc1 = 1 - std::pow(double(cfg.beta1), step);
+        const double bc2 = 1 - std::pow(double(cfg.beta2), step);
+        p -= lr / bc1 * mom / (std::sqrt(var) / std::sqrt(bc2) + cfg.eps);
+        EXPECT_NEAR(m.save_param(name)[3], p, 1e-6) << "step " << step;
+    }
+}
+
+TEST(AdamW, RejectsImpossibleHyperParameters) {
+    auto m = tiny_model();
+    EXPECT_THROW(AdamW(m.backend(), m.layout(), DType::F32, {.beta1 = 1.0f}), Error);
+    EXPECT_THROW(AdamW(m.backend(), m.layout(), DType::F32, {.eps = 0}), Error);
+    EXPECT_THROW(AdamW(m.backend(), m.layout(), DType::F32, {.grad_clip = -1}), Error);
+}
+
+}  // namespace
+}  // namespace tandem::train
