@@ -29,10 +29,9 @@ __global__ void adamw_kernel(T* param, const T* grad, float* m, float* v, int64_
 
 void adamw_update(Context& ctx, Tensor param, Tensor grad, Tensor m, Tensor v,
                   const AdamWParams& hp) {
-    checks::adamw(param, grad, m, v);
+    checks::adamw(param, grad, m, v, hp);
     expect_compute_dtype(param);
     const int64_t n = param.numel();
-    TANDEM_ASSERT(hp.step >= 1, hp.step);
     if (n == 0) return;
     // The bias corrections in double on the host, as the reference does, then one f32 each.
     const double bias1 = 1.0 - std::pow(double(hp.beta1), double(hp.step));

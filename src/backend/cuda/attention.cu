@@ -1,4 +1,6 @@
-// Rotary embeddings and causal grouped-query attention that never stores the T x T scores.
+// Rotary embeddings, causal grouped-query attention that never stores the T x T scores, and
+// its inference form over a key/value cache (the same forward kernel, reading k and v from the
+// caches; kv_cache_write fills them).
 // Forward is flash-style: a block owns 32 query rows of one (batch, head), walks the key/value
 // tiles of 32 positions up to the diagonal through shared memory, and keeps an online softmax
 // (running max m and sum l, the accumulator rescaled when m grows), saving lse = m + log l.
@@ -52,28 +54,44 @@ __device__ void load_tile(float (*tile)[DP], const T* src, int row0, int T_len, 
     }
 }
 
+// Where the forward kernel finds a head: element (b, t, head) of an operand is at
+// base + b * batch + t * row + head * D. Training reads q, k and v out of qkv; inference reads
+// q out of qkv and k, v out of the caches.
+struct Strides {
+    int64_t batch, row;
+};
+struct ForwardArgs {
+    int Tq, n_keys, pos, H, Hkv, D;  // query t (at position pos + t) sees keys s <= pos + t
+    Strides q, kv, o;
+    __device__ int64_t at(const Strides& x, int b, int t, int head) const {
+        return int64_t(b) * x.batch + int64_t(t) * x.row + int64_t(head) * D;
+    }
+};
+
+// lse may be null (inference keeps no statistics).
 template <typename T, int NI>
 __global__ void __launch_bounds__(kThreads)
-    attention_forward_kernel(T* out, float* lse, const T* qkv, Geometry geo, float scale) {
+    attention_forward_kernel(T* out, float* lse, const T* q_base, const T* k_base,
+                             const T* v_base, ForwardArgs a, float scale) {
     constexpr int DP = kGroup * NI;
     __shared__ float ks[kRows][DP], vs[kRows][DP];
-    const int b = blockIdx.z, h = blockIdx.y, g_kv = h / (geo.H / geo.Hkv);
+    const int b = blockIdx.z, h = blockIdx.y, g_kv = h / (a.H / a.Hkv);
     const int row = threadIdx.x / kGroup, grp = threadIdx.x % kGroup;
     const int t0 = blockIdx.x * kRows, t = t0 + row;
-    const bool live = t < geo.T;
+    const bool live = t < a.Tq;
     float q[NI], acc[NI];
 #pragma unroll
     for (int i = 0; i < NI; ++i) {
         const int d = grp + kGroup * i;
-        q[i] = live && d < geo.D ? to_f32(qkv[geo.q(b, t, h) + d]) * scale : 0.0f;
+        q[i] = live && d < a.D ? to_f32(q_base[a.at(a.q, b, t, h) + d]) * scale : 0.0f;
         acc[i] = 0.0f;
     }
     float m = -INFINITY, l = 0.0f;
-    const int s_end = min(geo.T, t0 + kRows);  // keys past the block's last row are masked
+    const int s_end = min(a.n_keys, a.pos + t0 + kRows);  // keys past the last row's position
     for (int s0 = 0; s0 < s_end; s0 += kRows) {
         __syncthreads();  // the previous tile is no longer read
-        load_tile<T, DP>(ks, qkv, s0, geo.T, geo.D, [&](int s) { return geo.k(b, s, g_kv); });
-        load_tile<T, DP>(vs, qkv, s0, geo.T, geo.D, [&](int s) { return geo.v(b, s, g_kv); });
+        load_tile<T, DP>(ks, k_base, s0, a.n_keys, a.D, [&](int s) { return a.at(a.kv, b, s, g_kv); });
+        load_tile<T, DP>(vs, v_base, s0, a.n_keys, a.D, [&](int s) { return a.at(a.kv, b, s, g_kv); });
         __syncthreads();
         float score[kRows];
         float tile_max = -INFINITY;
@@ -83,7 +101,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
             for (int i = 0; i < NI; ++i) part += q[i] * ks[j][grp + kGroup * i];
             part = group_sum(part);
-            score[j] = live && s0 + j <= t ? part : -INFINITY;
+            score[j] = live && s0 + j <= a.pos + t ? part : -INFINITY;
             tile_max = fmaxf(tile_max, score[j]);
         }
         const float m_new = fmaxf(m, tile_max);
@@ -106,9 +124,25 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int i = 0; i < NI; ++i) {
         const int d = grp + kGroup * i;
-        if (d < geo.D) out[geo.o(b, t, h) + d] = from_f32<T>(acc[i] * inv_l);
+        if (d < a.D) out[a.at(a.o, b, t, h) + d] = from_f32<T>(acc[i] * inv_l);
     }
-    if (grp == 0) lse[geo.stat(b, h, t)] = m + logf(l);
+    if (lse && grp == 0) lse[(int64_t(b) * a.H + h) * a.Tq + t] = m + logf(l);
+}
+
+// Copies the k and v heads of qkv [B, Tq, W] to cache positions [pos, pos + Tq).
+template <typename T>
+__global__ void kv_cache_write_kernel(T* k_cache, T* v_cache, const T* qkv, int64_t B, int Tq,
+                                      int64_t S, int H, int Hkv, int D, int64_t pos) {
+    const int64_t W = int64_t(H + 2 * Hkv) * D, n = B * Tq * Hkv * D;
+    for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < n;
+         idx += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t e = idx % (int64_t(Hkv) * D), bt = idx / (int64_t(Hkv) * D);
+        const int64_t b = bt / Tq, t = bt % Tq;
+        const int64_t src = bt * W + int64_t(H) * D + e;
+        const int64_t dst = (b * S + pos + t) * Hkv * D + e;
+        k_cache[dst] = qkv[src];
+        v_cache[dst] = qkv[src + int64_t(Hkv) * D];
+    }
 }
 
 // delta[b, h, t] = dout . out, one warp per row.
@@ -310,12 +344,54 @@ void attention_forward(Context& ctx, Tensor out, Tensor lse, Tensor qkv, int64_t
     const int B = int(qkv.size(0));
     if (B == 0 || geo.T == 0) return;
     const float scale = float(1.0 / std::sqrt(double(geo.D)));
+    const int64_t W = geo.W, O = int64_t(geo.H) * geo.D;
+    const ForwardArgs args{geo.T, geo.T, 0, geo.H, geo.Hkv, geo.D,
+                           {geo.T * W, W}, {geo.T * W, W}, {geo.T * O, O}};
     const dim3 grid((geo.T + kRows - 1) / kRows, geo.H, B);
     dispatch(qkv.dtype, [&](auto tag) {
         using T = decltype(tag);
+        const T* x = qkv.as<T>();
         dispatch_head_dim(geo.D, [&](auto ni) {
             attention_forward_kernel<T, decltype(ni)::value><<<grid, kThreads, 0, ctx.stream>>>(
-                out.as<T>(), lse.as<float>(), qkv.as<T>(), geo, scale);
+                out.as<T>(), lse.as<float>(), x, x + int64_t(H) * geo.D,
+                x + int64_t(H + Hkv) * geo.D, args, scale);
+        });
+    });
+    TANDEM_CUDA_CHECK_LAUNCH();
+}
+
+void kv_cache_write(Context& ctx, Tensor k_cache, Tensor v_cache, Tensor qkv, int64_t H,
+                    int64_t Hkv, int64_t pos) {
+    const checks::KvCacheDims d = checks::kv_cache(k_cache, v_cache, qkv, H, Hkv, pos);
+    expect_compute_dtype(qkv);
+    const int64_t n = d.B * d.Tq * Hkv * d.D;
+    if (n == 0) return;
+    dispatch(qkv.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        kv_cache_write_kernel<T><<<n_blocks_for(n, 256), 256, 0, ctx.stream>>>(
+            k_cache.as<T>(), v_cache.as<T>(), qkv.as<T>(), d.B, int(d.Tq), d.S, int(H), int(Hkv),
+            int(d.D), pos);
+    });
+    TANDEM_CUDA_CHECK_LAUNCH();
+}
+
+void attention_cached_forward(Context& ctx, Tensor out, Tensor qkv, Tensor k_cache,
+                              Tensor v_cache, int64_t H, int64_t Hkv, int64_t pos) {
+    checks::attention_cached_forward(out, qkv, k_cache, v_cache, H, Hkv, pos);
+    expect_compute_dtype(qkv);
+    const checks::KvCacheDims d = checks::kv_cache(k_cache, v_cache, qkv, H, Hkv, pos);
+    TANDEM_ASSERT(d.S < (int64_t(1) << 30), k_cache.str());
+    if (d.B == 0 || d.Tq == 0) return;
+    const float scale = float(1.0 / std::sqrt(double(d.D)));
+    const int64_t W = (H + 2 * Hkv) * d.D, O = H * d.D, KV = Hkv * d.D;
+    const ForwardArgs args{int(d.Tq), int(pos + d.Tq), int(pos), int(H), int(Hkv), int(d.D),
+                           {d.Tq * W, W}, {d.S * KV, KV}, {d.Tq * O, O}};
+    const dim3 grid(unsigned((d.Tq + kRows - 1) / kRows), unsigned(H), unsigned(d.B));
+    dispatch(qkv.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        dispatch_head_dim(int(d.D), [&](auto ni) {
+            attention_forward_kernel<T, decltype(ni)::value><<<grid, kThreads, 0, ctx.stream>>>(
+                out.as<T>(), nullptr, qkv.as<T>(), k_cache.as<T>(), v_cache.as<T>(), args, scale);
         });
     });
     TANDEM_CUDA_CHECK_LAUNCH();

@@ -122,6 +122,14 @@ public:
                             int64_t H, int64_t Hkv) override {
         cuda::attention_backward(ctx_, dqkv, dout, qkv, out, lse, H, Hkv);
     }
+    void kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, int64_t H, int64_t Hkv,
+                        int64_t pos) override {
+        cuda::kv_cache_write(ctx_, k_cache, v_cache, qkv, H, Hkv, pos);
+    }
+    void attention_cached_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_cache,
+                                  int64_t H, int64_t Hkv, int64_t pos) override {
+        cuda::attention_cached_forward(ctx_, out, qkv, k_cache, v_cache, H, Hkv, pos);
+    }
     void add(Tensor out, Tensor a, Tensor b) override { cuda::add(ctx_, out, a, b); }
     void cross_entropy_forward(Tensor losses, Tensor lse, Tensor logits, Tensor targets,
                                int32_t ignore_index) override {
