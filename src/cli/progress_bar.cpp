@@ -7,9 +7,20 @@
 
 namespace tandem::cli {
 
+std::string format_duration(double seconds) {
+    const long s = seconds > 0 ? long(seconds + 0.5) : 0;
+    char text[32];
+    if (s < 60) std::snprintf(text, sizeof text, "%lds", s);
+    else if (s < 3600) std::snprintf(text, sizeof text, "%ldm%02lds", s / 60, s % 60);
+    else std::snprintf(text, sizeof text, "%ldh%02ldm", s / 3600, s / 60 % 60);
+    return text;
+}
+
+bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
+
 ProgressBar::ProgressBar(std::string label)
     : label_(std::move(label)),
-      enabled_(::isatty(STDERR_FILENO) == 1),
+      enabled_(stderr_is_terminal()),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 
@@ -38,9 +49,9 @@ void ProgressBar::draw(int64_t done, int64_t total) {
     int filled = int(fraction * kWidth + 0.5);
     std::string bar(size_t(filled), '#');
     bar.resize(kWidth, '.');
-    std::fprintf(stderr, "\r%s [%s] %5.1f%% %.1f/%.1f MB %.1f MB/s ETA %.0fs   ", label_.c_str(),
+    std::fprintf(stderr, "\r%s [%s] %5.1f%% %.1f/%.1f MB %.1f MB/s ETA %s   ", label_.c_str(),
                  bar.c_str(), 100 * fraction, double(done) / 1e6, double(total) / 1e6, mb_per_s,
-                 eta);
+                 format_duration(eta).c_str());
     std::fflush(stderr);
 }
 

@@ -8,6 +8,10 @@
 
 namespace tandem::cli {
 
+// "42s", "3m05s", "2h07m": short enough for a progress line.
+std::string format_duration(double seconds);
+bool stderr_is_terminal();
+
 class ProgressBar {
    public:
     explicit ProgressBar(std::string label);

@@ -7,7 +7,7 @@
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "model/hf_config.h"
-#include "train/checkpoint_dir.h"
+#include "io/checkpoint_dir.h"
 
 namespace tandem::train {
 
@@ -45,7 +45,7 @@ std::string join(const std::string& dir, const char* name) { return (fs::path(di
 std::string save_checkpoint(const std::string& parent, const model::Model& model,
                             const AdamW& optimizer, const TrainingState& state,
                             const std::string& tokenizer_json) {
-    CheckpointDirWriter writer(parent, state.step);
+    io::CheckpointDirWriter writer(parent, state.step);
 
     // Weights, by Hugging Face name in layout order.
     std::vector<std::vector<float>> values;
@@ -138,21 +138,6 @@ TrainingState load_checkpoint_state(const std::string& dir, AdamW& optimizer) {
     if (step == reader.metadata().end()) throw Error(reader.path(), ": no optimizer step in the metadata");
     optimizer.set_step_count(std::stoll(step->second));
     return state;
-}
-
-std::string resolve_checkpoint(const std::string& path) {
-    std::error_code ec;
-    if (!fs::is_directory(path, ec)) throw Error(path, ": no such checkpoint or run directory");
-    if (fs::exists(join(path, "MANIFEST.json")) || fs::exists(join(path, "model.safetensors"))) {
-        verify_checkpoint_dir(path);
-        return path;
-    }
-    const std::string parent = join(path, "checkpoints");
-    if (!fs::is_directory(parent, ec))
-        throw Error(path, ": neither a checkpoint (no MANIFEST.json) nor a run directory (no checkpoints/)");
-    const auto newest = newest_valid_checkpoint(parent);
-    if (!newest) throw Error(parent, ": holds no valid checkpoint");
-    return newest->path;
 }
 
 }  // namespace tandem::train

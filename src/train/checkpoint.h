@@ -44,8 +44,4 @@ void load_checkpoint_weights(const std::string& dir, model::Model& model);
 TrainingState load_checkpoint_state(const std::string& dir, AdamW& optimizer);
 TrainingState read_checkpoint_state(const std::string& dir);  // state.json only
 
-// A checkpoint directory, or a run directory (its newest valid checkpoint), resolved to a
-// verified checkpoint directory. Throws Error saying what was looked for.
-std::string resolve_checkpoint(const std::string& path);
-
 }  // namespace tandem::train

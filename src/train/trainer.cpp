@@ -13,7 +13,7 @@
 #include "model/model.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
-#include "train/checkpoint_dir.h"
+#include "io/checkpoint_dir.h"
 #include "train/data_loader.h"
 #include "train/loss_plot.h"
 #include "train/lr_schedule.h"
@@ -69,11 +69,11 @@ TrainResult run_training(const TrainOptions& options, const TrainEvents& events)
     const std::string checkpoints = (fs::path(options.run_dir) / "checkpoints").string();
 
     // Where to start: a fresh run refuses to mix with an earlier one's checkpoints.
-    std::optional<CheckpointInfo> resume_from;
+    std::optional<io::CheckpointInfo> resume_from;
     if (options.resume) {
-        resume_from = newest_valid_checkpoint(checkpoints);
+        resume_from = io::newest_valid_checkpoint(checkpoints);
         if (!resume_from) throw Error(options.run_dir, ": --resume found no valid checkpoint in ", checkpoints);
-    } else if (!list_checkpoints(checkpoints).empty()) {
+    } else if (!io::list_checkpoints(checkpoints).empty()) {
         throw Error(options.run_dir, ": already holds checkpoints; pass --resume to continue it, or choose another --out");
     }
 
