@@ -13,6 +13,8 @@
 #include "common/temp_dir.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/bpe_trainer.h"
+#include "io/prepare.h"
 #include "io/token_shards.h"
 
 namespace tandem::train {
@@ -175,6 +177,33 @@ TEST(DataLoader, MissingMetaJsonIsNamed) {
     o.dir = dir.path();
     std::string what = error_of(o);
     EXPECT_NE(what.find(dir.file("meta.json") + ": missing"), std::string::npos) << what;
+}
+
+TEST(DataLoader, ReadsWhatPrepareWrites) {
+    testing::TempDir dir;
+    std::string text;
+    for (int i = 0; i < 300; ++i) text += "document " + std::to_string(i) + " says hello\n%\n";
+    io::BpeTrainerOptions t;
+    t.vocab_size = 300;
+    t.specials = {"<|endoftext|>"};
+    io::BpeTokenizer tok(io::train_bpe({dir.write("corpus.txt", text)}, t));
+    io::PrepareOptions o;
+    o.inputs = {dir.file("corpus.txt")};
+    o.format.separator = "%";
+    o.out_dir = dir.file("data");
+    o.shard_tokens = 1000;
+    io::PrepareSummary summary = io::prepare_shards(tok, o);
+
+    DataLoaderOptions lo;
+    lo.dir = o.out_dir;
+    lo.batch_size = 2;
+    lo.seq_len = 16;
+    lo.vocab_size = tok.vocab_size();
+    DataLoader loader(lo);
+    EXPECT_EQ(loader.n_tokens(), summary.n_tokens[0]);
+    std::vector<int32_t> batch = loader.next_batch();
+    std::string row = tok.decode({batch.data(), 17});
+    EXPECT_NE(row.find("says"), std::string::npos) << row;
 }
 
 TEST(DataCursor, RejectsMalformedJson) {
