@@ -83,7 +83,7 @@ TEST(DataLoader, WindowsAreContiguousAndEachEpochVisitsEveryWindowOnce) {
     }
     EXPECT_EQ(starts[0].size(), 50u);
     EXPECT_EQ(starts[1], starts[0]);
-    EXPECT_EQ(loader.cursor(), (DataCursor{1, 50}));  // the wrap happens on the next request
+    EXPECT_EQ(loader.cursor(), (DataCursor{2, 0}));
 }
 
 TEST(DataLoader, OrderDependsOnSeedAndEpochOnly) {
@@ -102,6 +102,23 @@ TEST(DataLoader, OrderDependsOnSeedAndEpochOnly) {
     d.set_cursor({1, 0});
     for (int i = 0; i < 12; ++i) e1.push_back(d.next_batch()[0]);
     EXPECT_NE(e0, e1);
+}
+
+TEST(DataLoader, RanksShareOneOrderAndSplitEachGlobalBatch) {
+    Fixture f;
+    auto o = f.options();
+    o.batch_size = 5;  // 50 windows: a global batch of 10, five per epoch
+    DataLoader whole(o);
+    o.n_ranks = 2;
+    DataLoader rank0(o);
+    o.rank = 1;
+    DataLoader rank1(o);
+    for (int step = 0; step < 12; ++step) {  // crosses two epoch ends
+        std::vector<int32_t> a = whole.next_batch(), b = whole.next_batch();
+        EXPECT_EQ(rank0.next_batch(), a) << "step " << step;
+        EXPECT_EQ(rank1.next_batch(), b) << "step " << step;
+        EXPECT_EQ(rank0.cursor(), whole.cursor());
+    }
 }
 
 TEST(DataLoader, ResumesExactlyFromASavedCursor) {
