@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/progress_bar.h"
+#include "core/log.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/bpe_trainer.h"
@@ -79,8 +81,13 @@ void run_train(const TokenizerOptions& o) {
     io::BpeTrainerOptions options;
     options.vocab_size = o.vocab_size;
     options.specials = o.specials;
+    ProgressBar bar("counting");
+    options.on_read = [&](int64_t done, int64_t total) { bar.update(done, total); };
     io::BpeModel model = io::train_bpe(o.train_inputs, options);
+    bar.finish();
     io::save_hf_tokenizer_json(model, o.out);
+    log_info("tokenizer: ", model.tokens.size() + model.added.size(), " tokens (",
+             model.merges.size(), " merges, ", model.added.size(), " special) written to ", o.out);
 }
 
 }  // namespace
