@@ -160,8 +160,9 @@ PrepareSummary prepare_shards(const BpeTokenizer& tokenizer, const PrepareOption
             writers[split].append(ids[i]);
             summary.n_documents[split] += 1;
             summary.n_tokens[split] += int64_t(ids[i].size());
+            progress.bytes_done += int64_t(current[i].size());  // separators are not counted
         }
-        progress.bytes_done = reader.bytes_read();  // includes the batch read ahead
+        if (next.empty()) progress.bytes_done = reader.bytes_read();  // all of it, at the end
         progress.n_documents = int64_t(doc_index);
         progress.n_tokens = summary.n_tokens[0] + summary.n_tokens[1];
         if (o.on_progress) o.on_progress(progress);
