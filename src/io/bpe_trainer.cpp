@@ -8,8 +8,6 @@
 //     those pieces, so one merge costs what it touches, not a recount of the corpus.
 #include "io/bpe_trainer.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +17,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "io/parallel.h"
 #include "io/pretokenizer.h"
 
 namespace tandem::io {
@@ -44,7 +43,7 @@ size_t safe_cut(const std::string& buffer) {
 WordCounts count_words(const std::vector<std::string>& files, const BpeTrainerOptions& options) {
     const Pretokenizer pretokenizer{std::string(kGpt2Pattern)};
     constexpr size_t kChunk = 1 << 20;
-    const int n_threads = omp_get_max_threads();
+    const int n_threads = thread_count(options.n_threads);
     std::vector<WordCounts> counts(static_cast<size_t>(n_threads));
     int64_t total = 0, done = 0;
     for (const std::string& f : files) {
@@ -56,9 +55,8 @@ WordCounts count_words(const std::vector<std::string>& files, const BpeTrainerOp
     std::vector<std::string> chunks;
     std::string carry;
     auto count_chunks = [&] {
-#pragma omp parallel for schedule(dynamic, 1)
-        for (size_t i = 0; i < chunks.size(); ++i) {
-            WordCounts& mine = counts[size_t(omp_get_thread_num())];
+        parallel_for(chunks.size(), n_threads, [&](size_t i, int thread) {
+            WordCounts& mine = counts[size_t(thread)];
             pretokenizer.split(chunks[i], [&](std::string_view piece) {
                 auto it = mine.find(piece);
                 if (it == mine.end()) {
@@ -67,7 +65,7 @@ WordCounts count_words(const std::vector<std::string>& files, const BpeTrainerOp
                     ++it->second;
                 }
             });
-        }
+        });
         chunks.clear();
         if (options.on_read) options.on_read(done, total);
     };

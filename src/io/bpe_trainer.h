@@ -16,6 +16,7 @@ struct BpeTrainerOptions {
     int64_t vocab_size = 0;             // in all: 256 byte tokens + merges + specials
     std::vector<std::string> specials;  // become added tokens with the last ids
     int64_t min_pair_count = 2;         // stop early when no pair occurs this often
+    int n_threads = 0;                  // for counting; 0: one per core
     // Called now and then while reading: (bytes read, bytes in all).
     std::function<void(int64_t, int64_t)> on_read;
 };

@@ -1,18 +1,20 @@
-// The prepare pipeline. Reading is sequential; a batch of documents is tokenized in parallel
-// (OpenMP, one EncodeCache per thread), then written in document order, so the shards are
-// byte-identical for any number of threads. Every document is preceded by the end-of-text token
+// The prepare pipeline. Reading is sequential and overlaps the tokenizing: while a batch of
+// documents is tokenized in parallel (one EncodeCache per thread), the next batch is read; each
+// batch is then written in document order, so the shards are byte-identical for any number of
+// threads. Every document is preceded by the end-of-text token
 // (so a training window that starts mid-stream still sees where documents begin).
 #include "io/prepare.h"
 
-#include <omp.h>
-
+#include <exception>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "core/checksum.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/parallel.h"
 #include "io/token_shards.h"
 #include "io/tokenizer_files.h"
 
@@ -114,35 +116,57 @@ PrepareSummary prepare_shards(const BpeTokenizer& tokenizer, const PrepareOption
                               {staging, 1, tokenizer.vocab_size(), o.shard_tokens}};
     PrepareSummary summary;
     DocumentReader reader(files, o.format);
-    std::vector<std::string> docs;
-    std::vector<std::vector<int32_t>> ids;
-    std::vector<EncodeCache> caches(omp_get_max_threads());
-    uint64_t doc_index = 0;
-    for (bool more = true; more;) {
+    auto read_batch = [&](std::vector<std::string>& docs) {
         docs.clear();
-        int64_t batch = 0;
+        int64_t bytes = 0;
         std::string doc;
-        while (batch < o.batch_bytes && (more = reader.next(doc))) {
-            batch += int64_t(doc.size());
+        while (bytes < o.batch_bytes && reader.next(doc)) {
+            bytes += int64_t(doc.size());
             docs.push_back(std::move(doc));
         }
-        ids.resize(docs.size());
-#pragma omp parallel for schedule(dynamic, 1)
-        for (size_t i = 0; i < docs.size(); ++i) {
-            ids[i].clear();
-            ids[i].push_back(eot);
-            tokenizer.encode_ordinary(docs[i], ids[i], &caches[omp_get_thread_num()]);
+    };
+    const int n_threads = thread_count(o.n_threads);
+    std::vector<EncodeCache> caches(size_t(n_threads), EncodeCache{});
+    std::vector<std::string> current, next;
+    std::vector<std::vector<int32_t>> ids;
+    uint64_t doc_index = 0;
+    read_batch(current);
+    while (!current.empty()) {
+        // Tokenize this batch on n_threads workers while this thread reads the next one.
+        ids.resize(current.size());
+        std::exception_ptr tokenize_error;
+        std::thread tokenizing([&] {
+            try {
+                parallel_for(current.size(), n_threads, [&](size_t i, int thread) {
+                    ids[i].clear();
+                    ids[i].push_back(eot);
+                    tokenizer.encode_ordinary(current[i], ids[i], &caches[size_t(thread)]);
+                });
+            } catch (...) {
+                tokenize_error = std::current_exception();
+            }
+        });
+        try {
+            read_batch(next);
+        } catch (...) {
+            tokenizing.join();
+            throw;
         }
-        for (size_t i = 0; i < docs.size(); ++i, ++doc_index) {
+        tokenizing.join();
+        if (tokenize_error) std::rethrow_exception(tokenize_error);
+
+        for (size_t i = 0; i < current.size(); ++i, ++doc_index) {
             int split = is_validation_document(doc_index, o.val_fraction) ? 1 : 0;
             writers[split].append(ids[i]);
             summary.n_documents[split] += 1;
             summary.n_tokens[split] += int64_t(ids[i].size());
+            progress.bytes_done += int64_t(current[i].size());  // separators are not counted
         }
-        progress.bytes_done = reader.bytes_read();
+        if (next.empty()) progress.bytes_done = reader.bytes_read();  // all of it, at the end
         progress.n_documents = int64_t(doc_index);
         progress.n_tokens = summary.n_tokens[0] + summary.n_tokens[1];
         if (o.on_progress) o.on_progress(progress);
+        std::swap(current, next);
     }
     if (doc_index == 0)
         throw Error("the inputs hold no documents (", files.size(), " files, first ", files[0],

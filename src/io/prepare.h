@@ -25,6 +25,7 @@ struct PrepareOptions {
     double val_fraction = 0.005;         // of documents, chosen by a hash of their index
     int64_t shard_tokens = 100'000'000;  // a shard is closed once it holds this many
     int64_t batch_bytes = 8 << 20;       // documents tokenized together, in parallel
+    int n_threads = 0;                   // tokenizing threads; 0: one per core
     std::string tokenizer_source;        // recorded in meta.json
     std::function<void(const PrepareProgress&)> on_progress;
 };

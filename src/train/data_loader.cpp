@@ -1,9 +1,11 @@
 // DataLoader. Windows start every T tokens inside a shard and never cross shards (the tail of a
-// shard shorter than T+1 is not used). The epoch's order is a Fisher-Yates shuffle driven by
-// Philox keyed (seed, DataOrder, step = epoch): a pure function of those, so a cursor is all a
-// checkpoint needs to resume the stream exactly.
+// shard shorter than T+1 is not used); they are numbered shard by shard and located by a binary
+// search over the shards' first window numbers, so no per-window table is kept. The epoch's order
+// is a Fisher-Yates shuffle driven by Philox keyed (seed, DataOrder, step = epoch): a pure function
+// of those, so a cursor is all a checkpoint needs to resume the stream exactly.
 #include "train/data_loader.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -33,6 +35,8 @@ DataLoader::DataLoader(const DataLoaderOptions& o) : options_(o) {
     if (o.batch_size < 1 || o.seq_len < 1)
         throw Error("data loader: batch size ", o.batch_size, " and sequence length ", o.seq_len,
                     " must be positive");
+    if (o.n_ranks < 1 || o.rank < 0 || o.rank >= o.n_ranks)
+        throw Error("data loader: rank ", o.rank, " is outside [0, ", o.n_ranks, ")");
     const std::string meta_path = (fs::path(o.dir) / "meta.json").string();
     if (!fs::exists(meta_path))
         throw Error(meta_path, ": missing (is ", o.dir, " a tandem prepare output?)");
@@ -62,23 +66,24 @@ DataLoader::DataLoader(const DataLoaderOptions& o) : options_(o) {
                 throw Error(shard.path(), ": holds ", h.n_tokens, " tokens but meta.json says ",
                             s.at("n_tokens").get<uint64_t>());
             if (o.verify_checksums) shard.verify();
-            for (uint64_t first = 0; first + row <= h.n_tokens; first += uint64_t(o.seq_len))
-                windows_.push_back({uint32_t(shards_.size()), first});
+            first_window_.push_back(uint64_t(n_windows_));
+            if (h.n_tokens >= row) n_windows_ += int64_t((h.n_tokens - 1) / uint64_t(o.seq_len));
             n_tokens_ += int64_t(h.n_tokens);
             shards_.push_back(std::move(shard));
         }
     } catch (const json::exception& e) {
         throw Error(meta_path, ": malformed shard list: ", e.what());
     }
-    if (int64_t(windows_.size()) < o.batch_size)
-        throw Error(o.dir, ": the ", want_split, " split has ", n_tokens_, " tokens, ",
-                    windows_.size(), " windows of ", row, " tokens, fewer than one batch of ",
-                    o.batch_size, " (use a smaller --batch-size or --seq-len, or more data)");
+    first_window_.push_back(uint64_t(n_windows_));
+    if (n_windows_ < o.batch_size * o.n_ranks)
+        throw Error(o.dir, ": the ", want_split, " split has ", n_tokens_, " tokens, ", n_windows_,
+                    " windows of ", row, " tokens, fewer than one batch of ", o.batch_size, " x ",
+                    o.n_ranks, " ranks (use a smaller --batch-size or --seq-len, or more data)");
 }
 
 void DataLoader::shuffle_for(uint64_t epoch) {
     if (order_epoch_ == epoch) return;
-    const uint64_t n = windows_.size();
+    const uint64_t n = uint64_t(n_windows_);
     order_.resize(n);
     for (uint64_t i = 0; i < n; ++i) order_[i] = i;
     RngKey key{options_.seed, RngPurpose::DataOrder, 0, uint32_t(epoch)};
@@ -91,19 +96,25 @@ void DataLoader::shuffle_for(uint64_t epoch) {
 }
 
 void DataLoader::copy_window(uint64_t window, std::span<int32_t> row) const {
-    const Window& w = windows_[window];
-    shards_[w.shard].copy_tokens(w.first, row);
+    size_t shard = size_t(std::upper_bound(first_window_.begin(), first_window_.end(), window) -
+                          first_window_.begin()) -
+                   1;
+    uint64_t first = (window - first_window_[shard]) * uint64_t(options_.seq_len);
+    shards_[shard].copy_tokens(first, row);
 }
 
 void DataLoader::next_batch(std::span<int32_t> tokens) {
     const size_t row = size_t(options_.seq_len) + 1;
     TANDEM_ASSERT(tokens.size() == size_t(options_.batch_size) * row, tokens.size(), row);
-    for (int64_t b = 0; b < options_.batch_size; ++b) {
-        if (cursor_.position >= windows_.size()) cursor_ = {cursor_.epoch + 1, 0};
-        shuffle_for(cursor_.epoch);
-        copy_window(order_[cursor_.position], tokens.subspan(size_t(b) * row, row));
-        ++cursor_.position;
+    const uint64_t n = uint64_t(n_windows_), B = uint64_t(options_.batch_size);
+    for (uint64_t b = 0; b < B; ++b) {
+        uint64_t at = cursor_.position + uint64_t(options_.rank) * B + b;
+        shuffle_for(cursor_.epoch + at / n);
+        copy_window(order_[at % n], tokens.subspan(size_t(b) * row, row));
     }
+    cursor_.position += B * uint64_t(options_.n_ranks);
+    cursor_.epoch += cursor_.position / n;
+    cursor_.position %= n;
 }
 
 std::vector<int32_t> DataLoader::next_batch() {
@@ -122,8 +133,8 @@ void DataLoader::fixed_batch(int64_t index, std::span<int32_t> tokens) const {
 }
 
 void DataLoader::set_cursor(const DataCursor& cursor) {
-    if (cursor.position > windows_.size())
-        throw Error("data cursor position ", cursor.position, " is past the ", windows_.size(),
+    if (cursor.position >= uint64_t(n_windows_))
+        throw Error("data cursor position ", cursor.position, " is past the ", n_windows_,
                     " windows of ", options_.dir,
                     " (was the checkpoint made with other data or "
                     "another --seq-len?)");

@@ -32,6 +32,10 @@ struct DataLoaderOptions {
     int64_t batch_size = 1;  // B
     int64_t seq_len = 1;     // T: each row holds T + 1 ids (inputs and shifted targets)
     uint64_t seed = 0;
+    // Data parallelism: every rank shares the seed and the cursor and takes its own B windows
+    // of each global batch of n_ranks * B (rank r: windows r*B .. r*B + B-1 of it).
+    int rank = 0;
+    int n_ranks = 1;
     // The vocabulary size of the model's tokenizer; shards made with another one are refused.
     // 0: take meta.json's.
     int64_t vocab_size = 0;
@@ -44,8 +48,9 @@ class DataLoader {
     // truncated or corrupted shard, a vocabulary mismatch, or a split too small for one window.
     explicit DataLoader(const DataLoaderOptions& options);
 
-    // tokens[B, T+1], row-major: the next B windows in this epoch's order (continuing into the
-    // next epoch when this one runs out), advancing the cursor.
+    // tokens[B, T+1], row-major: this rank's B windows of the next global batch, in this
+    // epoch's order (continuing into the next epoch when this one runs out); advances the cursor
+    // by the global batch, n_ranks * B windows.
     void next_batch(std::span<int32_t> tokens);
     std::vector<int32_t> next_batch();
 
@@ -56,22 +61,20 @@ class DataLoader {
 
     const DataCursor& cursor() const { return cursor_; }
     void set_cursor(const DataCursor& cursor);
-    int64_t n_windows() const { return int64_t(windows_.size()); }
+    int64_t n_windows() const { return n_windows_; }
     int64_t vocab_size() const { return vocab_size_; }
     int64_t n_tokens() const { return n_tokens_; }
 
    private:
-    struct Window {
-        uint32_t shard;
-        uint64_t first;  // token index in the shard
-    };
     void copy_window(uint64_t window, std::span<int32_t> row) const;
     void shuffle_for(uint64_t epoch);
 
     DataLoaderOptions options_;
     std::vector<io::MappedShard> shards_;
-    std::vector<Window> windows_;
-    std::vector<uint64_t> order_;  // this epoch's permutation of window indices
+    // Window w lies in the shard s with first_window_[s] <= w < first_window_[s + 1].
+    std::vector<uint64_t> first_window_;
+    int64_t n_windows_ = 0;
+    std::vector<uint64_t> order_;  // a permutation of window indices, for epoch order_epoch_
     uint64_t order_epoch_ = UINT64_MAX;
     DataCursor cursor_;
     int64_t vocab_size_ = 0;

@@ -1,7 +1,6 @@
 #include "io/prepare.h"
 
 #include <gtest/gtest.h>
-#include <omp.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -92,10 +91,8 @@ TEST(Prepare, ShardsAreByteIdenticalForAnyThreadCountAndBatchSize) {
         o.format.separator = "%";
         o.out_dir = dir.file(out);
         o.batch_bytes = batch_bytes;
-        int before = omp_get_max_threads();
-        omp_set_num_threads(threads);
+        o.n_threads = threads;
         prepare_shards(tok, o);
-        omp_set_num_threads(before);
         return read_file(o.out_dir + "/train_000000.bin") +
                read_file(o.out_dir + "/val_000000.bin");
     };

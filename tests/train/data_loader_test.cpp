@@ -13,6 +13,8 @@
 #include "common/temp_dir.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/bpe_trainer.h"
+#include "io/prepare.h"
 #include "io/token_shards.h"
 
 namespace tandem::train {
@@ -81,7 +83,7 @@ TEST(DataLoader, WindowsAreContiguousAndEachEpochVisitsEveryWindowOnce) {
     }
     EXPECT_EQ(starts[0].size(), 50u);
     EXPECT_EQ(starts[1], starts[0]);
-    EXPECT_EQ(loader.cursor(), (DataCursor{1, 50}));  // the wrap happens on the next request
+    EXPECT_EQ(loader.cursor(), (DataCursor{2, 0}));
 }
 
 TEST(DataLoader, OrderDependsOnSeedAndEpochOnly) {
@@ -100,6 +102,23 @@ TEST(DataLoader, OrderDependsOnSeedAndEpochOnly) {
     d.set_cursor({1, 0});
     for (int i = 0; i < 12; ++i) e1.push_back(d.next_batch()[0]);
     EXPECT_NE(e0, e1);
+}
+
+TEST(DataLoader, RanksShareOneOrderAndSplitEachGlobalBatch) {
+    Fixture f;
+    auto o = f.options();
+    o.batch_size = 5;  // 50 windows: a global batch of 10, five per epoch
+    DataLoader whole(o);
+    o.n_ranks = 2;
+    DataLoader rank0(o);
+    o.rank = 1;
+    DataLoader rank1(o);
+    for (int step = 0; step < 12; ++step) {  // crosses two epoch ends
+        std::vector<int32_t> a = whole.next_batch(), b = whole.next_batch();
+        EXPECT_EQ(rank0.next_batch(), a) << "step " << step;
+        EXPECT_EQ(rank1.next_batch(), b) << "step " << step;
+        EXPECT_EQ(rank0.cursor(), whole.cursor());
+    }
 }
 
 TEST(DataLoader, ResumesExactlyFromASavedCursor) {
@@ -175,6 +194,33 @@ TEST(DataLoader, MissingMetaJsonIsNamed) {
     o.dir = dir.path();
     std::string what = error_of(o);
     EXPECT_NE(what.find(dir.file("meta.json") + ": missing"), std::string::npos) << what;
+}
+
+TEST(DataLoader, ReadsWhatPrepareWrites) {
+    testing::TempDir dir;
+    std::string text;
+    for (int i = 0; i < 300; ++i) text += "document " + std::to_string(i) + " says hello\n%\n";
+    io::BpeTrainerOptions t;
+    t.vocab_size = 300;
+    t.specials = {"<|endoftext|>"};
+    io::BpeTokenizer tok(io::train_bpe({dir.write("corpus.txt", text)}, t));
+    io::PrepareOptions o;
+    o.inputs = {dir.file("corpus.txt")};
+    o.format.separator = "%";
+    o.out_dir = dir.file("data");
+    o.shard_tokens = 1000;
+    io::PrepareSummary summary = io::prepare_shards(tok, o);
+
+    DataLoaderOptions lo;
+    lo.dir = o.out_dir;
+    lo.batch_size = 2;
+    lo.seq_len = 16;
+    lo.vocab_size = tok.vocab_size();
+    DataLoader loader(lo);
+    EXPECT_EQ(loader.n_tokens(), summary.n_tokens[0]);
+    std::vector<int32_t> batch = loader.next_batch();
+    std::string row = tok.decode({batch.data(), 17});
+    EXPECT_NE(row.find("says"), std::string::npos) << row;
 }
 
 TEST(DataCursor, RejectsMalformedJson) {
