@@ -9,6 +9,7 @@
 #include "backend/registry.h"
 #include "cli/commands.h"
 #include "cli/progress_bar.h"
+#include "cli/train_progress.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "infer/decoder.h"
@@ -110,27 +111,9 @@ void run_demo(const DemoArgs& a) {
     options.data_dir = data_dir;
     options.run_dir = run_dir;
     options.resume = io::newest_valid_checkpoint((fs::path(run_dir) / "checkpoints").string()).has_value();
-    const bool live = stderr_is_terminal();
-    train::TrainEvents events;
-    events.on_message = [&](const std::string& text) {
-        if (live) std::fputs("\r\033[K", stderr);
-        log_info(text);
-    };
-    events.on_step = [&](const train::StepReport& r) {
-        char line[200];
-        std::snprintf(line, sizeof line, "step %lld/%lld | loss %.3f | %.0f tok/s | ETA %s", (long long)r.step,
-                      (long long)r.total_steps, r.loss, r.tokens_per_s, format_duration(r.seconds_left).c_str());
-        std::string text = line;
-        if (r.val_loss) text += " | val " + std::to_string(*r.val_loss).substr(0, 5);
-        if (live) {
-            std::fprintf(stderr, "\r\033[K%s%s", text.c_str(), r.val_loss ? "\n" : "");
-            std::fflush(stderr);
-        } else if (r.step % options.config.log_every == 0 || r.val_loss) {
-            log_info(text);
-        }
-    };
+    const train::TrainEvents events = train_progress_events(options.config.log_every);
     const train::TrainResult result = train::run_training(options, events);
-    if (live) std::fputs("\r\033[K", stderr);
+    end_train_progress();
 
     step_title(4, "samples");
     backend::Backend& be = backend::get_backend(a.device);

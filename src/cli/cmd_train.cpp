@@ -1,12 +1,11 @@
 // `tandem train`: reads the configuration (file, then KEY=VALUE overrides), runs the training
 // loop, and shows progress: a live line on a terminal, a plain line every log_every steps
 // otherwise.
-#include <cstdio>
 #include <filesystem>
 #include <memory>
 
 #include "cli/commands.h"
-#include "cli/progress_bar.h"
+#include "cli/train_progress.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "io/atomic_file.h"
@@ -62,33 +61,9 @@ void run_train(const TrainArgs& a) {
     options.resume = a.resume;
     options.stop_after = a.stop_after;
 
-    const bool live = stderr_is_terminal();
-    const int64_t log_every = options.config.log_every;
-    train::TrainEvents events;
-    events.on_message = [&](const std::string& text) {
-        if (live) std::fputs("\r\033[K", stderr);
-        log_info(text);
-    };
-    events.on_step = [&](const train::StepReport& r) {
-        char line[256];
-        std::snprintf(line, sizeof line, "step %lld/%lld | loss %.4f | lr %.2e | %.0f tok/s | ETA %s",
-                      (long long)r.step, (long long)r.total_steps, r.loss, r.lr, r.tokens_per_s,
-                      format_duration(r.seconds_left).c_str());
-        std::string text = line;
-        if (r.val_loss) {
-            std::snprintf(line, sizeof line, " | val %.4f", *r.val_loss);
-            text += line;
-        }
-        if (live) {
-            std::fprintf(stderr, "\r\033[K%s", text.c_str());
-            if (r.val_loss) std::fputc('\n', stderr);
-            std::fflush(stderr);
-        } else if (r.step % log_every == 0 || r.val_loss) {
-            log_info(text);
-        }
-    };
+    const train::TrainEvents events = train_progress_events(options.config.log_every);
     const train::TrainResult result = train::run_training(options, events);
-    if (live) std::fputs("\r\033[K", stderr);
+    end_train_progress();
     log_info("trained ", result.final_step, " steps of a ", result.n_params, "-parameter model; newest checkpoint: ",
              result.last_checkpoint.empty() ? "none" : result.last_checkpoint);
 }
