@@ -10,7 +10,6 @@
 #include "io/token_shards.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,27 +68,13 @@ ShardHeader ShardWriter::commit() {
     return header_;
 }
 
-MappedShard::MappedShard(std::string path) : path_(std::move(path)) {
-    int fd = ::open(path_.c_str(), O_RDONLY);
-    if (fd < 0) throw Error(path_, ": cannot open token shard: ", std::strerror(errno));
-    struct stat st {};
-    ::fstat(fd, &st);
-    size_ = size_t(st.st_size);
-    if (size_ < kShardHeaderBytes) {
-        ::close(fd);
-        throw Error(path_, ": truncated token shard: ", size_, " bytes, less than the ",
+MappedShard::MappedShard(std::string path) : file_(path) {
+    data_ = file_.data();
+    size_ = file_.size();
+    if (size_ < kShardHeaderBytes)
+        throw Error(file_.path(), ": truncated token shard: ", size_, " bytes, less than the ",
                     kShardHeaderBytes, "-byte header");
-    }
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    ::close(fd);
-    if (p == MAP_FAILED) throw Error(path_, ": cannot map token shard: ", std::strerror(errno));
-    data_ = static_cast<const uint8_t*>(p);
-
-    auto fail = [&](const std::string& why) {
-        ::munmap(const_cast<uint8_t*>(data_), size_);
-        data_ = nullptr;
-        throw Error(path_, ": ", why);
-    };
+    const auto fail = [&](const std::string& why) { throw Error(file_.path(), ": ", why); };
     if (std::memcmp(data_, kShardMagic, 8) != 0) fail("not a tandem token shard (bad magic)");
     std::memcpy(&header_.version, data_ + 8, 4);
     std::memcpy(&header_.token_bytes, data_ + 12, 4);
@@ -113,22 +98,10 @@ MappedShard::MappedShard(std::string path) : path_(std::move(path)) {
                            " bytes) but the file has ", size_, " bytes (re-run tandem prepare)"));
 }
 
-MappedShard::~MappedShard() {
-    if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
-}
-
-MappedShard::MappedShard(MappedShard&& other) noexcept
-    : path_(std::move(other.path_)),
-      header_(other.header_),
-      data_(other.data_),
-      size_(other.size_) {
-    other.data_ = nullptr;
-}
-
 void MappedShard::verify() const {
     uint64_t got = xxh3_64(data_ + kShardHeaderBytes, size_ - kShardHeaderBytes);
     if (got != header_.checksum)
-        throw Error(path_, ": checksum mismatch: the header says xxh3 ", hex64(header_.checksum),
+        throw Error(file_.path(), ": checksum mismatch: the header says xxh3 ", hex64(header_.checksum),
                     " but the tokens hash to ", hex64(got),
                     " (the shard is corrupted; re-run tandem prepare)");
 }

@@ -11,6 +11,7 @@
 
 #include "core/checksum.h"
 #include "io/atomic_file.h"
+#include "io/mapped_file.h"
 
 namespace tandem::io {
 
@@ -50,19 +51,18 @@ class ShardWriter {
 class MappedShard {
    public:
     explicit MappedShard(std::string path);
-    ~MappedShard();
-    MappedShard(MappedShard&& other) noexcept;
+    MappedShard(MappedShard&&) noexcept = default;
     MappedShard& operator=(MappedShard&&) = delete;
 
     void verify() const;
     const ShardHeader& header() const { return header_; }
-    const std::string& path() const { return path_; }
+    const std::string& path() const { return file_.path(); }
     uint64_t n_tokens() const { return header_.n_tokens; }
     // out[i] = token (first + i) for i < out.size(); the caller keeps within n_tokens().
     void copy_tokens(uint64_t first, std::span<int32_t> out) const;
 
    private:
-    std::string path_;
+    MappedFile file_;
     ShardHeader header_;
     const uint8_t* data_ = nullptr;  // the whole file
     size_t size_ = 0;
