@@ -46,6 +46,12 @@ if(NOT TANDEM_CUDA STREQUAL "OFF")
   if(CMAKE_CUDA_COMPILER)
     enable_language(CUDA)
     find_package(CUDAToolkit REQUIRED)
+    # CMake 3.25 (Debian 12) knows no CUDA20 dialect for nvcc and stops at generation; nvcc 13
+    # takes -std=c++20, so name the flag where CMake lacks it.
+    if(NOT DEFINED CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
+      set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+      set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+    endif()
     set(CMAKE_CUDA_STANDARD 20)
     set(CMAKE_CUDA_ARCHITECTURES 80-real 90-real 90-virtual)
     set(TANDEM_CUDA_ENABLED ON)

@@ -23,7 +23,9 @@ void expect_rows(const Tensor& t, DType dtype, int64_t n) {
     expect_dtype(t, dtype);
     TANDEM_ASSERT(t.numel() == n, t.str(), n);
 }
-bool is_float(DType dtype) { return dtype != DType::I32; }
+bool is_float(DType dtype) {
+    return dtype != DType::I32;
+}
 
 }  // namespace
 
@@ -160,6 +162,23 @@ void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qk
     expect(dqkv, qkv.dtype, qkv.shape);
 }
 
+KvCacheDims kv_cache(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv, int64_t H,
+                     int64_t Hkv, int64_t pos) {
+    const AttentionDims d = qkv_layout(qkv, H, Hkv);
+    TANDEM_ASSERT(k_cache.ndim() == 3 && k_cache.size(0) == d.B, k_cache.str(), qkv.str());
+    const int64_t S = k_cache.size(1);
+    expect(k_cache, qkv.dtype, {d.B, S, Hkv * d.D});
+    expect(v_cache, qkv.dtype, {d.B, S, Hkv * d.D});
+    TANDEM_ASSERT(pos >= 0 && pos + d.T <= S, pos, d.T, S);
+    return {d.B, d.T, S, H, Hkv, d.D};
+}
+
+void attention_cached_forward(const Tensor& out, const Tensor& qkv, const Tensor& k_cache,
+                              const Tensor& v_cache, int64_t H, int64_t Hkv, int64_t pos) {
+    const KvCacheDims d = kv_cache(k_cache, v_cache, qkv, H, Hkv, pos);
+    expect(out, qkv.dtype, {d.B, d.Tq, H * d.D});
+}
+
 void cross_entropy_forward(const Tensor& losses, const Tensor& lse, const Tensor& logits,
                            const Tensor& targets) {
     TANDEM_ASSERT(logits.ndim() >= 1 && is_float(logits.dtype), logits.str());
@@ -175,7 +194,9 @@ void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const T
     expect(dlogits, logits.dtype, logits.shape);
 }
 
-void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v) {
+void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
+           const AdamWParams& hp) {
+    TANDEM_ASSERT(hp.step >= 1, "AdamW steps count from 1", hp.step);
     TANDEM_ASSERT(param.ndim() == 1 && is_float(param.dtype), param.str());
     expect(grad, param.dtype, param.shape);
     expect(m, stats_dtype(param.dtype), param.shape);

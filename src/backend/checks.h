@@ -47,10 +47,20 @@ void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv, 
 void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv,
                         const Tensor& out, const Tensor& lse, int64_t H, int64_t Hkv);
 
+// The sizes of one cached-attention call: qkv [B, Tq, ...] against caches [B, S, Hkv * D].
+struct KvCacheDims {
+    int64_t B, Tq, S, H, Hkv, D;
+};
+KvCacheDims kv_cache(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv, int64_t H,
+                     int64_t Hkv, int64_t pos);
+void attention_cached_forward(const Tensor& out, const Tensor& qkv, const Tensor& k_cache,
+                              const Tensor& v_cache, int64_t H, int64_t Hkv, int64_t pos);
+
 void cross_entropy_forward(const Tensor& losses, const Tensor& lse, const Tensor& logits,
                            const Tensor& targets);
 void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const Tensor& lse,
                             const Tensor& targets);
-void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v);
+void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
+           const AdamWParams& hp);
 
 }  // namespace tandem::backend::checks

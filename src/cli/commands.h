@@ -8,5 +8,9 @@ namespace tandem::cli {
 
 void add_tokenizer_command(CLI::App& app);
 void add_prepare_command(CLI::App& app);
+void add_train_command(CLI::App& app);
+void add_generate_command(CLI::App& app);
+void add_info_command(CLI::App& app);
+void add_demo_command(CLI::App& app);
 
 }  // namespace tandem::cli

@@ -12,6 +12,10 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     tandem::cli::add_tokenizer_command(app);
     tandem::cli::add_prepare_command(app);
+    tandem::cli::add_train_command(app);
+    tandem::cli::add_generate_command(app);
+    tandem::cli::add_info_command(app);
+    tandem::cli::add_demo_command(app);
 
     try {
         app.parse(argc, argv);

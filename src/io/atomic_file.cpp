@@ -1,4 +1,5 @@
-// POSIX implementation of atomic file replacement.
+// POSIX implementation of atomic file replacement: stdio for buffering, fsync and rename for
+// durability.
 #include "io/atomic_file.h"
 
 #include <fcntl.h>
@@ -20,38 +21,45 @@ std::string errno_text() { return std::strerror(errno); }
 
 AtomicFile::AtomicFile(std::string path)
     : path_(std::move(path)), temp_path_(path_ + ".tmp-" + std::to_string(::getpid())) {
-    fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw Error(path_, ": cannot create ", temp_path_, ": ", errno_text());
+    file_ = std::fopen(temp_path_.c_str(), "wbe");
+    if (!file_) throw Error(path_, ": cannot create ", temp_path_, ": ", errno_text());
 }
 
 AtomicFile::~AtomicFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(temp_path_.c_str());
+    if (file_) {
+        std::fclose(file_);
+        std::remove(temp_path_.c_str());
+    }
 }
 
 void AtomicFile::write(const void* data, size_t bytes) {
-    const char* p = static_cast<const char*>(data);
-    while (bytes > 0) {
-        const ssize_t n = ::write(fd_, p, bytes);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw Error(path_, ": write failed: ", errno_text());
-        }
-        p += n;
-        bytes -= static_cast<size_t>(n);
-    }
+    if (bytes && std::fwrite(data, 1, bytes, file_) != bytes)
+        throw Error(path_, ": write failed: ", errno_text());
+}
+
+void AtomicFile::write_at(size_t offset, const void* data, size_t bytes) {
+    const long here = std::ftell(file_);
+    if (here < 0 || std::fseek(file_, static_cast<long>(offset), SEEK_SET) != 0)
+        throw Error(path_, ": seek failed: ", errno_text());
+    write(data, bytes);
+    if (std::fseek(file_, here, SEEK_SET) != 0) throw Error(path_, ": seek failed: ", errno_text());
 }
 
 void AtomicFile::commit() {
-    if (::fsync(fd_) != 0) throw Error(path_, ": fsync failed: ", errno_text());
-    if (::close(fd_) != 0) {
-        fd_ = -1;
-        throw Error(path_, ": close failed: ", errno_text());
+    if (std::fflush(file_) != 0 || ::fsync(::fileno(file_)) != 0)
+        throw Error(path_, ": write failed: ", errno_text());
+    const int closed = std::fclose(file_);
+    file_ = nullptr;
+    if (closed != 0) {
+        const std::string why = errno_text();
+        std::remove(temp_path_.c_str());
+        throw Error(path_, ": close failed: ", why);
     }
-    fd_ = -1;
-    if (::rename(temp_path_.c_str(), path_.c_str()) != 0)
-        throw Error(path_, ": cannot rename ", temp_path_, " into place: ", errno_text());
-    committed_ = true;
+    if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+        const std::string why = errno_text();
+        std::remove(temp_path_.c_str());
+        throw Error(path_, ": cannot rename ", temp_path_, " into place: ", why);
+    }
     fsync_directory(std::filesystem::path(path_).parent_path().string());
 }
 
@@ -66,8 +74,8 @@ std::string read_file(const std::string& path) {
     if (!in) throw Error(path, ": cannot open: ", errno_text());
     std::ostringstream out;
     out << in.rdbuf();
-    if (in.bad()) throw Error(path, ": read failed");
-    return out.str();
+    if (in.bad()) throw Error(path, ": read failed: ", errno_text());
+    return std::move(out).str();
 }
 
 void fsync_directory(const std::string& dir) {

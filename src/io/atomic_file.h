@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdio>
 #include <string>
 #include <string_view>
 
@@ -16,20 +17,21 @@ public:
     AtomicFile(const AtomicFile&) = delete;
     AtomicFile& operator=(const AtomicFile&) = delete;
 
-    void write(const void* data, size_t bytes);
+    void write(const void* data, size_t bytes);  // buffered
     void write(std::string_view text) { write(text.data(), text.size()); }
+    void write_at(size_t offset, const void* data, size_t bytes);  // e.g. a header filled last
     // fsync, rename into place, fsync the directory. Throws Error on any failure (a full disk
     // included), leaving the previous file untouched.
     void commit();
+    const std::string& path() const { return path_; }
 
 private:
     std::string path_, temp_path_;
-    int fd_ = -1;
-    bool committed_ = false;
+    std::FILE* file_ = nullptr;
 };
 
 void write_file_atomic(const std::string& path, std::string_view contents);
 std::string read_file(const std::string& path);  // throws Error naming the path
-void fsync_directory(const std::string& dir);
+void fsync_directory(const std::string& dir);    // throws Error naming the directory
 
 }  // namespace tandem::io

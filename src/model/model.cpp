@@ -9,12 +9,12 @@
 
 namespace tandem::model {
 
-namespace {
-
 AttentionShape attention_shape(const ModelConfig& c) {
     return {.H = c.n_heads, .Hkv = c.n_heads_kv, .D = c.head_dim, .has_rope = c.has_rope(),
             .rope_theta = c.rope_theta, .has_qk_norm = c.qk_norm, .norm_eps = c.norm_eps};
 }
+
+namespace {
 
 ModelWeights bind_weights(const ModelConfig& c, const ParamLayout& layout, Tensor flat) {
     return c.family == Family::Gpt2 ? gpt2_weights(c, layout, flat)

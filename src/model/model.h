@@ -21,6 +21,9 @@ namespace tandem::model {
 // Targets equal to this are ignored by the loss (PyTorch's default ignore_index).
 inline constexpr int32_t kIgnoreIndex = -100;
 
+// The attention sizes and options of a configuration (heads, RoPE, qk-norm).
+AttentionShape attention_shape(const ModelConfig& config);
+
 class Model {
 public:
     // compute_dtype: F32, or F64 on the reference backend (gradient checks). Throws Error when

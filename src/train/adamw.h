@@ -34,6 +34,7 @@ public:
     int64_t step_count() const { return step_; }
     void set_step_count(int64_t step) { step_ = step; }  // when resuming from a checkpoint
     const AdamWConfig& config() const { return config_; }
+    backend::Backend* backend() const { return be_; }
     Tensor m() const { return m_; }  // flat [n_params]
     Tensor v() const { return v_; }
 

@@ -13,24 +13,22 @@ namespace {
 TEST(Gelu, MatchesReferenceForwardAndBackward) {
     for (const Target& target : conformance_targets())
         for (auto [N, C] : {std::pair<int64_t, int64_t>{1, 1}, {7, 33}, {3, 4097}}) {
-            const std::string what = target.label() + " N=" + std::to_string(N) +
-                                      " C=" + std::to_string(C);
+            const std::string what =
+                target.label() + " N=" + std::to_string(N) + " C=" + std::to_string(C);
             Pair x = values(target, random_normal(N * C, 1, 3.0f), {N, C});
-            Pair y = zeros(target, {N, C}, target.dtype);
+            Pair y = overwritten(target, {N, C}, target.dtype);
             run_both(target, [&](backend::Backend& be, Side s) { be.gelu_forward(s(y), s(x)); });
             expect_close(y, kDefaultTolerance.of(target.dtype), what + " y");
 
             Pair dy = values(target, random_normal(N * C, 2), {N, C});
             Pair dx = values(target, random_normal(N * C, 3), {N, C});  // overwritten
-            run_both(target, [&](backend::Backend& be, Side s) {
-                be.gelu_backward(s(dx), s(dy), s(x));
-            });
+            run_both(target,
+                     [&](backend::Backend& be, Side s) { be.gelu_backward(s(dx), s(dy), s(x)); });
             expect_close(dx, kDefaultTolerance.of(target.dtype), what + " dx");
 
             // dx may alias dy.
-            run_both(target, [&](backend::Backend& be, Side s) {
-                be.gelu_backward(s(dy), s(dy), s(x));
-            });
+            run_both(target,
+                     [&](backend::Backend& be, Side s) { be.gelu_backward(s(dy), s(dy), s(x)); });
             expect_close(dy, kDefaultTolerance.of(target.dtype), what + " dx aliasing dy");
         }
 }
@@ -38,13 +36,12 @@ TEST(Gelu, MatchesReferenceForwardAndBackward) {
 TEST(Swiglu, MatchesReferenceForwardAndBackward) {
     for (const Target& target : conformance_targets())
         for (auto [N, F] : {std::pair<int64_t, int64_t>{1, 1}, {7, 33}, {3, 4097}, {16, 48}}) {
-            const std::string what = target.label() + " N=" + std::to_string(N) +
-                                      " F=" + std::to_string(F);
+            const std::string what =
+                target.label() + " N=" + std::to_string(N) + " F=" + std::to_string(F);
             Pair gate_up = values(target, random_normal(N * 2 * F, 4, 3.0f), {N, 2 * F});
-            Pair y = zeros(target, {N, F}, target.dtype);
-            run_both(target, [&](backend::Backend& be, Side s) {
-                be.swiglu_forward(s(y), s(gate_up));
-            });
+            Pair y = overwritten(target, {N, F}, target.dtype);
+            run_both(target,
+                     [&](backend::Backend& be, Side s) { be.swiglu_forward(s(y), s(gate_up)); });
             expect_close(y, kDefaultTolerance.of(target.dtype), what + " y");
 
             Pair dy = values(target, random_normal(N * F, 5), {N, F});

@@ -14,13 +14,13 @@ TEST(AdamW, MatchesReferenceOnParamAndMoments) {
     for (const Target& target : conformance_targets())
         for (int64_t n : {1, 7, 4097, 100003})
             for (int64_t step : {1, 7}) {
-                const std::string what = target.label() + " n=" + std::to_string(n) +
-                                          " step=" + std::to_string(step);
+                const std::string what =
+                    target.label() + " n=" + std::to_string(n) + " step=" + std::to_string(step);
                 const DType moments = backend::stats_dtype(target.dtype);
                 Pair param = values(target, random_normal(n, 1), {n});
                 Pair grad = values(target, random_normal(n, 2, 0.1f), {n});
-                Pair m = make_pair(target, random_normal(n, 3, 0.01f), {n}, moments);
-                Pair v = make_pair(target, random_uniform(n, 4, 0.0f, 1e-3f), {n}, moments);
+                Pair m = pair_of(target, random_normal(n, 3, 0.01f), {n}, moments);
+                Pair v = pair_of(target, random_uniform(n, 4, 0.0f, 1e-3f), {n}, moments);
                 backend::AdamWParams hp;
                 hp.lr = 3e-3f;
                 hp.weight_decay = 0.1f;

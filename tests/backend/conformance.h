@@ -33,7 +33,9 @@ inline std::vector<Target> conformance_targets() {
     return targets;
 }
 
-inline backend::Backend& reference_backend() { return backend::get_backend("reference"); }
+inline backend::Backend& reference_backend() {
+    return backend::get_backend("reference");
+}
 
 // The values a tensor of `dtype` can hold, seen as f32: what reference/ gets as input.
 inline std::vector<float> rounded_to(DType dtype, std::vector<float> values) {
@@ -49,28 +51,28 @@ struct Pair {
     DeviceTensor got;
     DeviceTensor want;
 };
-inline Pair make_pair(const Target& target, const std::vector<float>& host, Shape shape,
-                      DType dtype) {
+inline Pair pair_of(const Target& target, const std::vector<float>& host, Shape shape,
+                    DType dtype) {
     return {DeviceTensor::from(*target.backend, host, shape, dtype),
             DeviceTensor::from(reference_backend(), rounded_to(dtype, host), shape, DType::F32)};
 }
 // Activations and weights in the compute dtype.
 inline Pair values(const Target& target, const std::vector<float>& host, Shape shape) {
-    return make_pair(target, host, shape, target.dtype);
+    return pair_of(target, host, shape, target.dtype);
 }
-// Saved statistics (f32 on every backend that computes in f32 or lower).
-inline Pair stats(const Target& target, const std::vector<float>& host, Shape shape) {
-    return make_pair(target, host, shape, backend::stats_dtype(target.dtype));
-}
-inline Pair zeros(const Target& target, Shape shape, DType dtype) {
-    return make_pair(target, std::vector<float>(shape.numel(), 0.0f), shape, dtype);
+// An output the kernel overwrites: filled with random values, so that a kernel that skips an
+// element (or adds to it) is caught.
+inline Pair overwritten(const Target& target, Shape shape, DType dtype) {
+    return pair_of(target, random_normal(shape.numel(), 999), shape, dtype);
 }
 inline Pair ints(const Target& target, const std::vector<int32_t>& host, Shape shape) {
     return {DeviceTensor::from_ints(*target.backend, host, shape),
             DeviceTensor::from_ints(reference_backend(), host, shape)};
 }
 // An empty tensor (no bias, no learned positions).
-inline Pair none() { return {}; }
+inline Pair none() {
+    return {};
+}
 
 // Picks one side of every Pair, so that one lambda runs a kernel on the target and on reference/:
 //   run_both(target, [&](backend::Backend& be, Side s) { be.gelu_forward(s(y), s(x)); });

@@ -19,11 +19,12 @@ TEST(Embedding, MatchesReferenceWithAndWithoutLearnedPositions) {
             for (bool has_wpe : {true, false}) {
                 const auto [B, T, C, V, T_max, pos_offset] = z;
                 const std::string what = target.label() + " B=" + std::to_string(B) +
-                                          " T=" + std::to_string(T) + " C=" + std::to_string(C) +
-                                          " V=" + std::to_string(V) + (has_wpe ? " wpe" : "");
+                                         " T=" + std::to_string(T) + " C=" + std::to_string(C) +
+                                         " V=" + std::to_string(V) + (has_wpe ? " wpe" : "");
                 Pair tokens = ints(target, random_ints(B * T, 1, 0, V), {B, T});
                 Pair wte = values(target, random_normal(V * C, 2), {V, C});
-                Pair wpe = has_wpe ? values(target, random_normal(T_max * C, 3), {T_max, C}) : none();
+                Pair wpe =
+                    has_wpe ? values(target, random_normal(T_max * C, 3), {T_max, C}) : none();
                 Pair out = values(target, random_normal(B * T * C, 4), {B, T, C});  // overwritten
                 run_both(target, [&](backend::Backend& be, Side s) {
                     be.embedding_forward(s(out), s(tokens), s(wte), s(wpe), pos_offset);
@@ -33,7 +34,8 @@ TEST(Embedding, MatchesReferenceWithAndWithoutLearnedPositions) {
                 // Gradients accumulate: start from random values.
                 Pair dout = values(target, random_normal(B * T * C, 5), {B, T, C});
                 Pair dwte = values(target, random_normal(V * C, 6), {V, C});
-                Pair dwpe = has_wpe ? values(target, random_normal(T_max * C, 7), {T_max, C}) : none();
+                Pair dwpe =
+                    has_wpe ? values(target, random_normal(T_max * C, 7), {T_max, C}) : none();
                 run_both(target, [&](backend::Backend& be, Side s) {
                     be.embedding_backward(s(dwte), s(dwpe), s(dout), s(tokens));
                 });
@@ -55,10 +57,26 @@ TEST(Embedding, ReferenceAddsTokenAndPositionRowsAndSumsRepeatedTokens) {
     EXPECT_EQ(out.data, (std::vector<double>{101, 201, 3, 4, 103, 203}));
 
     dout.data = {1, 2, 3, 4, 5, 6};
-    dwte.data[0] = 0.5;  // accumulated onto
+    dwte.data[0] = 0.5;                                // accumulated onto
     ref.embedding_backward(dwte, dwpe, dout, tokens);  // backward has no offset: rows 0..T-1
     EXPECT_EQ(dwte.data, (std::vector<double>{3.5, 4, 0, 0, 6, 8}));
     EXPECT_EQ(dwpe.data, (std::vector<double>{1, 2, 3, 4, 5, 6, 0, 0}));
+}
+
+TEST(Embedding, ReferenceBackwardMatchesFiniteDifferences) {
+    auto& ref = reference_backend();
+    const int64_t B = 2, T = 3, C = 4, V = 3;
+    HostF64 wte({V, C}, 121), wpe({T, C}, 122), dout({B, T, C}, 123), out({B, T, C}, 0);
+    HostF64 dwte({V, C}, 0), dwpe({T, C}, 0);
+    std::vector<int32_t> ids = {2, 0, 2, 1, 2, 2};  // token 2 at four positions
+    Tensor tokens(ids.data(), DType::I32, {B, T});
+    auto loss = [&] {
+        ref.embedding_forward(out, tokens, wte, wpe, 0);
+        return dot(out.data, dout.data);
+    };
+    ref.embedding_backward(dwte, dwpe, dout, tokens);
+    EXPECT_LT(gradient_error(wte.data, dwte.data, loss), kFiniteDifferenceTolerance);
+    EXPECT_LT(gradient_error(wpe.data, dwpe.data, loss), kFiniteDifferenceTolerance);
 }
 
 }  // namespace

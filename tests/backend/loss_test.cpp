@@ -21,15 +21,15 @@ std::vector<int32_t> targets_with_ignored_rows(int64_t N, int64_t V, uint64_t se
 
 TEST(CrossEntropy, MatchesReferenceWithIgnoredRows) {
     for (const Target& target : conformance_targets())
-        for (auto [N, V] : {std::pair<int64_t, int64_t>{1, 1}, {7, 1}, {7, 33}, {5, 4097},
-                            {33, 50}}) {
-            const std::string what = target.label() + " N=" + std::to_string(N) +
-                                      " V=" + std::to_string(V);
+        for (auto [N, V] :
+             {std::pair<int64_t, int64_t>{1, 1}, {7, 1}, {7, 33}, {5, 4097}, {33, 50}}) {
+            const std::string what =
+                target.label() + " N=" + std::to_string(N) + " V=" + std::to_string(V);
             const DType stats_dtype = backend::stats_dtype(target.dtype);
             Pair logits = values(target, random_normal(N * V, 1, 4.0f), {N, V});
             Pair targets = ints(target, targets_with_ignored_rows(N, V, 2), {N});
             Pair losses = values(target, random_normal(N, 3), {N});  // overwritten
-            Pair lse = zeros(target, {N}, stats_dtype);
+            Pair lse = overwritten(target, {N}, stats_dtype);
             run_both(target, [&](backend::Backend& be, Side s) {
                 be.cross_entropy_forward(s(losses), s(lse), s(logits), s(targets), kIgnore);
             });
@@ -45,11 +45,29 @@ TEST(CrossEntropy, MatchesReferenceWithIgnoredRows) {
 
             // dlogits may alias logits.
             run_both(target, [&](backend::Backend& be, Side s) {
-                be.cross_entropy_backward(s(logits), s(logits), s(lse), s(targets), 0.25f,
-                                          kIgnore);
+                be.cross_entropy_backward(s(logits), s(logits), s(lse), s(targets), 0.25f, kIgnore);
             });
             expect_close(logits, kDefaultTolerance.of(target.dtype), what + " dlogits in place");
         }
+}
+
+TEST(CrossEntropy, MatchesReferenceForLogitsFarBeyondExpRange) {
+    // Logits of +-3e4: exp overflows f32 (and f64) without the max subtracted first.
+    for (const Target& target : conformance_targets()) {
+        const int64_t N = 6, V = 4097;
+        Pair logits = values(target, random_normal(N * V, 5, 1e4f), {N, V});
+        Pair targets = ints(target, targets_with_ignored_rows(N, V, 6), {N});
+        Pair losses = overwritten(target, {N}, backend::stats_dtype(target.dtype));
+        Pair lse = overwritten(target, {N}, backend::stats_dtype(target.dtype));
+        Pair dlogits = overwritten(target, {N, V}, target.dtype);
+        run_both(target, [&](backend::Backend& be, Side s) {
+            be.cross_entropy_forward(s(losses), s(lse), s(logits), s(targets), kIgnore);
+            be.cross_entropy_backward(s(dlogits), s(logits), s(lse), s(targets), 1.0f, kIgnore);
+        });
+        expect_close(losses, kDefaultTolerance.of(target.dtype), target.label() + " losses");
+        expect_close(lse, kDefaultTolerance.of(target.dtype), target.label() + " lse");
+        expect_close(dlogits, kDefaultTolerance.of(target.dtype), target.label() + " dlogits");
+    }
 }
 
 TEST(CrossEntropy, ReferenceGivesLogTwoForTwoEqualLogitsAndZeroWhenIgnored) {
@@ -63,7 +81,7 @@ TEST(CrossEntropy, ReferenceGivesLogTwoForTwoEqualLogitsAndZeroWhenIgnored) {
     EXPECT_NEAR(lse.data[0], 3.0 + std::log(2.0), 1e-15);
     EXPECT_EQ(losses.data[1], 0.0);
     ref.cross_entropy_backward(dlogits, logits, lse, t, 2.0f, kIgnore);
-    EXPECT_NEAR(dlogits.data[0], 1.0, 1e-15);  // 2 * (1/2 - 0)
+    EXPECT_NEAR(dlogits.data[0], 1.0, 1e-15);   // 2 * (1/2 - 0)
     EXPECT_NEAR(dlogits.data[1], -1.0, 1e-15);  // 2 * (1/2 - 1)
     EXPECT_EQ(dlogits.data[2], 0.0);
     EXPECT_EQ(dlogits.data[3], 0.0);

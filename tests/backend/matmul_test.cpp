@@ -65,9 +65,8 @@ TEST(BiasBackward, MatchesReferenceAndAccumulates) {
         for (auto [M, N] : {std::pair<int64_t, int64_t>{1, 1}, {7, 33}, {4097, 7}, {3, 4097}}) {
             Pair dout = values(target, random_normal(M * N, 8), {M, N});
             Pair dbias = values(target, random_normal(N, 9), {N});
-            run_both(target, [&](backend::Backend& be, Side s) {
-                be.bias_backward(s(dbias), s(dout));
-            });
+            run_both(target,
+                     [&](backend::Backend& be, Side s) { be.bias_backward(s(dbias), s(dout)); });
             expect_close(dbias, kDefaultTolerance.of(target.dtype),
                          target.label() + " M=" + std::to_string(M) + " N=" + std::to_string(N));
         }

@@ -19,14 +19,14 @@ constexpr RowsCols kNormSizes[] = {{1, 1}, {7, 33}, {33, 7}, {3, 4097}, {16, 768
 TEST(LayerNorm, MatchesReferenceForwardAndBackwardAndAccumulatesGradients) {
     for (const Target& target : conformance_targets())
         for (auto [N, C] : kNormSizes) {
-            const std::string what = target.label() + " N=" + std::to_string(N) +
-                                      " C=" + std::to_string(C);
+            const std::string what =
+                target.label() + " N=" + std::to_string(N) + " C=" + std::to_string(C);
             Pair x = values(target, random_normal(N * C, 1, 2.0f), {N, C});
             Pair w = values(target, random_normal(C, 2), {C});
             Pair b = values(target, random_normal(C, 3), {C});
-            Pair y = zeros(target, {N, C}, target.dtype);
-            Pair mean = zeros(target, {N}, backend::stats_dtype(target.dtype));
-            Pair rstd = zeros(target, {N}, backend::stats_dtype(target.dtype));
+            Pair y = overwritten(target, {N, C}, target.dtype);
+            Pair mean = overwritten(target, {N}, backend::stats_dtype(target.dtype));
+            Pair rstd = overwritten(target, {N}, backend::stats_dtype(target.dtype));
             run_both(target, [&](backend::Backend& be, Side s) {
                 be.layer_norm_forward(s(y), s(mean), s(rstd), s(x), s(w), s(b), 1e-5f);
             });
@@ -51,12 +51,12 @@ TEST(LayerNorm, MatchesReferenceForwardAndBackwardAndAccumulatesGradients) {
 TEST(RmsNorm, MatchesReferenceForwardAndBackwardAndAccumulatesGradients) {
     for (const Target& target : conformance_targets())
         for (auto [N, C] : kNormSizes) {
-            const std::string what = target.label() + " N=" + std::to_string(N) +
-                                      " C=" + std::to_string(C);
+            const std::string what =
+                target.label() + " N=" + std::to_string(N) + " C=" + std::to_string(C);
             Pair x = values(target, random_normal(N * C, 11, 2.0f), {N, C});
             Pair w = values(target, random_normal(C, 12), {C});
-            Pair y = zeros(target, {N, C}, target.dtype);
-            Pair rstd = zeros(target, {N}, backend::stats_dtype(target.dtype));
+            Pair y = overwritten(target, {N, C}, target.dtype);
+            Pair rstd = overwritten(target, {N}, backend::stats_dtype(target.dtype));
             run_both(target, [&](backend::Backend& be, Side s) {
                 be.rms_norm_forward(s(y), s(rstd), s(x), s(w), 1e-6f);
             });
@@ -80,17 +80,17 @@ struct Heads {
 
 TEST(QkNorm, MatchesReferenceWithGroupedAndEqualHeads) {
     for (const Target& target : conformance_targets())
-        for (auto [B, T, H, Hkv, D] : {Heads{2, 7, 6, 2, 16}, Heads{1, 3, 2, 2, 8},
-                                       Heads{2, 5, 4, 1, 64}}) {
+        for (auto [B, T, H, Hkv, D] :
+             {Heads{2, 7, 6, 2, 16}, Heads{1, 3, 2, 2, 8}, Heads{2, 5, 4, 1, 64}}) {
             const std::string what = target.label() + " H=" + std::to_string(H) +
-                                      " Hkv=" + std::to_string(Hkv) + " D=" + std::to_string(D);
+                                     " Hkv=" + std::to_string(Hkv) + " D=" + std::to_string(D);
             const int64_t W = (H + 2 * Hkv) * D;
             const DType stats_dtype = backend::stats_dtype(target.dtype);
             Pair qkv = values(target, random_normal(B * T * W, 21, 3.0f), {B, T, W});
             Pair wq = values(target, random_normal(D, 22), {D});
             Pair wk = values(target, random_normal(D, 23), {D});
-            Pair y = zeros(target, {B, T, W}, target.dtype);
-            Pair rstd = zeros(target, {B, T, H + Hkv}, stats_dtype);
+            Pair y = overwritten(target, {B, T, W}, target.dtype);
+            Pair rstd = overwritten(target, {B, T, H + Hkv}, stats_dtype);
             run_both(target, [&](backend::Backend& be, Side s) {
                 be.qk_norm_forward(s(y), s(rstd), s(qkv), s(wq), s(wk), H, Hkv, 1e-6f);
             });
@@ -173,8 +173,7 @@ TEST(QkNorm, ReferenceBackwardMatchesFiniteDifferences) {
     auto& ref = reference_backend();
     const int64_t B = 1, T = 2, H = 4, Hkv = 2, D = 4, W = (H + 2 * Hkv) * D;
     HostF64 qkv({B, T, W}, 51), wq({D}, 52), wk({D}, 53), dy({B, T, W}, 54);
-    HostF64 y({B, T, W}, 0), rstd({B, T, H + Hkv}, 0), dqkv({B, T, W}, 0), dwq({D}, 0),
-        dwk({D}, 0);
+    HostF64 y({B, T, W}, 0), rstd({B, T, H + Hkv}, 0), dqkv({B, T, W}, 0), dwq({D}, 0), dwk({D}, 0);
     auto loss = [&] {
         ref.qk_norm_forward(y, rstd, qkv, wq, wk, H, Hkv, 1e-6f);
         return dot(y.data, dy.data);

@@ -15,10 +15,14 @@ struct Tolerance {
 
     double of(DType dtype) const {
         switch (dtype) {
-            case DType::F32: return f32;
-            case DType::BF16: return bf16;
-            case DType::F16: return f16;
-            default: TANDEM_ASSERT(false, "no tolerance for", dtype_name(dtype));
+            case DType::F32:
+                return f32;
+            case DType::BF16:
+                return bf16;
+            case DType::F16:
+                return f16;
+            default:
+                TANDEM_ASSERT(false, "no tolerance for", dtype_name(dtype));
         }
     }
 };

@@ -11,23 +11,26 @@ namespace tandem::backend::cpu {
 namespace {
 
 struct AdamWConstants {
-    float decay;          // 1 - lr * weight_decay
-    float beta1, beta2;   // moment decay rates
+    float decay;         // 1 - lr * weight_decay
+    float beta1, beta2;  // moment decay rates
     float one_minus_b1, one_minus_b2;
-    float step_size;      // lr / (1 - beta1^step)
-    float inv_bias2_sqrt; // 1 / sqrt(1 - beta2^step)
+    float step_size;       // lr / (1 - beta1^step)
+    float inv_bias2_sqrt;  // 1 / sqrt(1 - beta2^step)
     float eps;
 };
 
+// The four spans never overlap (omp simd). The vector sqrt needs -fno-math-errno (CMakeLists).
 TANDEM_CPU_CLONES void adamw_run(float* param, const float* grad, float* m, float* v,
-                                 const AdamWConstants& k, int64_t n) {
+                                 const AdamWConstants k, int64_t n) {
+#pragma omp simd
     for (int64_t i = 0; i < n; ++i) {
         const float g = grad[i];
         const float mi = k.beta1 * m[i] + k.one_minus_b1 * g;
         const float vi = k.beta2 * v[i] + k.one_minus_b2 * g * g;
         m[i] = mi;
         v[i] = vi;
-        param[i] = param[i] * k.decay - k.step_size * mi / (std::sqrt(vi) * k.inv_bias2_sqrt + k.eps);
+        param[i] =
+            param[i] * k.decay - k.step_size * mi / (std::sqrt(vi) * k.inv_bias2_sqrt + k.eps);
     }
 }
 

@@ -2,8 +2,8 @@
 // Attention never stores a T x T matrix: each task takes one (batch, head) and a block of query
 // rows, computes that block's scores against the keys it can see with sgemm into a per-thread
 // scratch block, masks and normalises them (saving lse), and multiplies by V with sgemm.
-// Backward recomputes the probabilities from q, k and lse, block by block; one task owns one
-// (batch, kv head) so that the dK and dV of the query heads sharing it add up without atomics.
+// Backward recomputes the probabilities from q, k and lse, block by block; the dK and dV of the
+// query heads that share a kv head add up without atomics (see kMinKvTasks).
 #include <cblas.h>
 
 #include <algorithm>
@@ -20,6 +20,11 @@ namespace {
 
 // Query rows per block: a 64 x T block of f32 scores is 256 KiB at T = 1024 (fits in L2).
 constexpr int64_t kQueryBlock = 64;
+// Backward runs one task per (batch, kv head) when there are at least this many of them (or no
+// grouping); otherwise one per (batch, query head) with private dK/dV rows, so that a small
+// batch of grouped-query attention still fills the cores. Fixed by shape, not by thread count:
+// the result does not depend on the machine.
+constexpr int64_t kMinKvTasks = 32;
 
 // Where the heads live in qkv [B, T, (H + 2 Hkv) D] (a row stride of W between positions).
 struct Layout {
@@ -27,9 +32,7 @@ struct Layout {
     int64_t group() const { return H / Hkv; }
     int64_t q(int64_t b, int64_t t, int64_t h) const { return (b * T + t) * W + h * D; }
     int64_t k(int64_t b, int64_t t, int64_t g) const { return (b * T + t) * W + (H + g) * D; }
-    int64_t v(int64_t b, int64_t t, int64_t g) const {
-        return (b * T + t) * W + (H + Hkv + g) * D;
-    }
+    int64_t v(int64_t b, int64_t t, int64_t g) const { return (b * T + t) * W + (H + Hkv + g) * D; }
 };
 
 Layout layout_of(Tensor qkv, int64_t H, int64_t Hkv) {
@@ -37,9 +40,8 @@ Layout layout_of(Tensor qkv, int64_t H, int64_t Hkv) {
     return {qkv.size(0), qkv.size(1), H, Hkv, W / (H + 2 * Hkv), W};
 }
 
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-          const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
-          int64_t ldc) {
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
 }
@@ -49,7 +51,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 TANDEM_CPU_CLONES float softmax_row(float* s, int64_t valid, int64_t keys) {
     float mx = s[0];
 #pragma omp simd reduction(max : mx)
-    for (int64_t j = 0; j < valid; ++j) mx = std::max(mx, s[j]);
+    for (int64_t j = 0; j < valid; ++j) mx = s[j] > mx ? s[j] : mx;  // (std::max stays scalar)
     float sum = 0;
 #pragma omp simd reduction(+ : sum)
     for (int64_t j = 0; j < valid; ++j) {
@@ -98,19 +100,71 @@ TANDEM_CPU_CLONES void rotate_heads(float* x, const float* cos, const float* sin
     }
 }
 
+// The backward of one query head, block by block, with P the probabilities recomputed from
+// q, k and lse, and scale = 1/sqrt(D):
+// dV += P^T dO; dP = dO V^T; dS = P (dP - delta) scale; dQ = dS K; dK += dS^T Q.
+// dQ goes to dqkv; dK and dV are added to rows of stride ld_kv. p and dp: kQueryBlock x T.
+struct HeadGrads {
+    Layout L;
+    const float *x, *dout, *out, *lse;
+    float* dx;
+
+    void head(int64_t b, int64_t h, float* dk, float* dv, int64_t ld_kv, float* p,
+              float* dp) const {
+        const int64_t g = h / L.group(), out_stride = L.H * L.D;
+        const float scale = 1.0f / std::sqrt(static_cast<float>(L.D));
+        for (int64_t t0 = 0; t0 < L.T; t0 += kQueryBlock) {
+            const int64_t rows = std::min(kQueryBlock, L.T - t0), keys = t0 + rows;
+            const float* q = x + L.q(b, t0, h);
+            const float* go = dout + (b * L.T + t0) * out_stride + h * L.D;
+            const float* o = out + (b * L.T + t0) * out_stride + h * L.D;
+            const float* l = lse + (b * L.H + h) * L.T + t0;
+            gemm(false, true, rows, keys, L.D, scale, q, L.W, x + L.k(b, 0, g), L.W, 0.0f, p, keys);
+            for (int64_t i = 0; i < rows; ++i)
+                probabilities_row(p + i * keys, l[i], t0 + i + 1, keys);
+            gemm(false, true, rows, keys, L.D, 1.0f, go, out_stride, x + L.v(b, 0, g), L.W, 0.0f,
+                 dp, keys);
+            for (int64_t i = 0; i < rows; ++i) {
+                const float delta = dot(go + i * out_stride, o + i * out_stride, L.D);
+                score_grad_row(dp + i * keys, p + i * keys, delta, scale, keys);
+            }
+            gemm(true, false, keys, L.D, rows, 1.0f, p, keys, go, out_stride, 1.0f, dv, ld_kv);
+            gemm(false, false, rows, L.D, keys, 1.0f, dp, keys, x + L.k(b, 0, g), L.W, 0.0f,
+                 dx + L.q(b, t0, h), L.W);
+            gemm(true, false, keys, L.D, rows, 1.0f, dp, keys, q, L.W, 1.0f, dk, ld_kv);
+        }
+    }
+};
+
+// dk, dv [D] = the sum over `heads` partial rows [dk | dv] that lie `stride` apart, in order.
+TANDEM_CPU_CLONES void sum_group(float* dk, float* dv, const float* partial, int64_t heads,
+                                 int64_t stride, int64_t D) {
+    for (int64_t d = 0; d < D; ++d) {
+        dk[d] = partial[d];
+        dv[d] = partial[D + d];
+    }
+    for (int64_t i = 1; i < heads; ++i)
+        for (int64_t d = 0; d < D; ++d) {
+            dk[d] += partial[i * stride + d];
+            dv[d] += partial[i * stride + D + d];
+        }
+}
+
 }  // namespace
 
 void rope(Tensor qkv, int64_t H, int64_t Hkv, float theta, int64_t pos_offset, bool inverse) {
     const Layout L = layout_of(qkv, H, Hkv);
     const int64_t half = L.D / 2;
-    // Angles in double, rounded once: (pos_offset + t) reaches 1e5 and more, where an f32
-    // product would already be off by radians' worth of 1e-2.
+    // Angles in double, cos and sin rounded once: at position 1e5 an f32 angle would be off by
+    // up to 4e-3 radians (half its ulp) before any cos is taken.
+    std::vector<double> inv_freq(half);
+    for (int64_t i = 0; i < half; ++i)
+        inv_freq[i] = std::pow(double(theta), -2.0 * double(i) / double(L.D));
     std::vector<float> cos(L.T * half), sin(L.T * half);
 #pragma omp parallel for schedule(static)
     for (int64_t t = 0; t < L.T; ++t)
         for (int64_t i = 0; i < half; ++i) {
-            const double angle =
-                double(pos_offset + t) * std::pow(double(theta), -2.0 * i / double(L.D));
+            const double angle = double(pos_offset + t) * inv_freq[i];
             cos[t * half + i] = static_cast<float>(std::cos(angle));
             sin[t * half + i] = static_cast<float>(std::sin(angle));
         }
@@ -133,14 +187,15 @@ void attention_forward(Tensor out, Tensor lse, Tensor qkv, int64_t H, int64_t Hk
         std::vector<float> scores(kQueryBlock * L.T);  // once per thread and call
 #pragma omp for schedule(dynamic)
         for (int64_t task = 0; task < tasks; ++task) {
-            // The last blocks see the most keys: hand them out first.
-            const int64_t block = n_blocks - 1 - task % n_blocks;
-            const int64_t h = (task / n_blocks) % H, b = task / (n_blocks * H);
+            // Later blocks see more keys: hand out every head's last block first, so that the
+            // dynamic schedule ends on the cheap ones.
+            const int64_t block = n_blocks - 1 - task / (L.B * H);
+            const int64_t b = (task % (L.B * H)) / H, h = task % H;
             const int64_t g = h / L.group();
             const int64_t t0 = block * kQueryBlock, rows = std::min(kQueryBlock, L.T - t0);
             const int64_t keys = t0 + rows;  // causal: this block sees keys [0, keys)
-            gemm(false, true, rows, keys, L.D, scale, x + L.q(b, t0, h), L.W, x + L.k(b, 0, g),
-                 L.W, 0.0f, scores.data(), keys);
+            gemm(false, true, rows, keys, L.D, scale, x + L.q(b, t0, h), L.W, x + L.k(b, 0, g), L.W,
+                 0.0f, scores.data(), keys);
             float* l = lse.as<float>() + (b * H + h) * L.T + t0;
             for (int64_t i = 0; i < rows; ++i)
                 l[i] = softmax_row(scores.data() + i * keys, t0 + i + 1, keys);
@@ -152,51 +207,47 @@ void attention_forward(Tensor out, Tensor lse, Tensor qkv, int64_t H, int64_t Hk
 
 void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse, int64_t H,
                         int64_t Hkv) {
-    // Per block, with P the probabilities and scale = 1/sqrt(D):
-    // dV += P^T dO; dP = dO V^T; dS = P (dP - delta) scale; dQ = dS K; dK += dS^T Q.
     const Layout L = layout_of(qkv, H, Hkv);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(L.D));
-    const int64_t n_blocks = ceil_div(L.T, kQueryBlock), out_stride = H * L.D;
-    const float* x = qkv.as<float>();
     float* dx = dqkv.as<float>();
+    const HeadGrads grads{L, qkv.as<float>(), dout.as<float>(), out.as<float>(), lse.as<float>(),
+                          dx};
+    if (L.group() == 1 || L.B * Hkv >= kMinKvTasks) {
+        // One task per (batch, kv head): its query heads add into dK and dV in dqkv directly.
+#pragma omp parallel
+        {
+            std::vector<float> p(kQueryBlock * L.T), dp(kQueryBlock * L.T);  // once per thread
+#pragma omp for schedule(dynamic)
+            for (int64_t task = 0; task < L.B * Hkv; ++task) {
+                const int64_t b = task / Hkv, g = task % Hkv;
+                for (int64_t t = 0; t < L.T; ++t) {  // dK and dV are sums: start at 0
+                    std::fill_n(dx + L.k(b, t, g), L.D, 0.0f);
+                    std::fill_n(dx + L.v(b, t, g), L.D, 0.0f);
+                }
+                for (int64_t h = g * L.group(); h < (g + 1) * L.group(); ++h)
+                    grads.head(b, h, dx + L.k(b, 0, g), dx + L.v(b, 0, g), L.W, p.data(),
+                               dp.data());
+            }
+        }
+        return;
+    }
+    // Few kv heads: one task per (batch, query head), each with its own dK and dV rows
+    // [T, 2D], summed over the group afterwards in head order.
+    std::vector<float> partial(L.B * H * L.T * 2 * L.D, 0.0f);
 #pragma omp parallel
     {
         std::vector<float> p(kQueryBlock * L.T), dp(kQueryBlock * L.T);  // once per thread
 #pragma omp for schedule(dynamic)
-        for (int64_t task = 0; task < L.B * Hkv; ++task) {
-            const int64_t b = task / Hkv, g = task % Hkv;
-            for (int64_t t = 0; t < L.T; ++t) {  // dK and dV of this kv head are sums: start at 0
-                std::fill_n(dx + L.k(b, t, g), L.D, 0.0f);
-                std::fill_n(dx + L.v(b, t, g), L.D, 0.0f);
-            }
-            for (int64_t h = g * L.group(); h < (g + 1) * L.group(); ++h)
-                for (int64_t block = 0; block < n_blocks; ++block) {
-                    const int64_t t0 = block * kQueryBlock, rows = std::min(kQueryBlock, L.T - t0);
-                    const int64_t keys = t0 + rows;
-                    const float* q = x + L.q(b, t0, h);
-                    const float* go = dout.as<float>() + (b * L.T + t0) * out_stride + h * L.D;
-                    const float* o = out.as<float>() + (b * L.T + t0) * out_stride + h * L.D;
-                    const float* l = lse.as<float>() + (b * H + h) * L.T + t0;
-                    gemm(false, true, rows, keys, L.D, scale, q, L.W, x + L.k(b, 0, g), L.W, 0.0f,
-                         p.data(), keys);
-                    for (int64_t i = 0; i < rows; ++i)
-                        probabilities_row(p.data() + i * keys, l[i], t0 + i + 1, keys);
-                    gemm(false, true, rows, keys, L.D, 1.0f, go, out_stride, x + L.v(b, 0, g),
-                         L.W, 0.0f, dp.data(), keys);
-                    for (int64_t i = 0; i < rows; ++i) {
-                        const float delta =
-                            dot(go + i * out_stride, o + i * out_stride, L.D);
-                        score_grad_row(dp.data() + i * keys, p.data() + i * keys, delta, scale,
-                                       keys);
-                    }
-                    gemm(true, false, keys, L.D, rows, 1.0f, p.data(), keys, go, out_stride, 1.0f,
-                         dx + L.v(b, 0, g), L.W);
-                    gemm(false, false, rows, L.D, keys, 1.0f, dp.data(), keys, x + L.k(b, 0, g),
-                         L.W, 0.0f, dx + L.q(b, t0, h), L.W);
-                    gemm(true, false, keys, L.D, rows, 1.0f, dp.data(), keys, q, L.W, 1.0f,
-                         dx + L.k(b, 0, g), L.W);
-                }
+        for (int64_t task = 0; task < L.B * H; ++task) {
+            float* own = partial.data() + task * L.T * 2 * L.D;
+            grads.head(task / H, task % H, own, own + L.D, 2 * L.D, p.data(), dp.data());
         }
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t row = 0; row < L.B * Hkv * L.T; ++row) {
+        const int64_t t = row % L.T, g = (row / L.T) % Hkv, b = row / (L.T * Hkv);
+        sum_group(dx + L.k(b, t, g), dx + L.v(b, t, g),
+                  partial.data() + ((b * H + g * L.group()) * L.T + t) * 2 * L.D, L.group(),
+                  L.T * 2 * L.D, L.D);
     }
 }
 

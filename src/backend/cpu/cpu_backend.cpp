@@ -15,7 +15,7 @@ void expect_f32(const Tensor& t) {
 }
 
 class CpuBackend final : public HostMemoryBackend {
-public:
+   public:
     std::string_view name() const override { return "cpu"; }
     bool supports(DType dtype) const override { return dtype == DType::F32; }
 
@@ -124,11 +124,24 @@ public:
         expect_f32(qkv);
         cpu::attention_forward(out, lse, qkv, H, Hkv);
     }
-    void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse,
-                            int64_t H, int64_t Hkv) override {
+    void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse, int64_t H,
+                            int64_t Hkv) override {
         checks::attention_backward(dqkv, dout, qkv, out, lse, H, Hkv);
         expect_f32(qkv);
         cpu::attention_backward(dqkv, dout, qkv, out, lse, H, Hkv);
+    }
+
+    void kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, int64_t H, int64_t Hkv,
+                        int64_t pos) override {
+        checks::kv_cache(k_cache, v_cache, qkv, H, Hkv, pos);
+        expect_f32(qkv);
+        cpu::kv_cache_write(k_cache, v_cache, qkv, H, Hkv, pos);
+    }
+    void attention_cached_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_cache,
+                                  int64_t H, int64_t Hkv, int64_t pos) override {
+        checks::attention_cached_forward(out, qkv, k_cache, v_cache, H, Hkv, pos);
+        expect_f32(qkv);
+        cpu::attention_cached_forward(out, qkv, k_cache, v_cache, H, Hkv, pos);
     }
 
     void add(Tensor out, Tensor a, Tensor b) override {
@@ -166,7 +179,7 @@ public:
 
     void adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v,
                       const AdamWParams& hp) override {
-        checks::adamw(param, grad, m, v);
+        checks::adamw(param, grad, m, v, hp);
         expect_f32(param);
         cpu::adamw_update(param, grad, m, v, hp);
     }
@@ -174,6 +187,8 @@ public:
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+std::unique_ptr<Backend> make_cpu_backend() {
+    return std::make_unique<CpuBackend>();
+}
 
 }  // namespace tandem::backend

@@ -64,7 +64,11 @@ void scale(Tensor x, float s) {
         scale_run(x.as<float>() + begin, s, std::min(kElementsPerTask, n - begin));
 }
 
-double sum(Tensor x) { return sum_in_parts(x.as<float>(), x.numel(), sum_run); }
-double sum_squares(Tensor x) { return sum_in_parts(x.as<float>(), x.numel(), sum_squares_run); }
+double sum(Tensor x) {
+    return sum_in_parts(x.as<float>(), x.numel(), sum_run);
+}
+double sum_squares(Tensor x) {
+    return sum_in_parts(x.as<float>(), x.numel(), sum_squares_run);
+}
 
 }  // namespace tandem::backend::cpu

@@ -16,10 +16,9 @@ void layer_norm_forward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor wei
 void layer_norm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dy, Tensor x,
                          Tensor weight, Tensor mean, Tensor rstd);
 void rms_norm_forward(Tensor y, Tensor rstd, Tensor x, Tensor weight, float eps);
-void rms_norm_backward(Tensor dx, Tensor dweight, Tensor dy, Tensor x, Tensor weight,
-                       Tensor rstd);
-void qk_norm_forward(Tensor y, Tensor rstd, Tensor qkv, Tensor q_weight, Tensor k_weight,
-                     int64_t H, int64_t Hkv, float eps);
+void rms_norm_backward(Tensor dx, Tensor dweight, Tensor dy, Tensor x, Tensor weight, Tensor rstd);
+void qk_norm_forward(Tensor y, Tensor rstd, Tensor qkv, Tensor q_weight, Tensor k_weight, int64_t H,
+                     int64_t Hkv, float eps);
 void qk_norm_backward(Tensor dqkv, Tensor dq_weight, Tensor dk_weight, Tensor dy, Tensor qkv,
                       Tensor q_weight, Tensor k_weight, Tensor rstd, int64_t H, int64_t Hkv);
 
@@ -34,6 +33,9 @@ void swiglu_backward(Tensor dgate_up, Tensor dy, Tensor gate_up);
 
 void rope(Tensor qkv, int64_t H, int64_t Hkv, float theta, int64_t pos_offset, bool inverse);
 void attention_forward(Tensor out, Tensor lse, Tensor qkv, int64_t H, int64_t Hkv);
+void kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, int64_t H, int64_t Hkv, int64_t pos);
+void attention_cached_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_cache, int64_t H,
+                              int64_t Hkv, int64_t pos);
 void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse, int64_t H,
                         int64_t Hkv);
 
@@ -44,8 +46,8 @@ double sum_squares(Tensor x);
 
 void cross_entropy_forward(Tensor losses, Tensor lse, Tensor logits, Tensor targets,
                            int32_t ignore_index);
-void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets,
-                            float dloss, int32_t ignore_index);
+void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets, float dloss,
+                            int32_t ignore_index);
 
 void adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWParams& hp);
 

@@ -13,7 +13,7 @@ namespace {
 TANDEM_CPU_CLONES float logsumexp_row(const float* z, int64_t V) {
     float mx = z[0];
 #pragma omp simd reduction(max : mx)
-    for (int64_t v = 0; v < V; ++v) mx = std::max(mx, z[v]);
+    for (int64_t v = 0; v < V; ++v) mx = z[v] > mx ? z[v] : mx;  // (std::max stays scalar)
     float sum = 0;
 #pragma omp simd reduction(+ : sum)
     for (int64_t v = 0; v < V; ++v) sum += exp_approx(z[v] - mx);
@@ -40,8 +40,8 @@ void cross_entropy_forward(Tensor losses, Tensor lse, Tensor logits, Tensor targ
     }
 }
 
-void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets,
-                            float dloss, int32_t ignore_index) {
+void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets, float dloss,
+                            int32_t ignore_index) {
     const int64_t N = logits.rows(), V = logits.cols();
 #pragma omp parallel for schedule(static)
     for (int64_t n = 0; n < N; ++n) {

@@ -31,8 +31,8 @@ TANDEM_CPU_CLONES void add_row(float* acc, const float* row, int64_t N) {
 }
 
 // One product of row-major matrices: out [M, N] = op(a) @ op(b) + beta * out.
-void gemm(float* out, const float* a, const float* b, int64_t M, int64_t N, int64_t K,
-          bool trans_a, bool trans_b, float beta) {
+void gemm(float* out, const float* a, const float* b, int64_t M, int64_t N, int64_t K, bool trans_a,
+          bool trans_b, float beta) {
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, a, trans_a ? M : K, b,
                 trans_b ? K : N, beta, out, N);

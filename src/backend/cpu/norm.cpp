@@ -61,9 +61,9 @@ TANDEM_CPU_CLONES float rms_norm_row(float* y, const float* x, const float* w, i
 
 // dx_j (+)= rstd dy_j w_j - rstd^3 x_j / C * sum_i dy_i w_i x_i; dw += dy x rstd.
 // dx may alias dy when overwriting: the sum is taken before any dx is written.
-TANDEM_CPU_CLONES void rms_norm_backward_row(float* dx, float* dw, const float* dy,
-                                             const float* x, const float* w, float rstd,
-                                             int64_t C, bool accumulate) {
+TANDEM_CPU_CLONES void rms_norm_backward_row(float* dx, float* dw, const float* dy, const float* x,
+                                             const float* w, float rstd, int64_t C,
+                                             bool accumulate) {
     float dot = 0;
 #pragma omp simd reduction(+ : dot)
     for (int64_t c = 0; c < C; ++c) dot += dy[c] * w[c] * x[c];
@@ -122,24 +122,22 @@ void rms_norm_forward(Tensor y, Tensor rstd, Tensor x, Tensor weight, float eps)
             rms_norm_row(y.as<float>() + n * C, x.as<float>() + n * C, weight.as<float>(), C, eps);
 }
 
-void rms_norm_backward(Tensor dx, Tensor dweight, Tensor dy, Tensor x, Tensor weight,
-                       Tensor rstd) {
+void rms_norm_backward(Tensor dx, Tensor dweight, Tensor dy, Tensor x, Tensor weight, Tensor rstd) {
     const int64_t N = x.rows(), C = x.cols(), parts = reduction_parts(N);
     std::vector<float> dw(parts * C, 0.0f);
 #pragma omp parallel for schedule(static)
     for (int64_t p = 0; p < parts; ++p) {
         const Range rows = part_of(N, parts, p);
         for (int64_t n = rows.begin; n < rows.end; ++n)
-            rms_norm_backward_row(dx.as<float>() + n * C, dw.data() + p * C,
-                                  dy.as<float>() + n * C, x.as<float>() + n * C,
-                                  weight.as<float>(), rstd.as<float>()[n], C,
+            rms_norm_backward_row(dx.as<float>() + n * C, dw.data() + p * C, dy.as<float>() + n * C,
+                                  x.as<float>() + n * C, weight.as<float>(), rstd.as<float>()[n], C,
                                   /*accumulate=*/true);
     }
     add_parts(dweight.as<float>(), dw, parts, C);
 }
 
-void qk_norm_forward(Tensor y, Tensor rstd, Tensor qkv, Tensor q_weight, Tensor k_weight,
-                     int64_t H, int64_t Hkv, float eps) {
+void qk_norm_forward(Tensor y, Tensor rstd, Tensor qkv, Tensor q_weight, Tensor k_weight, int64_t H,
+                     int64_t Hkv, float eps) {
     const int64_t rows = qkv.size(0) * qkv.size(1), W = qkv.size(2), D = W / (H + 2 * Hkv);
     const int64_t normed = (H + Hkv) * D;  // q and k heads; the v heads follow
 #pragma omp parallel for schedule(static)
@@ -147,9 +145,9 @@ void qk_norm_forward(Tensor y, Tensor rstd, Tensor qkv, Tensor q_weight, Tensor 
         const float* x = qkv.as<float>() + r * W;
         float* out = y.as<float>() + r * W;
         for (int64_t h = 0; h < H + Hkv; ++h)
-            rstd.as<float>()[r * (H + Hkv) + h] = rms_norm_row(
-                out + h * D, x + h * D, h < H ? q_weight.as<float>() : k_weight.as<float>(), D,
-                eps);
+            rstd.as<float>()[r * (H + Hkv) + h] =
+                rms_norm_row(out + h * D, x + h * D,
+                             h < H ? q_weight.as<float>() : k_weight.as<float>(), D, eps);
         if (out != x) std::copy(x + normed, x + W, out + normed);
     }
 }
@@ -168,9 +166,8 @@ void qk_norm_backward(Tensor dqkv, Tensor dq_weight, Tensor dk_weight, Tensor dy
             float* dx = dqkv.as<float>() + r * W;
             for (int64_t h = 0; h < H + Hkv; ++h) {
                 const bool is_q = h < H;
-                rms_norm_backward_row(dx + h * D, (is_q ? dq : dk).data() + p * D,
-                                      g + h * D, x + h * D,
-                                      is_q ? q_weight.as<float>() : k_weight.as<float>(),
+                rms_norm_backward_row(dx + h * D, (is_q ? dq : dk).data() + p * D, g + h * D,
+                                      x + h * D, is_q ? q_weight.as<float>() : k_weight.as<float>(),
                                       rstd.as<float>()[r * (H + Hkv) + h], D,
                                       /*accumulate=*/false);
             }

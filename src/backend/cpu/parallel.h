@@ -11,7 +11,9 @@ namespace tandem::backend::cpu {
 // Elementwise kernels hand each thread runs of this many elements (64 KiB of f32).
 constexpr int64_t kElementsPerTask = 1 << 14;
 
-inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t ceil_div(int64_t a, int64_t b) {
+    return (a + b - 1) / b;
+}
 
 struct Range {
     int64_t begin, end;
@@ -23,6 +25,8 @@ inline Range part_of(int64_t n, int64_t parts, int64_t i) {
 
 // Parts for a reduction over `rows` rows: at least 8 rows each, at most 64 parts (enough for
 // every core, and the partial buffers stay small).
-inline int64_t reduction_parts(int64_t rows) { return std::clamp<int64_t>(rows / 8, 1, 64); }
+inline int64_t reduction_parts(int64_t rows) {
+    return std::clamp<int64_t>(rows / 8, 1, 64);
+}
 
 }  // namespace tandem::backend::cpu

@@ -24,7 +24,7 @@ namespace tandem::backend::cpu {
 // above 88 saturate at e^88 (no inf), NaN stays NaN. Branch-free, so loops over it vectorise.
 inline float exp_approx(float x) {
     constexpr float kLog2e = 1.44269504088896341f;
-    constexpr float kLn2High = 0.693359375f;        // 8 significant bits: n * kLn2High is exact
+    constexpr float kLn2High = 0.693359375f;          // 8 significant bits: n * kLn2High is exact
     constexpr float kLn2Low = -2.12194440054691e-4f;  // ln 2 - kLn2High
     constexpr float kRoundToInt = 12582912.0f;        // 1.5 * 2^23: adding it rounds to integer
     const float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
@@ -44,6 +44,8 @@ inline float exp_approx(float x) {
 }
 
 // 1 / (1 + e^-x), exact limits 0 and 1 far out.
-inline float sigmoid_approx(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
+inline float sigmoid_approx(float x) {
+    return 1.0f / (1.0f + exp_approx(-x));
+}
 
 }  // namespace tandem::backend::cpu

@@ -10,7 +10,9 @@ namespace {
 constexpr double kGeluScale = 0.7978845608028654;  // sqrt(2 / pi)
 constexpr double kGeluCubic = 0.044715;
 
-double sigmoid(double g) { return 1.0 / (1.0 + std::exp(-g)); }
+double sigmoid(double g) {
+    return 1.0 / (1.0 + std::exp(-g));
+}
 
 }  // namespace
 

@@ -16,9 +16,7 @@ struct QkvIndex {
     int64_t T, H, Hkv, D, W;
     int64_t q(int64_t b, int64_t t, int64_t h) const { return (b * T + t) * W + h * D; }
     int64_t k(int64_t b, int64_t t, int64_t g) const { return (b * T + t) * W + (H + g) * D; }
-    int64_t v(int64_t b, int64_t t, int64_t g) const {
-        return (b * T + t) * W + (H + Hkv + g) * D;
-    }
+    int64_t v(int64_t b, int64_t t, int64_t g) const { return (b * T + t) * W + (H + Hkv + g) * D; }
 };
 
 QkvIndex index_of(Tensor qkv, int64_t H, int64_t Hkv) {
@@ -35,7 +33,8 @@ void scores_row(std::vector<double>& scores, const Real* x, const QkvIndex& ix, 
     scores.assign(t + 1, 0.0);
     for (int64_t s = 0; s <= t; ++s) {
         double dot = 0;
-        for (int64_t d = 0; d < ix.D; ++d) dot += double(x[ix.q(b, t, h) + d]) * x[ix.k(b, s, g) + d];
+        for (int64_t d = 0; d < ix.D; ++d)
+            dot += double(x[ix.q(b, t, h) + d]) * x[ix.k(b, s, g) + d];
         scores[s] = dot * scale;
     }
 }
@@ -53,7 +52,8 @@ void rope(Tensor qkv, int64_t H, int64_t Hkv, float theta, int64_t pos_offset, b
                 for (int64_t i = 0; i < half; ++i) {
                     const double angle =
                         double(pos_offset + t) * std::pow(double(theta), -2.0 * i / double(D));
-                    const double c = std::cos(angle), s = inverse ? -std::sin(angle) : std::sin(angle);
+                    const double c = std::cos(angle),
+                                 s = inverse ? -std::sin(angle) : std::sin(angle);
                     const double x0 = x[i], x1 = x[i + half];
                     x[i] = static_cast<Real>(x0 * c - x1 * s);
                     x[i + half] = static_cast<Real>(x1 * c + x0 * s);

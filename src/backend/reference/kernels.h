@@ -23,11 +23,10 @@ void layer_norm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dy, Ten
 template <typename Real>
 void rms_norm_forward(Tensor y, Tensor rstd, Tensor x, Tensor weight, float eps);
 template <typename Real>
-void rms_norm_backward(Tensor dx, Tensor dweight, Tensor dy, Tensor x, Tensor weight,
-                       Tensor rstd);
+void rms_norm_backward(Tensor dx, Tensor dweight, Tensor dy, Tensor x, Tensor weight, Tensor rstd);
 template <typename Real>
-void qk_norm_forward(Tensor y, Tensor rstd, Tensor qkv, Tensor q_weight, Tensor k_weight,
-                     int64_t H, int64_t Hkv, float eps);
+void qk_norm_forward(Tensor y, Tensor rstd, Tensor qkv, Tensor q_weight, Tensor k_weight, int64_t H,
+                     int64_t Hkv, float eps);
 template <typename Real>
 void qk_norm_backward(Tensor dqkv, Tensor dq_weight, Tensor dk_weight, Tensor dy, Tensor qkv,
                       Tensor q_weight, Tensor k_weight, Tensor rstd, int64_t H, int64_t Hkv);
@@ -56,6 +55,13 @@ void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor
                         int64_t Hkv);
 
 template <typename Real>
+void kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, int64_t H, int64_t Hkv,
+                    int64_t pos);
+template <typename Real>
+void attention_cached_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_cache, int64_t H,
+                              int64_t Hkv, int64_t pos);
+
+template <typename Real>
 void add(Tensor out, Tensor a, Tensor b);
 template <typename Real>
 void scale(Tensor x, float s);
@@ -68,8 +74,8 @@ template <typename Real>
 void cross_entropy_forward(Tensor losses, Tensor lse, Tensor logits, Tensor targets,
                            int32_t ignore_index);
 template <typename Real>
-void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets,
-                            float dloss, int32_t ignore_index);
+void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets, float dloss,
+                            int32_t ignore_index);
 
 template <typename Real>
 void adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWParams& hp);
@@ -77,6 +83,6 @@ void adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWPara
 }  // namespace tandem::backend::reference
 
 // Instantiates a kernel template for both compute dtypes of the reference backend.
-#define TANDEM_REFERENCE_INSTANTIATE(kernel, ...)            \
-    template void kernel<float>(__VA_ARGS__);                \
+#define TANDEM_REFERENCE_INSTANTIATE(kernel, ...) \
+    template void kernel<float>(__VA_ARGS__);     \
     template void kernel<double>(__VA_ARGS__)

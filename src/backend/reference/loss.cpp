@@ -25,8 +25,8 @@ void cross_entropy_forward(Tensor losses, Tensor lse, Tensor logits, Tensor targ
 }
 
 template <typename Real>
-void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets,
-                            float dloss, int32_t ignore_index) {
+void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets, float dloss,
+                            int32_t ignore_index) {
     const int64_t N = logits.rows(), V = logits.cols();
     for (int64_t n = 0; n < N; ++n) {
         const Real* z = logits.as<Real>() + n * V;

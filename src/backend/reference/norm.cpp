@@ -89,7 +89,8 @@ void layer_norm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dy, Ten
         gx_mean /= C;
         for (int64_t c = 0; c < C; ++c) {
             const double xhat = (xr[c] - m) * r;
-            dxr[c] = static_cast<Real>(dxr[c] + r * (double(dyr[c]) * w[c] - g_mean - xhat * gx_mean));
+            dxr[c] =
+                static_cast<Real>(dxr[c] + r * (double(dyr[c]) * w[c] - g_mean - xhat * gx_mean));
         }
     }
     add_into<Real>(dweight, dw);
@@ -100,13 +101,12 @@ template <typename Real>
 void rms_norm_forward(Tensor y, Tensor rstd, Tensor x, Tensor weight, float eps) {
     const int64_t N = x.rows(), C = x.cols();
     for (int64_t n = 0; n < N; ++n)
-        rstd.as<Real>()[n] = static_cast<Real>(rms_norm_row(
-            y.as<Real>() + n * C, x.as<Real>() + n * C, weight.as<Real>(), C, eps));
+        rstd.as<Real>()[n] = static_cast<Real>(
+            rms_norm_row(y.as<Real>() + n * C, x.as<Real>() + n * C, weight.as<Real>(), C, eps));
 }
 
 template <typename Real>
-void rms_norm_backward(Tensor dx, Tensor dweight, Tensor dy, Tensor x, Tensor weight,
-                       Tensor rstd) {
+void rms_norm_backward(Tensor dx, Tensor dweight, Tensor dy, Tensor x, Tensor weight, Tensor rstd) {
     const int64_t N = x.rows(), C = x.cols();
     std::vector<double> dw(C);
     for (int64_t n = 0; n < N; ++n)
@@ -117,8 +117,8 @@ void rms_norm_backward(Tensor dx, Tensor dweight, Tensor dy, Tensor x, Tensor we
 }
 
 template <typename Real>
-void qk_norm_forward(Tensor y, Tensor rstd, Tensor qkv, Tensor q_weight, Tensor k_weight,
-                     int64_t H, int64_t Hkv, float eps) {
+void qk_norm_forward(Tensor y, Tensor rstd, Tensor qkv, Tensor q_weight, Tensor k_weight, int64_t H,
+                     int64_t Hkv, float eps) {
     const int64_t rows = qkv.size(0) * qkv.size(1), W = qkv.size(2), D = W / (H + 2 * Hkv);
     for (int64_t r = 0; r < rows; ++r) {
         const Real* x = qkv.as<Real>() + r * W;

@@ -16,16 +16,25 @@ namespace ref = reference;
 template <typename Fn>
 void on_dtype(DType dtype, Fn&& fn) {
     switch (dtype) {
-        case DType::F32: fn(float{}); return;
-        case DType::F64: fn(double{}); return;
-        default: TANDEM_ASSERT(false, "reference backend: unsupported dtype", dtype_name(dtype));
+        case DType::F32:
+            fn(float{});
+            return;
+        case DType::F64:
+            fn(double{});
+            return;
+        default:
+            TANDEM_ASSERT(false, "reference backend: unsupported dtype", dtype_name(dtype));
     }
 }
 
-#define TANDEM_DISPATCH(dtype, call) on_dtype(dtype, [&](auto tag) { using Real = decltype(tag); call; })
+#define TANDEM_DISPATCH(dtype, call) \
+    on_dtype(dtype, [&](auto tag) {  \
+        using Real = decltype(tag);  \
+        call;                        \
+    })
 
 class ReferenceBackend final : public HostMemoryBackend {
-public:
+   public:
     std::string_view name() const override { return "reference"; }
     bool supports(DType dtype) const override { return dtype == DType::F32 || dtype == DType::F64; }
 
@@ -42,13 +51,14 @@ public:
     void layer_norm_forward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor weight,
                             Tensor bias, float eps) override {
         checks::layer_norm_forward(y, mean, rstd, x, weight, bias);
-        TANDEM_DISPATCH(x.dtype, ref::layer_norm_forward<Real>(y, mean, rstd, x, weight, bias, eps));
+        TANDEM_DISPATCH(x.dtype,
+                        ref::layer_norm_forward<Real>(y, mean, rstd, x, weight, bias, eps));
     }
     void layer_norm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dy, Tensor x,
                              Tensor weight, Tensor mean, Tensor rstd) override {
         checks::layer_norm_backward(dx, dweight, dbias, dy, x, weight, mean, rstd);
-        TANDEM_DISPATCH(x.dtype, ref::layer_norm_backward<Real>(dx, dweight, dbias, dy, x, weight,
-                                                                mean, rstd));
+        TANDEM_DISPATCH(
+            x.dtype, ref::layer_norm_backward<Real>(dx, dweight, dbias, dy, x, weight, mean, rstd));
     }
     void rms_norm_forward(Tensor y, Tensor rstd, Tensor x, Tensor weight, float eps) override {
         checks::rms_norm_forward(y, rstd, x, weight);
@@ -93,8 +103,8 @@ public:
     void qk_norm_forward(Tensor y, Tensor rstd, Tensor qkv, Tensor q_weight, Tensor k_weight,
                          int64_t H, int64_t Hkv, float eps) override {
         checks::qk_norm(y, rstd, qkv, q_weight, k_weight, H, Hkv);
-        TANDEM_DISPATCH(qkv.dtype, ref::qk_norm_forward<Real>(y, rstd, qkv, q_weight, k_weight, H,
-                                                              Hkv, eps));
+        TANDEM_DISPATCH(qkv.dtype,
+                        ref::qk_norm_forward<Real>(y, rstd, qkv, q_weight, k_weight, H, Hkv, eps));
     }
     void qk_norm_backward(Tensor dqkv, Tensor dq_weight, Tensor dk_weight, Tensor dy, Tensor qkv,
                           Tensor q_weight, Tensor k_weight, Tensor rstd, int64_t H,
@@ -120,11 +130,23 @@ public:
         checks::attention_forward(out, lse, qkv, H, Hkv);
         TANDEM_DISPATCH(qkv.dtype, ref::attention_forward<Real>(out, lse, qkv, H, Hkv));
     }
-    void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse,
-                            int64_t H, int64_t Hkv) override {
+    void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse, int64_t H,
+                            int64_t Hkv) override {
         checks::attention_backward(dqkv, dout, qkv, out, lse, H, Hkv);
         TANDEM_DISPATCH(qkv.dtype,
                         ref::attention_backward<Real>(dqkv, dout, qkv, out, lse, H, Hkv));
+    }
+
+    void kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, int64_t H, int64_t Hkv,
+                        int64_t pos) override {
+        checks::kv_cache(k_cache, v_cache, qkv, H, Hkv, pos);
+        TANDEM_DISPATCH(qkv.dtype, ref::kv_cache_write<Real>(k_cache, v_cache, qkv, H, Hkv, pos));
+    }
+    void attention_cached_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_cache,
+                                  int64_t H, int64_t Hkv, int64_t pos) override {
+        checks::attention_cached_forward(out, qkv, k_cache, v_cache, H, Hkv, pos);
+        TANDEM_DISPATCH(qkv.dtype, ref::attention_cached_forward<Real>(out, qkv, k_cache, v_cache,
+                                                                       H, Hkv, pos));
     }
 
     void add(Tensor out, Tensor a, Tensor b) override {
@@ -136,8 +158,8 @@ public:
     void cross_entropy_forward(Tensor losses, Tensor lse, Tensor logits, Tensor targets,
                                int32_t ignore_index) override {
         checks::cross_entropy_forward(losses, lse, logits, targets);
-        TANDEM_DISPATCH(logits.dtype, ref::cross_entropy_forward<Real>(losses, lse, logits,
-                                                                       targets, ignore_index));
+        TANDEM_DISPATCH(logits.dtype, ref::cross_entropy_forward<Real>(losses, lse, logits, targets,
+                                                                       ignore_index));
     }
     void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets,
                                 float dloss, int32_t ignore_index) override {
@@ -160,7 +182,7 @@ public:
 
     void adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v,
                       const AdamWParams& hp) override {
-        checks::adamw(param, grad, m, v);
+        checks::adamw(param, grad, m, v, hp);
         TANDEM_DISPATCH(param.dtype, ref::adamw_update<Real>(param, grad, m, v, hp));
     }
 };
@@ -169,6 +191,8 @@ public:
 
 }  // namespace
 
-std::unique_ptr<Backend> make_reference_backend() { return std::make_unique<ReferenceBackend>(); }
+std::unique_ptr<Backend> make_reference_backend() {
+    return std::make_unique<ReferenceBackend>();
+}
 
 }  // namespace tandem::backend

@@ -1,4 +1,4 @@
-#include "train/checkpoint_dir.h"
+#include "io/checkpoint_dir.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include "core/error.h"
 #include "io/atomic_file.h"
 
-namespace tandem::train {
+namespace tandem::io {
 namespace {
 
 namespace fs = std::filesystem;
@@ -25,8 +25,8 @@ protected:
 
     std::string save(int64_t step, const std::string& payload) {
         CheckpointDirWriter writer(root_.string(), step);
-        io::write_file_atomic(writer.file("model.bin"), payload);
-        io::write_file_atomic(writer.file("state.json"), "{\"step\": " + std::to_string(step) + "}");
+        write_file_atomic(writer.file("model.bin"), payload);
+        write_file_atomic(writer.file("state.json"), "{\"step\": " + std::to_string(step) + "}");
         return writer.commit();
     }
     fs::path root_;
@@ -45,7 +45,7 @@ TEST_F(CheckpointDir, CommittedDirectoryVerifiesAndIsListed) {
 TEST_F(CheckpointDir, UncommittedWriterLeavesNothingBehind) {
     {
         CheckpointDirWriter writer(root_.string(), 5);
-        io::write_file_atomic(writer.file("model.bin"), "half");
+        write_file_atomic(writer.file("model.bin"), "half");
     }
     EXPECT_TRUE(fs::is_empty(root_));
     EXPECT_FALSE(newest_valid_checkpoint(root_.string()).has_value());
@@ -97,4 +97,4 @@ TEST_F(CheckpointDir, ResavingAStepReplacesIt) {
 }
 
 }  // namespace
-}  // namespace tandem::train
+}  // namespace tandem::io

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace tandem::train {
+namespace tandem::io {
 
 class CheckpointDirWriter {
 public:
@@ -46,4 +46,9 @@ std::vector<CheckpointInfo> list_checkpoints(const std::string& parent);
 // reported through log_warn with the reason and skipped. nullopt when there is none.
 std::optional<CheckpointInfo> newest_valid_checkpoint(const std::string& parent);
 
-}  // namespace tandem::train
+// A checkpoint directory, or a run directory (its checkpoints/ holds step-<N> directories: the
+// newest valid one), resolved to a verified checkpoint directory. Throws Error saying what was
+// looked for.
+std::string resolve_checkpoint(const std::string& path);
+
+}  // namespace tandem::io

@@ -1,5 +1,5 @@
 // Atomic checkpoint directories and their manifests.
-#include "train/checkpoint_dir.h"
+#include "io/checkpoint_dir.h"
 
 #include <unistd.h>
 
@@ -13,7 +13,7 @@
 #include "io/atomic_file.h"
 #include "io/mapped_file.h"
 
-namespace tandem::train {
+namespace tandem::io {
 
 namespace fs = std::filesystem;
 
@@ -24,7 +24,7 @@ constexpr const char* kManifest = "MANIFEST.json";
 std::string step_dir_name(int64_t step) { return "step-" + std::to_string(step); }
 
 uint64_t file_checksum(const std::string& path) {
-    io::MappedFile file(path);
+    MappedFile file(path);
     return xxh3_64(file.data(), file.size());
 }
 
@@ -63,8 +63,8 @@ std::string CheckpointDirWriter::commit() {
     }
     // Each file was fsynced by its AtomicFile; the manifest is written (and fsynced) last, so a
     // manifest on disk implies every file it lists is complete.
-    io::write_file_atomic(file(kManifest), nlohmann::ordered_json{{"files", files}}.dump(2) + "\n");
-    io::fsync_directory(temp_dir_);
+    write_file_atomic(file(kManifest), nlohmann::ordered_json{{"files", files}}.dump(2) + "\n");
+    fsync_directory(temp_dir_);
 
     std::error_code ec;
     if (fs::exists(final_dir_)) {
@@ -81,7 +81,7 @@ std::string CheckpointDirWriter::commit() {
         if (ec) throw Error(final_dir_, ": cannot rename ", temp_dir_, " into place: ", ec.message());
     }
     committed_ = true;
-    io::fsync_directory(parent_);
+    fsync_directory(parent_);
     return final_dir_;
 }
 
@@ -138,4 +138,20 @@ std::optional<CheckpointInfo> newest_valid_checkpoint(const std::string& parent)
     return std::nullopt;
 }
 
-}  // namespace tandem::train
+std::string resolve_checkpoint(const std::string& path) {
+    std::error_code ec;
+    const auto join = [](const std::string& dir, const char* name) { return (fs::path(dir) / name).string(); };
+    if (!fs::is_directory(path, ec)) throw Error(path, ": no such checkpoint or run directory");
+    if (fs::exists(join(path, kManifest)) || fs::exists(join(path, "model.safetensors"))) {
+        verify_checkpoint_dir(path);
+        return path;
+    }
+    const std::string parent = join(path, "checkpoints");
+    if (!fs::is_directory(parent, ec))
+        throw Error(path, ": neither a checkpoint (no MANIFEST.json) nor a run directory (no checkpoints/)");
+    const auto newest = newest_valid_checkpoint(parent);
+    if (!newest) throw Error(parent, ": holds no valid checkpoint");
+    return newest->path;
+}
+
+}  // namespace tandem::io

@@ -1,0 +1,60 @@
+// `tandem generate`: continues a prompt with a trained model, streaming the text to stdout.
+#include <cstdio>
+#include <memory>
+
+#include "backend/registry.h"
+#include "cli/commands.h"
+#include "core/log.h"
+#include "infer/decoder.h"
+#include "infer/generate.h"
+#include "infer/model_files.h"
+
+namespace tandem::cli {
+
+namespace {
+
+struct GenerateArgs {
+    std::string model_path, device = "cpu";
+    infer::GenerateOptions options;
+    bool verbose = false;
+};
+
+void run_generate(const GenerateArgs& a) {
+    a.options.sampling.validate();
+    backend::Backend& be = backend::get_backend(a.device);
+    infer::InferenceModel loaded = infer::load_inference_model(a.model_path, be);
+    const int64_t context = loaded.model->config().max_seq_len;
+    infer::Decoder decoder(*loaded.model, 1, context, std::min<int64_t>(context, 256));
+    const infer::GenerateResult result =
+        infer::generate(decoder, *loaded.tokenizer, a.options, [](std::string_view text) {
+            std::fwrite(text.data(), 1, text.size(), stdout);
+            std::fflush(stdout);
+        });
+    std::fputc('\n', stdout);
+    if (a.verbose)
+        log_info("generate: ", result.n_prompt_tokens, " prompt tokens, ", result.n_tokens,
+                 " generated, finished by ", result.finish_reason, " (", loaded.checkpoint, ")");
+}
+
+}  // namespace
+
+void add_generate_command(CLI::App& app) {
+    auto a = std::make_shared<GenerateArgs>();
+    infer::GenerateOptions& o = a->options;
+    CLI::App* cmd = app.add_subcommand("generate", "Continue a prompt with a trained model");
+    cmd->add_option("--model", a->model_path, "a run directory (newest checkpoint) or a checkpoint directory")
+        ->required();
+    cmd->add_option("--prompt", o.prompt, "the text to continue (default: start of a document)");
+    cmd->add_option("--max-tokens", o.max_tokens, "tokens to generate at most")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--temperature", o.sampling.temperature, "0 = greedy")->capture_default_str();
+    cmd->add_option("--top-k", o.sampling.top_k, "sample from the k most likely tokens (0 = all)");
+    cmd->add_option("--top-p", o.sampling.top_p, "sample from the smallest set with this much probability");
+    cmd->add_option("--seed", o.sampling.seed, "random seed: the same seed gives the same text");
+    cmd->add_option("--stop", o.stop, "stop before this string (repeatable)");
+    cmd->add_option("--device", a->device, "cpu, cuda, reference or auto")->capture_default_str();
+    cmd->add_flag("-v,--verbose", a->verbose, "print token counts and the checkpoint used to stderr");
+    o.echo_prompt = true;
+    cmd->callback([a] { run_generate(*a); });
+}
+
+}  // namespace tandem::cli

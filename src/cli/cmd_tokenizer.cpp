@@ -1,0 +1,137 @@
+// `tandem tokenizer encode|decode|train`: ids of a text, the text of ids, and a new byte-level
+// BPE vocabulary from a corpus.
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/progress_bar.h"
+#include "core/log.h"
+#include "core/error.h"
+#include "io/atomic_file.h"
+#include "io/bpe_trainer.h"
+#include "io/tokenizer_files.h"
+
+namespace tandem::cli {
+
+namespace {
+
+struct TokenizerOptions {
+    std::string tokenizer;
+    std::string input;  // empty: stdin
+    std::vector<std::string> train_inputs;
+    int64_t vocab_size = 0;
+    std::vector<std::string> specials;
+    std::string out;
+};
+
+std::string read_input(const std::string& path) {
+    if (!path.empty()) return io::read_file(path);
+    std::string text{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
+    if (std::cin.bad()) throw Error("stdin: read failed");
+    return text;
+}
+
+void run_encode(const TokenizerOptions& o) {
+    io::BpeTokenizer tok = io::load_tokenizer(o.tokenizer);
+    std::string text = read_input(o.input);
+    std::vector<int32_t> ids;
+    io::EncodeCache cache;
+    tok.encode(text, ids, &cache);
+    std::string line;
+    line.reserve(ids.size() * 6);
+    for (size_t i = 0; i < ids.size(); ++i) {
+        if (i) line += ' ';
+        line += std::to_string(ids[i]);
+    }
+    line += '\n';
+    std::fwrite(line.data(), 1, line.size(), stdout);
+}
+
+void run_decode(const TokenizerOptions& o) {
+    io::BpeTokenizer tok = io::load_tokenizer(o.tokenizer);
+    std::string text = read_input(o.input);
+    std::string where = o.input.empty() ? "stdin" : o.input;
+    std::vector<int32_t> ids;
+    const char* p = text.data();
+    const char* end = p + text.size();
+    while (p < end) {
+        if (std::isspace(uint8_t(*p))) {
+            ++p;
+            continue;
+        }
+        const char* start = p;
+        int64_t v = 0;
+        while (p < end && *p >= '0' && *p <= '9' && v < (int64_t(1) << 31))
+            v = v * 10 + (*p++ - '0');
+        if (p == start || (p < end && !std::isspace(uint8_t(*p))) || v >= (int64_t(1) << 31))
+            throw Error(where, ": expected whitespace-separated token ids, found '",
+                        std::string(start, std::min<size_t>(20, end - start)), "' at byte ",
+                        start - text.data());
+        ids.push_back(int32_t(v));
+    }
+    std::string bytes = tok.decode(ids);
+    std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+}
+
+void run_train(const TokenizerOptions& o) {
+    io::BpeTrainerOptions options;
+    options.vocab_size = o.vocab_size;
+    options.specials = o.specials;
+    ProgressBar bar("counting");
+    using Clock = std::chrono::steady_clock;
+    const auto start = Clock::now();
+    auto counted = start;  // when the last chunk was counted: the merging starts there
+    options.on_read = [&](int64_t done, int64_t total) {
+        bar.update(done, total);
+        counted = Clock::now();
+    };
+    io::BpeModel model = io::train_bpe(o.train_inputs, options);
+    bar.finish();
+    io::save_hf_tokenizer_json(model, o.out);
+    auto seconds = [](auto d) { return std::chrono::duration<double>(d).count(); };
+    log_info("tokenizer: ", model.tokens.size() + model.added.size(), " tokens (",
+             model.merges.size(), " merges, ", model.added.size(), " special) written to ", o.out,
+             "; counting ", seconds(counted - start), " s, merging and writing ",
+             seconds(Clock::now() - counted), " s");
+}
+
+}  // namespace
+
+void add_tokenizer_command(CLI::App& app) {
+    auto o = std::make_shared<TokenizerOptions>();
+    CLI::App* cmd =
+        app.add_subcommand("tokenizer", "Encode, decode or train a byte-level BPE tokenizer");
+    cmd->require_subcommand(1);
+
+    const char* tok_help =
+        "tokenizer.json, or a directory with tokenizer.json or encoder.json + vocab.bpe";
+    CLI::App* enc =
+        cmd->add_subcommand("encode", "Print the token ids of a text (no special tokens added)");
+    enc->add_option("--tokenizer", o->tokenizer, tok_help)->required();
+    enc->add_option("--input", o->input, "text file (default: stdin)");
+    enc->callback([o] { run_encode(*o); });
+
+    CLI::App* dec =
+        cmd->add_subcommand("decode", "Print the text of whitespace-separated token ids");
+    dec->add_option("--tokenizer", o->tokenizer, tok_help)->required();
+    dec->add_option("--input", o->input, "file of ids (default: stdin)");
+    dec->callback([o] { run_decode(*o); });
+
+    CLI::App* train =
+        cmd->add_subcommand("train", "Train a byte-level BPE vocabulary on text files");
+    train->add_option("--input", o->train_inputs, "text files")->required();
+    train->add_option("--vocab-size", o->vocab_size, "tokens in all: 256 bytes + merges + specials")
+        ->required()
+        ->check(CLI::Range(int64_t(257), int64_t(1) << 22));
+    train->add_option("--special", o->specials,
+                      "special tokens, added at the end of the vocabulary");
+    train->add_option("--out", o->out, "tokenizer.json to write")->required();
+    train->callback([o] { run_train(*o); });
+}
+
+}  // namespace tandem::cli

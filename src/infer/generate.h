@@ -1,0 +1,42 @@
+// Text in, text out: encodes a prompt, prefills the decoder, samples token after token and
+// streams the text as it becomes whole (UTF-8 sequences and possible stop strings are held back
+// until they are decided).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "infer/decoder.h"
+#include "infer/sampler.h"
+#include "io/bpe_tokenizer.h"
+
+namespace tandem::infer {
+
+struct GenerateOptions {
+    std::string prompt;
+    int64_t max_tokens = 128;
+    SamplingParams sampling;
+    std::vector<std::string> stop;  // generation ends before the first of these
+    bool stop_at_eot = true;        // the end-of-text token ends generation
+    bool echo_prompt = false;       // stream the prompt first, once it is known to fit
+};
+
+struct GenerateResult {
+    std::string text;  // the generated text, without the prompt and the stop string
+    int64_t n_prompt_tokens = 0;
+    int64_t n_tokens = 0;  // generated
+    std::string finish_reason;  // "length", "stop", "eot", "context"
+};
+
+// Throws Error when the prompt is empty after encoding or does not fit the context.
+GenerateResult generate(Decoder& decoder, const io::BpeTokenizer& tokenizer,
+                        const GenerateOptions& options,
+                        const std::function<void(std::string_view)>& on_text = {});
+
+// How many bytes at the end of `text` begin a UTF-8 sequence that is not complete yet.
+size_t incomplete_utf8_tail(std::string_view text);
+
+}  // namespace tandem::infer

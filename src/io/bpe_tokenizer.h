@@ -1,0 +1,119 @@
+// Byte-level BPE: a vocabulary of byte strings, ranked merges, a split pattern and added tokens.
+// Encodes any byte string and decodes back to exactly the same bytes. Reading and writing the
+// files that describe a tokenizer is tokenizer_files.cpp's job; this file only runs the model.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "io/pretokenizer.h"
+
+namespace tandem::io {
+
+// A token matched verbatim in the text before any splitting or merging (<|endoftext|>, ...).
+struct AddedToken {
+    std::string content;
+    int32_t id = 0;
+    bool is_special = true;  // false for HF's "normal" added tokens such as Qwen3's <think>
+};
+
+// One merge: the adjacent pair (left, right) becomes `merged`. Its rank is its index in the list.
+struct Merge {
+    int32_t left = 0, right = 0, merged = 0;
+};
+
+// Everything a tokenizer is, already checked by the loader: ids are dense enough to index,
+// every merge names tokens of `tokens`, the 256 single bytes are all present.
+struct BpeModel {
+    std::vector<std::string> tokens;  // id -> raw bytes; "" for ids used only by added tokens
+    std::vector<Merge> merges;        // in rank order
+    std::vector<AddedToken> added;
+    std::string pattern{kGpt2Pattern};
+    // Llama 3 style: a piece that is a whole vocabulary entry becomes that token directly.
+    bool ignore_merges = false;
+};
+
+// Lets maps keyed on std::string be searched with a string_view, without allocating.
+struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// Remembers the ids of pieces already merged; one per thread (encode itself is const). A flat
+// open-addressing table of 64-bit hashes whose keys and ids live in two arenas: a lookup is one
+// probe and one memcmp, with no allocation.
+class EncodeCache {
+   public:
+    // Pieces this long or longer are not kept: they rarely repeat and would crowd the cache.
+    static constexpr size_t kMaxPieceBytes = 64;
+
+    const int32_t* find(std::string_view piece, size_t& n) const;
+    void put(std::string_view piece, std::span<const int32_t> ids);
+
+   private:
+    struct Slot {
+        uint64_t hash = 0;  // 0: empty
+        uint32_t key_offset = 0, ids_offset = 0;
+        uint16_t key_size = 0, n_ids = 0;
+    };
+    void grow();
+
+    std::vector<Slot> slots_;
+    std::string keys_;
+    std::vector<int32_t> ids_;
+    size_t n_used_ = 0;
+};
+
+class BpeTokenizer {
+   public:
+    explicit BpeTokenizer(BpeModel model);
+    ~BpeTokenizer();
+    BpeTokenizer(BpeTokenizer&&) noexcept;
+    BpeTokenizer& operator=(BpeTokenizer&&) noexcept;
+
+    // Appends the ids of `text` to `out`. Added tokens are matched first (longest first at the
+    // same place); nothing is added around the text (no BOS/EOS). Pass a cache to keep merged
+    // pieces across calls; without one, a cache lives for this call only.
+    void encode(std::string_view text, std::vector<int32_t>& out,
+                EncodeCache* cache = nullptr) const;
+    std::vector<int32_t> encode(std::string_view text) const;
+    // The same without matching added tokens: "<|endoftext|>" in the text is plain text.
+    void encode_ordinary(std::string_view text, std::vector<int32_t>& out,
+                         EncodeCache* cache = nullptr) const;
+
+    // The bytes of `ids`; throws tandem::Error naming the first id outside the vocabulary.
+    std::string decode(std::span<const int32_t> ids) const;
+
+    // One more than the largest id (vocabulary and added tokens together).
+    int32_t vocab_size() const { return int32_t(token_bytes_.size()); }
+    std::optional<int32_t> token_id(std::string_view bytes) const;
+    const std::vector<AddedToken>& added_tokens() const { return model_.added; }
+    std::vector<int32_t> special_ids() const;
+    // The end-of-text token that separates documents: <|endoftext|>, else <|end_of_text|>, else
+    // </s>. Throws tandem::Error listing the special tokens when there is none of those.
+    int32_t eot_id() const;
+    const BpeModel& model() const { return model_; }
+
+   private:
+    struct PairTable;
+    void encode_piece(std::string_view piece, std::vector<int32_t>& out, EncodeCache& cache) const;
+    void merge(std::vector<int32_t>& ids) const;
+    void merge_long(std::vector<int32_t>& ids) const;
+
+    BpeModel model_;
+    Pretokenizer pretokenizer_;
+    std::vector<std::string> token_bytes_;  // id -> bytes, added tokens included
+    std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> by_bytes_;
+    std::unique_ptr<PairTable> pairs_;
+    int32_t byte_ids_[256] = {};
+    // For each first byte, the added tokens that start with it, longest first.
+    std::vector<std::vector<int32_t>> added_by_first_byte_;
+};
+
+}  // namespace tandem::io

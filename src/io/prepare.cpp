@@ -1,0 +1,209 @@
+// The prepare pipeline. Reading is sequential and overlaps the tokenizing: while a batch of
+// documents is tokenized in parallel (one EncodeCache per thread), the next batch is read; each
+// batch is then written in document order, so the shards are byte-identical for any number of
+// threads. Every document is preceded by the end-of-text token
+// (so a training window that starts mid-stream still sees where documents begin).
+#include "io/prepare.h"
+
+#include <exception>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "core/checksum.h"
+#include "core/error.h"
+#include "io/atomic_file.h"
+#include "io/parallel.h"
+#include "io/token_shards.h"
+#include "io/tokenizer_files.h"
+
+namespace tandem::io {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kSplitNames[2] = {"train", "val"};
+
+// One split's stream of tokens, cut into shards of about options.shard_tokens.
+class SplitWriter {
+   public:
+    SplitWriter(std::string dir, int split, int64_t vocab_size, int64_t shard_tokens)
+        : dir_(std::move(dir)),
+          split_(split),
+          vocab_size_(vocab_size),
+          shard_tokens_(shard_tokens) {}
+
+    void append(std::span<const int32_t> ids) {
+        if (!writer_) {
+            char name[64];
+            std::snprintf(name, sizeof name, "%s_%06zu.bin", kSplitNames[split_], shards_.size());
+            name_ = name;
+            writer_ = std::make_unique<ShardWriter>(dir_ + "/" + name_, vocab_size_);
+        }
+        writer_->append(ids);
+        if (int64_t(writer_->n_tokens()) >= shard_tokens_) close();
+    }
+
+    void close() {
+        if (!writer_) return;
+        ShardHeader h = writer_->commit();
+        shards_.push_back({{"file", name_},
+                           {"split", kSplitNames[split_]},
+                           {"n_tokens", h.n_tokens},
+                           {"xxh3", hex64(h.checksum)}});
+        writer_.reset();
+    }
+
+    const std::vector<nlohmann::json>& shards() const { return shards_; }
+
+   private:
+    std::string dir_;
+    int split_;
+    int64_t vocab_size_, shard_tokens_;
+    std::unique_ptr<ShardWriter> writer_;
+    std::string name_;
+    std::vector<nlohmann::json> shards_;
+};
+
+// Makes room for the finished output: an earlier prepare output (it has meta.json) is replaced,
+// anything else is left alone and reported.
+void check_out_dir(const std::string& out_dir) {
+    std::error_code ec;
+    if (!fs::exists(out_dir, ec)) return;
+    if (!fs::is_directory(out_dir, ec)) throw Error(out_dir, ": exists and is not a directory");
+    if (fs::is_empty(out_dir, ec) || fs::exists(fs::path(out_dir) / "meta.json")) return;
+    throw Error(out_dir,
+                ": directory is not empty and is not an earlier tandem prepare output "
+                "(no meta.json); choose another --out");
+}
+
+}  // namespace
+
+bool is_validation_document(uint64_t index, double val_fraction) {
+    uint64_t h = xxh3_64(&index, sizeof index);
+    return double(h >> 11) * 0x1.0p-53 < val_fraction;
+}
+
+PrepareSummary prepare_shards(const BpeTokenizer& tokenizer, const PrepareOptions& o) {
+    if (o.val_fraction < 0 || o.val_fraction >= 1)
+        throw Error("--val-fraction ", o.val_fraction, " is outside [0, 1)");
+    if (o.shard_tokens < 1) throw Error("--shard-tokens ", o.shard_tokens, " must be positive");
+    check_out_dir(o.out_dir);
+    std::vector<std::string> files = expand_inputs(o.inputs);
+    if (files.empty())
+        throw Error("no input files in: ", o.inputs.empty() ? "(none)" : o.inputs[0]);
+
+    PrepareProgress progress;
+    for (const std::string& f : files) progress.bytes_total += int64_t(fs::file_size(f));
+    const int32_t eot = tokenizer.eot_id();
+
+    // Everything is written into a staging directory and moved into place at the end.
+    const std::string staging = o.out_dir + ".partial";
+    fs::remove_all(staging);
+    fs::create_directories(staging);
+    struct StagingGuard {
+        std::string path;
+        bool keep = false;
+        ~StagingGuard() {
+            std::error_code ec;
+            if (!keep) fs::remove_all(path, ec);
+        }
+    } guard{staging};
+
+    SplitWriter writers[2] = {{staging, 0, tokenizer.vocab_size(), o.shard_tokens},
+                              {staging, 1, tokenizer.vocab_size(), o.shard_tokens}};
+    PrepareSummary summary;
+    DocumentReader reader(files, o.format);
+    auto read_batch = [&](std::vector<std::string>& docs) {
+        docs.clear();
+        int64_t bytes = 0;
+        std::string doc;
+        while (bytes < o.batch_bytes && reader.next(doc)) {
+            bytes += int64_t(doc.size());
+            docs.push_back(std::move(doc));
+        }
+    };
+    const int n_threads = thread_count(o.n_threads);
+    std::vector<EncodeCache> caches(size_t(n_threads), EncodeCache{});
+    std::vector<std::string> current, next;
+    std::vector<std::vector<int32_t>> ids;
+    uint64_t doc_index = 0;
+    read_batch(current);
+    while (!current.empty()) {
+        // Tokenize this batch on n_threads workers while this thread reads the next one.
+        ids.resize(current.size());
+        std::exception_ptr tokenize_error;
+        std::thread tokenizing([&] {
+            try {
+                parallel_for(current.size(), n_threads, [&](size_t i, int thread) {
+                    ids[i].clear();
+                    ids[i].push_back(eot);
+                    tokenizer.encode_ordinary(current[i], ids[i], &caches[size_t(thread)]);
+                });
+            } catch (...) {
+                tokenize_error = std::current_exception();
+            }
+        });
+        try {
+            read_batch(next);
+        } catch (...) {
+            tokenizing.join();
+            throw;
+        }
+        tokenizing.join();
+        if (tokenize_error) std::rethrow_exception(tokenize_error);
+
+        for (size_t i = 0; i < current.size(); ++i, ++doc_index) {
+            int split = is_validation_document(doc_index, o.val_fraction) ? 1 : 0;
+            writers[split].append(ids[i]);
+            summary.n_documents[split] += 1;
+            summary.n_tokens[split] += int64_t(ids[i].size());
+            progress.bytes_done += int64_t(current[i].size());  // separators are not counted
+        }
+        if (next.empty()) progress.bytes_done = reader.bytes_read();  // all of it, at the end
+        progress.n_documents = int64_t(doc_index);
+        progress.n_tokens = summary.n_tokens[0] + summary.n_tokens[1];
+        if (o.on_progress) o.on_progress(progress);
+        std::swap(current, next);
+    }
+    if (doc_index == 0)
+        throw Error("the inputs hold no documents (", files.size(), " files, first ", files[0],
+                    "): nothing to prepare");
+    writers[0].close();
+    writers[1].close();
+    summary.n_bytes = reader.bytes_read();
+
+    save_hf_tokenizer_json(tokenizer.model(), staging + "/tokenizer.json");
+    nlohmann::json shards = nlohmann::json::array();
+    for (int s = 0; s < 2; ++s) {
+        summary.n_shards[s] = int64_t(writers[s].shards().size());
+        for (const auto& sh : writers[s].shards()) shards.push_back(sh);
+    }
+    nlohmann::json meta = {
+        {"format", "tandem-token-shards"},
+        {"version", kShardVersion},
+        {"tokenizer", "tokenizer.json"},
+        {"tokenizer_source", o.tokenizer_source},
+        {"vocab_size", tokenizer.vocab_size()},
+        {"eot_id", eot},
+        {"token_bytes", token_bytes_for_vocab(tokenizer.vocab_size())},
+        {"inputs", files},
+        {"input_format", o.format.format == InputFormat::Jsonl ? "jsonl" : "text"},
+        {"doc_separator", o.format.separator},
+        {"val_fraction", o.val_fraction},
+        {"n_bytes", summary.n_bytes},
+        {"n_documents", {{"train", summary.n_documents[0]}, {"val", summary.n_documents[1]}}},
+        {"n_tokens", {{"train", summary.n_tokens[0]}, {"val", summary.n_tokens[1]}}},
+        {"shards", shards}};
+    // meta.json is written last: a directory without it is never taken for a finished output.
+    write_file_atomic(staging + "/meta.json", meta.dump(2) + "\n");
+
+    fs::remove_all(o.out_dir);
+    fs::rename(staging, o.out_dir);
+    guard.keep = true;
+    return summary;
+}
+
+}  // namespace tandem::io

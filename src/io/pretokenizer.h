@@ -1,0 +1,54 @@
+// Splits text into the pieces that BPE merges within ("words"), by a tokenizer's split pattern,
+// compiled with PCRE2 (UTF + UCP for the Unicode letter/number classes, JIT for speed). Knows
+// nothing of vocabularies; bpe_tokenizer.cpp owns those.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace tandem::io {
+
+// GPT-2's pattern (also tiktoken's "gpt2" and HF's ByteLevel pre-tokenizer with use_regex).
+inline constexpr std::string_view kGpt2Pattern =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+
+class Pretokenizer {
+   public:
+    // Throws tandem::Error (with PCRE2's message and offset) when the pattern does not compile.
+    explicit Pretokenizer(std::string pattern);
+    ~Pretokenizer();
+    Pretokenizer(Pretokenizer&&) noexcept;
+    Pretokenizer& operator=(Pretokenizer&&) noexcept;
+
+    // Calls piece(std::string_view) for each piece of `text` in order; the pieces cover `text`
+    // exactly. Bytes that are not valid UTF-8 never match the pattern (PCRE2_MATCH_INVALID_UTF),
+    // so each run of them between matches becomes a piece of its own and still round-trips.
+    template <typename F>
+    void split(std::string_view text, F&& piece) const {
+        size_t done = 0, from = 0, start = 0, end = 0;
+        while (from < text.size() && find(text, from, start, end)) {
+            if (start > done) piece(text.substr(done, start - done));
+            if (end > start) {
+                piece(text.substr(start, end - start));
+                done = from = end;
+            } else {
+                from = start + 1;  // an empty match: look again one byte further
+            }
+        }
+        if (done < text.size()) piece(text.substr(done));
+    }
+
+    const std::string& pattern() const { return pattern_; }
+
+   private:
+    // The first match at or after `from`: [start, end). False when there is none.
+    bool find(std::string_view text, size_t from, size_t& start, size_t& end) const;
+
+    std::string pattern_;
+    void* code_ = nullptr;  // pcre2_code_8
+    bool has_jit_ = false;
+};
+
+}  // namespace tandem::io

@@ -1,0 +1,143 @@
+// Saving and restoring training checkpoints through safetensors and JSON files.
+#include "train/checkpoint.h"
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "io/atomic_file.h"
+#include "io/safetensors.h"
+#include "model/hf_config.h"
+#include "io/checkpoint_dir.h"
+
+namespace tandem::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<float> to_host_f32(backend::Backend& be, Tensor t) {
+    std::vector<float> out(t.numel());
+    if (t.dtype == DType::F32) {
+        be.copy_to_host(out.data(), t.data, t.bytes());
+    } else {
+        TANDEM_ASSERT(t.dtype == DType::F64, t.str());
+        std::vector<double> wide(t.numel());
+        be.copy_to_host(wide.data(), t.data, t.bytes());
+        for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(wide[i]);
+    }
+    return out;
+}
+
+void from_host_f32(backend::Backend& be, Tensor t, const float* values) {
+    if (t.dtype == DType::F32) {
+        be.copy_to_device(t.data, values, t.bytes());
+    } else {
+        TANDEM_ASSERT(t.dtype == DType::F64, t.str());
+        std::vector<double> wide(values, values + t.numel());
+        be.copy_to_device(t.data, wide.data(), t.bytes());
+    }
+}
+
+std::string join(const std::string& dir, const char* name) { return (fs::path(dir) / name).string(); }
+
+}  // namespace
+
+std::string save_checkpoint(const std::string& parent, const model::Model& model,
+                            const AdamW& optimizer, const TrainingState& state,
+                            const std::string& tokenizer_json) {
+    io::CheckpointDirWriter writer(parent, state.step);
+
+    // Weights, by Hugging Face name in layout order.
+    std::vector<std::vector<float>> values;
+    std::vector<io::SafetensorsTensor> tensors;
+    for (const auto& entry : model.layout().entries()) {
+        values.push_back(model.save_param(entry.name));
+        std::vector<int64_t> shape(entry.shape.dims.begin(), entry.shape.dims.begin() + entry.shape.ndim);
+        tensors.push_back({entry.name, DType::F32, shape, values.back().data(), values.back().size() * 4});
+    }
+    io::save_safetensors(writer.file("model.safetensors"), tensors, {{"format", "pt"}});
+
+    // Optimizer moments over the flat buffer.
+    const int64_t n = optimizer.m().numel();
+    std::vector<float> m = to_host_f32(model.backend(), optimizer.m());
+    std::vector<float> v = to_host_f32(model.backend(), optimizer.v());
+    std::vector<io::SafetensorsTensor> moments = {{"exp_avg", DType::F32, {n}, m.data(), m.size() * 4},
+                                                  {"exp_avg_sq", DType::F32, {n}, v.data(), v.size() * 4}};
+    io::save_safetensors(writer.file("optimizer.safetensors"), moments,
+                         {{"step", std::to_string(optimizer.step_count())}});
+
+    io::write_file_atomic(writer.file("config.json"), model::config_to_hf_json(model.config()).dump(2) + "\n");
+    io::write_file_atomic(writer.file("tokenizer.json"), tokenizer_json);
+
+    nlohmann::json json = {{"step", state.step},
+                           {"data_cursor", {{"epoch", state.cursor.epoch}, {"position", state.cursor.position}}},
+                           {"tokens_seen", state.tokens_seen},
+                           {"optimizer_step", optimizer.step_count()},
+                           {"model", model::config_to_json(model.config())},
+                           {"train_config", state.train_config},
+                           // Counter-based: every random draw is a function of this key and the
+                           // step, so the key is the whole generator state.
+                           {"rng", {{"generator", "philox4x32-10"}, {"seed", state.seed}}}};
+    if (state.val_loss) json["val_loss"] = *state.val_loss;
+    io::write_file_atomic(writer.file("state.json"), json.dump(2) + "\n");
+    return writer.commit();
+}
+
+model::ModelConfig load_checkpoint_config(const std::string& dir) {
+    const std::string path = join(dir, "config.json");
+    nlohmann::json json;
+    try {
+        json = nlohmann::json::parse(io::read_file(path));
+    } catch (const nlohmann::json::exception& e) {
+        throw Error(path, ": not valid JSON: ", e.what());
+    }
+    try {
+        return model::config_from_hf_json(json);
+    } catch (const Error& e) {
+        throw Error(path, ": ", e.what());
+    }
+}
+
+void load_checkpoint_weights(const std::string& dir, model::Model& model) {
+    io::SafetensorsReader reader(join(dir, "model.safetensors"));
+    for (const auto& entry : model.layout().entries()) {
+        std::vector<int64_t> shape(entry.shape.dims.begin(), entry.shape.dims.begin() + entry.shape.ndim);
+        const auto& t = reader.get(entry.name, DType::F32, shape);
+        model.load_param(entry.name, {static_cast<const float*>(t.data), static_cast<size_t>(t.numel())});
+    }
+}
+
+TrainingState read_checkpoint_state(const std::string& dir) {
+    const std::string path = join(dir, "state.json");
+    try {
+        const nlohmann::json json = nlohmann::json::parse(io::read_file(path));
+        TrainingState state;
+        state.step = json.at("step").get<int64_t>();
+        state.cursor.epoch = json.at("data_cursor").at("epoch").get<uint64_t>();
+        state.cursor.position = json.at("data_cursor").at("position").get<uint64_t>();
+        state.tokens_seen = json.at("tokens_seen").get<int64_t>();
+        if (json.contains("val_loss")) state.val_loss = json["val_loss"].get<double>();
+        state.train_config = json.value("train_config", nlohmann::json::object());
+        state.seed = json.at("rng").at("seed").get<uint64_t>();
+        return state;
+    } catch (const nlohmann::json::exception& e) {
+        throw Error(path, ": malformed training state: ", e.what());
+    }
+}
+
+TrainingState load_checkpoint_state(const std::string& dir, AdamW& optimizer) {
+    TrainingState state = read_checkpoint_state(dir);
+    io::SafetensorsReader reader(join(dir, "optimizer.safetensors"));
+    const int64_t n = optimizer.m().numel();
+    const auto& m = reader.get("exp_avg", DType::F32, {n});
+    const auto& v = reader.get("exp_avg_sq", DType::F32, {n});
+    backend::Backend& be = *optimizer.backend();
+    from_host_f32(be, optimizer.m(), static_cast<const float*>(m.data));
+    from_host_f32(be, optimizer.v(), static_cast<const float*>(v.data));
+    const auto step = reader.metadata().find("step");
+    if (step == reader.metadata().end()) throw Error(reader.path(), ": no optimizer step in the metadata");
+    optimizer.set_step_count(std::stoll(step->second));
+    return state;
+}
+
+}  // namespace tandem::train

@@ -1,0 +1,47 @@
+// What a training checkpoint holds and how it is saved and restored. The directory
+// (checkpoints/step-<N>/, atomic, with a manifest: checkpoint_dir.h) contains:
+//   model.safetensors      parameters by Hugging Face name, f32
+//   config.json            the Hugging Face config of the model
+//   tokenizer.json         the tokenizer the data was prepared with
+//   optimizer.safetensors  AdamW's exp_avg and exp_avg_sq over the flat parameter buffer
+//   state.json             step, data cursor, tokens seen, last validation loss, the training
+//                          configuration and the random-number key
+// Loading weights alone (generate, info) needs only the first three.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "model/config.h"
+#include "model/model.h"
+#include "train/adamw.h"
+#include "train/data_loader.h"
+
+namespace tandem::train {
+
+struct TrainingState {
+    int64_t step = 0;
+    DataCursor cursor;
+    int64_t tokens_seen = 0;
+    std::optional<double> val_loss;
+    nlohmann::json train_config;  // TrainConfig::to_json() of the run
+    uint64_t seed = 0;
+};
+
+// Writes a checkpoint of `model`, `optimizer` and `state` under `parent` as step-<state.step>
+// and returns its path. tokenizer_json is copied in verbatim.
+std::string save_checkpoint(const std::string& parent, const model::Model& model,
+                            const AdamW& optimizer, const TrainingState& state,
+                            const std::string& tokenizer_json);
+
+// The model configuration of a checkpoint directory (from its config.json).
+model::ModelConfig load_checkpoint_config(const std::string& dir);
+// Copies model.safetensors into `model`, checking every tensor's presence, dtype and shape.
+void load_checkpoint_weights(const std::string& dir, model::Model& model);
+// Restores optimizer moments and step count, and returns the training state.
+TrainingState load_checkpoint_state(const std::string& dir, AdamW& optimizer);
+TrainingState read_checkpoint_state(const std::string& dir);  // state.json only
+
+}  // namespace tandem::train

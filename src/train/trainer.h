@@ -1,0 +1,53 @@
+// The training loop: builds the model and optimizer for a run directory, feeds it batches,
+// evaluates, checkpoints, and resumes exactly. It reports progress through callbacks and never
+// prints; cli/ decides what the person sees.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "train/train_config.h"
+
+namespace tandem::train {
+
+struct TrainOptions {
+    TrainConfig config;
+    std::string data_dir;    // a `tandem prepare` output
+    std::string run_dir;     // where config.json, metrics.jsonl, loss.svg, checkpoints/ go
+    bool resume = false;     // continue from the newest valid checkpoint in run_dir
+    int64_t stop_after = 0;  // > 0: end cleanly after this step, with a checkpoint
+};
+
+struct StepReport {
+    int64_t step = 0, total_steps = 0;
+    double loss = 0, lr = 0, grad_norm = 0;
+    double tokens_per_s = 0;
+    double seconds_left = 0;  // at the recent pace
+    std::optional<double> val_loss;
+};
+
+struct TrainEvents {
+    std::function<void(const StepReport&)> on_step;
+    std::function<void(const std::string&)> on_message;  // notes: resumed from, checkpoint saved
+};
+
+struct TrainResult {
+    int64_t final_step = 0;
+    std::string last_checkpoint;
+    std::optional<double> val_loss;
+    int64_t n_params = 0;
+};
+
+// Throws Error for bad input (no shards, a config the data cannot feed, a run directory that
+// already holds checkpoints without resume, ...); the run directory stays consistent: the
+// newest checkpoint in it is always complete.
+TrainResult run_training(const TrainOptions& options, const TrainEvents& events);
+
+// The model configuration a training config describes, for a tokenizer of `vocab_size` ids:
+// a preset name, or an object with "preset" and fields to change, or a full object. The vocabulary
+// follows the tokenizer unless the object sets vocab_size (which must then be large enough).
+nlohmann::json resolve_model_json(const nlohmann::json& spec, int64_t vocab_size);
+
+}  // namespace tandem::train

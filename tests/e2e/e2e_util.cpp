@@ -1,0 +1,53 @@
+// popen-free process runner: stdout and stderr go to files, which are read back.
+#include "e2e_util.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/test_util.h"
+
+namespace tandem::testing {
+
+namespace fs = std::filesystem;
+
+std::string shell_quote(const std::string& text) {
+    std::string out = "'";
+    for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+std::string read_text(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream out;
+    out << in.rdbuf();
+    return out.str();
+}
+
+std::string make_scratch_dir(const std::string& name) {
+    const fs::path dir = fs::temp_directory_path() / ("tandem_e2e_" + name + "_" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    return dir.string();
+}
+
+RunResult run_tandem(const std::string& args) {
+    static int counter = 0;
+    const std::string base = (fs::temp_directory_path() / ("tandem_e2e_run_" + std::to_string(::getpid()) + "_" +
+                                                           std::to_string(counter++))).string();
+    const std::string command = shell_quote(tandem_binary()) + " " + args + " >" + base + ".out 2>" + base + ".err";
+    const int status = std::system(command.c_str());
+    RunResult r;
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = read_text(base + ".out");
+    r.err = read_text(base + ".err");
+    fs::remove(base + ".out");
+    fs::remove(base + ".err");
+    return r;
+}
+
+}  // namespace tandem::testing

@@ -1,0 +1,170 @@
+// The whole program on a small corpus: tokenizer, shards, training, generation, resume, and the
+// errors a user meets. The corpus is Debian's fortunes (scripts/setup installs it).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "e2e_util.h"
+#include "io/token_stats.h"
+
+namespace tandem::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* kCorpus[] = {"/usr/share/games/fortunes/science", "/usr/share/games/fortunes/computers",
+                         "/usr/share/games/fortunes/literature", "/usr/share/games/fortunes/wisdom"};
+
+// A tiny Llama: trains 100 steps in seconds on 2 cores.
+const char* kConfig = R"({"model": {"preset": "tiny", "n_layers": 2, "d_model": 64, "n_heads": 4,
+  "n_heads_kv": 2, "head_dim": 16, "d_ffn": 192, "max_seq_len": 64}, "batch_size": 8, "seq_len": 64,
+  "steps": 100, "lr": 5e-3, "lr_min": 5e-4, "warmup_steps": 10, "eval_every": 50, "eval_batches": 4,
+  "checkpoint_every": 50, "log_every": 10, "seed": 7})";
+
+class TrainGenerate : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        for (const char* file : kCorpus)
+            ASSERT_TRUE(fs::exists(file)) << file << " is missing: run scripts/setup (Debian package fortunes)";
+        dir_ = make_scratch_dir("train_generate");
+        std::string inputs;
+        for (const char* file : kCorpus) inputs += std::string(" ") + file;
+        RunResult tok = run_tandem("tokenizer train --input" + inputs +
+                                   " --vocab-size 512 --special '<|endoftext|>' --out " + dir_ + "/tokenizer.json");
+        ASSERT_EQ(tok.exit_code, 0) << tok.err;
+        RunResult prep = run_tandem("prepare --tokenizer " + dir_ + "/tokenizer.json --input" + inputs +
+                                    " --doc-separator % --val-fraction 0.05 --out " + dir_ + "/data");
+        ASSERT_EQ(prep.exit_code, 0) << prep.err;
+        std::ofstream(dir_ + "/config.json") << kConfig;
+        RunResult train = run_tandem("train --config " + dir_ + "/config.json --data " + dir_ + "/data --out " + dir_ + "/run");
+        ASSERT_EQ(train.exit_code, 0) << train.err;
+    }
+    static void TearDownTestSuite() { fs::remove_all(dir_); }
+
+    static std::string dir_;
+};
+std::string TrainGenerate::dir_;
+
+std::vector<nlohmann::json> metrics_of(const std::string& run) {
+    std::vector<nlohmann::json> records;
+    std::ifstream in(run + "/metrics.jsonl");
+    for (std::string line; std::getline(in, line);) records.push_back(nlohmann::json::parse(line));
+    return records;
+}
+
+TEST_F(TrainGenerate, TinyModelLearnsWhatAContextBlindModelCannot) {
+    const auto records = metrics_of(dir_ + "/run");
+    ASSERT_EQ(records.size(), 100u);
+    for (const char* key : {"step", "loss", "lr", "grad_norm", "tokens_per_s"})
+        EXPECT_TRUE(records.back().contains(key)) << key;
+    ASSERT_TRUE(records.back().contains("val_loss"));
+    const double val_loss = records.back()["val_loss"].get<double>();
+    const double unigram = io::unigram_entropy(dir_ + "/data", "val");
+    EXPECT_LT(val_loss, unigram) << "val loss " << val_loss << " vs unigram entropy " << unigram;
+    EXPECT_TRUE(fs::exists(dir_ + "/run/loss.svg"));
+    EXPECT_TRUE(fs::exists(dir_ + "/run/config.json"));
+    for (const char* file : {"model.safetensors", "config.json", "tokenizer.json", "optimizer.safetensors",
+                             "state.json", "MANIFEST.json"})
+        EXPECT_TRUE(fs::exists(dir_ + "/run/checkpoints/step-100/" + file)) << file;
+}
+
+TEST_F(TrainGenerate, StopAndResumeEndsBitwiseIdenticalToAnUninterruptedRun) {
+    const std::string config = dir_ + "/config.json", data = dir_ + "/data", run = dir_ + "/resumed";
+    const std::string common = " --config " + config + " --data " + data + " --out " + run + " steps=80 checkpoint_every=1000";
+    RunResult first = run_tandem("train" + common + " --stop-after 40");
+    ASSERT_EQ(first.exit_code, 0) << first.err;
+    EXPECT_TRUE(fs::exists(run + "/checkpoints/step-40"));
+    EXPECT_FALSE(fs::exists(run + "/checkpoints/step-80"));
+    RunResult second = run_tandem("train" + common + " --resume");
+    ASSERT_EQ(second.exit_code, 0) << second.err;
+
+    const std::string straight = dir_ + "/straight";
+    RunResult whole = run_tandem("train --config " + config + " --data " + data + " --out " + straight +
+                                 " steps=80 checkpoint_every=1000");
+    ASSERT_EQ(whole.exit_code, 0) << whole.err;
+    const std::string a = read_text(run + "/checkpoints/step-80/model.safetensors");
+    const std::string b = read_text(straight + "/checkpoints/step-80/model.safetensors");
+    ASSERT_FALSE(a.empty());
+    EXPECT_TRUE(a == b) << "resumed weights differ from the uninterrupted run's";
+    EXPECT_EQ(read_text(run + "/checkpoints/step-80/optimizer.safetensors"),
+              read_text(straight + "/checkpoints/step-80/optimizer.safetensors"));
+    // The metrics read as one run: the same losses step by step.
+    const auto resumed = metrics_of(run), uninterrupted = metrics_of(straight);
+    ASSERT_EQ(resumed.size(), 80u);
+    ASSERT_EQ(uninterrupted.size(), 80u);
+    for (size_t i = 0; i < 80; ++i) EXPECT_EQ(resumed[i]["loss"], uninterrupted[i]["loss"]) << "step " << i + 1;
+}
+
+TEST_F(TrainGenerate, GenerationIsDeterministicForASeedAndGreedyAtTemperatureZero) {
+    const std::string base = "generate --model " + dir_ + "/run --prompt 'The meaning of' --max-tokens 24 ";
+    RunResult a = run_tandem(base + "--temperature 0.9 --seed 3");
+    RunResult b = run_tandem(base + "--temperature 0.9 --seed 3");
+    ASSERT_EQ(a.exit_code, 0) << a.err;
+    EXPECT_EQ(a.out, b.out);
+    EXPECT_EQ(a.out.rfind("The meaning of", 0), 0u) << a.out;
+    RunResult g1 = run_tandem(base + "--temperature 0");
+    RunResult g2 = run_tandem(base + "--temperature 0 --seed 99");
+    ASSERT_EQ(g1.exit_code, 0) << g1.err;
+    EXPECT_EQ(g1.out, g2.out);  // greedy ignores the seed
+    // A checkpoint directory works as well as the run directory.
+    RunResult c = run_tandem("generate --model " + dir_ + "/run/checkpoints/step-100 --prompt 'The meaning of' "
+                             "--max-tokens 24 --temperature 0.9 --seed 3");
+    EXPECT_EQ(c.out, a.out);
+}
+
+TEST_F(TrainGenerate, InfoDescribesRunsCheckpointsAndShards) {
+    RunResult run = run_tandem("info " + dir_ + "/run");
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_NE(run.out.find("llama"), std::string::npos) << run.out;
+    EXPECT_NE(run.out.find("val loss"), std::string::npos) << run.out;
+    RunResult shards = run_tandem("info " + dir_ + "/data");
+    ASSERT_EQ(shards.exit_code, 0) << shards.err;
+    EXPECT_NE(shards.out.find("512"), std::string::npos) << shards.out;
+}
+
+// One clear line on stderr and exit code 1.
+void expect_user_error(const RunResult& r, const std::string& fragment) {
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find(fragment), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST_F(TrainGenerate, BadInputGivesOneLineAndExitCodeOne) {
+    const std::string config = dir_ + "/config.json", data = dir_ + "/data";
+    expect_user_error(run_tandem("train --config " + config + " --data " + data + " --out " + dir_ +
+                                 "/bad1 batch_sise=4"), "did you mean 'batch_size'");
+    EXPECT_FALSE(fs::exists(dir_ + "/bad1/checkpoints"));
+    expect_user_error(run_tandem("train --config " + config + " --data " + dir_ + " --out " + dir_ + "/bad2"),
+                      "meta.json");
+    const std::string long_prompt(4000, 'x');
+    expect_user_error(run_tandem("generate --model " + dir_ + "/run --prompt " + shell_quote(std::string(400, ' ') + long_prompt)),
+                      "context");
+    RunResult usage = run_tandem("train --no-such-flag");
+    EXPECT_EQ(usage.exit_code, 2) << usage.err;
+}
+
+TEST_F(TrainGenerate, DamagedCheckpointIsRefusedAndTheRunFallsBackToTheOlderOne) {
+    // A copy of the run whose newest checkpoint lost bytes.
+    const std::string run = dir_ + "/damaged";
+    fs::copy(dir_ + "/run", run, fs::copy_options::recursive);
+    const std::string weights = run + "/checkpoints/step-100/model.safetensors";
+    fs::resize_file(weights, fs::file_size(weights) - 100);
+    expect_user_error(run_tandem("generate --model " + run + "/checkpoints/step-100 --prompt x"), "model.safetensors");
+    // Given the run, generation uses the newest checkpoint that verifies (step 50), with a warning.
+    RunResult fallback = run_tandem("generate --model " + run + " --prompt 'The' --max-tokens 4 -v");
+    EXPECT_EQ(fallback.exit_code, 0) << fallback.err;
+    EXPECT_NE(fallback.err.find("step-50"), std::string::npos) << fallback.err;
+    fs::remove(run + "/checkpoints/step-50/state.json");
+    expect_user_error(run_tandem("generate --model " + run + "/checkpoints/step-50 --prompt x"), "state.json");
+}
+
+TEST(Cli, CudaDeviceWithoutCudaIsAClearError) {
+    RunResult r = run_tandem("generate --model /nonexistent --device cuda --prompt x");
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+}  // namespace
+}  // namespace tandem::testing
