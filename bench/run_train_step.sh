@@ -29,6 +29,7 @@ echo "# $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores visibl
 echo "# $(date -u +%FT%TZ), $ROUNDS rounds x $STEPS steps after $WARMUP warm-up"
 for round in $(seq 1 "$ROUNDS"); do
   for model in llama-15m gpt2-124m; do
+    echo "# round $round $model: load average $(cut -d' ' -f1-3 /proc/loadavg)"
     sgemm=--no-sgemm
     [[ $round == 1 ]] && sgemm=
     "$BENCH" --backend cpu --model "$model" --steps "$STEPS" --warmup "$WARMUP" $sgemm 2>/dev/null | tee -a "$OUT" | grep -E "^(RESULT|FLOOR)"
@@ -37,11 +38,12 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
+echo "# end: load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| model | implementation | runs | tokens/s (median of run medians) | lowest step min .. highest step max |"
 echo "| --- | --- | --- | --- | --- |"
 grep '^RESULT' "$OUT" | awk '
-  { impl=$2; model=$3; med=$7; lo=$9; hi=$11; key=model" | "impl;
+  { impl=$2; model=$3; med=$8; lo=$10; hi=$12; key=model" | "impl;
     if (!(key in n)) { order[++k]=key; mn[key]=lo; mx[key]=hi }
     vals[key, ++n[key]]=med; if (lo<mn[key]) mn[key]=lo; if (hi>mx[key]) mx[key]=hi }
   END { for (i=1;i<=k;i++) { key=order[i]; c=n[key];

@@ -47,7 +47,9 @@ ModelConfig gpt2_from_hf(const nlohmann::json& j) {
                     c.n_heads, ")");
     c.d_ffn = hf_get_or<int64_t>(j, "n_inner", 4 * c.d_model);  // null means 4 n_embd
     c.vocab_size = hf_get<int64_t>(j, "vocab_size");
-    c.max_seq_len = hf_get<int64_t>(j, "n_positions");
+    // Old GPT-2 configs name the context n_ctx; n_positions wins when both are present.
+    c.max_seq_len = j.contains("n_positions") ? hf_get<int64_t>(j, "n_positions")
+                                              : hf_get<int64_t>(j, "n_ctx");
     c.norm_eps = hf_get_or<float>(j, "layer_norm_epsilon", 1e-5f);
     c.tie_embeddings = hf_get_or<bool>(j, "tie_word_embeddings", true);
     const auto act = hf_get_or<std::string>(j, "activation_function", "gelu_new");

@@ -124,6 +124,15 @@ TEST(HfConfig, ReadsGpt2Config) {
     EXPECT_EQ(config_to_json(c), config_to_json(preset_config("gpt2-124m")));
 }
 
+TEST(HfConfig, ReadsTheContextFromNCtxWhenNPositionsIsAbsent) {
+    auto j = config_to_hf_json(preset_config("gpt2-124m"));
+    j.erase("n_positions");
+    j["n_ctx"] = 512;
+    EXPECT_EQ(config_from_hf_json(j).max_seq_len, 512);
+    j.erase("n_ctx");
+    expect_error([&] { config_from_hf_json(j); }, {"n_ctx"});
+}
+
 TEST(HfConfig, ReadsQwen3ConfigWithQkNormAndGqa) {
     const auto j = nlohmann::json::parse(R"({
         "model_type": "qwen3", "hidden_size": 1024, "num_hidden_layers": 28,
