@@ -136,7 +136,8 @@ void run_demo(const DemoArgs& a) {
     std::printf("\nThe run is in %s. Continue from there:\n", run_dir.c_str());
     std::printf("  tandem generate --model %s --prompt \"A fortune for you:\" --temperature 0.8\n", run_dir.c_str());
     std::printf("  tandem info %s\n", run_dir.c_str());
-    std::printf("  tandem train --out %s --resume steps=1200    # train further\n", run_dir.c_str());
+    std::printf("  tandem train --out %s --resume steps=%lld    # train further\n", run_dir.c_str(),
+                (long long)(2 * options.config.steps));
 }
 
 }  // namespace
