@@ -174,7 +174,13 @@ void BpeTokenizer::encode_ordinary(std::string_view text, std::vector<int32_t>& 
     if (text.empty()) return;
     EncodeCache local;
     if (!cache) cache = &local;
-    pretokenizer_.split(text, [&](std::string_view piece) { encode_piece(piece, out, *cache); });
+    // Ids go to a buffer of this thread's own and reach `out` in one copy: callers encoding in
+    // parallel keep their output vectors side by side, and appending to them token by token
+    // made every push_back contend for one cache line (2 threads were no faster than 1).
+    thread_local std::vector<int32_t> encoded;
+    encoded.clear();
+    pretokenizer_.split(text, [&](std::string_view piece) { encode_piece(piece, encoded, *cache); });
+    out.insert(out.end(), encoded.begin(), encoded.end());
 }
 
 void BpeTokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& out,

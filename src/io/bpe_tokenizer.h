@@ -47,8 +47,9 @@ struct StringHash {
 
 // Remembers the ids of pieces already merged; one per thread (encode itself is const). A flat
 // open-addressing table of 64-bit hashes whose keys and ids live in two arenas: a lookup is one
-// probe and one memcmp, with no allocation.
-class EncodeCache {
+// probe and one memcmp, with no allocation. Aligned to a cache line so that the caches of
+// different threads, kept in one vector, never share one.
+class alignas(64) EncodeCache {
    public:
     // Pieces this long or longer are not kept: they rarely repeat and would crowd the cache.
     static constexpr size_t kMaxPieceBytes = 64;

@@ -128,11 +128,27 @@ PrepareSummary prepare_shards(const BpeTokenizer& tokenizer, const PrepareOption
     const int n_threads = thread_count(o.n_threads);
     std::vector<EncodeCache> caches(size_t(n_threads), EncodeCache{});
     std::vector<std::string> current, next;
-    std::vector<std::vector<int32_t>> ids;
+    std::vector<std::vector<int32_t>> ids, done_ids;  // the batch being tokenized, the one before
+    std::vector<int64_t> done_bytes;                   // document sizes of the batch before
     uint64_t doc_index = 0;
+    // Appends the batch tokenized last to the shards, in document order.
+    auto write_done = [&] {
+        for (size_t i = 0; i < done_ids.size(); ++i, ++doc_index) {
+            int split = is_validation_document(doc_index, o.val_fraction) ? 1 : 0;
+            writers[split].append(done_ids[i]);
+            summary.n_documents[split] += 1;
+            summary.n_tokens[split] += int64_t(done_ids[i].size());
+            progress.bytes_done += done_bytes[i];  // separators are not counted
+        }
+        done_ids.clear();
+        progress.n_documents = int64_t(doc_index);
+        progress.n_tokens = summary.n_tokens[0] + summary.n_tokens[1];
+    };
     read_batch(current);
     while (!current.empty()) {
-        // Tokenize this batch on n_threads workers while this thread reads the next one.
+        // A three-stage pipeline: n_threads workers tokenize this batch while this thread writes
+        // the batch before and reads the next one, so reading and writing take no time from
+        // the tokenizing.
         ids.resize(current.size());
         std::exception_ptr tokenize_error;
         std::thread tokenizing([&] {
@@ -147,6 +163,8 @@ PrepareSummary prepare_shards(const BpeTokenizer& tokenizer, const PrepareOption
             }
         });
         try {
+            write_done();
+            if (o.on_progress && doc_index > 0) o.on_progress(progress);
             read_batch(next);
         } catch (...) {
             tokenizing.join();
@@ -155,19 +173,14 @@ PrepareSummary prepare_shards(const BpeTokenizer& tokenizer, const PrepareOption
         tokenizing.join();
         if (tokenize_error) std::rethrow_exception(tokenize_error);
 
-        for (size_t i = 0; i < current.size(); ++i, ++doc_index) {
-            int split = is_validation_document(doc_index, o.val_fraction) ? 1 : 0;
-            writers[split].append(ids[i]);
-            summary.n_documents[split] += 1;
-            summary.n_tokens[split] += int64_t(ids[i].size());
-            progress.bytes_done += int64_t(current[i].size());  // separators are not counted
-        }
-        if (next.empty()) progress.bytes_done = reader.bytes_read();  // all of it, at the end
-        progress.n_documents = int64_t(doc_index);
-        progress.n_tokens = summary.n_tokens[0] + summary.n_tokens[1];
-        if (o.on_progress) o.on_progress(progress);
+        std::swap(ids, done_ids);
+        done_bytes.clear();
+        for (const std::string& doc : current) done_bytes.push_back(int64_t(doc.size()));
         std::swap(current, next);
     }
+    write_done();
+    progress.bytes_done = reader.bytes_read();  // all of it, separators included, at the end
+    if (o.on_progress && doc_index > 0) o.on_progress(progress);
     if (doc_index == 0)
         throw Error("the inputs hold no documents (", files.size(), " files, first ", files[0],
                     "): nothing to prepare");
