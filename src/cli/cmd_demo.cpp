@@ -16,7 +16,6 @@
 #include "infer/generate.h"
 #include "infer/model_files.h"
 #include "io/bpe_trainer.h"
-#include "io/checkpoint_dir.h"
 #include "io/prepare.h"
 #include "io/token_stats.h"
 #include "io/tokenizer_files.h"
@@ -110,7 +109,7 @@ void run_demo(const DemoArgs& a) {
     options.config = train::TrainConfig::from_json(config, "the demo configuration");
     options.data_dir = data_dir;
     options.run_dir = run_dir;
-    options.resume = io::newest_valid_checkpoint((fs::path(run_dir) / "checkpoints").string()).has_value();
+    options.resume = train::ResumeMode::Auto;
     const train::TrainEvents events = train_progress_events(options.config.log_every);
     const train::TrainResult result = train::run_training(options, events);
     end_train_progress();

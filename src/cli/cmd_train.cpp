@@ -1,14 +1,17 @@
 // `tandem train`: reads the configuration (file, then KEY=VALUE overrides), runs the training
 // loop, and shows progress: a live line on a terminal, a plain line every log_every steps
-// otherwise.
+// otherwise. With --supervise it runs the loop in a child process and restarts it after crashes.
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/supervisor.h"
 #include "cli/train_progress.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "io/atomic_file.h"
+#include "train/faults.h"
 #include "train/trainer.h"
 
 namespace tandem::cli {
@@ -19,9 +22,10 @@ namespace {
 
 struct TrainArgs {
     std::string config_path, data_dir, run_dir, device;
-    bool resume = false;
+    std::string resume;  // "": fresh; "required" (plain --resume) or "auto"
     int64_t stop_after = 0;
-    std::vector<std::string> overrides;
+    int supervise = 0;
+    std::vector<std::string> overrides, faults;
 };
 
 nlohmann::json read_json_file(const std::string& path) {
@@ -41,7 +45,7 @@ void run_train(const TrainArgs& a) {
     if (!a.config_path.empty()) {
         config = read_json_file(a.config_path);
         origin = a.config_path;
-    } else if (a.resume && fs::exists(run_config)) {
+    } else if (!a.resume.empty() && fs::exists(run_config)) {
         config = read_json_file(run_config);
         origin = run_config;
     }
@@ -58,8 +62,17 @@ void run_train(const TrainArgs& a) {
     options.config = train::TrainConfig::from_json(config, origin);
     options.data_dir = data_dir;
     options.run_dir = a.run_dir;
-    options.resume = a.resume;
+    options.resume = a.resume.empty() ? train::ResumeMode::Never
+                     : a.resume == "auto" ? train::ResumeMode::Auto
+                                          : train::ResumeMode::Required;
     options.stop_after = a.stop_after;
+    options.faults = a.faults;
+    for (const std::string& spec : train::FaultPlan::specs_from_environment()) options.faults.push_back(spec);
+    if (supervised_attempt() > 0 && !options.faults.empty()) {
+        // A fault that killed the first attempt would kill every restart at the same step.
+        log_info("supervised restart ", supervised_attempt(), ": faults are injected into the first attempt only");
+        options.faults.clear();
+    }
 
     const train::TrainEvents events = train_progress_events(options.config.log_every);
     const train::TrainResult result = train::run_training(options, events);
@@ -76,12 +89,34 @@ void add_train_command(CLI::App& app) {
     cmd->add_option("--config", a->config_path, "training configuration (JSON object)");
     cmd->add_option("--data", a->data_dir, "a directory written by `tandem prepare`");
     cmd->add_option("--out", a->run_dir, "run directory (config, metrics, loss plot, checkpoints)")->required();
-    cmd->add_flag("--resume", a->resume, "continue from the newest valid checkpoint in --out");
+    cmd->add_option("--resume", a->resume,
+                    "continue from the newest valid checkpoint in --out; --resume auto: continue if there is "
+                    "one, else start afresh")
+        ->expected(0, 1)
+        ->default_str("required")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+        ->check(CLI::IsMember({"auto", "required"}));
+    cmd->add_option("--supervise", a->supervise,
+                    "run the trainer as a child process and restart it (with --resume auto) up to N times after "
+                    "a crash or a hang")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--inject", a->faults,
+                    "inject a fault, KIND@STEP[:ARG]: nan@K[:grads|loss|PARAM], spike@K[:FACTOR], "
+                    "kill@K[:step|eval|checkpoint], hang@K[:SECONDS], ckpt-fail@K, ckpt-corrupt@K, "
+                    "ckpt-truncate@K (also TANDEM_FAULTS, comma-separated)")
+        ->allow_extra_args(false);
     cmd->add_option("--device", a->device, "cpu, cuda, reference or auto (overrides the config)");
     cmd->add_option("--stop-after", a->stop_after, "end cleanly after this step, with a checkpoint")
         ->check(CLI::PositiveNumber);
     cmd->add_option("overrides", a->overrides, "KEY=VALUE settings over the configuration (steps=200 lr=3e-4 ...)");
-    cmd->callback([a] { run_train(*a); });
+    cmd->callback([a] {
+        if (a->supervise > 0 && supervised_attempt() < 0) {
+            const int code = supervise_training(a->supervise);
+            if (code != 0) std::exit(code);  // the trainer has said why
+            return;
+        }
+        run_train(*a);
+    });
 }
 
 }  // namespace tandem::cli

@@ -16,6 +16,10 @@ train::TrainEvents train_progress_events(int64_t log_every) {
         if (live) std::fputs("\r\033[K", stderr);
         log_info(text);
     };
+    events.on_warning = [live](const std::string& text) {
+        if (live) std::fputs("\r\033[K", stderr);
+        log_warn(text);
+    };
     events.on_step = [live, log_every](const train::StepReport& r) {
         char line[256];
         int n = std::snprintf(line, sizeof line, "step %lld/%lld | loss %.4f | lr %.2e | %.0f tok/s | ETA %s",

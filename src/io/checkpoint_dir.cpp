@@ -1,9 +1,12 @@
 // Atomic checkpoint directories and their manifests.
 #include "io/checkpoint_dir.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -136,6 +139,50 @@ std::optional<CheckpointInfo> newest_valid_checkpoint(const std::string& parent)
         }
     }
     return std::nullopt;
+}
+
+std::vector<std::string> recover_checkpoint_dirs(const std::string& parent) {
+    std::vector<std::string> done;
+    std::error_code ec;
+    if (!fs::is_directory(parent, ec)) return done;
+    std::vector<fs::path> entries;  // listed first: the loop renames and removes
+    for (const auto& entry : fs::directory_iterator(parent)) entries.push_back(entry.path());
+    for (const fs::path& path : entries) {
+        const std::string name = path.filename().string();
+        for (const char* marker : {".tmp-", ".old-"}) {
+            const size_t at = name.find(marker);
+            if (at == std::string::npos || name.rfind("step-", 0) != 0) continue;
+            const pid_t pid = static_cast<pid_t>(std::atoll(name.c_str() + at + 5));
+            // A writer still running (another process on this run) keeps its directories.
+            if (pid > 0 && pid != ::getpid() && (::kill(pid, 0) == 0 || errno == EPERM)) continue;
+            const fs::path committed = fs::path(parent) / name.substr(0, at);
+            if (std::string(marker) == ".old-" && !fs::exists(committed)) {
+                fs::rename(path, committed, ec);
+                if (ec) throw Error(path.string(), ": cannot move back to ", committed.string(), ": ", ec.message());
+                done.push_back("restored " + committed.string() + " from " + name + " (a crash interrupted its re-save)");
+            } else {
+                fs::remove_all(path, ec);
+                done.push_back("removed " + path.string() + " (left by an interrupted checkpoint write)");
+            }
+        }
+    }
+    if (!done.empty()) fsync_directory(parent);
+    return done;
+}
+
+std::vector<std::string> prune_checkpoints(const std::string& parent, int64_t keep_last, int64_t keep_every) {
+    TANDEM_ASSERT(keep_last >= 1, keep_last);
+    std::vector<std::string> deleted;
+    const auto all = list_checkpoints(parent);
+    for (size_t i = 0; i + size_t(keep_last) < all.size(); ++i) {
+        if (keep_every > 0 && all[i].step % keep_every == 0) continue;
+        std::error_code ec;
+        fs::remove_all(all[i].path, ec);
+        if (ec) throw Error(all[i].path, ": cannot delete an old checkpoint: ", ec.message());
+        deleted.push_back(all[i].path);
+    }
+    if (!deleted.empty()) fsync_directory(parent);
+    return deleted;
 }
 
 std::string resolve_checkpoint(const std::string& path) {

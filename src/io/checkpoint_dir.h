@@ -46,6 +46,16 @@ std::vector<CheckpointInfo> list_checkpoints(const std::string& parent);
 // reported through log_warn with the reason and skipped. nullopt when there is none.
 std::optional<CheckpointInfo> newest_valid_checkpoint(const std::string& parent);
 
+// Puts `parent` back in order after a crash: removes the temporary directories of writers that
+// are gone (step-<N>.tmp-<pid>), and moves step-<N>.old-<pid> back to step-<N> when a crash
+// came between the two renames of a re-saved step (the old copy is then the only one). Returns
+// what it did, one line each, for the log.
+std::vector<std::string> recover_checkpoint_dirs(const std::string& parent);
+
+// Deletes committed checkpoints under `parent` except the newest `keep_last` and those whose step
+// is a multiple of `keep_every` (0: none kept that way). Returns the deleted paths.
+std::vector<std::string> prune_checkpoints(const std::string& parent, int64_t keep_last, int64_t keep_every);
+
 // A checkpoint directory, or a run directory (its checkpoints/ holds step-<N> directories: the
 // newest valid one), resolved to a verified checkpoint directory. Throws Error saying what was
 // looked for.

@@ -33,9 +33,19 @@ AdamW::AdamW(backend::Backend& backend, const model::ParamLayout& layout, DType 
 }
 
 double AdamW::step(Tensor params, Tensor grads, float lr) {
+    const double norm = grad_norm(grads);
+    update(params, grads, lr, norm);
+    return norm;
+}
+
+double AdamW::grad_norm(Tensor grads) const {
+    TANDEM_ASSERT(grads.numel() == n_params_, grads.numel(), n_params_);
+    return std::sqrt(be_->sum_squares(grads));
+}
+
+void AdamW::update(Tensor params, Tensor grads, float lr, double norm) {
     TANDEM_ASSERT(params.numel() == n_params_ && grads.numel() == n_params_, params.numel(),
                   grads.numel(), n_params_);
-    const double norm = std::sqrt(be_->sum_squares(grads));
     if (config_.grad_clip > 0) {
         // clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied only when it shrinks.
         const double coef = config_.grad_clip / (norm + 1e-6);
@@ -50,7 +60,6 @@ double AdamW::step(Tensor params, Tensor grads, float lr) {
         be_->adamw_update(params.slice(s.offset, s.count), grads.slice(s.offset, s.count),
                           m_.slice(s.offset, s.count), v_.slice(s.offset, s.count), hp);
     }
-    return norm;
 }
 
 }  // namespace tandem::train

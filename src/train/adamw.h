@@ -30,6 +30,9 @@ public:
     // One update of params with grads (both flat [n_params]); grads are scaled in place when
     // clipped. Returns the global gradient norm before clipping.
     double step(Tensor params, Tensor grads, float lr);
+    // The two halves of step(), for a caller that judges the norm before deciding to update.
+    double grad_norm(Tensor grads) const;
+    void update(Tensor params, Tensor grads, float lr, double grad_norm);
 
     int64_t step_count() const { return step_; }
     void set_step_count(int64_t step) { step_ = step; }  // when resuming from a checkpoint

@@ -42,45 +42,83 @@ std::string join(const std::string& dir, const char* name) { return (fs::path(di
 
 }  // namespace
 
-std::string save_checkpoint(const std::string& parent, const model::Model& model,
-                            const AdamW& optimizer, const TrainingState& state,
-                            const std::string& tokenizer_json) {
+CheckpointSnapshot take_snapshot(const model::Model& model, const AdamW& optimizer,
+                                 const TrainingState& state, const std::string& tokenizer_json) {
+    CheckpointSnapshot s;
+    s.state = state;
+    s.optimizer_step = optimizer.step_count();
+    s.model_config = model.config();
+    s.entries = model.layout().entries();
+    s.weights.reserve(s.entries.size());
+    for (const auto& entry : s.entries) s.weights.push_back(model.save_param(entry.name));
+    s.exp_avg = to_host_f32(model.backend(), optimizer.m());
+    s.exp_avg_sq = to_host_f32(model.backend(), optimizer.v());
+    s.tokenizer_json = tokenizer_json;
+    return s;
+}
+
+void restore_snapshot(const CheckpointSnapshot& snapshot, model::Model& model, AdamW& optimizer) {
+    TANDEM_ASSERT(snapshot.entries.size() == model.layout().entries().size(), snapshot.entries.size());
+    for (size_t i = 0; i < snapshot.entries.size(); ++i)
+        model.load_param(snapshot.entries[i].name, snapshot.weights[i]);
+    from_host_f32(model.backend(), optimizer.m(), snapshot.exp_avg.data());
+    from_host_f32(model.backend(), optimizer.v(), snapshot.exp_avg_sq.data());
+    optimizer.set_step_count(snapshot.optimizer_step);
+}
+
+std::string write_checkpoint(const std::string& parent, const CheckpointSnapshot& snapshot,
+                             const CheckpointFileHook& after_file) {
+    const TrainingState& state = snapshot.state;
     io::CheckpointDirWriter writer(parent, state.step);
+    const auto written = [&](const std::string& name) {
+        if (after_file) after_file(name, state.step);
+    };
 
     // Weights, by Hugging Face name in layout order.
-    std::vector<std::vector<float>> values;
     std::vector<io::SafetensorsTensor> tensors;
-    for (const auto& entry : model.layout().entries()) {
-        values.push_back(model.save_param(entry.name));
+    for (size_t i = 0; i < snapshot.entries.size(); ++i) {
+        const auto& entry = snapshot.entries[i];
+        const auto& values = snapshot.weights[i];
         std::vector<int64_t> shape(entry.shape.dims.begin(), entry.shape.dims.begin() + entry.shape.ndim);
-        tensors.push_back({entry.name, DType::F32, shape, values.back().data(), values.back().size() * 4});
+        tensors.push_back({entry.name, DType::F32, shape, values.data(), values.size() * 4});
     }
     io::save_safetensors(writer.file("model.safetensors"), tensors, {{"format", "pt"}});
+    written("model.safetensors");
 
     // Optimizer moments over the flat buffer.
-    const int64_t n = optimizer.m().numel();
-    std::vector<float> m = to_host_f32(model.backend(), optimizer.m());
-    std::vector<float> v = to_host_f32(model.backend(), optimizer.v());
-    std::vector<io::SafetensorsTensor> moments = {{"exp_avg", DType::F32, {n}, m.data(), m.size() * 4},
-                                                  {"exp_avg_sq", DType::F32, {n}, v.data(), v.size() * 4}};
+    const auto n = static_cast<int64_t>(snapshot.exp_avg.size());
+    std::vector<io::SafetensorsTensor> moments = {
+        {"exp_avg", DType::F32, {n}, snapshot.exp_avg.data(), snapshot.exp_avg.size() * 4},
+        {"exp_avg_sq", DType::F32, {n}, snapshot.exp_avg_sq.data(), snapshot.exp_avg_sq.size() * 4}};
     io::save_safetensors(writer.file("optimizer.safetensors"), moments,
-                         {{"step", std::to_string(optimizer.step_count())}});
+                         {{"step", std::to_string(snapshot.optimizer_step)}});
+    written("optimizer.safetensors");
 
-    io::write_file_atomic(writer.file("config.json"), model::config_to_hf_json(model.config()).dump(2) + "\n");
-    io::write_file_atomic(writer.file("tokenizer.json"), tokenizer_json);
+    io::write_file_atomic(writer.file("config.json"), model::config_to_hf_json(snapshot.model_config).dump(2) + "\n");
+    written("config.json");
+    io::write_file_atomic(writer.file("tokenizer.json"), snapshot.tokenizer_json);
+    written("tokenizer.json");
 
     nlohmann::json json = {{"step", state.step},
                            {"data_cursor", {{"epoch", state.cursor.epoch}, {"position", state.cursor.position}}},
                            {"tokens_seen", state.tokens_seen},
-                           {"optimizer_step", optimizer.step_count()},
-                           {"model", model::config_to_json(model.config())},
+                           {"optimizer_step", snapshot.optimizer_step},
+                           {"model", model::config_to_json(snapshot.model_config)},
                            {"train_config", state.train_config},
+                           {"anomaly_guard", state.anomaly_guard},
                            // Counter-based: every random draw is a function of this key and the
                            // step, so the key is the whole generator state.
                            {"rng", {{"generator", "philox4x32-10"}, {"seed", state.seed}}}};
     if (state.val_loss) json["val_loss"] = *state.val_loss;
     io::write_file_atomic(writer.file("state.json"), json.dump(2) + "\n");
+    written("state.json");
     return writer.commit();
+}
+
+std::string save_checkpoint(const std::string& parent, const model::Model& model,
+                            const AdamW& optimizer, const TrainingState& state,
+                            const std::string& tokenizer_json) {
+    return write_checkpoint(parent, take_snapshot(model, optimizer, state, tokenizer_json));
 }
 
 model::ModelConfig load_checkpoint_config(const std::string& dir) {
@@ -119,6 +157,7 @@ TrainingState read_checkpoint_state(const std::string& dir) {
         if (json.contains("val_loss")) state.val_loss = json["val_loss"].get<double>();
         state.train_config = json.value("train_config", nlohmann::json::object());
         state.seed = json.at("rng").at("seed").get<uint64_t>();
+        state.anomaly_guard = json.value("anomaly_guard", nlohmann::json::object());
         return state;
     } catch (const nlohmann::json::exception& e) {
         throw Error(path, ": malformed training state: ", e.what());

@@ -10,9 +10,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "model/config.h"
 #include "model/model.h"
@@ -28,10 +30,36 @@ struct TrainingState {
     std::optional<double> val_loss;
     nlohmann::json train_config;  // TrainConfig::to_json() of the run
     uint64_t seed = 0;
+    nlohmann::json anomaly_guard = nlohmann::json::object();  // AnomalyGuard::to_json()
 };
 
-// Writes a checkpoint of `model`, `optimizer` and `state` under `parent` as step-<state.step>
-// and returns its path. tokenizer_json is copied in verbatim.
+// Everything a checkpoint holds, copied to host memory: taking one is the only part of saving
+// that stops training; writing it can run on another thread, and restoring it rolls training
+// back without reading the disk.
+struct CheckpointSnapshot {
+    TrainingState state;
+    int64_t optimizer_step = 0;
+    model::ModelConfig model_config;
+    std::vector<model::ParamEntry> entries;  // the layout, in order
+    std::vector<std::vector<float>> weights;  // per entry, Hugging Face layout, f32
+    std::vector<float> exp_avg, exp_avg_sq;  // flat, as the optimizer holds them
+    std::string tokenizer_json;
+};
+
+CheckpointSnapshot take_snapshot(const model::Model& model, const AdamW& optimizer,
+                                 const TrainingState& state, const std::string& tokenizer_json);
+// Puts the snapshot's weights and optimizer state back into `model` and `optimizer`.
+void restore_snapshot(const CheckpointSnapshot& snapshot, model::Model& model, AdamW& optimizer);
+
+// Called after each file of a checkpoint is written, before the directory is committed (fault
+// injection makes a write fail or the process die there).
+using CheckpointFileHook = std::function<void(const std::string& name, int64_t step)>;
+
+// Writes `snapshot` under `parent` as step-<step> (atomic, with a manifest) and returns its path.
+std::string write_checkpoint(const std::string& parent, const CheckpointSnapshot& snapshot,
+                             const CheckpointFileHook& after_file = {});
+
+// take_snapshot, then write_checkpoint.
 std::string save_checkpoint(const std::string& parent, const model::Model& model,
                             const AdamW& optimizer, const TrainingState& state,
                             const std::string& tokenizer_json);

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "train/anomaly_guard.h"
 
 namespace tandem::train {
 
@@ -13,7 +14,9 @@ const std::vector<std::string>& known_keys() {
     static const std::vector<std::string> keys = {
         "model", "batch_size", "seq_len", "grad_accum", "steps", "lr", "lr_min", "warmup_steps",
         "weight_decay", "beta1", "beta2", "eps", "grad_clip", "eval_every", "eval_batches",
-        "checkpoint_every", "log_every", "seed", "device"};
+        "checkpoint_every", "log_every", "seed", "device", "async_checkpoints", "keep_checkpoints",
+        "keep_every", "anomaly_policy", "anomaly_window", "anomaly_zscore", "anomaly_max_consecutive",
+        "watchdog_factor", "watchdog_min_seconds"};
     return keys;
 }
 
@@ -38,6 +41,7 @@ void read_key(const nlohmann::json& json, const char* key, T& out, const std::st
     const auto& value = json.at(key);
     bool ok;
     if constexpr (std::is_same_v<T, std::string>) ok = value.is_string();
+    else if constexpr (std::is_same_v<T, bool>) ok = value.is_boolean();
     else if constexpr (std::is_integral_v<T>) ok = value.is_number_integer() && (std::is_signed_v<T> || value.get<int64_t>() >= 0);
     else ok = value.is_number();
     if (!ok) throw Error(origin, ": key '", key, "' has value ", value.dump(), " of the wrong type");
@@ -66,7 +70,11 @@ nlohmann::json TrainConfig::to_json() const {
             {"grad_clip", grad_clip},   {"eval_every", eval_every},
             {"eval_batches", eval_batches}, {"checkpoint_every", checkpoint_every},
             {"log_every", log_every},   {"seed", seed},
-            {"device", device}};
+            {"device", device},         {"async_checkpoints", async_checkpoints},
+            {"keep_checkpoints", keep_checkpoints}, {"keep_every", keep_every},
+            {"anomaly_policy", anomaly_policy}, {"anomaly_window", anomaly_window},
+            {"anomaly_zscore", anomaly_zscore}, {"anomaly_max_consecutive", anomaly_max_consecutive},
+            {"watchdog_factor", watchdog_factor}, {"watchdog_min_seconds", watchdog_min_seconds}};
 }
 
 TrainConfig TrainConfig::from_json(const nlohmann::json& json, const std::string& origin) {
@@ -104,7 +112,20 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& json, const std::string
     read_key(json, "log_every", c.log_every, origin);
     read_key(json, "seed", c.seed, origin);
     read_key(json, "device", c.device, origin);
-    c.validate();
+    read_key(json, "async_checkpoints", c.async_checkpoints, origin);
+    read_key(json, "keep_checkpoints", c.keep_checkpoints, origin);
+    read_key(json, "keep_every", c.keep_every, origin);
+    read_key(json, "anomaly_policy", c.anomaly_policy, origin);
+    read_key(json, "anomaly_window", c.anomaly_window, origin);
+    read_key(json, "anomaly_zscore", c.anomaly_zscore, origin);
+    read_key(json, "anomaly_max_consecutive", c.anomaly_max_consecutive, origin);
+    read_key(json, "watchdog_factor", c.watchdog_factor, origin);
+    read_key(json, "watchdog_min_seconds", c.watchdog_min_seconds, origin);
+    try {
+        c.validate();
+    } catch (const Error& e) {
+        throw Error(origin, ": ", e.what());
+    }
     return c;
 }
 
@@ -132,6 +153,14 @@ void TrainConfig::validate() const {
     non_negative("eval_batches", eval_batches);
     positive("checkpoint_every", checkpoint_every);
     positive("log_every", log_every);
+    positive("keep_checkpoints", keep_checkpoints);
+    non_negative("keep_every", keep_every);
+    anomaly_policy_from_string(anomaly_policy);
+    if (anomaly_window < 5) throw Error("config key 'anomaly_window' must be at least 5, got ", anomaly_window);
+    positive("anomaly_zscore", anomaly_zscore);
+    positive("anomaly_max_consecutive", anomaly_max_consecutive);
+    non_negative("watchdog_factor", watchdog_factor);
+    positive("watchdog_min_seconds", watchdog_min_seconds);
 }
 
 void apply_overrides(nlohmann::json& config, const std::vector<std::string>& overrides) {

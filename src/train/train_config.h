@@ -29,6 +29,22 @@ struct TrainConfig {
     int64_t log_every = 10;      // plain log lines when stderr is not a terminal
     uint64_t seed = 1337;
     std::string device = "cpu";
+    // Checkpoints: written on a background thread; the newest keep_checkpoints are kept, and
+    // also every step that is a multiple of keep_every (0: none).
+    bool async_checkpoints = true;
+    int64_t keep_checkpoints = 3;
+    int64_t keep_every = 0;
+    // The anomaly guard (anomaly_guard.h): what to do about a NaN/Inf or spiking loss or
+    // gradient norm (skip, rollback, stop), the window and threshold of the spike test, and how
+    // many anomalies in a row end the run.
+    std::string anomaly_policy = "skip";
+    int64_t anomaly_window = 100;
+    double anomaly_zscore = 8.0;
+    int64_t anomaly_max_consecutive = 5;
+    // The watchdog (watchdog.h): a phase of a step taking longer than max(watchdog_min_seconds,
+    // watchdog_factor × the median step) ends the process; 0 turns it off.
+    double watchdog_factor = 50.0;
+    double watchdog_min_seconds = 120.0;
 
     nlohmann::json to_json() const;
     // Reads every key of `json`, rejecting unknown keys and values of the wrong type or range.

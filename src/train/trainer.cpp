@@ -1,23 +1,35 @@
-// One training run: setup (fresh or resumed), the step loop with gradient accumulation,
-// evaluation on fixed validation batches, metrics, the loss plot and checkpoints.
+// One training run: setup (fresh or resumed), the step loop with gradient accumulation, the
+// anomaly guard and its policies, fault injection, the watchdog, evaluation on fixed validation
+// batches, metrics, the loss plot, and checkpoints written in the background.
 #include "train/trainer.h"
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
+#include <limits>
+#include <map>
+#include <memory>
+#include <thread>
 
 #include "backend/registry.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "io/atomic_file.h"
+#include "io/checkpoint_dir.h"
 #include "model/config.h"
 #include "model/model.h"
 #include "train/adamw.h"
+#include "train/anomaly_guard.h"
 #include "train/checkpoint.h"
-#include "io/checkpoint_dir.h"
+#include "train/checkpoint_writer.h"
 #include "train/data_loader.h"
+#include "train/faults.h"
 #include "train/loss_plot.h"
 #include "train/lr_schedule.h"
 #include "train/metrics_log.h"
+#include "train/watchdog.h"
 
 namespace tandem::train {
 
@@ -58,148 +70,424 @@ void split_windows(const std::vector<int32_t>& windows, int64_t B, int64_t T,
     }
 }
 
-}  // namespace
+double seconds_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
 
-TrainResult run_training(const TrainOptions& options, const TrainEvents& events) {
-    const TrainConfig& cfg = options.config;
-    cfg.validate();
-    const auto say = [&](const std::string& text) {
-        if (events.on_message) events.on_message(text);
-    };
-    const std::string checkpoints = (fs::path(options.run_dir) / "checkpoints").string();
-
-    // Where to start: a fresh run refuses to mix with an earlier one's checkpoints.
-    std::optional<io::CheckpointInfo> resume_from;
-    if (options.resume) {
-        resume_from = io::newest_valid_checkpoint(checkpoints);
-        if (!resume_from) throw Error(options.run_dir, ": --resume found no valid checkpoint in ", checkpoints);
-    } else if (!io::list_checkpoints(checkpoints).empty()) {
-        throw Error(options.run_dir, ": already holds checkpoints; pass --resume to continue it, or choose another --out");
+// Where to start: the newest valid checkpoint, or nothing for a fresh run.
+std::optional<io::CheckpointInfo> find_start(const TrainOptions& options, const std::string& checkpoints,
+                                             const std::function<void(const std::string&)>& say) {
+    for (const std::string& line : io::recover_checkpoint_dirs(checkpoints)) say(line);
+    switch (options.resume) {
+        case ResumeMode::Never:
+            if (!io::list_checkpoints(checkpoints).empty())
+                throw Error(options.run_dir,
+                            ": already holds checkpoints; pass --resume to continue it, or choose another --out");
+            return std::nullopt;
+        case ResumeMode::Required: {
+            auto newest = io::newest_valid_checkpoint(checkpoints);
+            if (!newest) throw Error(options.run_dir, ": --resume found no valid checkpoint in ", checkpoints);
+            return newest;
+        }
+        case ResumeMode::Auto: {
+            auto newest = io::newest_valid_checkpoint(checkpoints);
+            if (!newest && !io::list_checkpoints(checkpoints).empty())
+                say("--resume auto: no checkpoint in " + checkpoints + " is valid (see the warnings); starting afresh");
+            return newest;
+        }
     }
+    return std::nullopt;
+}
 
+// One run of the training loop, with its guard, faults, watchdog and checkpoint writer.
+class TrainingRun {
+public:
+    TrainingRun(const TrainOptions& options, const TrainEvents& events);
+    TrainResult run();
+
+private:
+    void say(const std::string& text) const {
+        if (events_.on_message) events_.on_message(text);
+    }
+    void warn(const std::string& text) const {
+        if (events_.on_warning) events_.on_warning(text);
+        else log_warn(text);
+    }
+    // A line in metrics.jsonl for something other than a step, and a warning if it is bad news.
+    void record_event(const std::string& event, int64_t step, const std::string& reason, const std::string& action,
+                      nlohmann::json extra = nlohmann::json::object());
+    std::optional<double> evaluate(int64_t step);
+    void inject_before_forward(int64_t step);
+    void inject_after_backward(int64_t step, double& loss);
+    // Copies the state to host memory and hands it to the writer. Weights that are not finite
+    // are never saved: false, with a warning, and the older checkpoints stay the newest.
+    bool checkpoint();
+    // Reports the writes that ended (with `wait`: after the one in flight ends too).
+    void collect_checkpoints(bool wait);
+    // The anomaly policy for `step`; returns the step to continue after.
+    int64_t handle_anomaly(int64_t step, const std::string& reason);
+    [[noreturn]] void stop_with_last_good_state(int64_t step, const std::string& why);
+
+    const TrainOptions& options_;
+    const TrainConfig& cfg_;
+    const TrainEvents& events_;
+    const std::string checkpoints_;
+    backend::Backend& be_;
+    FaultPlan faults_;
+    std::optional<io::CheckpointInfo> resume_from_;
+    DataLoader train_data_;
+    std::optional<DataLoader> val_data_;
+    std::string tokenizer_json_;
+    nlohmann::json model_json_;
+    std::unique_ptr<model::Model> model_;
+    std::unique_ptr<AdamW> optimizer_;
+    TrainingState state_;
+    AnomalyPolicy policy_;
+    AnomalyGuard guard_;
+    std::shared_ptr<const CheckpointSnapshot> last_good_;  // for rollback
+    std::unique_ptr<MetricsLog> metrics_;
+    std::string metrics_path_, plot_path_;
+    std::unique_ptr<CheckpointWriter> writer_;
+    std::map<int64_t, double> stall_by_step_;  // checkpoints in flight: the stall they cost
+    std::string last_checkpoint_;
+    std::unique_ptr<Watchdog> watchdog_;
+    std::vector<int32_t> windows_, inputs_, targets_;
+};
+
+TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
+    : options_(options),
+      cfg_(options.config),
+      events_(events),
+      checkpoints_((fs::path(options.run_dir) / "checkpoints").string()),
+      be_(backend::get_backend(cfg_.device)),
+      faults_(options.faults),
+      resume_from_(find_start(options, checkpoints_, [this](const std::string& t) { say(t); })),
+      train_data_({.dir = options.data_dir, .split = Split::Train, .batch_size = cfg_.batch_size,
+                   .seq_len = cfg_.seq_len, .seed = cfg_.seed}),
+      policy_(anomaly_policy_from_string(cfg_.anomaly_policy)),
+      guard_({.window = cfg_.anomaly_window, .zscore = cfg_.anomaly_zscore,
+              .max_consecutive = cfg_.anomaly_max_consecutive}) {
+    if (!faults_.empty()) say("fault injection: " + std::to_string(options.faults.size()) + " fault(s) planned");
     // Data first: its tokenizer fixes the vocabulary.
-    backend::Backend& be = backend::get_backend(cfg.device);
-    DataLoaderOptions data_options{.dir = options.data_dir, .split = Split::Train,
-                                   .batch_size = cfg.batch_size, .seq_len = cfg.seq_len,
-                                   .seed = cfg.seed};
-    DataLoader train_data(data_options);
-    const std::string tokenizer_json = io::read_file((fs::path(options.data_dir) / "tokenizer.json").string());
-    std::optional<DataLoader> val_data;
-    if (cfg.eval_batches > 0) {
+    tokenizer_json_ = io::read_file((fs::path(options.data_dir) / "tokenizer.json").string());
+    if (cfg_.eval_batches > 0) {
         try {
-            DataLoaderOptions val_options = data_options;
-            val_options.split = Split::Val;
-            val_data.emplace(val_options);
+            val_data_.emplace(DataLoaderOptions{.dir = options.data_dir, .split = Split::Val,
+                                                .batch_size = cfg_.batch_size, .seq_len = cfg_.seq_len,
+                                                .seed = cfg_.seed});
         } catch (const Error& e) {
             say(std::string("no evaluation: ") + e.what());
         }
     }
-
-    const nlohmann::json model_json = resolve_model_json(cfg.model, train_data.vocab_size());
-    const model::ModelConfig model_config = model::config_from_json(model_json);
-    if (cfg.seq_len > model_config.max_seq_len)
-        throw Error("seq_len ", cfg.seq_len, " exceeds the model's max_seq_len ", model_config.max_seq_len,
+    model_json_ = resolve_model_json(cfg_.model, train_data_.vocab_size());
+    const model::ModelConfig model_config = model::config_from_json(model_json_);
+    if (cfg_.seq_len > model_config.max_seq_len)
+        throw Error("seq_len ", cfg_.seq_len, " exceeds the model's max_seq_len ", model_config.max_seq_len,
                     " (lower seq_len or set model.max_seq_len)");
 
-    model::Model model(model_config, be, DType::F32, cfg.batch_size, cfg.seq_len);
-    AdamW optimizer(be, model.layout(), DType::F32,
-                    {.beta1 = float(cfg.beta1), .beta2 = float(cfg.beta2), .eps = float(cfg.eps),
-                     .weight_decay = float(cfg.weight_decay), .grad_clip = float(cfg.grad_clip)});
-    TrainingState state;
-    state.seed = cfg.seed;
-    state.train_config = cfg.to_json();
-    if (resume_from) {
-        load_checkpoint_weights(resume_from->path, model);
-        state = load_checkpoint_state(resume_from->path, optimizer);
-        state.train_config = cfg.to_json();
-        train_data.set_cursor(state.cursor);
-        say("resumed from " + resume_from->path);
+    model_ = std::make_unique<model::Model>(model_config, be_, DType::F32, cfg_.batch_size, cfg_.seq_len);
+    optimizer_ = std::make_unique<AdamW>(
+        be_, model_->layout(), DType::F32,
+        AdamWConfig{.beta1 = float(cfg_.beta1), .beta2 = float(cfg_.beta2), .eps = float(cfg_.eps),
+                    .weight_decay = float(cfg_.weight_decay), .grad_clip = float(cfg_.grad_clip)});
+    state_.seed = cfg_.seed;
+    if (resume_from_) {
+        load_checkpoint_weights(resume_from_->path, *model_);
+        state_ = load_checkpoint_state(resume_from_->path, *optimizer_);
+        guard_.restore(state_.anomaly_guard);
+        train_data_.set_cursor(state_.cursor);
+        last_checkpoint_ = resume_from_->path;
     } else {
-        model.init(cfg.seed);
+        model_->init(cfg_.seed);
     }
+    state_.train_config = cfg_.to_json();
 
     fs::create_directories(options.run_dir);
-    nlohmann::json resolved = cfg.to_json();
-    resolved["model"] = model_json;
+    nlohmann::json resolved = cfg_.to_json();
+    resolved["model"] = model_json_;
     resolved["data"] = fs::absolute(options.data_dir).string();
     io::write_file_atomic((fs::path(options.run_dir) / "config.json").string(), resolved.dump(2) + "\n");
-    const std::string metrics_path = (fs::path(options.run_dir) / "metrics.jsonl").string();
-    const std::string plot_path = (fs::path(options.run_dir) / "loss.svg").string();
-    MetricsLog metrics(metrics_path, state.step);
+    metrics_path_ = (fs::path(options.run_dir) / "metrics.jsonl").string();
+    plot_path_ = (fs::path(options.run_dir) / "loss.svg").string();
+    metrics_ = std::make_unique<MetricsLog>(metrics_path_, state_.step);
+    if (resume_from_) {
+        say("resumed from " + resume_from_->path);
+        record_event("resumed", state_.step, "", "continue", {{"checkpoint", resume_from_->path}});
+    }
+    if (policy_ == AnomalyPolicy::Rollback)
+        last_good_ = std::make_shared<CheckpointSnapshot>(take_snapshot(*model_, *optimizer_, state_, tokenizer_json_));
 
-    const int64_t B = cfg.batch_size, T = cfg.seq_len;
-    const LrSchedule schedule{cfg.lr, cfg.lr_min, cfg.warmup_steps, cfg.steps};
-    std::vector<int32_t> windows(B * (T + 1)), inputs(B * T), targets(B * T);
+    writer_ = std::make_unique<CheckpointWriter>(CheckpointWriterOptions{
+        .parent = checkpoints_,
+        .async = cfg_.async_checkpoints,
+        .keep_last = cfg_.keep_checkpoints,
+        .keep_every = cfg_.keep_every,
+        .after_file =
+            [this](const std::string& name, int64_t step) {  // on the writer's thread
+                if (name != "model.safetensors") return;
+                if (faults_.take(FaultKind::Kill, step, "checkpoint")) ::raise(SIGKILL);
+                if (faults_.take(FaultKind::CheckpointFail, step))
+                    throw Error(name, ": write failed: No space left on device (injected fault ckpt-fail@", step, ")");
+            },
+        .after_commit =
+            [this](const std::string& dir, int64_t step) {
+                const std::string file = (fs::path(dir) / "model.safetensors").string();
+                if (faults_.take(FaultKind::CheckpointCorrupt, step)) corrupt_file(file);
+                if (faults_.take(FaultKind::CheckpointTruncate, step)) truncate_file_to_half(file);
+            }});
+    watchdog_ = std::make_unique<Watchdog>(cfg_.watchdog_factor, cfg_.watchdog_min_seconds, [this](const std::string& d) {
+        if (events_.on_hang) events_.on_hang(d);
+        log_warn(d, "; exiting with code 3 so that a supervisor (tandem train --supervise) restarts the run");
+        std::_Exit(3);
+    });
+    const int64_t B = cfg_.batch_size, T = cfg_.seq_len;
+    windows_.resize(B * (T + 1));
+    inputs_.resize(B * T);
+    targets_.resize(B * T);
+}
 
-    const auto evaluate = [&]() -> std::optional<double> {
-        if (!val_data) return std::nullopt;
-        const int64_t n = std::min(cfg.eval_batches, val_data->n_fixed_batches());
-        if (n == 0) return std::nullopt;
-        double total = 0;
-        for (int64_t i = 0; i < n; ++i) {
-            val_data->fixed_batch(i, windows);
-            split_windows(windows, B, T, inputs, targets);
-            total += model.forward(inputs, targets, B, T);
+void TrainingRun::record_event(const std::string& event, int64_t step, const std::string& reason,
+                               const std::string& action, nlohmann::json extra) {
+    nlohmann::json record = {{"event", event}, {"step", step}};
+    if (!reason.empty()) record["reason"] = reason;
+    record["action"] = action;
+    for (auto it = extra.begin(); it != extra.end(); ++it) record[it.key()] = it.value();
+    metrics_->append(record);
+}
+
+std::optional<double> TrainingRun::evaluate(int64_t step) {
+    if (!val_data_) return std::nullopt;
+    const int64_t n = std::min(cfg_.eval_batches, val_data_->n_fixed_batches());
+    if (n == 0) return std::nullopt;
+    const int64_t B = cfg_.batch_size, T = cfg_.seq_len;
+    double total = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        watchdog_->beat("evaluation", step);
+        val_data_->fixed_batch(i, windows_);
+        split_windows(windows_, B, T, inputs_, targets_);
+        total += model_->forward(inputs_, targets_, B, T);
+        if (i == 0 && faults_.take(FaultKind::Kill, step, "eval")) ::raise(SIGKILL);
+    }
+    return total / double(n);
+}
+
+void TrainingRun::inject_before_forward(int64_t step) {
+    // A NaN in a parameter goes in before the forward pass; in the loss or gradients, after.
+    const Fault* f = faults_.take(FaultKind::Nan, step,
+                                  [](const Fault& f) { return f.target != "grads" && f.target != "loss"; });
+    if (!f) return;
+    const Tensor weights = model_->layout().view(model_->params(), f->target);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    be_.copy_to_device(weights.data, &nan, sizeof nan);
+    record_event("fault", step, "injected " + f->spec + ": NaN in " + f->target, "injected");
+}
+
+void TrainingRun::inject_after_backward(int64_t step, double& loss) {
+    if (const Fault* f = faults_.take(FaultKind::Nan, step,
+                                      [](const Fault& f) { return f.target == "grads" || f.target == "loss"; })) {
+        if (f->target == "loss") {
+            loss = std::numeric_limits<double>::quiet_NaN();
+        } else {
+            const float nan = std::numeric_limits<float>::quiet_NaN();
+            be_.copy_to_device(model_->grads().data, &nan, sizeof nan);
         }
-        return total / double(n);
-    };
+        record_event("fault", step, "injected " + f->spec + ": NaN in " + f->target, "injected");
+    }
+    if (const Fault* f = faults_.take(FaultKind::Spike, step)) {
+        loss *= f->value;
+        be_.scale(model_->grads(), float(f->value));
+        record_event("fault", step, Error::concat("injected ", f->spec, ": loss and gradients x ", f->value), "injected");
+    }
+    if (const Fault* f = faults_.take(FaultKind::Hang, step)) {
+        record_event("fault", step, Error::concat("injected ", f->spec, ": sleeping ", f->value, " s"), "injected");
+        std::this_thread::sleep_for(std::chrono::duration<double>(f->value));
+    }
+    if (faults_.take(FaultKind::Kill, step, "step")) ::raise(SIGKILL);
+}
 
+bool TrainingRun::checkpoint() {
+    const auto begin = std::chrono::steady_clock::now();
+    watchdog_->beat("checkpoint snapshot", state_.step);
+    if (!std::isfinite(be_.sum_squares(model_->params()))) {
+        warn("step " + std::to_string(state_.step) + ": the weights are not finite; no checkpoint is written");
+        record_event("checkpoint_skipped", state_.step, "the weights are not finite", "keep the older checkpoints");
+        return false;
+    }
+    state_.anomaly_guard = guard_.to_json();
+    auto snapshot = std::make_shared<const CheckpointSnapshot>(take_snapshot(*model_, *optimizer_, state_, tokenizer_json_));
+    if (policy_ == AnomalyPolicy::Rollback) last_good_ = snapshot;
+    watchdog_->beat("waiting for the previous checkpoint write", state_.step);
+    writer_->submit(std::move(snapshot));
+    stall_by_step_[state_.step] = seconds_since(begin);
+    return true;
+}
+
+void TrainingRun::collect_checkpoints(bool wait) {
+    if (wait) watchdog_->beat("waiting for the checkpoint write", state_.step);
+    for (const CheckpointOutcome& o : writer_->collect(wait)) {
+        const double stall = stall_by_step_[o.step];
+        stall_by_step_.erase(o.step);
+        if (!o.path.empty()) {
+            last_checkpoint_ = o.path;
+            say("checkpoint " + o.path);
+            record_event("checkpoint", o.step, "", "saved",
+                         {{"path", o.path}, {"stall_s", stall}, {"write_s", o.write_seconds}});
+            if (!o.error.empty()) warn(o.path + ": " + o.error);
+        } else {
+            warn("checkpoint of step " + std::to_string(o.step) + " failed: " + o.error +
+                 "; training goes on and the newest checkpoint on disk stays " +
+                 (last_checkpoint_.empty() ? std::string("(none)") : last_checkpoint_));
+            record_event("checkpoint_failed", o.step, o.error, "continue");
+        }
+    }
+}
+
+int64_t TrainingRun::handle_anomaly(int64_t step, const std::string& reason) {
+    guard_.reject();
+    if (guard_.too_many_in_a_row())
+        stop_with_last_good_state(step, std::to_string(guard_.consecutive()) + " anomalies in a row (the last: " +
+                                            reason + "); anomaly_max_consecutive is " +
+                                            std::to_string(cfg_.anomaly_max_consecutive));
+    switch (policy_) {
+        case AnomalyPolicy::Skip:
+            warn("step " + std::to_string(step) + ": " + reason + "; update skipped");
+            record_event("anomaly", step, reason, "skip");
+            return step;
+        case AnomalyPolicy::Rollback: {
+            const CheckpointSnapshot& good = *last_good_;
+            restore_snapshot(good, *model_, *optimizer_);
+            const int64_t consecutive = guard_.consecutive();
+            guard_.restore(good.state.anomaly_guard);
+            for (int64_t i = 0; i < consecutive; ++i) guard_.reject();
+            const int64_t skipped = step - good.state.step;
+            warn("step " + std::to_string(step) + ": " + reason + "; rolled back to step " +
+                 std::to_string(good.state.step) + ", skipping the " + std::to_string(skipped) +
+                 " batch(es) read since");
+            record_event("anomaly", step, reason, "rollback",
+                         {{"to_step", good.state.step}, {"skipped_batches", skipped}});
+            // The data cursor stays where it is: the window that led to the spike is not seen again.
+            state_.step = good.state.step;
+            state_.val_loss = good.state.val_loss;
+            return good.state.step;
+        }
+        case AnomalyPolicy::Stop:
+            stop_with_last_good_state(step, reason + " (anomaly_policy is stop)");
+    }
+    return step;
+}
+
+void TrainingRun::stop_with_last_good_state(int64_t step, const std::string& why) {
+    collect_checkpoints(true);
+    std::string saved;
+    // The update of `step` was not applied: the weights are those after step - 1, and the data
+    // cursor is past the batch that failed, so a resumed run goes on with the next one.
+    state_.step = step - 1;
+    state_.cursor = train_data_.cursor();
+    if (checkpoint()) {
+        collect_checkpoints(true);
+        saved = last_checkpoint_;
+    }
+    record_event("anomaly", step, why, "stop", {{"checkpoint", saved}});
+    if (saved.empty())
+        throw Error("training stopped at step ", step, ": ", why, ". The weights are not finite, so nothing was saved; ",
+                    "the newest valid checkpoint is ", last_checkpoint_.empty() ? "(none)" : last_checkpoint_);
+    throw Error("training stopped at step ", step, ": ", why, ". The last good state is saved as ", saved,
+                " (tandem train --resume continues after the batch that failed)");
+}
+
+TrainResult TrainingRun::run() {
+    const int64_t B = cfg_.batch_size, T = cfg_.seq_len;
+    const LrSchedule schedule{cfg_.lr, cfg_.lr_min, cfg_.warmup_steps, cfg_.steps};
     TrainResult result;
-    result.n_params = model.layout().n_params();
-    const int64_t last_step = options.stop_after > 0 ? std::min(options.stop_after, cfg.steps) : cfg.steps;
+    result.n_params = model_->layout().n_params();
+    const int64_t last_step = options_.stop_after > 0 ? std::min(options_.stop_after, cfg_.steps) : cfg_.steps;
     double recent_step_seconds = 0;  // exponential average, for the ETA
-    std::string last_checkpoint = resume_from ? resume_from->path : "";
 
-    for (int64_t step = state.step + 1; step <= last_step; ++step) {
+    for (int64_t step = state_.step + 1; step <= last_step; ++step) {
         const auto begin = std::chrono::steady_clock::now();
-        model.zero_grad();
+        watchdog_->beat("forward and backward", step);
+        inject_before_forward(step);
+        model_->zero_grad();
         double loss = 0;
-        for (int64_t micro = 0; micro < cfg.grad_accum; ++micro) {
-            train_data.next_batch(windows);
-            split_windows(windows, B, T, inputs, targets);
-            loss += model.forward(inputs, targets, B, T);
-            model.backward();
+        for (int64_t micro = 0; micro < cfg_.grad_accum; ++micro) {
+            train_data_.next_batch(windows_);
+            split_windows(windows_, B, T, inputs_, targets_);
+            loss += model_->forward(inputs_, targets_, B, T);
+            model_->backward();
         }
-        loss /= double(cfg.grad_accum);
+        loss /= double(cfg_.grad_accum);
         // backward() adds the gradient of each micro-batch's mean; the step wants their mean.
-        if (cfg.grad_accum > 1) be.scale(model.grads(), 1.0f / float(cfg.grad_accum));
+        if (cfg_.grad_accum > 1) be_.scale(model_->grads(), 1.0f / float(cfg_.grad_accum));
+        inject_after_backward(step, loss);
+        watchdog_->beat("optimizer", step);
         const double lr = schedule.lr_at(step);
-        const double grad_norm = optimizer.step(model.params(), model.grads(), float(lr));
-        be.synchronize();
-        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+        const double grad_norm = optimizer_->grad_norm(model_->grads());
+        const std::optional<std::string> anomaly = guard_.check(loss, grad_norm);
+        if (anomaly) {
+            const int64_t continue_after = handle_anomaly(step, *anomaly);
+            if (continue_after != step) {  // rolled back
+                step = continue_after;
+                continue;
+            }
+        } else {
+            optimizer_->update(model_->params(), model_->grads(), float(lr), grad_norm);
+            guard_.accept(loss, grad_norm);
+        }
+        be_.synchronize();
+        const double seconds = seconds_since(begin);
+        watchdog_->step_took(seconds);
         recent_step_seconds = recent_step_seconds == 0 ? seconds : 0.9 * recent_step_seconds + 0.1 * seconds;
 
-        state.step = step;
-        state.cursor = train_data.cursor();
-        state.tokens_seen += B * T * cfg.grad_accum;
+        state_.step = step;
+        state_.cursor = train_data_.cursor();
+        state_.tokens_seen += B * T * cfg_.grad_accum;
 
-        StepReport report{step, cfg.steps, loss, lr, grad_norm, double(B * T * cfg.grad_accum) / seconds,
+        StepReport report{step, cfg_.steps, loss, lr, grad_norm, double(B * T * cfg_.grad_accum) / seconds,
                           recent_step_seconds * double(last_step - step), std::nullopt};
         nlohmann::json record = {{"step", step}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
                                  {"tokens_per_s", report.tokens_per_s}};
         if (!std::isfinite(loss)) record["loss"] = nullptr;  // JSON has no NaN
+        if (!std::isfinite(grad_norm)) record["grad_norm"] = nullptr;
+        if (anomaly) record["skipped"] = true;
         const bool is_last = step == last_step;
-        if (step % cfg.eval_every == 0 || is_last) {
-            report.val_loss = evaluate();
+        if (step % cfg_.eval_every == 0 || is_last) {
+            report.val_loss = evaluate(step);
             if (report.val_loss) {
-                state.val_loss = report.val_loss;
+                state_.val_loss = report.val_loss;
                 record["val_loss"] = *report.val_loss;
             }
         }
-        metrics.append(record);
-        if (report.val_loss || is_last)
-            io::write_file_atomic(plot_path, render_loss_svg(read_metrics(metrics_path)));
-        if (events.on_step) events.on_step(report);
+        metrics_->append(record);
+        if (report.val_loss || is_last) io::write_file_atomic(plot_path_, render_loss_svg(read_metrics(metrics_path_)));
+        if (events_.on_step) events_.on_step(report);
 
-        if (step % cfg.checkpoint_every == 0 || is_last) {
-            last_checkpoint = save_checkpoint(checkpoints, model, optimizer, state, tokenizer_json);
-            say("checkpoint " + last_checkpoint);
-        }
+        if (step % cfg_.checkpoint_every == 0 || is_last) checkpoint();
+        collect_checkpoints(false);
     }
-    result.final_step = state.step;
-    result.last_checkpoint = last_checkpoint;
-    result.val_loss = state.val_loss;
+    collect_checkpoints(true);
+    // The run's end must be on disk: a failed final write (a full disk that has since been
+    // cleared, an injected fault) gets one more try.
+    const std::string final_dir = (fs::path(checkpoints_) / ("step-" + std::to_string(state_.step))).string();
+    if (state_.step > 0 && last_checkpoint_ != final_dir) {
+        say("writing the final checkpoint again");
+        checkpoint();
+        collect_checkpoints(true);
+        if (last_checkpoint_ != final_dir)
+            throw Error("the final checkpoint (step ", state_.step, ") could not be written; the newest on disk is ",
+                        last_checkpoint_.empty() ? "(none)" : last_checkpoint_);
+    }
+    result.final_step = state_.step;
+    result.last_checkpoint = last_checkpoint_;
+    result.val_loss = state_.val_loss;
     return result;
+}
+
+}  // namespace
+
+TrainResult run_training(const TrainOptions& options, const TrainEvents& events) {
+    options.config.validate();
+    TrainingRun run(options, events);
+    return run.run();
 }
 
 }  // namespace tandem::train

@@ -7,17 +7,25 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "train/train_config.h"
 
 namespace tandem::train {
 
+enum class ResumeMode {
+    Never,     // a fresh run; a run directory that already holds checkpoints is an error
+    Required,  // continue from the newest valid checkpoint; none is an error
+    Auto,      // continue from the newest valid checkpoint if there is one, else start fresh
+};
+
 struct TrainOptions {
     TrainConfig config;
     std::string data_dir;    // a `tandem prepare` output
     std::string run_dir;     // where config.json, metrics.jsonl, loss.svg, checkpoints/ go
-    bool resume = false;     // continue from the newest valid checkpoint in run_dir
+    ResumeMode resume = ResumeMode::Never;
     int64_t stop_after = 0;  // > 0: end cleanly after this step, with a checkpoint
+    std::vector<std::string> faults;  // fault injection specs (faults.h)
 };
 
 struct StepReport {
@@ -31,6 +39,11 @@ struct StepReport {
 struct TrainEvents {
     std::function<void(const StepReport&)> on_step;
     std::function<void(const std::string&)> on_message;  // notes: resumed from, checkpoint saved
+    std::function<void(const std::string&)> on_warning;  // anomalies, failed checkpoint writes
+    // The watchdog found a step hung (the text says where); expected to end the process, since
+    // the hung call cannot be interrupted. Unset: the warning is logged and the process exits
+    // with code 3.
+    std::function<void(const std::string&)> on_hang;
 };
 
 struct TrainResult {

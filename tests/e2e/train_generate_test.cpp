@@ -47,10 +47,14 @@ protected:
 };
 std::string TrainGenerate::dir_;
 
+// The per-step lines of metrics.jsonl (events such as checkpoints are left out).
 std::vector<nlohmann::json> metrics_of(const std::string& run) {
     std::vector<nlohmann::json> records;
     std::ifstream in(run + "/metrics.jsonl");
-    for (std::string line; std::getline(in, line);) records.push_back(nlohmann::json::parse(line));
+    for (std::string line; std::getline(in, line);) {
+        auto record = nlohmann::json::parse(line);
+        if (!record.contains("event")) records.push_back(std::move(record));
+    }
     return records;
 }
 

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -94,6 +97,48 @@ TEST_F(CheckpointDir, ResavingAStepReplacesIt) {
     const std::string dir = save(7, "second");
     EXPECT_EQ(io::read_file((fs::path(dir) / "model.bin").string()), "second");
     EXPECT_EQ(list_checkpoints(root_.string()).size(), 1u);
+}
+
+// A pid that belonged to a process which has ended.
+pid_t dead_pid() {
+    const pid_t pid = ::fork();
+    if (pid == 0) ::_exit(0);
+    ::waitpid(pid, nullptr, 0);
+    return pid;
+}
+
+TEST_F(CheckpointDir, RecoveryRemovesDeadWritersTempDirsAndKeepsLiveOnes) {
+    save(10, "good");
+    const fs::path dead = root_ / ("step-20.tmp-" + std::to_string(dead_pid()));
+    const fs::path live = root_ / ("step-30.tmp-" + std::to_string(::getppid()));
+    fs::create_directories(dead);
+    fs::create_directories(live);
+    const auto done = recover_checkpoint_dirs(root_.string());
+    ASSERT_EQ(done.size(), 1u);
+    EXPECT_NE(done[0].find("step-20.tmp-"), std::string::npos) << done[0];
+    EXPECT_FALSE(fs::exists(dead));
+    EXPECT_TRUE(fs::exists(live));
+    EXPECT_TRUE(fs::exists(root_ / "step-10"));
+}
+
+TEST_F(CheckpointDir, RecoveryMovesBackACheckpointCaughtBetweenTheRenamesOfAResave) {
+    const std::string dir = save(40, "only copy");
+    const fs::path aside = root_ / ("step-40.old-" + std::to_string(dead_pid()));
+    fs::rename(dir, aside);  // the crash came after moving it aside, before the new one arrived
+    EXPECT_FALSE(newest_valid_checkpoint(root_.string()).has_value());
+    recover_checkpoint_dirs(root_.string());
+    ASSERT_TRUE(newest_valid_checkpoint(root_.string()).has_value());
+    EXPECT_EQ(io::read_file((fs::path(dir) / "model.bin").string()), "only copy");
+}
+
+TEST_F(CheckpointDir, PruneKeepsTheNewestAndMultiplesOfKeepEvery) {
+    for (int64_t step = 100; step <= 700; step += 100) save(step, "w");
+    const auto deleted = prune_checkpoints(root_.string(), 2, 300);
+    EXPECT_EQ(deleted.size(), 4u);  // 100, 200, 400, 500
+    std::vector<int64_t> kept;
+    for (const auto& c : list_checkpoints(root_.string())) kept.push_back(c.step);
+    EXPECT_EQ(kept, (std::vector<int64_t>{300, 600, 700}));
+    EXPECT_TRUE(prune_checkpoints(root_.string(), 5, 0).empty());
 }
 
 }  // namespace

@@ -41,6 +41,20 @@ TEST(TrainConfig, RejectsWrongTypesAndRanges) {
     EXPECT_NE(error_of({{"seed", -1}}).find("'seed'"), std::string::npos);
 }
 
+TEST(TrainConfig, ReliabilityKeysAreCheckedAndNamed) {
+    TrainConfig c = TrainConfig::from_json({{"anomaly_policy", "rollback"}, {"async_checkpoints", false},
+                                            {"keep_checkpoints", 2}, {"keep_every", 1000}},
+                                           "x");
+    EXPECT_EQ(c.anomaly_policy, "rollback");
+    EXPECT_FALSE(c.async_checkpoints);
+    EXPECT_NE(error_of({{"anomaly_policy", "ignore"}}).find("anomaly_policy 'ignore'"), std::string::npos);
+    EXPECT_NE(error_of({{"async_checkpoints", 1}}).find("'async_checkpoints'"), std::string::npos);
+    EXPECT_NE(error_of({{"keep_checkpoints", 0}}).find("'keep_checkpoints'"), std::string::npos);
+    EXPECT_NE(error_of({{"anomaly_window", 3}}).find("'anomaly_window'"), std::string::npos);
+    EXPECT_NE(error_of({{"watchdog_factor", -1.0}}).find("'watchdog_factor'"), std::string::npos);
+    EXPECT_NE(error_of({{"anomaly_polcy", "skip"}}).find("did you mean 'anomaly_policy'"), std::string::npos);
+}
+
 TEST(TrainConfig, OverridesParseJsonValuesAndFallBackToStrings) {
     nlohmann::json config = {{"steps", 10}};
     apply_overrides(config, {"steps=20", "lr=0.01", "model=llama-15m", "model={\"family\":\"llama\"}"});

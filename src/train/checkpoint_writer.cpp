@@ -1,0 +1,80 @@
+// The background checkpoint writer: one thread, one snapshot in flight.
+#include "train/checkpoint_writer.h"
+
+#include <chrono>
+
+#include "io/checkpoint_dir.h"
+
+namespace tandem::train {
+
+CheckpointWriter::CheckpointWriter(CheckpointWriterOptions options) : options_(std::move(options)) {
+    if (options_.async) thread_ = std::thread([this] { work(); });
+}
+
+CheckpointWriter::~CheckpointWriter() {
+    if (!thread_.joinable()) return;
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    changed_.notify_all();
+    thread_.join();
+}
+
+void CheckpointWriter::submit(std::shared_ptr<const CheckpointSnapshot> snapshot) {
+    if (!options_.async) {
+        CheckpointOutcome outcome = write(*snapshot);
+        std::lock_guard lock(mutex_);
+        outcomes_.push_back(std::move(outcome));
+        return;
+    }
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return !busy_; });
+    pending_ = std::move(snapshot);
+    busy_ = true;
+    lock.unlock();
+    changed_.notify_all();
+}
+
+std::vector<CheckpointOutcome> CheckpointWriter::collect(bool wait) {
+    std::unique_lock lock(mutex_);
+    if (wait) changed_.wait(lock, [&] { return !busy_; });
+    return std::exchange(outcomes_, {});
+}
+
+void CheckpointWriter::work() {
+    for (;;) {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [&] { return pending_ || stopping_; });
+        if (!pending_) return;  // stopping, nothing left to write
+        std::shared_ptr<const CheckpointSnapshot> snapshot = std::move(pending_);
+        lock.unlock();
+        CheckpointOutcome outcome = write(*snapshot);
+        snapshot.reset();  // the memory goes back before the next snapshot is taken
+        lock.lock();
+        outcomes_.push_back(std::move(outcome));
+        busy_ = false;
+        lock.unlock();
+        changed_.notify_all();
+    }
+}
+
+CheckpointOutcome CheckpointWriter::write(const CheckpointSnapshot& snapshot) const {
+    CheckpointOutcome outcome;
+    outcome.step = snapshot.state.step;
+    const auto begin = std::chrono::steady_clock::now();
+    try {
+        outcome.path = write_checkpoint(options_.parent, snapshot, options_.after_file);
+        if (options_.after_commit) options_.after_commit(outcome.path, outcome.step);
+        outcome.pruned = io::prune_checkpoints(options_.parent, options_.keep_last, options_.keep_every);
+    } catch (const std::exception& e) {
+        // Whatever failed, the directory was not committed or was committed whole: the newest
+        // complete checkpoint on disk is still valid. The training loop decides what to say.
+        if (outcome.path.empty()) outcome.error = e.what();
+        else outcome.error = std::string("written, but then: ") + e.what();
+    }
+    outcome.write_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+    return outcome;
+}
+
+}  // namespace tandem::train
