@@ -4,10 +4,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "common/test_util.h"
 
@@ -48,6 +51,29 @@ RunResult run_tandem(const std::string& args) {
     fs::remove(base + ".out");
     fs::remove(base + ".err");
     return r;
+}
+
+bool run_tandem_killed_after(const std::string& args, double seconds, int* exit_code) {
+    const std::string command = "exec " + shell_quote(tandem_binary()) + " " + args + " >/dev/null 2>&1";
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    int status = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (::waitpid(pid, &status, WNOHANG) == pid) {
+            if (exit_code) *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+            return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) return true;
+    if (exit_code) *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;  // ended just in time
+    return false;
 }
 
 }  // namespace tandem::testing
