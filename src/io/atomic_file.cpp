@@ -35,6 +35,7 @@ AtomicFile::~AtomicFile() {
 void AtomicFile::write(const void* data, size_t bytes) {
     if (bytes && std::fwrite(data, 1, bytes, file_) != bytes)
         throw Error(path_, ": write failed: ", errno_text());
+    hash_.update(data, bytes);
 }
 
 void AtomicFile::write_at(size_t offset, const void* data, size_t bytes) {
@@ -42,7 +43,13 @@ void AtomicFile::write_at(size_t offset, const void* data, size_t bytes) {
     if (here < 0 || std::fseek(file_, static_cast<long>(offset), SEEK_SET) != 0)
         throw Error(path_, ": seek failed: ", errno_text());
     write(data, bytes);
+    hash_valid_ = false;
     if (std::fseek(file_, here, SEEK_SET) != 0) throw Error(path_, ": seek failed: ", errno_text());
+}
+
+std::optional<uint64_t> AtomicFile::checksum() const {
+    if (!hash_valid_) return std::nullopt;
+    return hash_.digest();
 }
 
 void AtomicFile::commit() {
@@ -63,10 +70,11 @@ void AtomicFile::commit() {
     fsync_directory(std::filesystem::path(path_).parent_path().string());
 }
 
-void write_file_atomic(const std::string& path, std::string_view contents) {
+uint64_t write_file_atomic(const std::string& path, std::string_view contents) {
     AtomicFile file(path);
     file.write(contents);
     file.commit();
+    return *file.checksum();
 }
 
 std::string read_file(const std::string& path) {

@@ -4,9 +4,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
+
+#include "core/checksum.h"
 
 namespace tandem::io {
 
@@ -24,13 +28,19 @@ public:
     // included), leaving the previous file untouched.
     void commit();
     const std::string& path() const { return path_; }
+    // xxHash3 of the file's contents, computed as they were written (so that a manifest needs
+    // no second read of a large file); nullopt once write_at has changed earlier bytes.
+    std::optional<uint64_t> checksum() const;
 
 private:
     std::string path_, temp_path_;
     std::FILE* file_ = nullptr;
+    Xxh3Stream hash_;
+    bool hash_valid_ = true;
 };
 
-void write_file_atomic(const std::string& path, std::string_view contents);
+// Returns the contents' xxHash3.
+uint64_t write_file_atomic(const std::string& path, std::string_view contents);
 std::string read_file(const std::string& path);  // throws Error naming the path
 void fsync_directory(const std::string& dir);    // throws Error naming the directory
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,12 +21,15 @@ public:
 
     // Where to write file `name` before commit().
     std::string file(const std::string& name) const;
+    // The xxHash3 of file `name`, known from writing it: commit() then need not read it back.
+    void note_checksum(const std::string& name, uint64_t xxh3);
     // Writes the manifest, fsyncs, renames into place (replacing an older directory of the same
     // step) and returns the final path.
     std::string commit();
 
 private:
     std::string parent_, final_dir_, temp_dir_;
+    std::map<std::string, uint64_t> known_checksums_;
     bool committed_ = false;
 };
 

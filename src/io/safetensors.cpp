@@ -155,7 +155,7 @@ const SafetensorsTensor& SafetensorsReader::get(std::string_view name, DType dty
     return t;
 }
 
-void save_safetensors(const std::string& path, std::span<const SafetensorsTensor> tensors,
+uint64_t save_safetensors(const std::string& path, std::span<const SafetensorsTensor> tensors,
                       const std::map<std::string, std::string>& metadata) {
     // nlohmann::ordered_json keeps the tensors in the order given, which is also the data order.
     nlohmann::ordered_json header;
@@ -178,6 +178,7 @@ void save_safetensors(const std::string& path, std::span<const SafetensorsTensor
     file.write(text);
     for (const auto& t : tensors) file.write(t.data, static_cast<size_t>(t.numel()) * dtype_size(t.dtype));
     file.commit();
+    return *file.checksum();
 }
 
 }  // namespace tandem::io

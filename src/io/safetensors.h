@@ -49,8 +49,8 @@ private:
 };
 
 // Writes tensors (data in host memory) in the given order, with an 8-byte aligned header, under
-// a temporary name renamed into place when complete.
-void save_safetensors(const std::string& path, std::span<const SafetensorsTensor> tensors,
+// a temporary name renamed into place when complete. Returns the file's xxHash3.
+uint64_t save_safetensors(const std::string& path, std::span<const SafetensorsTensor> tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
 // "F32", "BF16", ... as written in safetensors headers.

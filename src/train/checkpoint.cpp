@@ -15,8 +15,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<float> to_host_f32(backend::Backend& be, Tensor t) {
-    std::vector<float> out(t.numel());
+// Copies `t` into `out`, resized to fit (its memory is kept when the size is unchanged).
+void copy_to_host_f32(backend::Backend& be, Tensor t, std::vector<float>& out) {
+    out.resize(static_cast<size_t>(t.numel()));
     if (t.dtype == DType::F32) {
         be.copy_to_host(out.data(), t.data, t.bytes());
     } else {
@@ -25,7 +26,6 @@ std::vector<float> to_host_f32(backend::Backend& be, Tensor t) {
         be.copy_to_host(wide.data(), t.data, t.bytes());
         for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(wide[i]);
     }
-    return out;
 }
 
 void from_host_f32(backend::Backend& be, Tensor t, const float* values) {
@@ -42,25 +42,28 @@ std::string join(const std::string& dir, const char* name) { return (fs::path(di
 
 }  // namespace
 
-CheckpointSnapshot take_snapshot(const model::Model& model, const AdamW& optimizer,
-                                 const TrainingState& state, const std::string& tokenizer_json) {
-    CheckpointSnapshot s;
+void take_snapshot(CheckpointSnapshot& s, const model::Model& model, const AdamW& optimizer,
+                   const TrainingState& state, const std::string& tokenizer_json) {
     s.state = state;
     s.optimizer_step = optimizer.step_count();
     s.model_config = model.config();
     s.entries = model.layout().entries();
-    s.weights.reserve(s.entries.size());
-    for (const auto& entry : s.entries) s.weights.push_back(model.save_param(entry.name));
-    s.exp_avg = to_host_f32(model.backend(), optimizer.m());
-    s.exp_avg_sq = to_host_f32(model.backend(), optimizer.v());
+    copy_to_host_f32(model.backend(), model.params(), s.params);
+    copy_to_host_f32(model.backend(), optimizer.m(), s.exp_avg);
+    copy_to_host_f32(model.backend(), optimizer.v(), s.exp_avg_sq);
     s.tokenizer_json = tokenizer_json;
+}
+
+CheckpointSnapshot take_snapshot(const model::Model& model, const AdamW& optimizer,
+                                 const TrainingState& state, const std::string& tokenizer_json) {
+    CheckpointSnapshot s;
+    take_snapshot(s, model, optimizer, state, tokenizer_json);
     return s;
 }
 
 void restore_snapshot(const CheckpointSnapshot& snapshot, model::Model& model, AdamW& optimizer) {
-    TANDEM_ASSERT(snapshot.entries.size() == model.layout().entries().size(), snapshot.entries.size());
-    for (size_t i = 0; i < snapshot.entries.size(); ++i)
-        model.load_param(snapshot.entries[i].name, snapshot.weights[i]);
+    TANDEM_ASSERT(int64_t(snapshot.params.size()) == model.layout().n_params(), snapshot.params.size());
+    from_host_f32(model.backend(), model.params(), snapshot.params.data());
     from_host_f32(model.backend(), optimizer.m(), snapshot.exp_avg.data());
     from_host_f32(model.backend(), optimizer.v(), snapshot.exp_avg_sq.data());
     optimizer.set_step_count(snapshot.optimizer_step);
@@ -76,13 +79,12 @@ std::string write_checkpoint(const std::string& parent, const CheckpointSnapshot
 
     // Weights, by Hugging Face name in layout order.
     std::vector<io::SafetensorsTensor> tensors;
-    for (size_t i = 0; i < snapshot.entries.size(); ++i) {
-        const auto& entry = snapshot.entries[i];
-        const auto& values = snapshot.weights[i];
+    for (const auto& entry : snapshot.entries) {
         std::vector<int64_t> shape(entry.shape.dims.begin(), entry.shape.dims.begin() + entry.shape.ndim);
-        tensors.push_back({entry.name, DType::F32, shape, values.data(), values.size() * 4});
+        tensors.push_back({entry.name, DType::F32, shape, snapshot.params.data() + entry.offset,
+                           static_cast<size_t>(entry.numel()) * 4});
     }
-    io::save_safetensors(writer.file("model.safetensors"), tensors, {{"format", "pt"}});
+    writer.note_checksum("model.safetensors", io::save_safetensors(writer.file("model.safetensors"), tensors, {{"format", "pt"}}));
     written("model.safetensors");
 
     // Optimizer moments over the flat buffer.
@@ -90,13 +92,15 @@ std::string write_checkpoint(const std::string& parent, const CheckpointSnapshot
     std::vector<io::SafetensorsTensor> moments = {
         {"exp_avg", DType::F32, {n}, snapshot.exp_avg.data(), snapshot.exp_avg.size() * 4},
         {"exp_avg_sq", DType::F32, {n}, snapshot.exp_avg_sq.data(), snapshot.exp_avg_sq.size() * 4}};
-    io::save_safetensors(writer.file("optimizer.safetensors"), moments,
-                         {{"step", std::to_string(snapshot.optimizer_step)}});
+    writer.note_checksum("optimizer.safetensors",
+                         io::save_safetensors(writer.file("optimizer.safetensors"), moments,
+                                              {{"step", std::to_string(snapshot.optimizer_step)}}));
     written("optimizer.safetensors");
 
-    io::write_file_atomic(writer.file("config.json"), model::config_to_hf_json(snapshot.model_config).dump(2) + "\n");
+    writer.note_checksum("config.json", io::write_file_atomic(writer.file("config.json"),
+                                                              model::config_to_hf_json(snapshot.model_config).dump(2) + "\n"));
     written("config.json");
-    io::write_file_atomic(writer.file("tokenizer.json"), snapshot.tokenizer_json);
+    writer.note_checksum("tokenizer.json", io::write_file_atomic(writer.file("tokenizer.json"), snapshot.tokenizer_json));
     written("tokenizer.json");
 
     nlohmann::json json = {{"step", state.step},
@@ -110,7 +114,7 @@ std::string write_checkpoint(const std::string& parent, const CheckpointSnapshot
                            // step, so the key is the whole generator state.
                            {"rng", {{"generator", "philox4x32-10"}, {"seed", state.seed}}}};
     if (state.val_loss) json["val_loss"] = *state.val_loss;
-    io::write_file_atomic(writer.file("state.json"), json.dump(2) + "\n");
+    writer.note_checksum("state.json", io::write_file_atomic(writer.file("state.json"), json.dump(2) + "\n"));
     written("state.json");
     return writer.commit();
 }

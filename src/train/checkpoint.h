@@ -40,12 +40,17 @@ struct CheckpointSnapshot {
     TrainingState state;
     int64_t optimizer_step = 0;
     model::ModelConfig model_config;
-    std::vector<model::ParamEntry> entries;  // the layout, in order
-    std::vector<std::vector<float>> weights;  // per entry, Hugging Face layout, f32
+    std::vector<model::ParamEntry> entries;  // the layout: names, shapes, offsets into `params`
+    std::vector<float> params;               // flat, f32, each tensor in Hugging Face layout
     std::vector<float> exp_avg, exp_avg_sq;  // flat, as the optimizer holds them
     std::string tokenizer_json;
 };
 
+// Fills `into`, reusing its memory: a snapshot taken into the same buffers again is a plain copy
+// (0.03 s for 124M parameters here), while filling fresh memory costs a page fault per 4 KiB
+// (1.6 s for the same copy on these VMs).
+void take_snapshot(CheckpointSnapshot& into, const model::Model& model, const AdamW& optimizer,
+                   const TrainingState& state, const std::string& tokenizer_json);
 CheckpointSnapshot take_snapshot(const model::Model& model, const AdamW& optimizer,
                                  const TrainingState& state, const std::string& tokenizer_json);
 // Puts the snapshot's weights and optimizer state back into `model` and `optimizer`.

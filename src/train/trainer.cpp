@@ -144,6 +144,10 @@ private:
     TrainingState state_;
     AnomalyPolicy policy_;
     AnomalyGuard guard_;
+    // Snapshot memory is reused (see take_snapshot): a buffer is free when neither the writer
+    // nor last_good_ holds it.
+    std::shared_ptr<CheckpointSnapshot> free_snapshot_buffer();
+    std::vector<std::shared_ptr<CheckpointSnapshot>> snapshot_buffers_;
     std::shared_ptr<const CheckpointSnapshot> last_good_;  // for rollback
     std::unique_ptr<MetricsLog> metrics_;
     std::string metrics_path_, plot_path_;
@@ -214,8 +218,11 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
         say("resumed from " + resume_from_->path);
         record_event("resumed", state_.step, "", "continue", {{"checkpoint", resume_from_->path}});
     }
-    if (policy_ == AnomalyPolicy::Rollback)
-        last_good_ = std::make_shared<CheckpointSnapshot>(take_snapshot(*model_, *optimizer_, state_, tokenizer_json_));
+    if (policy_ == AnomalyPolicy::Rollback) {
+        auto initial = free_snapshot_buffer();
+        take_snapshot(*initial, *model_, *optimizer_, state_, tokenizer_json_);
+        last_good_ = initial;
+    }
 
     writer_ = std::make_unique<CheckpointWriter>(CheckpointWriterOptions{
         .parent = checkpoints_,
@@ -314,12 +321,20 @@ bool TrainingRun::checkpoint() {
         return false;
     }
     state_.anomaly_guard = guard_.to_json();
-    auto snapshot = std::make_shared<const CheckpointSnapshot>(take_snapshot(*model_, *optimizer_, state_, tokenizer_json_));
+    collect_checkpoints(true);  // at most one write in flight, and its buffer comes back
+    watchdog_->beat("checkpoint snapshot", state_.step);
+    auto snapshot = free_snapshot_buffer();
+    take_snapshot(*snapshot, *model_, *optimizer_, state_, tokenizer_json_);
     if (policy_ == AnomalyPolicy::Rollback) last_good_ = snapshot;
-    watchdog_->beat("waiting for the previous checkpoint write", state_.step);
     writer_->submit(std::move(snapshot));
     stall_by_step_[state_.step] = seconds_since(begin);
     return true;
+}
+
+std::shared_ptr<CheckpointSnapshot> TrainingRun::free_snapshot_buffer() {
+    for (const auto& buffer : snapshot_buffers_)
+        if (buffer.use_count() == 1) return buffer;
+    return snapshot_buffers_.emplace_back(std::make_shared<CheckpointSnapshot>());
 }
 
 void TrainingRun::collect_checkpoints(bool wait) {

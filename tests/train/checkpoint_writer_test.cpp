@@ -104,7 +104,7 @@ TEST_F(CheckpointWriterTest, RestoringASnapshotPutsTrainingBack) {
     restore_snapshot(*before, model_, optimizer_);
     EXPECT_EQ(optimizer_.step_count(), 0);
     const auto after = take_snapshot(model_, optimizer_, before->state, "{}");
-    EXPECT_EQ(after.weights, before->weights);
+    EXPECT_EQ(after.params, before->params);
     EXPECT_EQ(after.exp_avg, before->exp_avg);
     EXPECT_EQ(after.exp_avg_sq, before->exp_avg_sq);
 }
