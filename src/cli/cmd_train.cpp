@@ -74,7 +74,12 @@ void run_train(const TrainArgs& a) {
         options.faults.clear();
     }
 
-    const train::TrainEvents events = train_progress_events(options.config.log_every);
+    train::TrainEvents events = train_progress_events(options.config.log_every);
+    events.on_hang = [](const std::string& diagnostic) {
+        end_train_progress();
+        log_warn(diagnostic, "; exiting with code ", kExitHung, " so that a supervisor (--supervise) restarts the run");
+        std::_Exit(kExitHung);
+    };
     const train::TrainResult result = train::run_training(options, events);
     end_train_progress();
     log_info("trained ", result.final_step, " steps of a ", result.n_params, "-parameter model; newest checkpoint: ",

@@ -1,5 +1,6 @@
 // `tandem`: parses the command line, runs one subcommand, and turns failures into exit codes:
-// 0 success, 1 a user error (one line on stderr), 2 a usage error.
+// 0 success, 1 a user error (one line on stderr), 2 a usage error; `train` adds 3 for a hung step
+// (cli/supervisor.h).
 #include <cstdio>
 #include <exception>
 

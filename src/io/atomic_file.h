@@ -14,10 +14,21 @@
 
 namespace tandem::io {
 
+// How an AtomicFile reaches the disk.
+enum class WriteMode {
+    Buffered,  // through the page cache
+    // For large files written once (checkpoints): O_DIRECT, so the kernel copies nothing and the
+    // write costs almost no CPU (measured here for 500 MB: 0.07 s of system time against 0.14 to
+    // 1.7 s buffered), which matters when training threads occupy every core. Falls back to
+    // Buffered where the file system refuses O_DIRECT. write_at is not available.
+    Direct,
+};
+
 class AtomicFile {
 public:
-    explicit AtomicFile(std::string path);  // opens "<path>.tmp-<pid>" for writing
-    ~AtomicFile();                          // removes the temporary file unless committed
+    // Opens "<path>.tmp-<pid>" for writing.
+    explicit AtomicFile(std::string path, WriteMode mode = WriteMode::Buffered);
+    ~AtomicFile();  // removes the temporary file unless committed
     AtomicFile(const AtomicFile&) = delete;
     AtomicFile& operator=(const AtomicFile&) = delete;
 
@@ -33,8 +44,15 @@ public:
     std::optional<uint64_t> checksum() const;
 
 private:
+    void flush(bool final);  // writes the buffer out (in Direct mode, whole blocks unless final)
+    void write_fully(const void* data, size_t bytes);
+
     std::string path_, temp_path_;
-    std::FILE* file_ = nullptr;
+    int fd_ = -1;
+    bool direct_ = false;
+    char* buffer_ = nullptr;  // aligned for O_DIRECT
+    size_t buffered_ = 0;     // bytes in buffer_
+    size_t size_ = 0;         // logical file size so far
     Xxh3Stream hash_;
     bool hash_valid_ = true;
 };

@@ -156,7 +156,7 @@ const SafetensorsTensor& SafetensorsReader::get(std::string_view name, DType dty
 }
 
 uint64_t save_safetensors(const std::string& path, std::span<const SafetensorsTensor> tensors,
-                      const std::map<std::string, std::string>& metadata) {
+                          const std::map<std::string, std::string>& metadata, WriteMode mode) {
     // nlohmann::ordered_json keeps the tensors in the order given, which is also the data order.
     nlohmann::ordered_json header;
     if (!metadata.empty()) header["__metadata__"] = metadata;
@@ -173,7 +173,7 @@ uint64_t save_safetensors(const std::string& path, std::span<const SafetensorsTe
     text.append((8 - text.size() % 8) % 8, ' ');  // align the data area to 8 bytes
     const uint64_t header_bytes = text.size();
 
-    AtomicFile file(path);
+    AtomicFile file(path, mode);
     file.write(&header_bytes, 8);
     file.write(text);
     for (const auto& t : tensors) file.write(t.data, static_cast<size_t>(t.numel()) * dtype_size(t.dtype));

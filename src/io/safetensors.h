@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "io/atomic_file.h"
 #include "io/mapped_file.h"
 
 namespace tandem::io {
@@ -51,7 +52,8 @@ private:
 // Writes tensors (data in host memory) in the given order, with an 8-byte aligned header, under
 // a temporary name renamed into place when complete. Returns the file's xxHash3.
 uint64_t save_safetensors(const std::string& path, std::span<const SafetensorsTensor> tensors,
-                      const std::map<std::string, std::string>& metadata = {});
+                          const std::map<std::string, std::string>& metadata = {},
+                          WriteMode mode = WriteMode::Buffered);
 
 // "F32", "BF16", ... as written in safetensors headers.
 std::string_view safetensors_dtype_name(DType dtype);

@@ -84,7 +84,8 @@ std::string write_checkpoint(const std::string& parent, const CheckpointSnapshot
         tensors.push_back({entry.name, DType::F32, shape, snapshot.params.data() + entry.offset,
                            static_cast<size_t>(entry.numel()) * 4});
     }
-    writer.note_checksum("model.safetensors", io::save_safetensors(writer.file("model.safetensors"), tensors, {{"format", "pt"}}));
+    writer.note_checksum("model.safetensors", io::save_safetensors(writer.file("model.safetensors"), tensors, {{"format", "pt"}},
+                                                                  io::WriteMode::Direct));
     written("model.safetensors");
 
     // Optimizer moments over the flat buffer.
@@ -94,7 +95,8 @@ std::string write_checkpoint(const std::string& parent, const CheckpointSnapshot
         {"exp_avg_sq", DType::F32, {n}, snapshot.exp_avg_sq.data(), snapshot.exp_avg_sq.size() * 4}};
     writer.note_checksum("optimizer.safetensors",
                          io::save_safetensors(writer.file("optimizer.safetensors"), moments,
-                                              {{"step", std::to_string(snapshot.optimizer_step)}}));
+                                              {{"step", std::to_string(snapshot.optimizer_step)}},
+                                              io::WriteMode::Direct));
     written("optimizer.safetensors");
 
     writer.note_checksum("config.json", io::write_file_atomic(writer.file("config.json"),

@@ -36,6 +36,19 @@ void CheckpointWriter::submit(std::shared_ptr<const CheckpointSnapshot> snapshot
     changed_.notify_all();
 }
 
+void CheckpointWriter::run_in_background(std::function<void()> task) {
+    if (!options_.async) {
+        task();
+        return;
+    }
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return !busy_; });
+    pending_task_ = std::move(task);
+    busy_ = true;
+    lock.unlock();
+    changed_.notify_all();
+}
+
 std::vector<CheckpointOutcome> CheckpointWriter::collect(bool wait) {
     std::unique_lock lock(mutex_);
     if (wait) changed_.wait(lock, [&] { return !busy_; });
@@ -45,7 +58,23 @@ std::vector<CheckpointOutcome> CheckpointWriter::collect(bool wait) {
 void CheckpointWriter::work() {
     for (;;) {
         std::unique_lock lock(mutex_);
-        changed_.wait(lock, [&] { return pending_ || stopping_; });
+        changed_.wait(lock, [&] { return pending_ || pending_task_ || stopping_; });
+        if (pending_task_) {
+            std::function<void()> task = std::move(pending_task_);
+            pending_task_ = nullptr;
+            lock.unlock();
+            try {
+                task();
+            } catch (...) {
+                // A preparation that failed (out of memory) is redone by the snapshot itself.
+            }
+            task = nullptr;  // what it holds is released before the loop hears it is done
+            lock.lock();
+            busy_ = false;
+            lock.unlock();
+            changed_.notify_all();
+            continue;
+        }
         if (!pending_) return;  // stopping, nothing left to write
         std::shared_ptr<const CheckpointSnapshot> snapshot = std::move(pending_);
         lock.unlock();

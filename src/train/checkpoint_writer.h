@@ -45,6 +45,9 @@ public:
 
     // Hands `snapshot` to the writer, after waiting for the write in flight, if any.
     void submit(std::shared_ptr<const CheckpointSnapshot> snapshot);
+    // Runs `task` on the writer's thread (now, for a synchronous writer), in turn with the
+    // writes: preparing memory for the next snapshot while training goes on.
+    void run_in_background(std::function<void()> task);
     // The outcomes of the writes that ended since the last call; with `wait`, first waits for the
     // write in flight.
     std::vector<CheckpointOutcome> collect(bool wait);
@@ -57,6 +60,7 @@ private:
     std::mutex mutex_;
     std::condition_variable changed_;
     std::shared_ptr<const CheckpointSnapshot> pending_;
+    std::function<void()> pending_task_;
     bool busy_ = false, stopping_ = false;
     std::vector<CheckpointOutcome> outcomes_;
     std::thread thread_;

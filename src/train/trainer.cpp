@@ -242,9 +242,20 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
                 if (faults_.take(FaultKind::CheckpointCorrupt, step)) corrupt_file(file);
                 if (faults_.take(FaultKind::CheckpointTruncate, step)) truncate_file_to_half(file);
             }});
+    // The first snapshot would fault in its fresh memory page by page while training waits
+    // (seconds for a 124M-parameter model); touching one buffer on the writer's thread now
+    // makes that snapshot a plain copy too.
+    if (cfg_.async_checkpoints) {
+        const size_t n = static_cast<size_t>(model_->layout().n_params());
+        writer_->run_in_background([buffer = free_snapshot_buffer(), n] {
+            buffer->params.resize(n);
+            buffer->exp_avg.resize(n);
+            buffer->exp_avg_sq.resize(n);
+        });
+    }
     watchdog_ = std::make_unique<Watchdog>(cfg_.watchdog_factor, cfg_.watchdog_min_seconds, [this](const std::string& d) {
-        if (events_.on_hang) events_.on_hang(d);
-        log_warn(d, "; exiting with code 3 so that a supervisor (tandem train --supervise) restarts the run");
+        if (events_.on_hang) events_.on_hang(d);  // expected not to return
+        log_warn(d, "; exiting with code 3");
         std::_Exit(3);
     });
     const int64_t B = cfg_.batch_size, T = cfg_.seq_len;

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/checksum.h"
@@ -52,6 +53,26 @@ TEST_F(AtomicFileTest, UncommittedFileLeavesTheOldOneAndNoTemporary) {
     }
     EXPECT_EQ(read_file(path), "old");
     EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator{}), 1);
+}
+
+TEST_F(AtomicFileTest, DirectModeWritesExactlyTheBytesGivenAtAnySize) {
+    // Sizes around the block size and the 8 MiB buffer: O_DIRECT pads the last block and the
+    // padding must be cut off again.
+    for (size_t size : {size_t(0), size_t(1), size_t(4095), size_t(4097), size_t(8 << 20) + 3, size_t(20 << 20) + 4096}) {
+        std::string data(size, '\0');
+        for (size_t i = 0; i < size; ++i) data[i] = char(i * 131 + size);
+        const std::string path = (dir_ / ("direct_" + std::to_string(size))).string();
+        AtomicFile file(path, WriteMode::Direct);
+        for (size_t at = 0; at < size;) {  // in uneven pieces
+            const size_t n = std::min(size - at, size_t(1000003));
+            file.write(data.data() + at, n);
+            at += n;
+        }
+        file.commit();
+        EXPECT_EQ(fs::file_size(path), size);
+        EXPECT_TRUE(read_file(path) == data) << size;
+        EXPECT_EQ(file.checksum(), xxh3_64(data.data(), data.size()));
+    }
 }
 
 }  // namespace

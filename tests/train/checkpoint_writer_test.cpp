@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "backend/registry.h"
 #include "core/error.h"
@@ -94,6 +95,21 @@ TEST_F(CheckpointWriterTest, SubmitWaitsForTheWriteInFlight) {
     for (int64_t step = 1; step <= 4; ++step) writer.submit(snapshot(step));
     EXPECT_EQ(writer.collect(true).size(), 4u);  // none was dropped
     EXPECT_EQ(most, 1);
+}
+
+TEST_F(CheckpointWriterTest, BackgroundTasksRunOnTheWriterThreadInTurnWithWrites) {
+    CheckpointWriter writer({.parent = dir_});
+    std::thread::id ran_on;
+    auto buffer = std::make_shared<CheckpointSnapshot>();
+    writer.run_in_background([&ran_on, buffer] {
+        ran_on = std::this_thread::get_id();
+        buffer->params.resize(1000);
+    });
+    writer.submit(snapshot(3));  // waits for the task
+    EXPECT_EQ(writer.collect(true).size(), 1u);
+    EXPECT_NE(ran_on, std::this_thread::get_id());
+    EXPECT_EQ(buffer->params.size(), 1000u);
+    EXPECT_EQ(buffer.use_count(), 1);  // the task let go of it
 }
 
 TEST_F(CheckpointWriterTest, RestoringASnapshotPutsTrainingBack) {
