@@ -227,9 +227,10 @@ TEST_F(Reliability, SupervisorRestartsAfterAKillAndAfterAHang) {
     EXPECT_NE(killed.err.find("restart 1 of 2 with --resume auto"), std::string::npos) << killed.err;
     expect_same_as_straight("supervised_kill");
 
-    // A step that hangs: the watchdog ends the trainer, the supervisor starts it again.
+    // A step that hangs: the watchdog ends the trainer, the supervisor starts it again. The floor
+    // of 3 s keeps a slow moment of a loaded machine (a checkpoint write) from passing for a hang.
     RunResult hung = run_tandem(train_args(
-        "supervised_hang", "--supervise 1 watchdog_factor=20 watchdog_min_seconds=1 --inject hang@14:600"));
+        "supervised_hang", "--supervise 1 watchdog_factor=20 watchdog_min_seconds=3 --inject hang@14:600"));
     ASSERT_EQ(hung.exit_code, 0) << hung.err;
     EXPECT_NE(hung.err.find("watchdog: step 14"), std::string::npos) << hung.err;
     EXPECT_NE(hung.err.find("stopped by its watchdog (exit 3)"), std::string::npos) << hung.err;
