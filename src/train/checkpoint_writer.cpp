@@ -2,6 +2,7 @@
 #include "train/checkpoint_writer.h"
 
 #include <chrono>
+#include <ctime>
 
 #include "io/checkpoint_dir.h"
 
@@ -88,10 +89,21 @@ void CheckpointWriter::work() {
     }
 }
 
+namespace {
+
+double thread_cpu_seconds() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+}  // namespace
+
 CheckpointOutcome CheckpointWriter::write(const CheckpointSnapshot& snapshot) const {
     CheckpointOutcome outcome;
     outcome.step = snapshot.state.step;
     const auto begin = std::chrono::steady_clock::now();
+    const double cpu_begin = thread_cpu_seconds();
     try {
         outcome.path = write_checkpoint(options_.parent, snapshot, options_.after_file);
         if (options_.after_commit) options_.after_commit(outcome.path, outcome.step);
@@ -103,6 +115,7 @@ CheckpointOutcome CheckpointWriter::write(const CheckpointSnapshot& snapshot) co
         else outcome.error = std::string("written, but then: ") + e.what();
     }
     outcome.write_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+    outcome.write_cpu_seconds = thread_cpu_seconds() - cpu_begin;
     return outcome;
 }
 

@@ -33,6 +33,7 @@ struct CheckpointOutcome {
     std::string path;   // empty when the write failed
     std::string error;  // why it failed
     double write_seconds = 0;
+    double write_cpu_seconds = 0;  // CPU time the writing thread spent, system time included
     std::vector<std::string> pruned;  // older checkpoints deleted by retention
 };
 

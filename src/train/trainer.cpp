@@ -357,7 +357,8 @@ void TrainingRun::collect_checkpoints(bool wait) {
             last_checkpoint_ = o.path;
             say("checkpoint " + o.path);
             record_event("checkpoint", o.step, "", "saved",
-                         {{"path", o.path}, {"stall_s", stall}, {"write_s", o.write_seconds}});
+                         {{"path", o.path}, {"stall_s", stall}, {"write_s", o.write_seconds},
+                          {"write_cpu_s", o.write_cpu_seconds}});
             if (!o.error.empty()) warn(o.path + ": " + o.error);
         } else {
             warn("checkpoint of step " + std::to_string(o.step) + " failed: " + o.error +
