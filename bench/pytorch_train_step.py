@@ -6,10 +6,18 @@ imported from there), in fp32 on the CPU. Prints tokens/s as the median of --ste
 --warmup, with min and max, in the same RESULT line format.
 
     OMP_NUM_THREADS=2 /usr/bin/python3 bench/pytorch_train_step.py [--model llama-15m|gpt2-124m|all]
+        [--batch B] [--seq T]
+
+The RESULT line ends with the process's peak resident memory (getrusage, MiB) and the label
+names the settings that change PyTorch's speed here: "-tcmalloc" when LD_PRELOAD has tcmalloc,
+"-<core>" when OPENBLAS_CORETYPE forces OpenBLAS's kernels (PyTorch loads Debian's OpenBLAS
+through libblas.so.3 and inherits the variable; unset, OpenBLAS picks the CPU's best kernels).
 """
 import argparse
 import math
+import ctypes
 import os
+import resource
 import statistics
 import sys
 import time
@@ -32,9 +40,20 @@ PRESETS = {
 SHAPES = {"llama-15m": (8, 256), "gpt2-124m": (4, 64)}
 
 
-def run(name, steps, warmup, threads):
+def openblas_core():
+    """The kernel family of the OpenBLAS that this process loaded (through torch), if any."""
+    try:
+        lib = ctypes.CDLL(None)
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        return lib.openblas_get_corename().decode()
+    except (AttributeError, OSError):
+        return "unknown"
+
+
+def run(name, steps, warmup, threads, batch=0, seq=0):
     cfg = PRESETS[name]
     B, T = SHAPES[name]
+    B, T = batch or B, seq or T
     spec = ref.gpt2_params(cfg) if cfg["family"] == "gpt2" else ref.qwen3_params(cfg)
     forward = ref.gpt2_forward if cfg["family"] == "gpt2" else ref.qwen3_forward
     gen = torch.Generator().manual_seed(1)
@@ -53,7 +72,9 @@ def run(name, steps, warmup, threads):
     targets = ((idx * 104729 + 5) % V).view(B, T)
     n_params = sum(t.numel() for t in p.values())
     print(f"# {name} in torch {torch.__version__}: {n_params} params, B={B} T={T}, "
-          f"threads {threads}, LD_PRELOAD={os.environ.get('LD_PRELOAD', '')}", flush=True)
+          f"threads {threads}, LD_PRELOAD={os.environ.get('LD_PRELOAD', '')}, "
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}, "
+          f"OpenBLAS core {openblas_core()}", flush=True)
     times = []
     for i in range(warmup + steps):
         start = time.perf_counter()
@@ -69,8 +90,12 @@ def run(name, steps, warmup, threads):
         print(f"  step {i}: {s:.3f} s, loss {loss.item():.4f}", file=sys.stderr, flush=True)
     med, lo, hi = statistics.median(times), min(times), max(times)
     label = "pytorch-tcmalloc" if "tcmalloc" in os.environ.get("LD_PRELOAD", "") else "pytorch"
+    if os.environ.get("OPENBLAS_CORETYPE"):
+        label += "-" + os.environ["OPENBLAS_CORETYPE"].lower()
+    maxrss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"RESULT {label} {name} B={B} T={T} tok/s median {B * T / med:.1f} min {B * T / hi:.1f} "
-          f"max {B * T / lo:.1f} (step {med:.3f} s, {steps} steps)", flush=True)
+          f"max {B * T / lo:.1f} (step {med:.3f} s, {steps} steps) maxrss_mib {maxrss_mib:.0f}",
+          flush=True)
 
 
 def main():
@@ -78,12 +103,14 @@ def main():
     ap.add_argument("--model", default="all", choices=["all", *PRESETS])
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=0, help="default: the model's shape of the issue")
+    ap.add_argument("--seq", type=int, default=0)
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     for name in PRESETS:
         if args.model in ("all", name):
-            run(name, args.steps, args.warmup, args.threads)
+            run(name, args.steps, args.warmup, args.threads, args.batch, args.seq)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,13 @@
 // sgemm rate on the model's own MLP shape and prints the FLOP floor of a step at that rate.
 //
 //   train_step_bench [--backend cpu] [--model llama-15m|gpt2-124m|all] [--batch B] [--seq T]
-//                    [--steps 10] [--warmup 2] [--no-sgemm]
+//                    [--steps 10] [--warmup 2] [--no-sgemm] [--profile]
 //
-// Each result line starts with "RESULT" so that bench/run_train_step.sh can collect it.
+// --profile times every kernel call (synchronised) and prints where the step's time goes.
+// Each result line starts with "RESULT" so that bench/run_train_step.sh can collect it; it ends
+// with the process's peak resident memory (getrusage), measured before the sgemm probe.
+// The model and optimizer are the ones `tandem train` runs: the bench and the product share
+// the code path, OpenBLAS loading (backend/cpu/blas.cpp) included.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -14,9 +18,13 @@
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include "backend/buffer.h"
+#include "backend/cpu/blas.h"
 #include "backend/registry.h"
 #include "model/model.h"
+#include "profiling_backend.h"
 #include "train/adamw.h"
 
 using namespace tandem;
@@ -73,9 +81,17 @@ double sgemm_gflops(backend::Backend& be, int64_t M, int64_t K, int64_t N) {
     return best;
 }
 
+double peak_rss_mib() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_maxrss / 1024.0;  // Linux reports KiB
+}
+
 void run(const std::string& backend_name, const std::string& preset, int64_t B, int64_t T,
-         int steps, int warmup, bool measure_sgemm) {
-    backend::Backend& be = backend::get_backend(backend_name);
+         int steps, int warmup, bool measure_sgemm, bool profile) {
+    backend::Backend& device = backend::get_backend(backend_name);
+    bench::ProfilingBackend profiler(device);
+    backend::Backend& be = profile ? static_cast<backend::Backend&>(profiler) : device;
     const model::ModelConfig config = model::preset_config(preset);
     model::Model m(config, be, DType::F32, B, T);
     m.init(1);
@@ -105,6 +121,7 @@ void run(const std::string& backend_name, const std::string& preset, int64_t B, 
         opt.step(m.params(), m.grads(), 1e-4f);
         be.synchronize();
         const double s = seconds_since(start);
+        if (i + 1 == warmup) profiler.reset();
         if (i >= warmup) {
             times.push_back(s);
             t_forward.push_back(forward_s);
@@ -116,19 +133,22 @@ void run(const std::string& backend_name, const std::string& preset, int64_t B, 
     std::printf("# median seconds: zero_grad+forward %.3f, backward %.3f, clip+adamw %.3f\n",
                 summarize(t_forward).median, summarize(t_backward).median,
                 summarize(t_optimizer).median);
+    if (profile) profiler.print(steps);
     const Stats t = summarize(times);
     const double tokens_per_step = double(B * T);
     const double flops = step_flops(config, m.layout(), B, T);
     std::printf("RESULT tandem-%s %s B=%lld T=%lld tok/s median %.1f min %.1f max %.1f "
-                "(step %.3f s, %d steps) GFLOP/step %.1f achieved %.1f GFLOP/s\n",
+                "(step %.3f s, %d steps) GFLOP/step %.1f achieved %.1f GFLOP/s maxrss_mib %.0f\n",
                 backend_name.c_str(), preset.c_str(), static_cast<long long>(B),
                 static_cast<long long>(T), tokens_per_step / t.median, tokens_per_step / t.max,
-                tokens_per_step / t.min, t.median, steps, flops / 1e9, flops / t.median / 1e9);
+                tokens_per_step / t.min, t.median, steps, flops / 1e9, flops / t.median / 1e9,
+                peak_rss_mib());
     if (measure_sgemm) {
         // The model's MLP product, and a square one as the machine's reference rate.
         const double model_rate = sgemm_gflops(be, B * T, config.d_model, config.d_ffn);
         const double square_rate = sgemm_gflops(be, 1024, 1024, 1024);
         const double rate = std::max(model_rate, square_rate);
+        // Against this rate, the step's FLOP rate is the "fraction of the machine" of the issue.
         const double floor_s = flops / (rate * 1e9);
         std::printf("FLOOR %s sgemm [%lld x %lld] x [%lld x %lld] %.1f GFLOP/s, 1024^3 %.1f "
                     "GFLOP/s -> step >= %.3f s, <= %.1f tok/s\n",
@@ -146,7 +166,7 @@ int main(int argc, char** argv) {
     std::string backend_name = "cpu", model_name = "all";
     int64_t batch = 0, seq = 0;
     int steps = 10, warmup = 2;
-    bool measure_sgemm = true;
+    bool measure_sgemm = true, profile = false;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         auto value = [&]() -> std::string {
@@ -163,22 +183,29 @@ int main(int argc, char** argv) {
         else if (arg == "--steps") steps = std::stoi(value());
         else if (arg == "--warmup") warmup = std::stoi(value());
         else if (arg == "--no-sgemm") measure_sgemm = false;
+        else if (arg == "--profile") profile = true;
         else {
             std::fprintf(stderr, "train_step_bench: unknown flag %s\n", arg.c_str());
             return 2;
         }
     }
     try {
+        if (backend_name == "cpu") {
+            const backend::cpu::Blas& blas = backend::cpu::blas();
+            std::printf("# BLAS: %s, core %s (%s); OMP_NUM_THREADS=%s\n", blas.config.c_str(),
+                        blas.core.c_str(), blas.chosen_by.c_str(),
+                        std::getenv("OMP_NUM_THREADS") ? std::getenv("OMP_NUM_THREADS") : "unset");
+        }
         // The issue's shapes: llama-15m at batch 8 x 256, gpt2-124m at batch 4 x 64.
         if (model_name == "all" || model_name == "llama-15m")
             run(backend_name, "llama-15m", batch ? batch : 8, seq ? seq : 256, steps, warmup,
-                measure_sgemm);
+                measure_sgemm, profile);
         if (model_name == "all" || model_name == "gpt2-124m")
             run(backend_name, "gpt2-124m", batch ? batch : 4, seq ? seq : 64, steps, warmup,
-                measure_sgemm);
+                measure_sgemm, profile);
         if (model_name != "all" && model_name != "llama-15m" && model_name != "gpt2-124m")
             run(backend_name, model_name, batch ? batch : 4, seq ? seq : 64, steps, warmup,
-                measure_sgemm);
+                measure_sgemm, profile);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "train_step_bench: error: %s\n", e.what());
         return 1;

@@ -3,6 +3,7 @@
 #include "backend/cpu/cpu_backend.h"
 
 #include "backend/checks.h"
+#include "backend/cpu/blas.h"
 #include "backend/cpu/kernels.h"
 #include "backend/host_memory.h"
 
@@ -188,6 +189,9 @@ class CpuBackend final : public HostMemoryBackend {
 }  // namespace
 
 std::unique_ptr<Backend> make_cpu_backend() {
+    // Load OpenBLAS here, at the boundary: a missing library is an Error when the backend is
+    // chosen, never inside a kernel, and the chosen sgemm core is logged before the first step.
+    cpu::blas();
     return std::make_unique<CpuBackend>();
 }
 

@@ -1,10 +1,10 @@
-// The cpu matrix products: OpenBLAS sgemm for every product (transposes through CblasTrans, the
-// bias by initialising the output rows and beta = 1), and the bias gradient as column sums.
-#include <cblas.h>
-
+// The cpu matrix products: OpenBLAS sgemm (blas.h) for every product (transposes through
+// CblasTrans, the bias by initialising the output rows and beta = 1), and the bias gradient as
+// column sums.
 #include <algorithm>
 #include <vector>
 
+#include "backend/cpu/blas.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/parallel.h"
 #include "backend/cpu/simd.h"
@@ -33,9 +33,7 @@ TANDEM_CPU_CLONES void add_row(float* acc, const float* row, int64_t N) {
 // One product of row-major matrices: out [M, N] = op(a) @ op(b) + beta * out.
 void gemm(float* out, const float* a, const float* b, int64_t M, int64_t N, int64_t K, bool trans_a,
           bool trans_b, float beta) {
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, a, trans_a ? M : K, b,
-                trans_b ? K : N, beta, out, N);
+    sgemm(trans_a, trans_b, M, N, K, 1.0f, a, trans_a ? M : K, b, trans_b ? K : N, beta, out, N);
 }
 
 }  // namespace
