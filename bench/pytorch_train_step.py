@@ -42,12 +42,16 @@ SHAPES = {"llama-15m": (8, 256), "gpt2-124m": (4, 64)}
 
 def openblas_core():
     """The kernel family of the OpenBLAS that this process loaded (through torch), if any."""
-    try:
-        lib = ctypes.CDLL(None)
-        lib.openblas_get_corename.restype = ctypes.c_char_p
-        return lib.openblas_get_corename().decode()
+    try:  # torch loads it privately through libblas.so.3: find it in our own mappings
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "libopenblas" in line}
+        for path in paths:
+            lib = ctypes.CDLL(path)  # already loaded: the same handle, no second init
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            return lib.openblas_get_corename().decode()
     except (AttributeError, OSError):
-        return "unknown"
+        pass
+    return "unknown"
 
 
 def run(name, steps, warmup, threads, batch=0, seq=0):

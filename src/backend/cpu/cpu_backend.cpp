@@ -19,6 +19,9 @@ class CpuBackend final : public HostMemoryBackend {
    public:
     std::string_view name() const override { return "cpu"; }
     bool supports(DType dtype) const override { return dtype == DType::F32; }
+    void fill_zero(Tensor x) override {
+        if (x.data) cpu::fill_zero(x);
+    }
 
     void embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe,
                            int64_t pos_offset) override {
