@@ -6,7 +6,11 @@
 #
 #   bench/run_train_step.sh [--build build/release] [--rounds 2] [--steps 10] [--warmup 2]
 #                           [--shapes "llama-15m:8:256 gpt2-124m:4:64 gpt2-124m:4:1024"]
-#                           [--peers best|all]
+#                           [--peers best|all] [--quiet-wait 120]
+#
+# The machine is shared: before each run the script waits (up to --quiet-wait seconds) until the
+# CPUs have been at least 90% idle for a second, and prints the idle share it saw, so that a
+# neighbour's build does not land on one side of a comparison only.
 #
 # Settings of each side (printed with the results):
 # - tandem: OMP_NUM_THREADS=2 (OpenMP, which OpenBLAS's OpenMP build shares, so the two never
@@ -19,7 +23,7 @@
 #   (often Haswell = AVX2), with and without tcmalloc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=build/release ROUNDS=2 STEPS=10 WARMUP=2 PEERS=best
+BUILD=build/release ROUNDS=2 STEPS=10 WARMUP=2 PEERS=best QUIET_WAIT=120
 SHAPES="llama-15m:8:256 gpt2-124m:4:64 gpt2-124m:4:1024"
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -29,6 +33,7 @@ while [[ $# -gt 0 ]]; do
     --warmup) WARMUP=$2; shift 2 ;;
     --shapes) SHAPES=$2; shift 2 ;;
     --peers) PEERS=$2; shift 2 ;;
+    --quiet-wait) QUIET_WAIT=$2; shift 2 ;;
     *) echo "run_train_step.sh: unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -43,17 +48,33 @@ trap 'rm -f "$OUT"' EXIT
 
 echo "# $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores visible; OMP_NUM_THREADS=$OMP_NUM_THREADS; environment OPENBLAS_CORETYPE=${ENV_CORETYPE:-unset}, OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-unset}"
 echo "# $(date -u +%FT%TZ), $ROUNDS rounds x $STEPS steps after $WARMUP warm-up; shapes $SHAPES"
+idle_percent() {  # share of CPU time spent idle over the next second, from /proc/stat
+  local u n s i w q sq st t1 i1
+  read -r _ u n s i w q sq st _ < /proc/stat; t1=$((u + n + s + i + w + q + sq + st)); i1=$((i + w))
+  sleep 1
+  read -r _ u n s i w q sq st _ < /proc/stat
+  echo $(( 100 * (i + w - i1) / (u + n + s + i + w + q + sq + st - t1) ))
+}
+wait_quiet() {  # wait_quiet <label>: until the CPUs are >= 90% idle, or QUIET_WAIT seconds
+  local waited=0 idle=100
+  if (( QUIET_WAIT > 0 )); then
+    while idle=$(idle_percent); (( idle < 90 && waited < QUIET_WAIT )); do waited=$((waited + 1)); done
+  fi
+  echo "# $1: idle ${idle}% after waiting ${waited} s, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+}
 pytorch() {  # pytorch <model> <B> <T> <env...>
   local model=$1 b=$2 t=$3; shift 3
+  wait_quiet "pytorch $*"
   env "$@" /usr/bin/python3 bench/pytorch_train_step.py --model "$model" --batch "$b" --seq "$t" \
     --steps "$STEPS" --warmup "$WARMUP" 2>/dev/null | tee -a "$OUT" | grep -E "^(RESULT|# )"
 }
 for round in $(seq 1 "$ROUNDS"); do
   for shape in $SHAPES; do
     IFS=: read -r model b t <<< "$shape"
-    echo "# round $round $model B=$b T=$t: load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "# round $round $model B=$b T=$t"
     sgemm=--no-sgemm
     [[ $round == 1 ]] && sgemm=
+    wait_quiet tandem
     "$BENCH" --backend cpu --model "$model" --batch "$b" --seq "$t" --steps "$STEPS" \
       --warmup "$WARMUP" $sgemm 2>/dev/null | tee -a "$OUT" | grep -E "^(RESULT|FLOOR|# BLAS|# median)"
     pytorch "$model" "$b" "$t" -u OPENBLAS_CORETYPE LD_PRELOAD=$TCMALLOC
