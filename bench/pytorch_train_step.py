@@ -6,7 +6,9 @@ imported from there), in fp32 on the CPU. Prints tokens/s as the median of --ste
 --warmup, with min and max, in the same RESULT line format.
 
     OMP_NUM_THREADS=2 /usr/bin/python3 bench/pytorch_train_step.py [--model llama-15m|gpt2-124m|all]
-        [--batch B] [--seq T]
+        [--batch B] [--seq T] [--lockstep IN_FIFO OUT_FIFO]
+
+--lockstep takes turns with train_step_bench one step at a time (see bench/run_train_step.sh).
 
 The RESULT line ends with the process's peak resident memory (getrusage, MiB) and the label
 names the settings that change PyTorch's speed here: "-tcmalloc" when LD_PRELOAD has tcmalloc,
@@ -54,7 +56,22 @@ def openblas_core():
     return "unknown"
 
 
-def run(name, steps, warmup, threads, batch=0, seq=0):
+class Lockstep:
+    """Waits for a byte on one fifo before each step and writes one to the other after it."""
+
+    def __init__(self, fifos):
+        self.fds = [os.open(f, os.O_RDWR) for f in fifos] if fifos else None
+
+    def wait_turn(self):
+        if self.fds:
+            os.read(self.fds[0], 1)
+
+    def pass_turn(self):
+        if self.fds:
+            os.write(self.fds[1], b"s")
+
+
+def run(name, steps, warmup, threads, batch=0, seq=0, lockstep=Lockstep(None)):
     cfg = PRESETS[name]
     B, T = SHAPES[name]
     B, T = batch or B, seq or T
@@ -81,6 +98,7 @@ def run(name, steps, warmup, threads, batch=0, seq=0):
           f"OpenBLAS core {openblas_core()}", flush=True)
     times = []
     for i in range(warmup + steps):
+        lockstep.wait_turn()
         start = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         logits = forward(p, cfg, tokens)
@@ -92,6 +110,7 @@ def run(name, steps, warmup, threads, batch=0, seq=0):
         if i >= warmup:
             times.append(s)
         print(f"  step {i}: {s:.3f} s, loss {loss.item():.4f}", file=sys.stderr, flush=True)
+        lockstep.pass_turn()
     med, lo, hi = statistics.median(times), min(times), max(times)
     label = "pytorch-tcmalloc" if "tcmalloc" in os.environ.get("LD_PRELOAD", "") else "pytorch"
     if os.environ.get("OPENBLAS_CORETYPE"):
@@ -109,12 +128,14 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--batch", type=int, default=0, help="default: the model's shape of the issue")
     ap.add_argument("--seq", type=int, default=0)
+    ap.add_argument("--lockstep", nargs=2, metavar=("IN_FIFO", "OUT_FIFO"))
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    lockstep = Lockstep(args.lockstep)
     for name in PRESETS:
         if args.model in ("all", name):
-            run(name, args.steps, args.warmup, args.threads, args.batch, args.seq)
+            run(name, args.steps, args.warmup, args.threads, args.batch, args.seq, lockstep)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,11 @@
 #                           [--shapes "llama-15m:8:256 gpt2-124m:4:64 gpt2-124m:4:1024"]
 #                           [--peers best|all] [--quiet-wait 120]
 #
-# The machine is shared: before each run the script waits (up to --quiet-wait seconds) until the
-# CPUs have been at least 90% idle for a second, and prints the idle share it saw, so that a
-# neighbour's build does not land on one side of a comparison only.
+# The machine is shared, so tandem and PyTorch at its best run at the same time in lockstep:
+# each waits on a fifo for the other's step to end (blocked in read, using no CPU), so their
+# steps alternate one by one and a neighbour's build lands on both sides alike; the per-step
+# ratios are printed too. Before each pair (and each extra peer) the script also waits up to
+# --quiet-wait seconds for the CPUs to be at least 90% idle, and prints the idle share it saw.
 #
 # Settings of each side (printed with the results):
 # - tandem: OMP_NUM_THREADS=2 (OpenMP, which OpenBLAS's OpenMP build shares, so the two never
@@ -44,7 +46,9 @@ TCMALLOC=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
 export OMP_NUM_THREADS=2
 ENV_CORETYPE=${OPENBLAS_CORETYPE:-}
 OUT=$(mktemp)
-trap 'rm -f "$OUT"' EXIT
+FIFOS=$(mktemp -d)
+mkfifo "$FIFOS/tandem" "$FIFOS/pytorch"
+trap 'rm -rf "$OUT" "$FIFOS"' EXIT
 
 echo "# $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores visible; OMP_NUM_THREADS=$OMP_NUM_THREADS; environment OPENBLAS_CORETYPE=${ENV_CORETYPE:-unset}, OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-unset}"
 echo "# $(date -u +%FT%TZ), $ROUNDS rounds x $STEPS steps after $WARMUP warm-up; shapes $SHAPES"
@@ -62,11 +66,13 @@ wait_quiet() {  # wait_quiet <label>: until the CPUs are >= 90% idle, or QUIET_W
   fi
   echo "# $1: idle ${idle}% after waiting ${waited} s, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 }
-pytorch() {  # pytorch <model> <B> <T> <env...>
+pytorch() {  # pytorch <model> <B> <T> <env...> [-- extra flags]
   local model=$1 b=$2 t=$3; shift 3
-  wait_quiet "pytorch $*"
-  env "$@" /usr/bin/python3 bench/pytorch_train_step.py --model "$model" --batch "$b" --seq "$t" \
-    --steps "$STEPS" --warmup "$WARMUP" 2>/dev/null | tee -a "$OUT" | grep -E "^(RESULT|# )"
+  local envs=() extra=()
+  while [[ $# -gt 0 && $1 != -- ]]; do envs+=("$1"); shift; done
+  [[ $# -gt 0 ]] && { shift; extra=("$@"); }
+  env "${envs[@]}" /usr/bin/python3 bench/pytorch_train_step.py --model "$model" --batch "$b" \
+    --seq "$t" --steps "$STEPS" --warmup "$WARMUP" "${extra[@]}"
 }
 for round in $(seq 1 "$ROUNDS"); do
   for shape in $SHAPES; do
@@ -74,13 +80,27 @@ for round in $(seq 1 "$ROUNDS"); do
     echo "# round $round $model B=$b T=$t"
     sgemm=--no-sgemm
     [[ $round == 1 ]] && sgemm=
-    wait_quiet tandem
+    wait_quiet "tandem + pytorch-tcmalloc in lockstep"
     "$BENCH" --backend cpu --model "$model" --batch "$b" --seq "$t" --steps "$STEPS" \
-      --warmup "$WARMUP" $sgemm 2>/dev/null | tee -a "$OUT" | grep -E "^(RESULT|FLOOR|# BLAS|# median)"
-    pytorch "$model" "$b" "$t" -u OPENBLAS_CORETYPE LD_PRELOAD=$TCMALLOC
+      --warmup "$WARMUP" $sgemm --lockstep "$FIFOS/tandem" "$FIFOS/pytorch" \
+      > "$FIFOS/tandem.out" 2> "$FIFOS/tandem.err" &
+    pytorch "$model" "$b" "$t" -u OPENBLAS_CORETYPE LD_PRELOAD=$TCMALLOC \
+      -- --lockstep "$FIFOS/pytorch" "$FIFOS/tandem" > "$FIFOS/pytorch.out" 2> "$FIFOS/pytorch.err" &
+    printf s > "$FIFOS/tandem"  # tandem takes the first turn
+    wait
+    cat "$FIFOS/tandem.out" "$FIFOS/pytorch.out" >> "$OUT"
+    grep -E "^(RESULT|FLOOR|# BLAS|# median|# [a-z0-9-]+ in torch)" "$FIFOS/tandem.out" "$FIFOS/pytorch.out" | cut -d: -f2-
+    paste <(grep -o "step [0-9]*: [0-9.]* s" "$FIFOS/tandem.err") \
+          <(grep -o "step [0-9]*: [0-9.]* s" "$FIFOS/pytorch.err") |
+      awk -v w="$WARMUP" '$2+0 >= w { r[++n] = $7 / $3 }
+        END { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (r[j] < r[i]) { x = r[i]; r[i] = r[j]; r[j] = x }
+              printf "STEPRATIO %s", n ? "" : "none"; for (i = 1; i <= n; i++) printf " %.2f", r[i]; printf "\n" }' |
+      sed "s/^STEPRATIO/STEPRATIO $model B=$b T=$t (tandem speed \/ pytorch-tcmalloc, step pairs, sorted):/" | tee -a "$OUT"
     if [[ $PEERS == all && -n $ENV_CORETYPE ]]; then
-      pytorch "$model" "$b" "$t" OPENBLAS_CORETYPE="$ENV_CORETYPE" LD_PRELOAD=$TCMALLOC
-      pytorch "$model" "$b" "$t" OPENBLAS_CORETYPE="$ENV_CORETYPE"
+      for preload in "LD_PRELOAD=$TCMALLOC" "LD_PRELOAD="; do
+        wait_quiet "pytorch OPENBLAS_CORETYPE=$ENV_CORETYPE $preload"
+        pytorch "$model" "$b" "$t" OPENBLAS_CORETYPE="$ENV_CORETYPE" "$preload" 2>/dev/null | tee -a "$OUT" | grep -E "^(RESULT|# )"
+      done
     fi
   done
 done

@@ -4,7 +4,11 @@
 //
 //   train_step_bench [--backend cpu] [--model llama-15m|gpt2-124m|all] [--batch B] [--seq T]
 //                    [--steps 10] [--warmup 2] [--no-sgemm] [--profile]
+//                    [--lockstep IN_FIFO OUT_FIFO]
 //
+// --lockstep waits for a byte on IN_FIFO before each step and writes one to OUT_FIFO after it:
+// bench/run_train_step.sh chains tandem and PyTorch through two fifos so that their steps
+// alternate one by one, and a neighbour's load on the shared machine falls on both sides alike.
 // --profile times every kernel call (synchronised) and prints where the step's time goes.
 // Each result line starts with "RESULT" so that bench/run_train_step.sh can collect it; it ends
 // with the process's peak resident memory (getrusage), measured before the sgemm probe.
@@ -18,7 +22,9 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "backend/buffer.h"
 #include "backend/cpu/blas.h"
@@ -81,6 +87,20 @@ double sgemm_gflops(backend::Backend& be, int64_t M, int64_t K, int64_t N) {
     return best;
 }
 
+// The turn-taking of --lockstep; both ends opened read-write, so that opening never blocks.
+struct Lockstep {
+    int in = -1, out = -1;
+    bool active() const { return in >= 0; }
+    void wait_turn() const {
+        char c;
+        if (active() && ::read(in, &c, 1) != 1) std::perror("train_step_bench: lockstep read");
+    }
+    void pass_turn() const {
+        const char c = 's';
+        if (active() && ::write(out, &c, 1) != 1) std::perror("train_step_bench: lockstep write");
+    }
+};
+
 double peak_rss_mib() {
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
@@ -88,7 +108,7 @@ double peak_rss_mib() {
 }
 
 void run(const std::string& backend_name, const std::string& preset, int64_t B, int64_t T,
-         int steps, int warmup, bool measure_sgemm, bool profile) {
+         int steps, int warmup, bool measure_sgemm, bool profile, const Lockstep& lockstep) {
     backend::Backend& device = backend::get_backend(backend_name);
     bench::ProfilingBackend profiler(device);
     backend::Backend& be = profile ? static_cast<backend::Backend&>(profiler) : device;
@@ -110,6 +130,7 @@ void run(const std::string& backend_name, const std::string& preset, int64_t B, 
     std::vector<double> times, t_forward, t_backward, t_optimizer;
     double loss = 0;
     for (int i = 0; i < warmup + steps; ++i) {
+        lockstep.wait_turn();
         const auto start = Clock::now();
         m.zero_grad();
         loss = m.forward(tokens, targets, B, T);
@@ -129,6 +150,7 @@ void run(const std::string& backend_name, const std::string& preset, int64_t B, 
             t_optimizer.push_back(s - forward_s - backward_s);
         }
         std::fprintf(stderr, "  step %d: %.3f s, loss %.4f\n", i, s, loss);
+        lockstep.pass_turn();
     }
     std::printf("# median seconds: zero_grad+forward %.3f, backward %.3f, clip+adamw %.3f\n",
                 summarize(t_forward).median, summarize(t_backward).median,
@@ -144,6 +166,7 @@ void run(const std::string& backend_name, const std::string& preset, int64_t B, 
                 tokens_per_step / t.min, t.median, steps, flops / 1e9, flops / t.median / 1e9,
                 peak_rss_mib());
     if (measure_sgemm) {
+        lockstep.wait_turn();  // the peer's last step is over: the probe runs alone
         // The model's MLP product, and a square one as the machine's reference rate.
         const double model_rate = sgemm_gflops(be, B * T, config.d_model, config.d_ffn);
         const double square_rate = sgemm_gflops(be, 1024, 1024, 1024);
@@ -167,6 +190,7 @@ int main(int argc, char** argv) {
     int64_t batch = 0, seq = 0;
     int steps = 10, warmup = 2;
     bool measure_sgemm = true, profile = false;
+    Lockstep lockstep;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         auto value = [&]() -> std::string {
@@ -184,6 +208,16 @@ int main(int argc, char** argv) {
         else if (arg == "--warmup") warmup = std::stoi(value());
         else if (arg == "--no-sgemm") measure_sgemm = false;
         else if (arg == "--profile") profile = true;
+        else if (arg == "--lockstep") {
+            const std::string in = value(), out = value();
+            lockstep.in = ::open(in.c_str(), O_RDWR);
+            lockstep.out = ::open(out.c_str(), O_RDWR);
+            if (lockstep.in < 0 || lockstep.out < 0) {
+                std::fprintf(stderr, "train_step_bench: cannot open fifos %s, %s\n", in.c_str(),
+                             out.c_str());
+                return 2;
+            }
+        }
         else {
             std::fprintf(stderr, "train_step_bench: unknown flag %s\n", arg.c_str());
             return 2;
@@ -199,13 +233,13 @@ int main(int argc, char** argv) {
         // The shapes: llama-15m at batch 8 x 256, gpt2-124m at batch 4 x 64.
         if (model_name == "all" || model_name == "llama-15m")
             run(backend_name, "llama-15m", batch ? batch : 8, seq ? seq : 256, steps, warmup,
-                measure_sgemm, profile);
+                measure_sgemm, profile, lockstep);
         if (model_name == "all" || model_name == "gpt2-124m")
             run(backend_name, "gpt2-124m", batch ? batch : 4, seq ? seq : 64, steps, warmup,
-                measure_sgemm, profile);
+                measure_sgemm, profile, lockstep);
         if (model_name != "all" && model_name != "llama-15m" && model_name != "gpt2-124m")
             run(backend_name, model_name, batch ? batch : 4, seq ? seq : 64, steps, warmup,
-                measure_sgemm, profile);
+                measure_sgemm, profile, lockstep);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "train_step_bench: error: %s\n", e.what());
         return 1;
