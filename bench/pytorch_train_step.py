@@ -56,6 +56,24 @@ def openblas_core():
     return "unknown"
 
 
+def cpu_share():
+    """(busy, total) seconds of all CPUs from /proc/stat, and this process's CPU seconds."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    tick = 1.0 / os.sysconf("SC_CLK_TCK")
+    total = sum(v) * tick
+    t = os.times()
+    return total - (v[3] + v[4]) * tick, total, t.user + t.system
+
+
+def others_percent(start, end):
+    """Percent of the CPUs' time that other processes used between two cpu_share() samples."""
+    total = end[1] - start[1]
+    if total <= 0:
+        return 0.0
+    return max(0.0, 100.0 * ((end[0] - start[0]) - (end[2] - start[2])) / total)
+
+
 class Lockstep:
     """Waits for a byte on one fifo before each step and writes one to the other after it."""
 
@@ -99,6 +117,7 @@ def run(name, steps, warmup, threads, batch=0, seq=0, lockstep=Lockstep(None)):
     times = []
     for i in range(warmup + steps):
         lockstep.wait_turn()
+        cpu_start = cpu_share()
         start = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         logits = forward(p, cfg, tokens)
@@ -109,7 +128,9 @@ def run(name, steps, warmup, threads, batch=0, seq=0, lockstep=Lockstep(None)):
         s = time.perf_counter() - start
         if i >= warmup:
             times.append(s)
-        print(f"  step {i}: {s:.3f} s, loss {loss.item():.4f}", file=sys.stderr, flush=True)
+        others = others_percent(cpu_start, cpu_share())
+        print(f"  step {i}: {s:.3f} s, loss {loss.item():.4f}, others {others:.0f}%",
+              file=sys.stderr, flush=True)
         lockstep.pass_turn()
     med, lo, hi = statistics.median(times), min(times), max(times)
     label = "pytorch-tcmalloc" if "tcmalloc" in os.environ.get("LD_PRELOAD", "") else "pytorch"

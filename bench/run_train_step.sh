@@ -25,7 +25,7 @@
 #   (often Haswell = AVX2), with and without tcmalloc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=build/release ROUNDS=2 STEPS=10 WARMUP=2 PEERS=best QUIET_WAIT=120
+BUILD=build/release ROUNDS=2 STEPS=10 WARMUP=2 PEERS=best QUIET_WAIT=120 QUIET_OTHERS=5
 SHAPES="llama-15m:8:256 gpt2-124m:4:64 gpt2-124m:4:1024"
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -90,12 +90,13 @@ for round in $(seq 1 "$ROUNDS"); do
     wait
     cat "$FIFOS/tandem.out" "$FIFOS/pytorch.out" >> "$OUT"
     grep -E "^(RESULT|FLOOR|# BLAS|# median|# [a-z0-9-]+ in torch)" "$FIFOS/tandem.out" "$FIFOS/pytorch.out" | cut -d: -f2-
-    paste <(grep -o "step [0-9]*: [0-9.]* s" "$FIFOS/tandem.err") \
-          <(grep -o "step [0-9]*: [0-9.]* s" "$FIFOS/pytorch.err") |
-      awk -v w="$WARMUP" '$2+0 >= w { r[++n] = $7 / $3 }
-        END { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (r[j] < r[i]) { x = r[i]; r[i] = r[j]; r[j] = x }
-              printf "STEPRATIO %s", n ? "" : "none"; for (i = 1; i <= n; i++) printf " %.2f", r[i]; printf "\n" }' |
-      sed "s/^STEPRATIO/STEPRATIO $model B=$b T=$t (tandem speed \/ pytorch-tcmalloc, step pairs, sorted):/" | tee -a "$OUT"
+    # One PAIR line per timed step: tandem's and PyTorch's seconds, and the share of the CPUs
+    # that other processes used during each (see CpuShare in train_step_bench.cpp).
+    paste <(grep -o "step [0-9]*: [0-9.]* s, loss [0-9.na]*, others [0-9]*%" "$FIFOS/tandem.err") \
+          <(grep -o "step [0-9]*: [0-9.]* s, loss [0-9.na]*, others [0-9]*%" "$FIFOS/pytorch.err") |
+      tr -d ':,%' | awk -v w="$WARMUP" -v m="$model" -v b="$b" -v t="$t" -v r="$round" \
+        '$2 >= w { print "PAIR", m, b, t, r, $3, $11, $8, $16 }' | tee -a "$OUT" > "$FIFOS/pairs"
+    awk -v q="$QUIET_OTHERS" '{ n++; if ($8 <= q && $9 <= q) c++ } END { printf "# %d step pairs, %d with others <= %d%% on both sides\n", n, c, q }' "$FIFOS/pairs"
     if [[ $PEERS == all && -n $ENV_CORETYPE ]]; then
       for preload in "LD_PRELOAD=$TCMALLOC" "LD_PRELOAD="; do
         wait_quiet "pytorch OPENBLAS_CORETYPE=$ENV_CORETYPE $preload"
@@ -107,28 +108,30 @@ done
 
 echo "# end: load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| model | B x T | implementation | runs | tokens/s (median of run medians) | slowest .. fastest step | peak RSS MiB | vs pytorch-tcmalloc |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
-grep '^RESULT' "$OUT" | awk '
-  { impl=$2; model=$3; shape=substr($4,3)" x "substr($5,3); med=$8; lo=$10; hi=$12; rss=$NF;
-    key=model" | "shape" | "impl; group=model" | "shape;
-    if (!(key in n)) { order[++k]=key; grp[key]=group; mn[key]=lo; mx[key]=hi; rs[key]=rss }
-    vals[key, ++n[key]]=med; if (lo<mn[key]) mn[key]=lo; if (hi>mx[key]) mx[key]=hi;
-    if (rss>rs[key]) rs[key]=rss }
-  END { for (i=1;i<=k;i++) { key=order[i]; c=n[key];
-          for (a=1;a<=c;a++) s[a]=vals[key,a];
-          for (a=1;a<=c;a++) for (b=a+1;b<=c;b++) if (s[b]<s[a]) { t=s[a]; s[a]=s[b]; s[b]=t }
-          m[key] = (c%2) ? s[(c+1)/2] : (s[c/2]+s[c/2+1])/2;
-          if (key ~ /\| pytorch-tcmalloc$/) best[grp[key]]=m[key] }
-        for (i=1;i<=k;i++) { key=order[i]; g=grp[key];
-          ratio = (g in best) ? sprintf("%.2fx", m[key]/best[g]) : "";
-          printf "| %s | %d | %.1f | %.1f .. %.1f | %d | %s |\n", key, n[key], m[key], mn[key], mx[key], rs[key], ratio } }'
+echo "Quiet step pairs only (other processes used <= $QUIET_OTHERS% of the CPUs during both steps of a"
+echo "pair); tokens/s are medians over those steps, the ratio is the median of the per-pair ratios:"
 echo
-echo "Per-run tandem/pytorch-tcmalloc ratios (same round, same shape):"
-grep '^RESULT' "$OUT" | awk '
-  { key=$3" "$4" "$5 }
-  $2 ~ /^tandem/ { t[key, ++nt[key]]=$8 }
-  $2 == "pytorch-tcmalloc" { p[key, ++np[key]]=$8; if (!(key in seen)) { seen[key]=1; keys[++k]=key } }
-  END { for (i=1;i<=k;i++) { key=keys[i]; line=key":";
-          for (r=1;r<=np[key];r++) if ((key, r) in t) line=line sprintf(" %.2fx", t[key,r]/p[key,r]);
-          print line } }'
+echo "| model | B x T | quiet pairs / all | tandem tok/s (min .. max) | pytorch-tcmalloc tok/s (min .. max) | tandem / pytorch: median (min .. max) | median over all pairs | peak RSS MiB tandem / pytorch |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+awk -v q="$QUIET_OTHERS" '
+  function median(a, n,   i, j, x) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { x = a[i]; a[i] = a[j]; a[j] = x }
+                                     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+  $1 == "RESULT" { key = $3 " | " substr($4, 3) " x " substr($5, 3); rss[key, ($2 ~ /^tandem/) ? "t" : "p"] = $NF }
+  $1 == "PAIR" { key = $2 " | " $3 " x " $4; if (!(key in all)) order[++k] = key; all[key]++
+    tokens = $3 * $4; ra[key, all[key]] = $7 / $6
+    if ($8 <= q && $9 <= q) { c = ++clean[key]; tt[key, c] = tokens / $6; pt[key, c] = tokens / $7; rc[key, c] = $7 / $6 } }
+  END { for (i = 1; i <= k; i++) { key = order[i]; n = clean[key] + 0
+          split("", a); for (j = 1; j <= all[key]; j++) a[j] = ra[key, j]; mall = median(a, all[key])
+          if (n == 0) { printf "| %s | 0 / %d | - | - | - | %.2fx | %s / %s |\n", key, all[key], mall, rss[key, "t"], rss[key, "p"]; continue }
+          split("", a); lo = 1e30; hi = 0; for (j = 1; j <= n; j++) { a[j] = tt[key, j]; if (a[j] < lo) lo = a[j]; if (a[j] > hi) hi = a[j] } mt = median(a, n); tl = lo; th = hi
+          split("", a); lo = 1e30; hi = 0; for (j = 1; j <= n; j++) { a[j] = pt[key, j]; if (a[j] < lo) lo = a[j]; if (a[j] > hi) hi = a[j] } mp = median(a, n); pl = lo; ph = hi
+          split("", a); lo = 1e30; hi = 0; for (j = 1; j <= n; j++) { a[j] = rc[key, j]; if (a[j] < lo) lo = a[j]; if (a[j] > hi) hi = a[j] } mr = median(a, n)
+          printf "| %s | %d / %d | %.1f (%.1f .. %.1f) | %.1f (%.1f .. %.1f) | **%.2fx** (%.2f .. %.2f) | %.2fx | %s / %s |\n",
+                 key, n, all[key], mt, tl, th, mp, pl, ph, mr, lo, hi, mall, rss[key, "t"], rss[key, "p"] } }' "$OUT"
+if [[ $PEERS == all ]]; then
+  echo
+  echo "Extra PyTorch configurations (run alone, after the pair; per-run medians):"
+  grep '^RESULT pytorch-' "$OUT" | grep -v '^RESULT pytorch-tcmalloc ' | cut -d' ' -f2-9,11,13,17- || true
+fi
+echo
+grep -E '^FLOOR' "$OUT" || true

@@ -101,6 +101,37 @@ struct Lockstep {
     }
 };
 
+// How much of the machine others used during a step: the CPUs' busy time (/proc/stat) minus
+// this process's own CPU time, over the CPUs' total time. Steps where a neighbour ran are
+// reported so that bench/run_train_step.sh can leave them out of the comparison.
+struct CpuShare {
+    double busy = 0, total = 0, own = 0;  // seconds
+    static CpuShare now() {
+        CpuShare c;
+        if (std::FILE* f = std::fopen("/proc/stat", "r")) {
+            unsigned long long v[8] = {};
+            if (std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+                            &v[3], &v[4], &v[5], &v[6], &v[7]) == 8) {
+                const double tick = 1.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+                for (unsigned long long x : v) c.total += x * tick;
+                c.busy = c.total - (v[3] + v[4]) * tick;  // minus idle and iowait
+            }
+            std::fclose(f);
+        }
+        rusage u{};
+        getrusage(RUSAGE_SELF, &u);
+        c.own = u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+        return c;
+    }
+    // Percent of the CPUs' time that other processes used since `start`.
+    static double others_percent(const CpuShare& start, const CpuShare& end) {
+        const double total = end.total - start.total;
+        if (total <= 0) return 0;
+        const double others = (end.busy - start.busy) - (end.own - start.own);
+        return std::max(0.0, 100.0 * others / total);
+    }
+};
+
 double peak_rss_mib() {
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
@@ -131,6 +162,7 @@ void run(const std::string& backend_name, const std::string& preset, int64_t B, 
     double loss = 0;
     for (int i = 0; i < warmup + steps; ++i) {
         lockstep.wait_turn();
+        const CpuShare cpu_start = CpuShare::now();
         const auto start = Clock::now();
         m.zero_grad();
         loss = m.forward(tokens, targets, B, T);
@@ -149,7 +181,8 @@ void run(const std::string& backend_name, const std::string& preset, int64_t B, 
             t_backward.push_back(backward_s);
             t_optimizer.push_back(s - forward_s - backward_s);
         }
-        std::fprintf(stderr, "  step %d: %.3f s, loss %.4f\n", i, s, loss);
+        std::fprintf(stderr, "  step %d: %.3f s, loss %.4f, others %.0f%%\n", i, s, loss,
+                     CpuShare::others_percent(cpu_start, CpuShare::now()));
         lockstep.pass_turn();
     }
     std::printf("# median seconds: zero_grad+forward %.3f, backward %.3f, clip+adamw %.3f\n",
