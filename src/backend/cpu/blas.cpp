@@ -10,6 +10,7 @@
 #include <dlfcn.h>
 
 #include <cstdlib>
+#include <mutex>
 #include <optional>
 
 #include "core/error.h"
@@ -111,7 +112,6 @@ Blas load() {
     b.core = symbol<char* (*)()>(handle, b.path, "openblas_get_corename")();
     b.config = symbol<char* (*)()>(handle, b.path, "openblas_get_config")();
     // The handle stays open for the life of the process: the function pointers point into it.
-    log_info("cpu backend: OpenBLAS sgemm kernels for ", b.core, " (", b.chosen_by, ")");
     return b;
 }
 
@@ -120,6 +120,16 @@ Blas load() {
 const Blas& blas() {
     static const Blas loaded = load();  // thread-safe once; a throw leaves it for the next call
     return loaded;
+}
+
+void log_blas_choice_once() {
+    // Logged at the first product rather than at load: a command that fails on its input
+    // before computing anything prints its one error line and nothing else.
+    static std::once_flag once;
+    std::call_once(once, [] {
+        const Blas& b = blas();
+        log_info("cpu backend: OpenBLAS sgemm kernels for ", b.core, " (", b.chosen_by, ")");
+    });
 }
 
 }  // namespace tandem::backend::cpu

@@ -20,8 +20,12 @@ struct Blas {
 };
 
 // Loads OpenBLAS once (thread-safe) and returns it; throws Error naming the package to install
-// when the library cannot be loaded. The first call logs the chosen core on stderr.
+// when the library cannot be loaded.
 const Blas& blas();
+
+// Logs the chosen core on stderr, once per process (the cpu backend calls it on its first
+// product, so that a training run states it before its first step).
+void log_blas_choice_once();
 
 // C [M, N] = alpha op(A) op(B) + beta C, row-major, through the loaded sgemm.
 inline void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,

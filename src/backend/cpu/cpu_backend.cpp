@@ -63,6 +63,7 @@ class CpuBackend final : public HostMemoryBackend {
                 bool accumulate) override {
         checks::matmul(out, a, b, bias, trans_a, trans_b);
         expect_f32(out);
+        cpu::log_blas_choice_once();
         cpu::matmul(out, a, b, bias, trans_a, trans_b, accumulate);
     }
     void bias_backward(Tensor dbias, Tensor dout) override {
@@ -193,7 +194,7 @@ class CpuBackend final : public HostMemoryBackend {
 
 std::unique_ptr<Backend> make_cpu_backend() {
     // Load OpenBLAS here, at the boundary: a missing library is an Error when the backend is
-    // chosen, never inside a kernel, and the chosen sgemm core is logged before the first step.
+    // chosen, never inside a kernel. The chosen core is logged at the first product.
     cpu::blas();
     return std::make_unique<CpuBackend>();
 }
