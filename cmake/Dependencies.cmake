@@ -21,7 +21,18 @@ if(NOT OPENBLAS_LIBRARY)
 endif()
 find_path(CBLAS_INCLUDE_DIR cblas.h HINTS ${openblas_include_hints} PATH_SUFFIXES openblas-openmp openblas
           REQUIRED)
-message(STATUS "OpenBLAS: ${OPENBLAS_LIBRARY} (cblas.h in ${CBLAS_INCLUDE_DIR})")
+# OpenBLAS is not linked: src/backend/cpu/blas.cpp loads it with dlopen, so that tandem rather
+# than an inherited OPENBLAS_CORETYPE picks its kernels (OpenBLAS reads that variable in its
+# library constructor, before main). It gets the runtime name of the library found here, and
+# falls back to the soname where that file is missing.
+get_filename_component(openblas_dir ${OPENBLAS_LIBRARY} DIRECTORY)
+set(TANDEM_OPENBLAS_RUNTIME ${OPENBLAS_LIBRARY})
+if(EXISTS ${openblas_dir}/libopenblas.so.0)
+  set(TANDEM_OPENBLAS_RUNTIME ${openblas_dir}/libopenblas.so.0)
+endif()
+set_source_files_properties(${CMAKE_SOURCE_DIR}/src/backend/cpu/blas.cpp PROPERTIES
+                            COMPILE_DEFINITIONS TANDEM_OPENBLAS_PATH="${TANDEM_OPENBLAS_RUNTIME}")
+message(STATUS "OpenBLAS: ${TANDEM_OPENBLAS_RUNTIME}, loaded at run time (cblas.h in ${CBLAS_INCLUDE_DIR})")
 
 find_library(XXHASH_LIBRARY NAMES xxhash REQUIRED)
 find_path(XXHASH_INCLUDE_DIR xxhash.h REQUIRED)
@@ -32,7 +43,7 @@ find_package(CLI11 CONFIG REQUIRED)
 add_library(tandem_deps INTERFACE)
 target_include_directories(tandem_deps INTERFACE ${CBLAS_INCLUDE_DIR} ${XXHASH_INCLUDE_DIR} ${PCRE2_INCLUDE_DIR})
 target_link_libraries(tandem_deps INTERFACE OpenMP::OpenMP_CXX nlohmann_json::nlohmann_json
-                      ${OPENBLAS_LIBRARY} ${XXHASH_LIBRARY} ${PCRE2_LIBRARY} Threads::Threads)
+                      ${CMAKE_DL_LIBS} ${XXHASH_LIBRARY} ${PCRE2_LIBRARY} Threads::Threads)
 
 # CUDA is optional: AUTO enables it when nvcc is found (CI has nvcc but no GPU, so the CUDA code
 # is always compiled there and its tests skip themselves at run time).

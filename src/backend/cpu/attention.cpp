@@ -4,12 +4,11 @@
 // scratch block, masks and normalises them (saving lse), and multiplies by V with sgemm.
 // Backward recomputes the probabilities from q, k and lse, block by block; the dK and dV of the
 // query heads that share a kv head add up without atomics (see kMinKvTasks).
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "backend/cpu/blas.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/parallel.h"
 #include "backend/cpu/simd.h"
@@ -42,8 +41,7 @@ Layout layout_of(Tensor qkv, int64_t H, int64_t Hkv) {
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+    sgemm(trans_a, trans_b, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 // Softmax of the first `valid` scores of a row of `keys`, in place; the masked rest becomes 0.

@@ -3,6 +3,7 @@
 #include "backend/cpu/cpu_backend.h"
 
 #include "backend/checks.h"
+#include "backend/cpu/blas.h"
 #include "backend/cpu/kernels.h"
 #include "backend/host_memory.h"
 
@@ -18,6 +19,9 @@ class CpuBackend final : public HostMemoryBackend {
    public:
     std::string_view name() const override { return "cpu"; }
     bool supports(DType dtype) const override { return dtype == DType::F32; }
+    void fill_zero(Tensor x) override {
+        if (x.data) cpu::fill_zero(x);
+    }
 
     void embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe,
                            int64_t pos_offset) override {
@@ -59,6 +63,7 @@ class CpuBackend final : public HostMemoryBackend {
                 bool accumulate) override {
         checks::matmul(out, a, b, bias, trans_a, trans_b);
         expect_f32(out);
+        cpu::log_blas_choice_once();
         cpu::matmul(out, a, b, bias, trans_a, trans_b, accumulate);
     }
     void bias_backward(Tensor dbias, Tensor dout) override {
@@ -188,6 +193,9 @@ class CpuBackend final : public HostMemoryBackend {
 }  // namespace
 
 std::unique_ptr<Backend> make_cpu_backend() {
+    // Load OpenBLAS here, at the boundary: a missing library is an Error when the backend is
+    // chosen, never inside a kernel. The chosen core is logged at the first product.
+    cpu::blas();
     return std::make_unique<CpuBackend>();
 }
 

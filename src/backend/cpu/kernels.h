@@ -39,6 +39,7 @@ void attention_cached_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_c
 void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse, int64_t H,
                         int64_t Hkv);
 
+void fill_zero(Tensor x);
 void add(Tensor out, Tensor a, Tensor b);
 void scale(Tensor x, float s);
 double sum(Tensor x);

@@ -77,8 +77,11 @@ TANDEM_CPU_CLONES void rms_norm_backward_row(float* dx, float* dw, const float* 
 }
 
 // Adds the per-part sums partial[p][c] (parts x C, in part order, in double) to grad[c].
+// An orphaned `omp for`: called inside the kernel's parallel region it shares that region (one
+// fork/join per kernel instead of one per loop: tiny loops pay mostly for the fork and, on a
+// busy machine, for waking a descheduled thread); its end is a barrier.
 void add_parts(float* grad, const std::vector<float>& partial, int64_t parts, int64_t C) {
-#pragma omp parallel for schedule(static)
+#pragma omp for schedule(static)
     for (int64_t c = 0; c < C; ++c) {
         double total = 0;
         for (int64_t p = 0; p < parts; ++p) total += partial[p * C + c];
@@ -101,17 +104,20 @@ void layer_norm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dy, Ten
                          Tensor weight, Tensor mean, Tensor rstd) {
     const int64_t N = x.rows(), C = x.cols(), parts = reduction_parts(N);
     std::vector<float> dw(parts * C, 0.0f), db(parts * C, 0.0f);
-#pragma omp parallel for schedule(static)
-    for (int64_t p = 0; p < parts; ++p) {
-        const Range rows = part_of(N, parts, p);
-        for (int64_t n = rows.begin; n < rows.end; ++n)
-            layer_norm_backward_row(dx.as<float>() + n * C, dw.data() + p * C, db.data() + p * C,
-                                    dy.as<float>() + n * C, x.as<float>() + n * C,
-                                    weight.as<float>(), mean.as<float>()[n], rstd.as<float>()[n],
-                                    C);
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < parts; ++p) {
+            const Range rows = part_of(N, parts, p);
+            for (int64_t n = rows.begin; n < rows.end; ++n)
+                layer_norm_backward_row(dx.as<float>() + n * C, dw.data() + p * C,
+                                        db.data() + p * C, dy.as<float>() + n * C,
+                                        x.as<float>() + n * C, weight.as<float>(),
+                                        mean.as<float>()[n], rstd.as<float>()[n], C);
+        }  // (barrier: every part is summed before add_parts reads it)
+        add_parts(dweight.as<float>(), dw, parts, C);
+        add_parts(dbias.as<float>(), db, parts, C);
     }
-    add_parts(dweight.as<float>(), dw, parts, C);
-    add_parts(dbias.as<float>(), db, parts, C);
 }
 
 void rms_norm_forward(Tensor y, Tensor rstd, Tensor x, Tensor weight, float eps) {
@@ -125,15 +131,19 @@ void rms_norm_forward(Tensor y, Tensor rstd, Tensor x, Tensor weight, float eps)
 void rms_norm_backward(Tensor dx, Tensor dweight, Tensor dy, Tensor x, Tensor weight, Tensor rstd) {
     const int64_t N = x.rows(), C = x.cols(), parts = reduction_parts(N);
     std::vector<float> dw(parts * C, 0.0f);
-#pragma omp parallel for schedule(static)
-    for (int64_t p = 0; p < parts; ++p) {
-        const Range rows = part_of(N, parts, p);
-        for (int64_t n = rows.begin; n < rows.end; ++n)
-            rms_norm_backward_row(dx.as<float>() + n * C, dw.data() + p * C, dy.as<float>() + n * C,
-                                  x.as<float>() + n * C, weight.as<float>(), rstd.as<float>()[n], C,
-                                  /*accumulate=*/true);
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < parts; ++p) {
+            const Range rows = part_of(N, parts, p);
+            for (int64_t n = rows.begin; n < rows.end; ++n)
+                rms_norm_backward_row(dx.as<float>() + n * C, dw.data() + p * C,
+                                      dy.as<float>() + n * C, x.as<float>() + n * C,
+                                      weight.as<float>(), rstd.as<float>()[n], C,
+                                      /*accumulate=*/true);
+        }
+        add_parts(dweight.as<float>(), dw, parts, C);
     }
-    add_parts(dweight.as<float>(), dw, parts, C);
 }
 
 void qk_norm_forward(Tensor y, Tensor rstd, Tensor qkv, Tensor q_weight, Tensor k_weight, int64_t H,
@@ -174,7 +184,7 @@ void qk_norm_backward(Tensor dqkv, Tensor dq_weight, Tensor dk_weight, Tensor dy
             if (dx != g) std::copy(g + normed, g + W, dx + normed);
         }
     }
-    add_parts(dq_weight.as<float>(), dq, parts, D);
+    add_parts(dq_weight.as<float>(), dq, parts, D);  // (outside a region: runs serially; D is small)
     add_parts(dk_weight.as<float>(), dk, parts, D);
 }
 
