@@ -28,7 +28,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // The embedded default: 2.4M parameters and 1500 steps of 2048 tokens, about 3 passes over the
-// corpus: about 5 minutes at the ~11k tokens/s measured on 2 cores (docs/PERFORMANCE.md).
+// corpus: 3 to 5 minutes at the 11k-22k tokens/s measured on 2 cores (docs/PERFORMANCE.md).
 constexpr const char* kDemoConfig = R"({
   "model": {"preset": "tiny", "n_layers": 4, "d_model": 192, "n_heads": 6, "n_heads_kv": 2,
             "head_dim": 32, "d_ffn": 512, "max_seq_len": 256},
