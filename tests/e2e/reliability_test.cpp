@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "core/rng.h"
 #include "e2e_util.h"
@@ -39,6 +40,7 @@ protected:
         // One thread: these runs are tiny, and two OpenMP threads that spin-wait for each other
         // lose several times their speed whenever anything else needs a core (a parallel ctest,
         // a compiler), which would stretch the kill-timed runs for no gain.
+        if (const char* old = std::getenv("OMP_NUM_THREADS")) old_threads_ = old;
         ::setenv("OMP_NUM_THREADS", "1", 1);
         dir_ = make_scratch_dir("reliability");
         const std::string inputs = std::string(" ") + kCorpus[0] + " " + kCorpus[1];
@@ -54,7 +56,11 @@ protected:
         reference_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
         ASSERT_EQ(straight.exit_code, 0) << straight.err;
     }
-    static void TearDownTestSuite() { fs::remove_all(dir_); }
+    static void TearDownTestSuite() {
+        fs::remove_all(dir_);
+        if (old_threads_) ::setenv("OMP_NUM_THREADS", old_threads_->c_str(), 1);
+        else ::unsetenv("OMP_NUM_THREADS");
+    }
 
     static std::string run_dir(const std::string& name) { return dir_ + "/" + name; }
     static std::string train_args(const std::string& run, const std::string& extra = "") {
@@ -92,9 +98,11 @@ protected:
 
     static std::string dir_;
     static double reference_seconds_;
+    static std::optional<std::string> old_threads_;
 };
 std::string Reliability::dir_;
 double Reliability::reference_seconds_ = 0;
+std::optional<std::string> Reliability::old_threads_;
 
 TEST_F(Reliability, KilledAtTwelveRandomMomentsResumesBitwise) {
     // Kill moments drawn uniformly over the length of a whole run (start-up, steps, evaluations,
