@@ -99,8 +99,7 @@ void add_train_command(CLI::App& app) {
                     "one, else start afresh")
         ->expected(0, 1)
         ->default_str("required")
-        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
-        ->check(CLI::IsMember({"auto", "required"}));
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     cmd->add_option("--supervise", a->supervise,
                     "run the trainer as a child process and restart it (with --resume auto) up to N times after "
                     "a crash or a hang")
@@ -115,6 +114,13 @@ void add_train_command(CLI::App& app) {
         ->check(CLI::PositiveNumber);
     cmd->add_option("overrides", a->overrides, "KEY=VALUE settings over the configuration (steps=200 lr=3e-4 ...)");
     cmd->callback([a] {
+        // `--resume steps=2000`: the option's optional value took the first KEY=VALUE setting.
+        if (a->resume.find('=') != std::string::npos) {
+            a->overrides.insert(a->overrides.begin(), a->resume);
+            a->resume = "required";
+        }
+        if (!a->resume.empty() && a->resume != "auto" && a->resume != "required")
+            throw CLI::ValidationError("--resume", "takes no value or 'auto', not '" + a->resume + "'");
         if (a->supervise > 0 && supervised_attempt() < 0) {
             const int code = supervise_training(a->supervise);
             if (code != 0) std::exit(code);  // the trainer has said why

@@ -260,6 +260,10 @@ TEST_F(Reliability, ResumeAutoStartsAfreshWhereThereIsNoCheckpointAndKeepsRetent
     for (const auto& c : io::list_checkpoints(run_dir("auto_fresh") + "/checkpoints")) kept.push_back(c.step);
     EXPECT_EQ(kept, (std::vector<int64_t>{20, 40, 55, 60}));
     expect_same_as_straight("auto_fresh");
+    // A KEY=VALUE right after --resume is a setting, not the resume mode.
+    RunResult longer = run_tandem("train --out " + run_dir("auto_fresh") + " --resume steps=65");
+    ASSERT_EQ(longer.exit_code, 0) << longer.err;
+    EXPECT_TRUE(fs::exists(run_dir("auto_fresh") + "/checkpoints/step-65"));
 }
 
 TEST_F(Reliability, BadFaultSpecsAndResumeValuesAreClearErrors) {
