@@ -23,18 +23,11 @@ CheckpointWriter::~CheckpointWriter() {
 }
 
 void CheckpointWriter::submit(std::shared_ptr<const CheckpointSnapshot> snapshot) {
-    if (!options_.async) {
+    run_in_background([this, snapshot = std::move(snapshot)] {
         CheckpointOutcome outcome = write(*snapshot);
         std::lock_guard lock(mutex_);
         outcomes_.push_back(std::move(outcome));
-        return;
-    }
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return !busy_; });
-    pending_ = std::move(snapshot);
-    busy_ = true;
-    lock.unlock();
-    changed_.notify_all();
+    });
 }
 
 void CheckpointWriter::run_in_background(std::function<void()> task) {
@@ -44,7 +37,7 @@ void CheckpointWriter::run_in_background(std::function<void()> task) {
     }
     std::unique_lock lock(mutex_);
     changed_.wait(lock, [&] { return !busy_; });
-    pending_task_ = std::move(task);
+    pending_ = std::move(task);
     busy_ = true;
     lock.unlock();
     changed_.notify_all();
@@ -59,30 +52,18 @@ std::vector<CheckpointOutcome> CheckpointWriter::collect(bool wait) {
 void CheckpointWriter::work() {
     for (;;) {
         std::unique_lock lock(mutex_);
-        changed_.wait(lock, [&] { return pending_ || pending_task_ || stopping_; });
-        if (pending_task_) {
-            std::function<void()> task = std::move(pending_task_);
-            pending_task_ = nullptr;
-            lock.unlock();
-            try {
-                task();
-            } catch (...) {
-                // A preparation that failed (out of memory) is redone by the snapshot itself.
-            }
-            task = nullptr;  // what it holds is released before the loop hears it is done
-            lock.lock();
-            busy_ = false;
-            lock.unlock();
-            changed_.notify_all();
-            continue;
-        }
-        if (!pending_) return;  // stopping, nothing left to write
-        std::shared_ptr<const CheckpointSnapshot> snapshot = std::move(pending_);
+        changed_.wait(lock, [&] { return pending_ || stopping_; });
+        if (!pending_) return;  // stopping, nothing left to do
+        std::function<void()> task = std::move(pending_);
+        pending_ = nullptr;
         lock.unlock();
-        CheckpointOutcome outcome = write(*snapshot);
-        snapshot.reset();  // the memory goes back before the next snapshot is taken
+        try {
+            task();  // a write reports its own failures as an outcome
+        } catch (...) {
+            // Only a preparation can throw (out of memory); the snapshot itself redoes it.
+        }
+        task = nullptr;  // a snapshot's memory goes back before the loop hears the task is done
         lock.lock();
-        outcomes_.push_back(std::move(outcome));
         busy_ = false;
         lock.unlock();
         changed_.notify_all();

@@ -60,8 +60,7 @@ private:
     CheckpointWriterOptions options_;
     std::mutex mutex_;
     std::condition_variable changed_;
-    std::shared_ptr<const CheckpointSnapshot> pending_;
-    std::function<void()> pending_task_;
+    std::function<void()> pending_;  // a write or a preparation, for the writer's thread
     bool busy_ = false, stopping_ = false;
     std::vector<CheckpointOutcome> outcomes_;
     std::thread thread_;
