@@ -7,6 +7,8 @@
 // this CPU, and the choice is logged once. Everything else about BLAS stays OpenBLAS's.
 #include "backend/cpu/blas.h"
 
+#include "backend/cpu/gemm_avx512.h"
+
 #include <dlfcn.h>
 
 #include <cstdlib>
@@ -128,7 +130,11 @@ void log_blas_choice_once() {
     static std::once_flag once;
     std::call_once(once, [] {
         const Blas& b = blas();
-        log_info("cpu backend: OpenBLAS sgemm kernels for ", b.core, " (", b.chosen_by, ")");
+        const char* large = gemm_avx512_enabled()
+                                ? "tandem's AVX-512 kernel (TANDEM_CPU_GEMM=openblas to change)"
+                                : "OpenBLAS";
+        log_info("cpu backend: large products on ", large, ", the rest on OpenBLAS sgemm kernels for ",
+                 b.core, " (", b.chosen_by, ")");
     });
 }
 

@@ -1,9 +1,10 @@
-// The cpu matrix products: OpenBLAS sgemm (blas.h) for every product (transposes through
-// CblasTrans, the bias by initialising the output rows and beta = 1), and the bias gradient as
-// column sums.
+// The cpu matrix products: tandem's AVX-512 product (gemm_avx512.h) for the large ones where the
+// CPU has it, OpenBLAS sgemm (blas.h) for the rest (transposes read in place, the bias by
+// initialising the output rows and beta = 1), and the bias gradient as column sums.
 #include <algorithm>
 
 #include "backend/cpu/blas.h"
+#include "backend/cpu/gemm_avx512.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/parallel.h"
 #include "backend/cpu/simd.h"
@@ -30,10 +31,29 @@ TANDEM_CPU_CLONES void add_row(double* acc, const float* row, int64_t N) {
     for (int64_t n = 0; n < N; ++n) acc[n] += row[n];
 }
 
-// One product of row-major matrices: out [M, N] = op(a) @ op(b) + beta * out.
+// Whether tandem's AVX-512 product should run out [M, N] = op(a) @ op(b) + beta * out: when the
+// CPU has it and the product does enough arithmetic per byte of its operands (as f32, C twice
+// when accumulated). Below about 80 FLOPs per byte (gpt2-124m's products at 256 tokens) the
+// product streams its weights from memory and OpenBLAS, which interleaves packing with its
+// kernel, was as fast or faster in the training step; above it (llama-15m at 2048 tokens, every
+// product of gpt2-124m at 4096) tandem's was faster (docs/PERFORMANCE.md).
+bool own_product_pays(int64_t M, int64_t N, int64_t K, float beta) {
+    constexpr double kMinFlopsPerByte = 80;
+    if (M < 32 || N < 32) return false;  // decoding a token: OpenBLAS's matrix-vector paths
+    const double flops = 2.0 * M * N * K;
+    const double bytes = 4.0 * (M * K + K * N + M * N * (beta != 0.0f ? 2 : 1));
+    return flops >= kMinFlopsPerByte * bytes && gemm_avx512_enabled();
+}
+
+// One product of row-major matrices: out [M, N] = op(a) @ op(b) + beta * out. `alone`: not
+// inside a parallel region, so that the AVX-512 product may use every thread.
 void gemm(float* out, const float* a, const float* b, int64_t M, int64_t N, int64_t K, bool trans_a,
-          bool trans_b, float beta) {
-    sgemm(trans_a, trans_b, M, N, K, 1.0f, a, trans_a ? M : K, b, trans_b ? K : N, beta, out, N);
+          bool trans_b, float beta, bool alone) {
+    const int64_t lda = trans_a ? M : K, ldb = trans_b ? K : N;
+    if (alone && own_product_pays(M, N, K, beta))
+        gemm_avx512(trans_a, trans_b, M, N, K, a, lda, b, ldb, beta, out, N);
+    else
+        sgemm(trans_a, trans_b, M, N, K, 1.0f, a, lda, b, ldb, beta, out, N);
 }
 
 }  // namespace
@@ -58,10 +78,12 @@ void matmul(Tensor out, Tensor a, Tensor b, Tensor bias, bool trans_a, bool tran
     if (S > 1 && M * N * K < kSmallProduct) {
 #pragma omp parallel for schedule(static)
         for (int64_t s = 0; s < S; ++s)
-            gemm(o + s * M * N, A + s * M * K, B + s * K * N, M, N, K, trans_a, trans_b, beta);
+            gemm(o + s * M * N, A + s * M * K, B + s * K * N, M, N, K, trans_a, trans_b, beta,
+                 /*alone=*/false);
     } else {
         for (int64_t s = 0; s < S; ++s)
-            gemm(o + s * M * N, A + s * M * K, B + s * K * N, M, N, K, trans_a, trans_b, beta);
+            gemm(o + s * M * N, A + s * M * K, B + s * K * N, M, N, K, trans_a, trans_b, beta,
+                 /*alone=*/true);
     }
 }
 

@@ -1,0 +1,339 @@
+// The AVX-512 product of gemm_avx512.h, blocked the usual way for caches (Goto/BLIS):
+//
+//   for each block of kNc columns of C                      (jc)
+//     for each slice of kKc of the K dimension              (pc)
+//       pack op(B)[pc.., jc..] into panels of kNr columns   (in L3)
+//       for each block of kMc rows                          (ic)
+//         pack op(A)[ic.., pc..] into panels of kMr rows    (in L2)
+//         for each panel pair: C tile [kMr x kNr] += A panel x B panel (the register tile)
+//
+// The register tile is 8 rows x 48 columns: 24 accumulators of 16 floats, three loads of B and
+// eight broadcasts of A per step of k, 24 FMAs. Threads split C into blocks of whole tiles, so
+// each element of C is summed by one thread, k in order, slice after slice: the result does not
+// depend on the thread count. Edges are handled by zero-padded panels and masked stores.
+#include "backend/cpu/gemm_avx512.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "backend/cpu/parallel.h"
+#include "core/error.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+// GCC 12 takes the intrinsics' own _mm512_undefined_ps() for an uninitialised read (a false
+// positive of its AVX-512 headers once inlined at -O3).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#define TANDEM_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq")))
+#define TANDEM_HAVE_AVX512_GEMM 1
+#endif
+
+namespace tandem::backend::cpu {
+
+#ifdef TANDEM_HAVE_AVX512_GEMM
+
+namespace {
+
+// Sizes measured on a 2-core Zen 5 (bench/gemm_bench.cpp): the slice is as long as it can be
+// before the B panel's trips through L2 cost more than reloading the C tile saves.
+constexpr int64_t kMr = 8;     // rows of the register tile
+constexpr int64_t kNr = 48;    // columns of the register tile: three vectors
+constexpr int64_t kKc = 512;   // K slice: an A panel of 16 KB, a B panel of 96 KB
+constexpr int64_t kMc = 128;   // rows packed at once: 256 KB of A, in L2
+constexpr int64_t kNc = 1536;  // columns packed at once: 3 MB of B, in L3
+// Packed B per thread: one slice of kNc columns, or all of K when that is no larger.
+constexpr int64_t kBFloats = kKc * kNc;
+
+struct FreeDeleter {
+    void operator()(float* p) const { std::free(p); }
+};
+using AlignedFloats = std::unique_ptr<float[], FreeDeleter>;
+
+AlignedFloats aligned_floats(int64_t n) {
+    return AlignedFloats(static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>(n) * 4)));
+}
+
+// One product, as gemm_avx512 was given it.
+struct Product {
+    bool trans_a, trans_b;
+    int64_t K;
+    const float* a;
+    int64_t lda;
+    const float* b;
+    int64_t ldb;
+    float beta;
+    float* c;
+    int64_t ldc;
+};
+
+// Zeros standing in for the rows past the edge of A or B while packing.
+alignas(64) const float kZeros[kKc] = {};
+
+// Transposes 8 rows of 16 floats (rows[i][0..15]) into 16 rows of 8: dst[k * stride + i].
+TANDEM_AVX512 inline void transpose_8x16(const float* const rows[8], float* dst, int64_t stride) {
+    __m512 r[8], t[8], u[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm512_loadu_ps(rows[i]);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);      // per lane: k 4l, 4l+1 of rows i, i+1
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);  // k 4l+2, 4l+3
+    }
+    for (int h = 0; h < 8; h += 4) {  // rows 0-3, then 4-7: per lane, one k for four rows
+        u[h + 0] = _mm512_shuffle_ps(t[h], t[h + 2], 0x44);      // k 4l
+        u[h + 1] = _mm512_shuffle_ps(t[h], t[h + 2], 0xEE);      // k 4l+1
+        u[h + 2] = _mm512_shuffle_ps(t[h + 1], t[h + 3], 0x44);  // k 4l+2
+        u[h + 3] = _mm512_shuffle_ps(t[h + 1], t[h + 3], 0xEE);  // k 4l+3
+    }
+    // u[j] lane l holds rows 0-3 of k = 4l + j, u[4 + j] rows 4-7: pair them into whole k rows.
+    for (int half = 0; half < 2; ++half) {  // lanes 0-1 (k 0-7), then lanes 2-3 (k 8-15)
+        const int sel = half ? 0xEE : 0x44;
+        for (int j = 0; j < 4; j += 2) {
+            const __m512 a = _mm512_shuffle_f32x4(u[j], u[4 + j], sel);
+            const __m512 b = _mm512_shuffle_f32x4(u[j + 1], u[5 + j], sel);
+            const __m512 lo = _mm512_shuffle_f32x4(a, b, 0x88);  // k = 8 half + j, j + 1
+            const __m512 hi = _mm512_shuffle_f32x4(a, b, 0xDD);  // k = 8 half + 4 + j, 5 + j
+            const int64_t k = 8 * half + j;
+            _mm256_storeu_ps(dst + (k + 0) * stride, _mm512_castps512_ps256(lo));
+            _mm256_storeu_ps(dst + (k + 1) * stride, _mm512_extractf32x8_ps(lo, 1));
+            _mm256_storeu_ps(dst + (k + 4) * stride, _mm512_castps512_ps256(hi));
+            _mm256_storeu_ps(dst + (k + 5) * stride, _mm512_extractf32x8_ps(hi, 1));
+        }
+    }
+}
+
+// Packs `width` (<= 8) strided rows into a panel of 8: dst[k * stride + i] = rows[i][k], k < kc,
+// where the rows are rows of the stored matrix read across (a row of A, or a column of op(B)
+// stored as a row of B). Missing rows are zeros.
+TANDEM_AVX512 void pack_across(const float* src, int64_t ld, int64_t width, int64_t kc,
+                               float* dst, int64_t stride) {
+    const float* rows[8];
+    for (int64_t i = 0; i < 8; ++i) rows[i] = i < width ? src + i * ld : kZeros;
+    int64_t k = 0;
+    for (; k + 16 <= kc; k += 16) {
+        const float* at[8];
+        for (int i = 0; i < 8; ++i) at[i] = rows[i] == kZeros ? kZeros : rows[i] + k;
+        transpose_8x16(at, dst + k * stride, stride);
+    }
+    for (; k < kc; ++k)
+        for (int64_t i = 0; i < 8; ++i) dst[k * stride + i] = i < width ? rows[i][k] : 0.0f;
+}
+
+// Packs kc rows of `count` contiguous floats (src[k * ld + n]) into panels of kWidth columns,
+// panel p at dst + p * kWidth * kc holding dst[.. + k * kWidth + n % kWidth], the missing
+// columns of the last panel zero. Goes through the source 16 rows at a time, each panel in
+// turn: the source rows stream in whole (better than a few lines of every row per panel when
+// they come from memory), and each panel gets a contiguous run of writes (panels lie a power
+// of two apart, so writing all of them row by row would thrash one set of L1).
+template <int64_t kWidth>
+TANDEM_AVX512 void pack_along(const float* src, int64_t ld, int64_t count, int64_t kc,
+                              float* dst) {
+    static_assert(kWidth == 8 || kWidth % 16 == 0);
+    constexpr int64_t kRows = 16;
+    const int64_t panels = ceil_div(count, kWidth);
+    for (int64_t k0 = 0; k0 < kc; k0 += kRows) {
+        const int64_t k1 = std::min(kc, k0 + kRows);
+        for (int64_t p = 0; p < panels; ++p) {
+            const float* from = src + p * kWidth;
+            float* out = dst + p * kWidth * kc;
+            if constexpr (kWidth == 8) {
+                const int64_t width = std::min<int64_t>(8, count - p * 8);
+                const __mmask8 mask = static_cast<__mmask8>((1u << width) - 1);
+                for (int64_t k = k0; k < k1; ++k)
+                    _mm256_store_ps(out + k * 8, _mm256_maskz_loadu_ps(mask, from + k * ld));
+            } else {
+                for (int64_t v = 0; v < kWidth; v += 16) {
+                    const int64_t width = std::clamp<int64_t>(count - p * kWidth - v, 0, 16);
+                    const __mmask16 mask = static_cast<__mmask16>((1u << width) - 1);
+                    for (int64_t k = k0; k < k1; ++k)
+                        _mm512_store_ps(out + k * kWidth + v,
+                                        _mm512_maskz_loadu_ps(mask, from + k * ld + v));
+                }
+            }
+        }
+    }
+}
+
+// Rows [m0, m0 + mc) and K slice [p0, p0 + kc) of op(A) as panels of 8 rows: panel[k * 8 + i].
+TANDEM_AVX512 void pack_a(const Product& x, int64_t m0, int64_t mc, int64_t p0, int64_t kc,
+                          float* panels) {
+    if (x.trans_a) {  // A is [K, M]: the rows of a panel are contiguous in each row of A
+        pack_along<kMr>(x.a + p0 * x.lda + m0, x.lda, mc, kc, panels);
+        return;
+    }
+    for (int64_t i = 0; i < mc; i += kMr)
+        pack_across(x.a + (m0 + i) * x.lda + p0, x.lda, std::min(kMr, mc - i), kc,
+                    panels + i * kc, kMr);
+}
+
+// Columns [n0, n0 + nc) and K slice [p0, p0 + kc) of op(B) as panels of 48: panel[k * 48 + n].
+TANDEM_AVX512 void pack_b(const Product& x, int64_t n0, int64_t nc, int64_t p0, int64_t kc,
+                          float* panels) {
+    if (!x.trans_b) {
+        pack_along<kNr>(x.b + p0 * x.ldb + n0, x.ldb, nc, kc, panels);
+        return;
+    }
+    // B is [N, K]: a column of op(B) is a row of B, eight of them at a time.
+    for (int64_t j = 0; j < nc; j += kMr)
+        pack_across(x.b + (n0 + j) * x.ldb + p0, x.ldb, std::min(kMr, nc - j), kc,
+                    panels + (j / kNr) * kNr * kc + j % kNr, kNr);
+}
+
+// C tile [rows x cols] (at most 8 x 48) = or += A panel x B panel over kc.
+TANDEM_AVX512 void tile_8x48(int64_t kc, const float* __restrict ap, const float* __restrict bp,
+                             float* c, int64_t ldc, bool accumulate, int64_t rows, int64_t cols) {
+    // The tile of C is read or written only after the k loop: ask for its lines now, so that
+    // they arrive from memory while the loop runs instead of stalling the stores.
+    for (int64_t i = 0; i < rows; ++i)
+        for (int j = 0; j < 3; ++j) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16 * j),
+                                                 _MM_HINT_T0);
+    // (Every loop over acc is unrolled, so that acc lives in registers.)
+    __m512 acc[kMr][3];
+#pragma GCC unroll 8
+    for (int i = 0; i < kMr; ++i)
+#pragma GCC unroll 3
+        for (int j = 0; j < 3; ++j) acc[i][j] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < kc; ++k) {
+        const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16),
+                     b2 = _mm512_load_ps(bp + 32);
+#pragma GCC unroll 8
+        for (int i = 0; i < kMr; ++i) {
+            const __m512 x = _mm512_set1_ps(ap[i]);
+            acc[i][0] = _mm512_fmadd_ps(x, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(x, b1, acc[i][1]);
+            acc[i][2] = _mm512_fmadd_ps(x, b2, acc[i][2]);
+        }
+        ap += kMr;
+        bp += kNr;
+    }
+    if (rows == kMr && cols == kNr) {
+#pragma GCC unroll 8
+        for (int i = 0; i < kMr; ++i)
+#pragma GCC unroll 3
+            for (int j = 0; j < 3; ++j) {
+                float* p = c + i * ldc + 16 * j;
+                _mm512_storeu_ps(p, accumulate ? _mm512_add_ps(_mm512_loadu_ps(p), acc[i][j])
+                                               : acc[i][j]);
+            }
+        return;
+    }
+    // An edge tile: through a buffer, rows past the edge not stored, columns past it masked off.
+    alignas(64) float tile[kMr][kNr];
+#pragma GCC unroll 8
+    for (int i = 0; i < kMr; ++i)
+#pragma GCC unroll 3
+        for (int j = 0; j < 3; ++j) _mm512_store_ps(&tile[i][16 * j], acc[i][j]);
+    for (int64_t i = 0; i < rows; ++i)
+        for (int j = 0; j < 3; ++j) {
+            const int64_t width = std::clamp<int64_t>(cols - 16 * j, 0, 16);
+            const __mmask16 mask = static_cast<__mmask16>((1u << width) - 1);
+            float* p = c + i * ldc + 16 * j;
+            const __m512 v = _mm512_load_ps(&tile[i][16 * j]);
+            _mm512_mask_storeu_ps(
+                p, mask, accumulate ? _mm512_add_ps(_mm512_maskz_loadu_ps(mask, p), v) : v);
+        }
+}
+
+// One thread's block of C, rows [m0, m1) and columns [n0, n1): the loops of the header
+// comment, packing everything it reads into this thread's own buffers.
+TANDEM_AVX512 void gemm_block(const Product& x, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                              float* a_panels, float* b_panels) {
+    // One slice of K for the rows [ic, ic + mc) against packed B panels b (kc x nc).
+    const auto rows_times_slice = [&](int64_t ic, int64_t mc, int64_t jc, int64_t nc, int64_t pc,
+                                      int64_t kc, const float* b) {
+        const bool accumulate = pc > 0 || x.beta != 0.0f;
+        pack_a(x, ic, mc, pc, kc, a_panels);
+        for (int64_t jr = 0; jr < nc; jr += kNr)
+            for (int64_t ir = 0; ir < mc; ir += kMr)
+                tile_8x48(kc, a_panels + ir * kc, b + jr * kc, x.c + (ic + ir) * x.ldc + jc + jr,
+                          x.ldc, accumulate, std::min(kMr, mc - ir), std::min(kNr, nc - jr));
+    };
+    for (int64_t jc = n0; jc < n1; jc += kNc) {
+        const int64_t nc = std::min(kNc, n1 - jc);
+        const int64_t slice_floats = ceil_div(nc, kNr) * kNr;  // per row of K
+        if (x.K * slice_floats <= kBFloats) {
+            // All of op(B) for these columns fits: pack every slice first, then take each block
+            // of rows through all of K while its part of C stays in L2 (C read and written once,
+            // not once per slice: for the weight gradients, C is the largest matrix).
+            for (int64_t pc = 0; pc < x.K; pc += kKc)
+                pack_b(x, jc, nc, pc, std::min(kKc, x.K - pc), b_panels + pc * slice_floats);
+            for (int64_t ic = m0; ic < m1; ic += kMc)
+                for (int64_t pc = 0; pc < x.K; pc += kKc)
+                    rows_times_slice(ic, std::min(kMc, m1 - ic), jc, nc, pc,
+                                     std::min(kKc, x.K - pc), b_panels + pc * slice_floats);
+        } else {
+            for (int64_t pc = 0; pc < x.K; pc += kKc) {
+                const int64_t kc = std::min(kKc, x.K - pc);
+                pack_b(x, jc, nc, pc, kc, b_panels);
+                for (int64_t ic = m0; ic < m1; ic += kMc)
+                    rows_times_slice(ic, std::min(kMc, m1 - ic), jc, nc, pc, kc, b_panels);
+            }
+        }
+    }
+}
+
+}  // namespace
+
+bool gemm_avx512_supported() {
+    static const bool supported = __builtin_cpu_supports("avx512f") &&
+                                  __builtin_cpu_supports("avx512vl") &&
+                                  __builtin_cpu_supports("avx512dq");
+    return supported;
+}
+
+void gemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* a,
+                 int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+    const Product x{trans_a, trans_b, K, a, lda, b, ldb, beta, c, ldc};
+    // Threads split the longer side of C in whole tiles and each packs the operand of the
+    // shorter side in full: no sharing and no barriers, at the price of packing the smaller
+    // operand once per thread.
+    const bool split_rows = M >= N;
+    const int64_t tiles = split_rows ? ceil_div(M, kMr) : ceil_div(N, kNr);
+#pragma omp parallel
+    {
+        thread_local AlignedFloats a_panels = aligned_floats(kMc * kKc);
+        thread_local AlignedFloats b_panels = aligned_floats(kBFloats);
+        const Range mine = part_of(tiles, omp_get_num_threads(), omp_get_thread_num());
+        if (split_rows)
+            gemm_block(x, mine.begin * kMr, std::min(M, mine.end * kMr), 0, N, a_panels.get(),
+                       b_panels.get());
+        else
+            gemm_block(x, 0, M, mine.begin * kNr, std::min(N, mine.end * kNr), a_panels.get(),
+                       b_panels.get());
+    }
+}
+
+#else  // no AVX-512 code on this compiler or architecture
+
+bool gemm_avx512_supported() {
+    return false;
+}
+
+void gemm_avx512(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t, const float*,
+                 int64_t, float, float*, int64_t) {
+    std::abort();  // callers check gemm_avx512_supported() first
+}
+
+#endif
+
+bool gemm_avx512_choice(const char* value, bool supported) {
+    const std::string choice = value ? value : "auto";
+    if (choice == "auto") return supported;
+    if (choice == "openblas") return false;
+    if (choice != "tandem")
+        throw Error("TANDEM_CPU_GEMM=", choice, ": expected auto, tandem or openblas");
+    if (!supported)
+        throw Error("TANDEM_CPU_GEMM=tandem needs a CPU with AVX-512 (F, VL and DQ), which this "
+                    "one lacks: use auto or openblas");
+    return true;
+}
+
+bool gemm_avx512_enabled() {
+    static const bool enabled =
+        gemm_avx512_choice(std::getenv("TANDEM_CPU_GEMM"), gemm_avx512_supported());
+    return enabled;
+}
+
+}  // namespace tandem::backend::cpu
