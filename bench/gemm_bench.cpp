@@ -2,7 +2,9 @@
 // tandem's own AVX-512 product, interleaved (A, B, A, B, ...) so that both see the same machine
 // weather; prints the median GFLOP/s of each with min and max, their ratio, and the largest
 // difference between the two results relative to the largest |C|.
-// Usage: gemm_bench [--reps 7] [--shape "M N K ta tb acc"]...  (default: the step's shapes)
+// With --cold, 256 MB are written between calls so that the operands come from memory, as they do
+// in a training step (a model's weights are far larger than the caches).
+// Usage: gemm_bench [--reps 7] [--cold] [--shape "M N K ta tb acc"]...  (default: the step's)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -57,11 +59,14 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
     int reps = 7;
+    bool cold = false;
     std::vector<Shape> shapes;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         if (arg == "--reps" && i + 1 < argc) {
             reps = std::atoi(argv[++i]);
+        } else if (arg == "--cold") {
+            cold = true;
         } else if (arg == "--shape" && i + 1 < argc) {
             Shape s{};
             int ta = 0, tb = 0, acc = 0;
@@ -69,7 +74,7 @@ int main(int argc, char** argv) {
             s.ta = ta, s.tb = tb, s.acc = acc;
             shapes.push_back(s);
         } else {
-            std::fprintf(stderr, "usage: gemm_bench [--reps N] [--shape \"M N K ta tb acc\"]...\n");
+            std::fprintf(stderr, "usage: gemm_bench [--reps N] [--cold] [--shape \"M N K ta tb acc\"]...\n");
             return 2;
         }
     }
@@ -83,6 +88,10 @@ int main(int argc, char** argv) {
     std::printf("%-34s %10s %10s %7s %9s\n", "product [M x K] x [K x N]", "OpenBLAS", "tandem",
                 "ratio", "max diff");
     double total_flops = 0, total_blas = 0, total_own = 0;
+    std::vector<char> flush(cold ? size_t(256) << 20 : 0);
+    const auto evict_caches = [&] {
+        for (size_t i = 0; i < flush.size(); i += 64) flush[i] = static_cast<char>(i);
+    };
     for (const Shape& s : shapes) {
         std::vector<float> a(s.M * s.K), b(s.K * s.N), c0(s.M * s.N), c1(s.M * s.N);
         tandem::fill_normal(a.data(), a.size(), {.seed = 1});
@@ -101,10 +110,12 @@ int main(int argc, char** argv) {
         }
         std::vector<double> t_blas, t_own;
         for (int r = 0; r < reps; ++r) {
+            evict_caches();
             auto t0 = std::chrono::steady_clock::now();
             sgemm(s.ta, s.tb, s.M, s.N, s.K, 1.0f, a.data(), lda, b.data(), ldb, beta, c0.data(),
                   s.N);
             t_blas.push_back(seconds_since(t0));
+            evict_caches();
             t0 = std::chrono::steady_clock::now();
             gemm_avx512(s.ta, s.tb, s.M, s.N, s.K, a.data(), lda, b.data(), ldb, beta, c1.data(),
                         s.N);

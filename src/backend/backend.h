@@ -30,6 +30,9 @@ struct AdamWParams {
     float eps = 1e-8f;
     float weight_decay = 0.0f;
     int64_t step = 1;  // 1-based: the bias corrections use beta^step
+    // The gradient enters as grad * grad_scale (in f32): clipping's coefficient, applied in the
+    // update's own pass instead of a pass of its own over every gradient.
+    float grad_scale = 1.0f;
 };
 
 class Backend {

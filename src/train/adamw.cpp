@@ -46,17 +46,20 @@ double AdamW::grad_norm(Tensor grads) const {
 void AdamW::update(Tensor params, Tensor grads, float lr, double norm) {
     TANDEM_ASSERT(params.numel() == n_params_ && grads.numel() == n_params_, params.numel(),
                   grads.numel(), n_params_);
+    // clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied only when it shrinks; the update
+    // multiplies each gradient by it as it reads it (one pass over the gradients fewer).
+    float grad_scale = 1.0f;
     if (config_.grad_clip > 0) {
-        // clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied only when it shrinks.
         const double coef = config_.grad_clip / (norm + 1e-6);
-        if (coef < 1.0) be_->scale(grads, static_cast<float>(coef));
+        if (coef < 1.0) grad_scale = static_cast<float>(coef);
     }
     ++step_;
     for (const Segment& s : segments_) {
         backend::AdamWParams hp{.lr = lr, .beta1 = config_.beta1, .beta2 = config_.beta2,
                                 .eps = config_.eps,
                                 .weight_decay = s.is_decayed ? config_.weight_decay : 0.0f,
-                                .step = step_};
+                                .step = step_,
+                                .grad_scale = grad_scale};
         be_->adamw_update(params.slice(s.offset, s.count), grads.slice(s.offset, s.count),
                           m_.slice(s.offset, s.count), v_.slice(s.offset, s.count), hp);
     }

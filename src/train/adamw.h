@@ -27,8 +27,8 @@ public:
     AdamW(backend::Backend& backend, const model::ParamLayout& layout, DType param_dtype,
           const AdamWConfig& config);
 
-    // One update of params with grads (both flat [n_params]); grads are scaled in place when
-    // clipped. Returns the global gradient norm before clipping.
+    // One update of params with grads (both flat [n_params]), the grads clipped as they are read
+    // (left as they are). Returns the global gradient norm before clipping.
     double step(Tensor params, Tensor grads, float lr);
     // The two halves of step(), for a caller that judges the norm before deciding to update.
     double grad_norm(Tensor grads) const;

@@ -1,5 +1,5 @@
-// The AdamW step: every backend against reference/, and reference/ against the closed form of a
-// first step.
+// The AdamW step: every backend against reference/ (with and without a clipping scale on the
+// gradient), and reference/ against the closed form of a first step.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -25,6 +25,7 @@ TEST(AdamW, MatchesReferenceOnParamAndMoments) {
                 hp.lr = 3e-3f;
                 hp.weight_decay = 0.1f;
                 hp.step = step;
+                hp.grad_scale = step == 7 ? 0.37f : 1.0f;  // clipped, then not
                 run_both(target, [&](backend::Backend& be, Side s) {
                     be.adamw_update(s(param), s(grad), s(m), s(v), hp);
                 });

@@ -31,6 +31,12 @@ std::vector<float> host_grads(const model::Model& m) {
     return g;
 }
 
+std::vector<float> host_first_moment(const AdamW& opt) {
+    std::vector<float> m(opt.m().numel());
+    opt.backend()->copy_to_host(m.data(), opt.m().data, opt.m().bytes());
+    return m;
+}
+
 TEST(AdamW, DecaysOnlyMatrixWeights) {
     auto m = tiny_model();
     AdamW opt(m.backend(), m.layout(), DType::F32, {.weight_decay = 0.5f, .grad_clip = 0});
@@ -54,13 +60,20 @@ TEST(AdamW, ClipsTheGlobalNormLikeClipGradNorm) {
     fill_grads(m, 0.5f);
     const double norm = opt.step(m.params(), m.grads(), 0.0f);
     EXPECT_NEAR(norm, 0.5 * std::sqrt(double(n)), 1e-6 * norm);
-    // coef = max_norm / (norm + 1e-6)
+    // The update sees the gradient times coef = max_norm / (norm + 1e-6): after one step from
+    // zero moments, m = (1 - beta1) * clipped gradient. The gradients themselves stay.
     const double want = 0.5 * 1.0 / (norm + 1e-6);
-    for (float g : host_grads(m)) ASSERT_NEAR(g, want, 1e-6 * want);
-    // Below the limit nothing changes.
+    const float one_minus_b1 = 1.0f - opt.config().beta1;
+    for (float mi : host_first_moment(opt))
+        ASSERT_NEAR(mi, one_minus_b1 * want, 1e-6 * want);
+    for (float g : host_grads(m)) ASSERT_EQ(g, 0.5f);
+    // Below the limit the gradient enters unchanged: m = beta1 m + (1 - beta1) g.
+    const std::vector<float> m_before = host_first_moment(opt);
     fill_grads(m, 1e-6f);
     opt.step(m.params(), m.grads(), 0.0f);
-    for (float g : host_grads(m)) ASSERT_EQ(g, 1e-6f);
+    const std::vector<float> m_after = host_first_moment(opt);
+    for (size_t i = 0; i < m_after.size(); ++i)
+        ASSERT_FLOAT_EQ(m_after[i], opt.config().beta1 * m_before[i] + one_minus_b1 * 1e-6f);
     EXPECT_EQ(opt.step_count(), 2);
 }
 

@@ -17,6 +17,7 @@ struct AdamWConstants {
     float step_size;       // lr / (1 - beta1^step)
     float inv_bias2_sqrt;  // 1 / sqrt(1 - beta2^step)
     float eps;
+    float grad_scale;  // clipping's coefficient
 };
 
 // The four spans never overlap (omp simd). The vector sqrt needs -fno-math-errno (CMakeLists).
@@ -24,7 +25,7 @@ TANDEM_CPU_CLONES void adamw_run(float* param, const float* grad, float* m, floa
                                  const AdamWConstants k, int64_t n) {
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) {
-        const float g = grad[i];
+        const float g = grad[i] * k.grad_scale;
         const float mi = k.beta1 * m[i] + k.one_minus_b1 * g;
         const float vi = k.beta2 * v[i] + k.one_minus_b2 * g * g;
         m[i] = mi;
@@ -47,6 +48,7 @@ void adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWPara
         static_cast<float>(hp.lr / (1.0 - std::pow(double(hp.beta1), step))),
         static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(double(hp.beta2), step))),
         hp.eps,
+        hp.grad_scale,
     };
     const int64_t n = param.numel();
 #pragma omp parallel for schedule(static)

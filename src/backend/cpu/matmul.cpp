@@ -33,12 +33,13 @@ TANDEM_CPU_CLONES void add_row(double* acc, const float* row, int64_t N) {
 
 // Whether tandem's AVX-512 product should run out [M, N] = op(a) @ op(b) + beta * out: when the
 // CPU has it and the product does enough arithmetic per byte of its operands (as f32, C twice
-// when accumulated). Below about 80 FLOPs per byte (gpt2-124m's products at 256 tokens) the
-// product streams its weights from memory and OpenBLAS, which interleaves packing with its
-// kernel, was as fast or faster in the training step; above it (llama-15m at 2048 tokens, every
-// product of gpt2-124m at 4096) tandem's was faster (docs/PERFORMANCE.md).
+// when accumulated). Measured in training steps (docs/PERFORMANCE.md): tandem's was faster on
+// every product of llama-15m at 2048 tokens and on gpt2-124m's forward and input-gradient
+// products at 256 tokens (73-95 FLOPs per byte); OpenBLAS stayed faster on gpt2-124m's weight
+// gradients at 256 tokens (53-55 FLOPs per byte: K = 256, and C, the size of the weight, is
+// read and written once for little arithmetic).
 bool own_product_pays(int64_t M, int64_t N, int64_t K, float beta) {
-    constexpr double kMinFlopsPerByte = 80;
+    constexpr double kMinFlopsPerByte = 70;
     if (M < 32 || N < 32) return false;  // decoding a token: OpenBLAS's matrix-vector paths
     const double flops = 2.0 * M * N * K;
     const double bytes = 4.0 * (M * K + K * N + M * N * (beta != 0.0f ? 2 : 1));

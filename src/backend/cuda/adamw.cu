@@ -11,10 +11,10 @@ namespace {
 template <typename T>
 __global__ void adamw_kernel(T* param, const T* grad, float* m, float* v, int64_t n, float lr,
                              float beta1, float beta2, float eps, float decay, float step_size,
-                             float bias2_sqrt) {
+                             float bias2_sqrt, float grad_scale) {
     for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
          i += int64_t(gridDim.x) * blockDim.x) {
-        const float g = to_f32(grad[i]);
+        const float g = to_f32(grad[i]) * grad_scale;
         float p = to_f32(param[i]) * (1.0f - lr * decay);
         const float mi = beta1 * m[i] + (1.0f - beta1) * g;
         const float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
@@ -42,7 +42,7 @@ void adamw_update(Context& ctx, Tensor param, Tensor grad, Tensor m, Tensor v,
         using T = decltype(tag);
         adamw_kernel<T><<<n_blocks_for(n, 256), 256, 0, ctx.stream>>>(
             param.as<T>(), grad.as<T>(), m.as<float>(), v.as<float>(), n, hp.lr, hp.beta1,
-            hp.beta2, hp.eps, hp.weight_decay, step_size, bias2_sqrt);
+            hp.beta2, hp.eps, hp.weight_decay, step_size, bias2_sqrt, hp.grad_scale);
     });
     TANDEM_CUDA_CHECK_LAUNCH();
 }

@@ -11,7 +11,8 @@ void adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWPara
     const double step_size = lr / (1.0 - std::pow(b1, double(hp.step)));
     const double bias2_sqrt = std::sqrt(1.0 - std::pow(b2, double(hp.step)));
     for (int64_t i = 0; i < param.numel(); ++i) {
-        const double g = grad.as<Real>()[i];
+        // Rounded as a gradient scaled in place would be.
+        const double g = static_cast<Real>(grad.as<Real>()[i] * static_cast<Real>(hp.grad_scale));
         double p = param.as<Real>()[i];
         p *= 1.0 - lr * hp.weight_decay;
         const double mi = b1 * m.as<Real>()[i] + (1.0 - b1) * g;
