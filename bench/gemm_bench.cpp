@@ -31,7 +31,7 @@ struct Shape {
 std::vector<Shape> step_shapes() {
     std::vector<Shape> shapes;
     const auto weight = [&](int64_t tokens, int64_t in, int64_t out) {
-        shapes.push_back({tokens, out, in, false, true, false});  // y = x W^T
+        shapes.push_back({tokens, out, in, false, true, false});   // y = x W^T
         shapes.push_back({tokens, in, out, false, false, false});  // dx = dy W
         shapes.push_back({out, in, tokens, true, false, true});    // dW += dy^T x
     };
@@ -74,7 +74,8 @@ int main(int argc, char** argv) {
             s.ta = ta, s.tb = tb, s.acc = acc;
             shapes.push_back(s);
         } else {
-            std::fprintf(stderr, "usage: gemm_bench [--reps N] [--cold] [--shape \"M N K ta tb acc\"]...\n");
+            std::fprintf(
+                stderr, "usage: gemm_bench [--reps N] [--cold] [--shape \"M N K ta tb acc\"]...\n");
             return 2;
         }
     }
@@ -125,16 +126,17 @@ int main(int argc, char** argv) {
         const double g_blas = flops / median(t_blas) / 1e9, g_own = flops / median(t_own) / 1e9;
         total_flops += flops, total_blas += median(t_blas), total_own += median(t_own);
         char name[64];
-        std::snprintf(name, sizeof name, "[%lld x %lld] x [%lld x %lld]%s%s%s",
-                      (long long)s.M, (long long)s.K, (long long)s.K, (long long)s.N,
-                      s.ta ? " A^T" : "", s.tb ? " B^T" : "", s.acc ? " +=" : "");
-        std::printf("%-34s %10.1f %10.1f %6.3fx %9.2e   (GFLOP/s median of %d; min..max %.0f..%.0f "
-                    "vs %.0f..%.0f)\n",
-                    name, g_blas, g_own, g_own / g_blas, diff / scale, reps,
-                    flops / *std::max_element(t_blas.begin(), t_blas.end()) / 1e9,
-                    flops / *std::min_element(t_blas.begin(), t_blas.end()) / 1e9,
-                    flops / *std::max_element(t_own.begin(), t_own.end()) / 1e9,
-                    flops / *std::min_element(t_own.begin(), t_own.end()) / 1e9);
+        std::snprintf(name, sizeof name, "[%lld x %lld] x [%lld x %lld]%s%s%s", (long long)s.M,
+                      (long long)s.K, (long long)s.K, (long long)s.N, s.ta ? " A^T" : "",
+                      s.tb ? " B^T" : "", s.acc ? " +=" : "");
+        std::printf(
+            "%-34s %10.1f %10.1f %6.3fx %9.2e   (GFLOP/s median of %d; min..max %.0f..%.0f "
+            "vs %.0f..%.0f)\n",
+            name, g_blas, g_own, g_own / g_blas, diff / scale, reps,
+            flops / *std::max_element(t_blas.begin(), t_blas.end()) / 1e9,
+            flops / *std::min_element(t_blas.begin(), t_blas.end()) / 1e9,
+            flops / *std::max_element(t_own.begin(), t_own.end()) / 1e9,
+            flops / *std::min_element(t_own.begin(), t_own.end()) / 1e9);
     }
     std::printf("ALL %.1f GFLOP: OpenBLAS %.1f GFLOP/s, tandem %.1f GFLOP/s, ratio %.3fx\n",
                 total_flops / 1e9, total_flops / total_blas / 1e9, total_flops / total_own / 1e9,

@@ -55,7 +55,9 @@ void AdamW::update(Tensor params, Tensor grads, float lr, double norm) {
     }
     ++step_;
     for (const Segment& s : segments_) {
-        backend::AdamWParams hp{.lr = lr, .beta1 = config_.beta1, .beta2 = config_.beta2,
+        backend::AdamWParams hp{.lr = lr,
+                                .beta1 = config_.beta1,
+                                .beta2 = config_.beta2,
                                 .eps = config_.eps,
                                 .weight_decay = s.is_decayed ? config_.weight_decay : 0.0f,
                                 .step = step_,

@@ -64,6 +64,7 @@ TEST(Attention, MatchesReferenceAcrossSeveralQueryBlocks) {
         check_attention(target, {1, 130, 4, 2, 16});
         check_attention(target, {2, 67, 2, 1, 32});
         check_attention(target, {1, 65, 2, 2, 128});  // the head width of Llama and Qwen
+        check_attention(target, {1, 1100, 2, 1, 8});  // long: the cpu's 128-row blocks
     }
 }
 

@@ -36,16 +36,18 @@ struct Stored {
 
 // Checks C = op(A) op(B) + beta C0 for one case and one choice of transposes, against double.
 void check_product(const Case& c, bool trans_a, bool trans_b, float beta, int64_t pad) {
-    SCOPED_TRACE(::testing::Message() << "M " << c.M << " N " << c.N << " K " << c.K << " ta "
-                                      << trans_a << " tb " << trans_b << " beta " << beta
-                                      << " pad " << pad);
+    SCOPED_TRACE(::testing::Message()
+                 << "M " << c.M << " N " << c.N << " K " << c.K << " ta " << trans_a << " tb "
+                 << trans_b << " beta " << beta << " pad " << pad);
     const Stored a = trans_a ? Stored(c.K, c.M, pad, 1) : Stored(c.M, c.K, pad, 1);
     const Stored b = trans_b ? Stored(c.N, c.K, pad, 2) : Stored(c.K, c.N, pad, 2);
     const int64_t ldc = c.N + pad;
     std::vector<float> out(static_cast<size_t>(c.M * ldc), 0.0f);
     const std::vector<float> start = testing::random_normal(c.M * ldc, 3);
-    if (beta != 0.0f) out = start;
-    else std::fill(out.begin(), out.end(), std::nanf(""));  // beta 0 must not read C
+    if (beta != 0.0f)
+        out = start;
+    else
+        std::fill(out.begin(), out.end(), std::nanf(""));  // beta 0 must not read C
     gemm_avx512(trans_a, trans_b, c.M, c.N, c.K, a.data.data(), a.ld, b.data.data(), b.ld, beta,
                 out.data(), ldc);
     int64_t bad = 0;
@@ -75,12 +77,12 @@ class GemmAvx512 : public ::testing::Test {
 
 TEST_F(GemmAvx512, MatchesADoubleProductAcrossTheEdgesOfItsBlocking) {
     const Case cases[] = {
-        {1, 1, 1},      // less than one tile in every direction
-        {8, 48, 16},    // exactly one tile
-        {9, 49, 17},    // one past a tile
-        {37, 100, 513},  // a partial second K slice
-        {130, 60, 40},   // more rows than one packed block (128)
-        {20, 1600, 30},  // two column blocks (1536)
+        {1, 1, 1},        // less than one tile in every direction
+        {8, 48, 16},      // exactly one tile
+        {9, 49, 17},      // one past a tile
+        {37, 100, 513},   // a partial second K slice
+        {130, 60, 40},    // more rows than one packed block (128)
+        {20, 1600, 30},   // two column blocks (1536)
         {300, 50, 2100},  // all of K packed first, several slices
     };
     for (const Case& c : cases)
@@ -96,7 +98,8 @@ TEST_F(GemmAvx512, HonoursLeadingDimensionsWiderThanTheMatrix) {
 
 TEST_F(GemmAvx512, GivesTheSameBitsForAnyThreadCount) {
     const int64_t M = 203, N = 170, K = 600;
-    const std::vector<float> a = testing::random_normal(M * K, 4), b = testing::random_normal(K * N, 5);
+    const std::vector<float> a = testing::random_normal(M * K, 4),
+                             b = testing::random_normal(K * N, 5);
     std::vector<std::vector<float>> results;
     const int saved = omp_get_max_threads();
     for (int threads : {1, 2, 3, 7}) {

@@ -64,8 +64,7 @@ TEST(AdamW, ClipsTheGlobalNormLikeClipGradNorm) {
     // zero moments, m = (1 - beta1) * clipped gradient. The gradients themselves stay.
     const double want = 0.5 * 1.0 / (norm + 1e-6);
     const float one_minus_b1 = 1.0f - opt.config().beta1;
-    for (float mi : host_first_moment(opt))
-        ASSERT_NEAR(mi, one_minus_b1 * want, 1e-6 * want);
+    for (float mi : host_first_moment(opt)) ASSERT_NEAR(mi, one_minus_b1 * want, 1e-6 * want);
     for (float g : host_grads(m)) ASSERT_EQ(g, 0.5f);
     // Below the limit the gradient enters unchanged: m = beta1 m + (1 - beta1) g.
     const std::vector<float> m_before = host_first_moment(opt);
@@ -79,8 +78,8 @@ TEST(AdamW, ClipsTheGlobalNormLikeClipGradNorm) {
 
 TEST(AdamW, FirstStepsFollowPyTorchsUpdate) {
     auto m = tiny_model();
-    const AdamWConfig cfg{.beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f,
-                          .grad_clip = 0};
+    const AdamWConfig cfg{
+        .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .weight_decay = 0.1f, .grad_clip = 0};
     AdamW opt(m.backend(), m.layout(), DType::F32, cfg);
     const std::string name = "model.layers.0.mlp.up_proj.weight";  // decayed
     double p = m.save_param(name)[3], mom = 0, var = 0;

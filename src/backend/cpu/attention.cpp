@@ -17,8 +17,6 @@ namespace tandem::backend::cpu {
 
 namespace {
 
-// Query rows per block: a 64 x T block of f32 scores is 256 KiB at T = 1024 (fits in L2).
-constexpr int64_t kQueryBlock = 64;
 // Backward runs one task per (batch, kv head) when there are at least this many of them (or no
 // grouping); otherwise one per (batch, query head) with private dK/dV rows, so that a small
 // batch of grouped-query attention still fills the cores. Fixed by shape, not by thread count:
@@ -29,6 +27,12 @@ constexpr int64_t kMinKvTasks = 32;
 struct Layout {
     int64_t B, T, H, Hkv, D, W;
     int64_t group() const { return H / Hkv; }
+    // Query rows per block. Each block computes its scores against every key up to its last
+    // row, so the masked half of its diagonal square is wasted: (block / T) of the work.
+    // Measured (docs/PERFORMANCE.md): 128 rows are faster at T = 1024 (the products' inner
+    // dimension for dK and dV doubles), 64 at T = 256. A 128 x 1024 block of f32 scores is
+    // 512 KiB, within L2.
+    int64_t query_block() const { return T >= 1024 ? 128 : 64; }
     int64_t q(int64_t b, int64_t t, int64_t h) const { return (b * T + t) * W + h * D; }
     int64_t k(int64_t b, int64_t t, int64_t g) const { return (b * T + t) * W + (H + g) * D; }
     int64_t v(int64_t b, int64_t t, int64_t g) const { return (b * T + t) * W + (H + Hkv + g) * D; }
@@ -101,7 +105,7 @@ TANDEM_CPU_CLONES void rotate_heads(float* x, const float* cos, const float* sin
 // The backward of one query head, block by block, with P the probabilities recomputed from
 // q, k and lse, and scale = 1/sqrt(D):
 // dV += P^T dO; dP = dO V^T; dS = P (dP - delta) scale; dQ = dS K; dK += dS^T Q.
-// dQ goes to dqkv; dK and dV are added to rows of stride ld_kv. p and dp: kQueryBlock x T.
+// dQ goes to dqkv; dK and dV are added to rows of stride ld_kv. p and dp: query_block() x T.
 struct HeadGrads {
     Layout L;
     const float *x, *dout, *out, *lse;
@@ -111,8 +115,8 @@ struct HeadGrads {
               float* dp) const {
         const int64_t g = h / L.group(), out_stride = L.H * L.D;
         const float scale = 1.0f / std::sqrt(static_cast<float>(L.D));
-        for (int64_t t0 = 0; t0 < L.T; t0 += kQueryBlock) {
-            const int64_t rows = std::min(kQueryBlock, L.T - t0), keys = t0 + rows;
+        for (int64_t t0 = 0; t0 < L.T; t0 += L.query_block()) {
+            const int64_t rows = std::min(L.query_block(), L.T - t0), keys = t0 + rows;
             const float* q = x + L.q(b, t0, h);
             const float* go = dout + (b * L.T + t0) * out_stride + h * L.D;
             const float* o = out + (b * L.T + t0) * out_stride + h * L.D;
@@ -177,12 +181,12 @@ void rope(Tensor qkv, int64_t H, int64_t Hkv, float theta, int64_t pos_offset, b
 void attention_forward(Tensor out, Tensor lse, Tensor qkv, int64_t H, int64_t Hkv) {
     const Layout L = layout_of(qkv, H, Hkv);
     const float scale = 1.0f / std::sqrt(static_cast<float>(L.D));
-    const int64_t n_blocks = ceil_div(L.T, kQueryBlock), tasks = L.B * H * n_blocks;
+    const int64_t n_blocks = ceil_div(L.T, L.query_block()), tasks = L.B * H * n_blocks;
     const float* x = qkv.as<float>();
     const int64_t out_stride = H * L.D;
 #pragma omp parallel
     {
-        std::vector<float> scores(kQueryBlock * L.T);  // once per thread and call
+        std::vector<float> scores(L.query_block() * L.T);  // once per thread and call
 #pragma omp for schedule(dynamic)
         for (int64_t task = 0; task < tasks; ++task) {
             // Later blocks see more keys: hand out every head's last block first, so that the
@@ -190,7 +194,8 @@ void attention_forward(Tensor out, Tensor lse, Tensor qkv, int64_t H, int64_t Hk
             const int64_t block = n_blocks - 1 - task / (L.B * H);
             const int64_t b = (task % (L.B * H)) / H, h = task % H;
             const int64_t g = h / L.group();
-            const int64_t t0 = block * kQueryBlock, rows = std::min(kQueryBlock, L.T - t0);
+            const int64_t t0 = block * L.query_block();
+            const int64_t rows = std::min(L.query_block(), L.T - t0);
             const int64_t keys = t0 + rows;  // causal: this block sees keys [0, keys)
             gemm(false, true, rows, keys, L.D, scale, x + L.q(b, t0, h), L.W, x + L.k(b, 0, g), L.W,
                  0.0f, scores.data(), keys);
@@ -213,7 +218,8 @@ void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor
         // One task per (batch, kv head): its query heads add into dK and dV in dqkv directly.
 #pragma omp parallel
         {
-            std::vector<float> p(kQueryBlock * L.T), dp(kQueryBlock * L.T);  // once per thread
+            std::vector<float> p(L.query_block() * L.T),
+                dp(L.query_block() * L.T);  // once per thread
 #pragma omp for schedule(dynamic)
             for (int64_t task = 0; task < L.B * Hkv; ++task) {
                 const int64_t b = task / Hkv, g = task % Hkv;
@@ -233,7 +239,7 @@ void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor
     std::vector<float> partial(L.B * H * L.T * 2 * L.D, 0.0f);
 #pragma omp parallel
     {
-        std::vector<float> p(kQueryBlock * L.T), dp(kQueryBlock * L.T);  // once per thread
+        std::vector<float> p(L.query_block() * L.T), dp(L.query_block() * L.T);  // once per thread
 #pragma omp for schedule(dynamic)
         for (int64_t task = 0; task < L.B * H; ++task) {
             float* own = partial.data() + task * L.T * 2 * L.D;

@@ -7,14 +7,13 @@
 // this CPU, and the choice is logged once. Everything else about BLAS stays OpenBLAS's.
 #include "backend/cpu/blas.h"
 
-#include "backend/cpu/gemm_avx512.h"
-
 #include <dlfcn.h>
 
 #include <cstdlib>
 #include <mutex>
 #include <optional>
 
+#include "backend/cpu/gemm_avx512.h"
 #include "core/error.h"
 #include "core/log.h"
 
@@ -133,8 +132,8 @@ void log_blas_choice_once() {
         const char* large = gemm_avx512_enabled()
                                 ? "tandem's AVX-512 kernel (TANDEM_CPU_GEMM=openblas to change)"
                                 : "OpenBLAS";
-        log_info("cpu backend: large products on ", large, ", the rest on OpenBLAS sgemm kernels for ",
-                 b.core, " (", b.chosen_by, ")");
+        log_info("cpu backend: large products on ", large,
+                 ", the rest on OpenBLAS sgemm kernels for ", b.core, " (", b.chosen_by, ")");
     });
 }
 

@@ -107,8 +107,8 @@ TANDEM_AVX512 inline void transpose_8x16(const float* const rows[8], float* dst,
 // Packs `width` (<= 8) strided rows into a panel of 8: dst[k * stride + i] = rows[i][k], k < kc,
 // where the rows are rows of the stored matrix read across (a row of A, or a column of op(B)
 // stored as a row of B). Missing rows are zeros.
-TANDEM_AVX512 void pack_across(const float* src, int64_t ld, int64_t width, int64_t kc,
-                               float* dst, int64_t stride) {
+TANDEM_AVX512 void pack_across(const float* src, int64_t ld, int64_t width, int64_t kc, float* dst,
+                               int64_t stride) {
     const float* rows[8];
     for (int64_t i = 0; i < 8; ++i) rows[i] = i < width ? src + i * ld : kZeros;
     int64_t k = 0;
@@ -128,8 +128,7 @@ TANDEM_AVX512 void pack_across(const float* src, int64_t ld, int64_t width, int6
 // they come from memory), and each panel gets a contiguous run of writes (panels lie a power
 // of two apart, so writing all of them row by row would thrash one set of L1).
 template <int64_t kWidth>
-TANDEM_AVX512 void pack_along(const float* src, int64_t ld, int64_t count, int64_t kc,
-                              float* dst) {
+TANDEM_AVX512 void pack_along(const float* src, int64_t ld, int64_t count, int64_t kc, float* dst) {
     static_assert(kWidth == 8 || kWidth % 16 == 0);
     constexpr int64_t kRows = 16;
     const int64_t panels = ceil_div(count, kWidth);
@@ -164,8 +163,8 @@ TANDEM_AVX512 void pack_a(const Product& x, int64_t m0, int64_t mc, int64_t p0, 
         return;
     }
     for (int64_t i = 0; i < mc; i += kMr)
-        pack_across(x.a + (m0 + i) * x.lda + p0, x.lda, std::min(kMr, mc - i), kc,
-                    panels + i * kc, kMr);
+        pack_across(x.a + (m0 + i) * x.lda + p0, x.lda, std::min(kMr, mc - i), kc, panels + i * kc,
+                    kMr);
 }
 
 // Columns [n0, n0 + nc) and K slice [p0, p0 + kc) of op(B) as panels of 48: panel[k * 48 + n].
@@ -187,8 +186,8 @@ TANDEM_AVX512 void tile_8x48(int64_t kc, const float* __restrict ap, const float
     // The tile of C is read or written only after the k loop: ask for its lines now, so that
     // they arrive from memory while the loop runs instead of stalling the stores.
     for (int64_t i = 0; i < rows; ++i)
-        for (int j = 0; j < 3; ++j) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16 * j),
-                                                 _MM_HINT_T0);
+        for (int j = 0; j < 3; ++j)
+            _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16 * j), _MM_HINT_T0);
     // (Every loop over acc is unrolled, so that acc lives in registers.)
     __m512 acc[kMr][3];
 #pragma GCC unroll 8
@@ -214,8 +213,8 @@ TANDEM_AVX512 void tile_8x48(int64_t kc, const float* __restrict ap, const float
 #pragma GCC unroll 3
             for (int j = 0; j < 3; ++j) {
                 float* p = c + i * ldc + 16 * j;
-                _mm512_storeu_ps(p, accumulate ? _mm512_add_ps(_mm512_loadu_ps(p), acc[i][j])
-                                               : acc[i][j]);
+                _mm512_storeu_ps(
+                    p, accumulate ? _mm512_add_ps(_mm512_loadu_ps(p), acc[i][j]) : acc[i][j]);
             }
         return;
     }
@@ -325,8 +324,9 @@ bool gemm_avx512_choice(const char* value, bool supported) {
     if (choice != "tandem")
         throw Error("TANDEM_CPU_GEMM=", choice, ": expected auto, tandem or openblas");
     if (!supported)
-        throw Error("TANDEM_CPU_GEMM=tandem needs a CPU with AVX-512 (F, VL and DQ), which this "
-                    "one lacks: use auto or openblas");
+        throw Error(
+            "TANDEM_CPU_GEMM=tandem needs a CPU with AVX-512 (F, VL and DQ), which this "
+            "one lacks: use auto or openblas");
     return true;
 }
 
