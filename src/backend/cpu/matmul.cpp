@@ -33,17 +33,18 @@ TANDEM_CPU_CLONES void add_row(double* acc, const float* row, int64_t N) {
 
 // Whether tandem's AVX-512 product should run out [M, N] = op(a) @ op(b) + beta * out: when the
 // CPU has it and the product does enough arithmetic per byte of its operands (as f32, C twice
-// when accumulated). Measured in training steps (docs/PERFORMANCE.md): tandem's was faster on
-// every product of llama-15m at 2048 tokens and on gpt2-124m's forward and input-gradient
-// products at 256 tokens (73-95 FLOPs per byte); OpenBLAS stayed faster on gpt2-124m's weight
-// gradients at 256 tokens (53-55 FLOPs per byte: K = 256, and C, the size of the weight, is
-// read and written once for little arithmetic).
-bool own_product_pays(int64_t M, int64_t N, int64_t K, float beta) {
-    constexpr double kMinFlopsPerByte = 70;
-    if (M < 32 || N < 32) return false;  // decoding a token: OpenBLAS's matrix-vector paths
+// when accumulated). Measured (docs/PERFORMANCE.md: bench/gemm_bench and training steps):
+// - A as stored (forward and input-gradient products): tandem's was 5-20% faster from 73 FLOPs
+//   per byte up (llama-15m at 2048 tokens, gpt2-124m at 256 and 4096);
+// - A transposed (weight gradients, dW += dY^T X, K = tokens): OpenBLAS was up to 10% faster at
+//   53-55 FLOPs per byte (gpt2-124m, 256 tokens), level at 99-112 (llama-15m), and tandem's
+//   5-12% faster at 236 (gpt2-124m, 4096 tokens).
+bool own_product_pays(int64_t M, int64_t N, int64_t K, bool trans_a, float beta) {
+    const double min_flops_per_byte = trans_a ? 150 : 70;
+    if (M < 32 || N < 32) return false;  // decoding a few tokens: OpenBLAS's gemv paths
     const double flops = 2.0 * M * N * K;
     const double bytes = 4.0 * (M * K + K * N + M * N * (beta != 0.0f ? 2 : 1));
-    return flops >= kMinFlopsPerByte * bytes && gemm_avx512_enabled();
+    return flops >= min_flops_per_byte * bytes && gemm_avx512_enabled();
 }
 
 // One product of row-major matrices: out [M, N] = op(a) @ op(b) + beta * out. `alone`: not
@@ -51,7 +52,7 @@ bool own_product_pays(int64_t M, int64_t N, int64_t K, float beta) {
 void gemm(float* out, const float* a, const float* b, int64_t M, int64_t N, int64_t K, bool trans_a,
           bool trans_b, float beta, bool alone) {
     const int64_t lda = trans_a ? M : K, ldb = trans_b ? K : N;
-    if (alone && own_product_pays(M, N, K, beta))
+    if (alone && own_product_pays(M, N, K, trans_a, beta))
         gemm_avx512(trans_a, trans_b, M, N, K, a, lda, b, ldb, beta, out, N);
     else
         sgemm(trans_a, trans_b, M, N, K, 1.0f, a, lda, b, ldb, beta, out, N);
