@@ -27,22 +27,30 @@ struct Shape {
     bool ta, tb, acc;
 };
 
-// llama-15m 8 x 256 and gpt2-124m 4 x 64, forward and both backward products of each weight.
+// llama-15m 8 x 256 and gpt2-124m 4 x 64, forward and both backward products of each weight, as
+// the models compute them: llama's weights are [out, in] (y = x W^T), gpt2's linear layers
+// [in, out] (y = x W + b, the bias making it an accumulation); both LM heads are the tied [V, d]
+// embedding.
 std::vector<Shape> step_shapes() {
     std::vector<Shape> shapes;
-    const auto weight = [&](int64_t tokens, int64_t in, int64_t out) {
-        shapes.push_back({tokens, out, in, false, true, false});   // y = x W^T
+    const auto out_in = [&](int64_t tokens, int64_t in, int64_t out) {
+        shapes.push_back({tokens, out, in, false, true, false});  // y = x W^T
         shapes.push_back({tokens, in, out, false, false, false});  // dx = dy W
         shapes.push_back({out, in, tokens, true, false, true});    // dW += dy^T x
     };
-    weight(2048, 288, 32000);  // llama-15m LM head
-    weight(2048, 288, 1536);   // llama-15m gate + up
-    weight(2048, 768, 288);    // llama-15m down
-    weight(2048, 288, 864);    // llama-15m qkv
-    weight(256, 768, 50257);   // gpt2-124m LM head
-    weight(256, 768, 3072);    // gpt2-124m fc
-    weight(256, 3072, 768);    // gpt2-124m proj
-    weight(256, 768, 2304);    // gpt2-124m qkv
+    const auto in_out = [&](int64_t tokens, int64_t in, int64_t out) {
+        shapes.push_back({tokens, out, in, false, false, true});  // y = b + x W
+        shapes.push_back({tokens, in, out, false, true, false});  // dx = dy W^T
+        shapes.push_back({in, out, tokens, true, false, true});   // dW += x^T dy
+    };
+    out_in(2048, 288, 32000);  // llama-15m LM head
+    out_in(2048, 288, 1536);   // llama-15m gate + up
+    out_in(2048, 768, 288);    // llama-15m down
+    out_in(2048, 288, 864);    // llama-15m qkv
+    out_in(256, 768, 50257);   // gpt2-124m LM head
+    in_out(256, 768, 3072);    // gpt2-124m fc
+    in_out(256, 3072, 768);    // gpt2-124m proj
+    in_out(256, 768, 2304);    // gpt2-124m qkv
     return shapes;
 }
 
