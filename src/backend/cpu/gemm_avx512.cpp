@@ -174,10 +174,13 @@ TANDEM_AVX512 void pack_b(const Product& x, int64_t n0, int64_t nc, int64_t p0, 
         pack_along<kNr>(x.b + p0 * x.ldb + n0, x.ldb, nc, kc, panels);
         return;
     }
-    // B is [N, K]: a column of op(B) is a row of B, eight of them at a time.
-    for (int64_t j = 0; j < nc; j += kMr)
-        pack_across(x.b + (n0 + j) * x.ldb + p0, x.ldb, std::min(kMr, nc - j), kc,
+    // B is [N, K]: a column of op(B) is a row of B, eight of them at a time, on to the end of
+    // the last panel (its missing columns zero, as pack_along leaves them).
+    for (int64_t j = 0; j < ceil_div(nc, kNr) * kNr; j += kMr) {
+        const float* rows = j < nc ? x.b + (n0 + j) * x.ldb + p0 : kZeros;
+        pack_across(rows, x.ldb, std::clamp<int64_t>(nc - j, 0, kMr), kc,
                     panels + (j / kNr) * kNr * kc + j % kNr, kNr);
+    }
 }
 
 // C tile [rows x cols] (at most 8 x 48) = or += A panel x B panel over kc.
