@@ -89,6 +89,18 @@ void add_parts(float* grad, const std::vector<float>& partial, int64_t parts, in
     }
 }
 
+// Calls row(n, p) for every row n, part p taking rows part_of(N, parts, p): the reductions'
+// first half, shared out inside the caller's parallel region; its end is a barrier, so every
+// part is summed before add_parts reads it.
+template <typename Row>
+void rows_by_part(int64_t N, int64_t parts, Row row) {
+#pragma omp for schedule(static)
+    for (int64_t p = 0; p < parts; ++p) {
+        const Range rows = part_of(N, parts, p);
+        for (int64_t n = rows.begin; n < rows.end; ++n) row(n, p);
+    }
+}
+
 }  // namespace
 
 void layer_norm_forward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias,
@@ -106,15 +118,12 @@ void layer_norm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dy, Ten
     std::vector<float> dw(parts * C, 0.0f), db(parts * C, 0.0f);
 #pragma omp parallel
     {
-#pragma omp for schedule(static)
-        for (int64_t p = 0; p < parts; ++p) {
-            const Range rows = part_of(N, parts, p);
-            for (int64_t n = rows.begin; n < rows.end; ++n)
-                layer_norm_backward_row(dx.as<float>() + n * C, dw.data() + p * C,
-                                        db.data() + p * C, dy.as<float>() + n * C,
-                                        x.as<float>() + n * C, weight.as<float>(),
-                                        mean.as<float>()[n], rstd.as<float>()[n], C);
-        }  // (barrier: every part is summed before add_parts reads it)
+        rows_by_part(N, parts, [&](int64_t n, int64_t p) {
+            layer_norm_backward_row(dx.as<float>() + n * C, dw.data() + p * C, db.data() + p * C,
+                                    dy.as<float>() + n * C, x.as<float>() + n * C,
+                                    weight.as<float>(), mean.as<float>()[n], rstd.as<float>()[n],
+                                    C);
+        });
         add_parts(dweight.as<float>(), dw, parts, C);
         add_parts(dbias.as<float>(), db, parts, C);
     }
@@ -133,15 +142,11 @@ void rms_norm_backward(Tensor dx, Tensor dweight, Tensor dy, Tensor x, Tensor we
     std::vector<float> dw(parts * C, 0.0f);
 #pragma omp parallel
     {
-#pragma omp for schedule(static)
-        for (int64_t p = 0; p < parts; ++p) {
-            const Range rows = part_of(N, parts, p);
-            for (int64_t n = rows.begin; n < rows.end; ++n)
-                rms_norm_backward_row(dx.as<float>() + n * C, dw.data() + p * C,
-                                      dy.as<float>() + n * C, x.as<float>() + n * C,
-                                      weight.as<float>(), rstd.as<float>()[n], C,
-                                      /*accumulate=*/true);
-        }
+        rows_by_part(N, parts, [&](int64_t n, int64_t p) {
+            rms_norm_backward_row(dx.as<float>() + n * C, dw.data() + p * C, dy.as<float>() + n * C,
+                                  x.as<float>() + n * C, weight.as<float>(), rstd.as<float>()[n], C,
+                                  /*accumulate=*/true);
+        });
         add_parts(dweight.as<float>(), dw, parts, C);
     }
 }
@@ -167,10 +172,9 @@ void qk_norm_backward(Tensor dqkv, Tensor dq_weight, Tensor dk_weight, Tensor dy
     const int64_t rows = qkv.size(0) * qkv.size(1), W = qkv.size(2), D = W / (H + 2 * Hkv);
     const int64_t normed = (H + Hkv) * D, parts = reduction_parts(rows);
     std::vector<float> dq(parts * D, 0.0f), dk(parts * D, 0.0f);
-#pragma omp parallel for schedule(static)
-    for (int64_t p = 0; p < parts; ++p) {
-        const Range part = part_of(rows, parts, p);
-        for (int64_t r = part.begin; r < part.end; ++r) {
+#pragma omp parallel
+    {
+        rows_by_part(rows, parts, [&](int64_t r, int64_t p) {
             const float* x = qkv.as<float>() + r * W;
             const float* g = dy.as<float>() + r * W;
             float* dx = dqkv.as<float>() + r * W;
@@ -182,10 +186,10 @@ void qk_norm_backward(Tensor dqkv, Tensor dq_weight, Tensor dk_weight, Tensor dy
                                       /*accumulate=*/false);
             }
             if (dx != g) std::copy(g + normed, g + W, dx + normed);
-        }
+        });
+        add_parts(dq_weight.as<float>(), dq, parts, D);
+        add_parts(dk_weight.as<float>(), dk, parts, D);
     }
-    add_parts(dq_weight.as<float>(), dq, parts, D);  // (outside a region: runs serially; D is small)
-    add_parts(dk_weight.as<float>(), dk, parts, D);
 }
 
 }  // namespace tandem::backend::cpu
