@@ -1,10 +1,11 @@
 // The products of the issue-#5 training steps, each through OpenBLAS's sgemm and through
-// tandem's own AVX-512 product, interleaved (A, B, A, B, ...) so that both see the same machine
-// weather; prints the median GFLOP/s of each with min and max, their ratio, and the largest
-// difference between the two results relative to the largest |C|.
-// With --cold, 256 MB are written between calls so that the operands come from memory, as they do
-// in a training step (a model's weights are far larger than the caches).
-// Usage: gemm_bench [--reps 7] [--cold] [--shape "M N K ta tb acc"]...  (default: the step's)
+// tandem's own product (its best kernel for this CPU, or --kernel's), interleaved (A, B, A, B, ...)
+// so that both see the same machine weather; prints the median GFLOP/s of each with min and max,
+// their ratio, and the largest difference between the two results relative to the largest |C|. With
+// --cold, 256 MB are written between calls so that the operands come from memory, as they do in a
+// training step (a model's weights are far larger than the caches). Usage: gemm_bench [--reps 7]
+// [--cold] [--kernel avx2|avx512] [--shape "M N K ta tb acc"]...
+//        (shapes by default: the steps')
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -15,7 +16,7 @@
 #include <vector>
 
 #include "backend/cpu/blas.h"
-#include "backend/cpu/gemm_avx512.h"
+#include "backend/cpu/gemm.h"
 #include "core/rng.h"
 
 namespace {
@@ -34,7 +35,7 @@ struct Shape {
 std::vector<Shape> step_shapes() {
     std::vector<Shape> shapes;
     const auto out_in = [&](int64_t tokens, int64_t in, int64_t out) {
-        shapes.push_back({tokens, out, in, false, true, false});  // y = x W^T
+        shapes.push_back({tokens, out, in, false, true, false});   // y = x W^T
         shapes.push_back({tokens, in, out, false, false, false});  // dx = dy W
         shapes.push_back({out, in, tokens, true, false, true});    // dW += dy^T x
     };
@@ -68,6 +69,7 @@ double median(std::vector<double> v) {
 int main(int argc, char** argv) {
     int reps = 7;
     bool cold = false;
+    GemmKernel kernel = gemm_kernel_supported();
     std::vector<Shape> shapes;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
@@ -75,6 +77,11 @@ int main(int argc, char** argv) {
             reps = std::atoi(argv[++i]);
         } else if (arg == "--cold") {
             cold = true;
+        } else if (arg == "--kernel" && i + 1 < argc) {
+            const std::string name = argv[++i];
+            kernel = name == "avx2"     ? GemmKernel::avx2
+                     : name == "avx512" ? GemmKernel::avx512
+                                        : GemmKernel::openblas;
         } else if (arg == "--shape" && i + 1 < argc) {
             Shape s{};
             int ta = 0, tb = 0, acc = 0;
@@ -82,17 +89,21 @@ int main(int argc, char** argv) {
             s.ta = ta, s.tb = tb, s.acc = acc;
             shapes.push_back(s);
         } else {
-            std::fprintf(
-                stderr, "usage: gemm_bench [--reps N] [--cold] [--shape \"M N K ta tb acc\"]...\n");
+            std::fprintf(stderr,
+                         "usage: gemm_bench [--reps N] [--cold] [--kernel avx2|avx512] "
+                         "[--shape \"M N K ta tb acc\"]...\n");
             return 2;
         }
     }
     if (shapes.empty()) shapes = step_shapes();
-    if (!gemm_avx512_supported()) {
-        std::fprintf(stderr, "gemm_bench: this CPU has no AVX-512; nothing to compare\n");
+    if (kernel == GemmKernel::openblas || !gemm_kernel_runs(kernel)) {
+        std::fprintf(stderr,
+                     "gemm_bench: this CPU runs none of tandem's kernels, or not the "
+                     "one asked for; nothing to compare\n");
         return 1;
     }
-    std::printf("# OpenBLAS core %s, OMP_NUM_THREADS=%s\n", blas().core.c_str(),
+    std::printf("# OpenBLAS core %s, tandem's %s kernel, OMP_NUM_THREADS=%s\n", blas().core.c_str(),
+                gemm_kernel_name(kernel),
                 std::getenv("OMP_NUM_THREADS") ? std::getenv("OMP_NUM_THREADS") : "(unset)");
     std::printf("%-34s %10s %10s %7s %9s\n", "product [M x K] x [K x N]", "OpenBLAS", "tandem",
                 "ratio", "max diff");
@@ -111,7 +122,8 @@ int main(int argc, char** argv) {
         const float beta = s.acc ? 1.0f : 0.0f;
         // One untimed call each first: the check below compares these two results.
         sgemm(s.ta, s.tb, s.M, s.N, s.K, 1.0f, a.data(), lda, b.data(), ldb, beta, c0.data(), s.N);
-        gemm_avx512(s.ta, s.tb, s.M, s.N, s.K, a.data(), lda, b.data(), ldb, beta, c1.data(), s.N);
+        own_gemm(kernel, s.ta, s.tb, s.M, s.N, s.K, a.data(), lda, b.data(), ldb, beta, c1.data(),
+                 s.N);
         double scale = 0, diff = 0;
         for (size_t i = 0; i < c0.size(); ++i) {
             scale = std::max(scale, double(std::fabs(c0[i])));
@@ -126,8 +138,8 @@ int main(int argc, char** argv) {
             t_blas.push_back(seconds_since(t0));
             evict_caches();
             t0 = std::chrono::steady_clock::now();
-            gemm_avx512(s.ta, s.tb, s.M, s.N, s.K, a.data(), lda, b.data(), ldb, beta, c1.data(),
-                        s.N);
+            own_gemm(kernel, s.ta, s.tb, s.M, s.N, s.K, a.data(), lda, b.data(), ldb, beta,
+                     c1.data(), s.N);
             t_own.push_back(seconds_since(t0));
         }
         const double flops = 2.0 * s.M * s.N * s.K;

@@ -12,8 +12,9 @@
 #include <cstdlib>
 #include <mutex>
 #include <optional>
+#include <string>
 
-#include "backend/cpu/gemm_avx512.h"
+#include "backend/cpu/gemm.h"
 #include "core/error.h"
 #include "core/log.h"
 
@@ -129,9 +130,12 @@ void log_blas_choice_once() {
     static std::once_flag once;
     std::call_once(once, [] {
         const Blas& b = blas();
-        const char* large = gemm_avx512_enabled()
-                                ? "tandem's AVX-512 kernel (TANDEM_CPU_GEMM=openblas to change)"
-                                : "OpenBLAS";
+        const GemmKernel kernel = gemm_kernel_chosen();
+        const std::string large =
+            kernel == GemmKernel::openblas
+                ? "OpenBLAS"
+                : std::string("tandem's ") + gemm_kernel_name(kernel) +
+                      " kernel (TANDEM_CPU_GEMM=openblas to change)";
         log_info("cpu backend: large products on ", large,
                  ", the rest on OpenBLAS sgemm kernels for ", b.core, " (", b.chosen_by, ")");
     });

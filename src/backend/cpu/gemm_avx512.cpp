@@ -1,27 +1,11 @@
-// The AVX-512 product of gemm_avx512.h, blocked the usual way for caches (Goto/BLIS):
-//
-//   for each block of kNc columns of C                      (jc)
-//     for each slice of kKc of the K dimension              (pc)
-//       pack op(B)[pc.., jc..] into panels of kNr columns   (in L3)
-//       for each block of kMc rows                          (ic)
-//         pack op(A)[ic.., pc..] into panels of kMr rows    (in L2)
-//         for each panel pair: C tile [kMr x kNr] += A panel x B panel (the register tile)
-//
-// The register tile is 8 rows x 48 columns: 24 accumulators of 16 floats, three loads of B and
-// eight broadcasts of A per step of k, 24 FMAs. Threads split C into blocks of whole tiles, so
-// each element of C is summed by one thread, k in order, slice after slice: the result does not
-// depend on the thread count. Edges are handled by zero-padded panels and masked stores.
-#include "backend/cpu/gemm_avx512.h"
-
-#include <omp.h>
-
+// tandem's AVX-512 kernel for the blocked product of gemm_blocked.h: an 8 x 48 register tile,
+// 24 accumulators of 16 floats, three loads of B and eight broadcasts of A per step of k, 24 FMAs.
+// Edges are handled by zero-padded panels and masked stores.
 #include <algorithm>
 #include <cstdlib>
-#include <memory>
-#include <string>
+#include <iterator>
 
-#include "backend/cpu/parallel.h"
-#include "core/error.h"
+#include "backend/cpu/gemm_blocked.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -38,40 +22,8 @@ namespace tandem::backend::cpu {
 
 namespace {
 
-// Sizes measured on a 2-core Zen 5 (bench/gemm_bench.cpp): the slice is as long as it can be
-// before the B panel's trips through L2 cost more than reloading the C tile saves.
-constexpr int64_t kMr = 8;     // rows of the register tile
-constexpr int64_t kNr = 48;    // columns of the register tile: three vectors
-constexpr int64_t kKc = 512;   // K slice: an A panel of 16 KB, a B panel of 96 KB
-constexpr int64_t kMc = 128;   // rows packed at once: 256 KB of A, in L2
-constexpr int64_t kNc = 1536;  // columns packed at once: 3 MB of B, in L3
-// Packed B per thread: one slice of kNc columns, or all of K when that is no larger.
-constexpr int64_t kBFloats = kKc * kNc;
-
-struct FreeDeleter {
-    void operator()(float* p) const { std::free(p); }
-};
-using AlignedFloats = std::unique_ptr<float[], FreeDeleter>;
-
-AlignedFloats aligned_floats(int64_t n) {
-    return AlignedFloats(static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>(n) * 4)));
-}
-
-// One product, as gemm_avx512 was given it.
-struct Product {
-    bool trans_a, trans_b;
-    int64_t K;
-    const float* a;
-    int64_t lda;
-    const float* b;
-    int64_t ldb;
-    float beta;
-    float* c;
-    int64_t ldc;
-};
-
 // Zeros standing in for the rows past the edge of A or B while packing.
-alignas(64) const float kZeros[kKc] = {};
+alignas(64) const float kZeros[512] = {};  // one K slice
 
 // Transposes 8 rows of 16 floats (rows[i][0..15]) into 16 rows of 8: dst[k * stride + i].
 TANDEM_AVX512 inline void transpose_8x16(const float* const rows[8], float* dst, int64_t stride) {
@@ -155,188 +107,115 @@ TANDEM_AVX512 void pack_along(const float* src, int64_t ld, int64_t count, int64
     }
 }
 
-// Rows [m0, m0 + mc) and K slice [p0, p0 + kc) of op(A) as panels of 8 rows: panel[k * 8 + i].
-TANDEM_AVX512 void pack_a(const Product& x, int64_t m0, int64_t mc, int64_t p0, int64_t kc,
-                          float* panels) {
-    if (x.trans_a) {  // A is [K, M]: the rows of a panel are contiguous in each row of A
-        pack_along<kMr>(x.a + p0 * x.lda + m0, x.lda, mc, kc, panels);
-        return;
-    }
-    for (int64_t i = 0; i < mc; i += kMr)
-        pack_across(x.a + (m0 + i) * x.lda + p0, x.lda, std::min(kMr, mc - i), kc, panels + i * kc,
-                    kMr);
-}
+struct Avx512Kernel {
+    // Sizes measured on a 2-core Zen 5 (bench/gemm_bench.cpp): the slice is as long as it can be
+    // before the B panel's trips through L2 cost more than reloading the C tile saves.
+    static constexpr int64_t kMr = 8;     // rows of the register tile
+    static constexpr int64_t kNr = 48;    // columns of the register tile: three vectors
+    static constexpr int64_t kKc = 512;   // K slice: an A panel of 16 KB, a B panel of 96 KB
+    static constexpr int64_t kMc = 128;   // rows packed at once: 256 KB of A, in L2
+    static constexpr int64_t kNc = 1536;  // columns packed at once: 3 MB of B, in L3
+    static constexpr bool kAllOfK = true;
+    static_assert(kKc <= std::size(kZeros));
 
-// Columns [n0, n0 + nc) and K slice [p0, p0 + kc) of op(B) as panels of 48: panel[k * 48 + n].
-TANDEM_AVX512 void pack_b(const Product& x, int64_t n0, int64_t nc, int64_t p0, int64_t kc,
-                          float* panels) {
-    if (!x.trans_b) {
-        pack_along<kNr>(x.b + p0 * x.ldb + n0, x.ldb, nc, kc, panels);
-        return;
-    }
-    // B is [N, K]: a column of op(B) is a row of B, eight of them at a time, on to the end of
-    // the last panel (its missing columns zero, as pack_along leaves them).
-    for (int64_t j = 0; j < ceil_div(nc, kNr) * kNr; j += kMr) {
-        const float* rows = j < nc ? x.b + (n0 + j) * x.ldb + p0 : kZeros;
-        pack_across(rows, x.ldb, std::clamp<int64_t>(nc - j, 0, kMr), kc,
-                    panels + (j / kNr) * kNr * kc + j % kNr, kNr);
-    }
-}
-
-// C tile [rows x cols] (at most 8 x 48) = or += A panel x B panel over kc.
-TANDEM_AVX512 void tile_8x48(int64_t kc, const float* __restrict ap, const float* __restrict bp,
-                             float* c, int64_t ldc, bool accumulate, int64_t rows, int64_t cols) {
-    // The tile of C is read or written only after the k loop: ask for its lines now, so that
-    // they arrive from memory while the loop runs instead of stalling the stores.
-    for (int64_t i = 0; i < rows; ++i)
-        for (int j = 0; j < 3; ++j)
-            _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16 * j), _MM_HINT_T0);
-    // (Every loop over acc is unrolled, so that acc lives in registers.)
-    __m512 acc[kMr][3];
-#pragma GCC unroll 8
-    for (int i = 0; i < kMr; ++i)
-#pragma GCC unroll 3
-        for (int j = 0; j < 3; ++j) acc[i][j] = _mm512_setzero_ps();
-    for (int64_t k = 0; k < kc; ++k) {
-        const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16),
-                     b2 = _mm512_load_ps(bp + 32);
-#pragma GCC unroll 8
-        for (int i = 0; i < kMr; ++i) {
-            const __m512 x = _mm512_set1_ps(ap[i]);
-            acc[i][0] = _mm512_fmadd_ps(x, b0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(x, b1, acc[i][1]);
-            acc[i][2] = _mm512_fmadd_ps(x, b2, acc[i][2]);
+    // Rows [m0, m0 + mc) and K slice [p0, p0 + kc) of op(A) as panels of 8 rows: panel[k * 8 + i].
+    static TANDEM_AVX512 void pack_a(const GemmArgs& x, int64_t m0, int64_t mc, int64_t p0,
+                                     int64_t kc, float* panels) {
+        if (x.trans_a) {  // A is [K, M]: the rows of a panel are contiguous in each row of A
+            pack_along<kMr>(x.a + p0 * x.lda + m0, x.lda, mc, kc, panels);
+            return;
         }
-        ap += kMr;
-        bp += kNr;
+        for (int64_t i = 0; i < mc; i += kMr)
+            pack_across(x.a + (m0 + i) * x.lda + p0, x.lda, std::min(kMr, mc - i), kc,
+                        panels + i * kc, kMr);
     }
-    if (rows == kMr && cols == kNr) {
+
+    // Columns [n0, n0 + nc) and K slice [p0, p0 + kc) of op(B) as panels of 48: panel[k * 48 + n].
+    static TANDEM_AVX512 void pack_b(const GemmArgs& x, int64_t n0, int64_t nc, int64_t p0,
+                                     int64_t kc, float* panels) {
+        if (!x.trans_b) {
+            pack_along<kNr>(x.b + p0 * x.ldb + n0, x.ldb, nc, kc, panels);
+            return;
+        }
+        // B is [N, K]: a column of op(B) is a row of B, eight of them at a time, on to the end of
+        // the last panel (its missing columns zero, as pack_along leaves them).
+        for (int64_t j = 0; j < ceil_div(nc, kNr) * kNr; j += kMr) {
+            const float* rows = j < nc ? x.b + (n0 + j) * x.ldb + p0 : kZeros;
+            pack_across(rows, x.ldb, std::clamp<int64_t>(nc - j, 0, kMr), kc,
+                        panels + (j / kNr) * kNr * kc + j % kNr, kNr);
+        }
+    }
+
+    // C tile [rows x cols] (at most 8 x 48) = or += A panel x B panel over kc.
+    static TANDEM_AVX512 void tile(int64_t kc, const float* __restrict ap,
+                                   const float* __restrict bp, float* c, int64_t ldc,
+                                   bool accumulate, int64_t rows, int64_t cols) {
+        // The tile of C is read or written only after the k loop: ask for its lines now, so that
+        // they arrive from memory while the loop runs instead of stalling the stores.
+        for (int64_t i = 0; i < rows; ++i)
+            for (int j = 0; j < 3; ++j)
+                _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16 * j), _MM_HINT_T0);
+        // (Every loop over acc is unrolled, so that acc lives in registers.)
+        __m512 acc[kMr][3];
 #pragma GCC unroll 8
         for (int i = 0; i < kMr; ++i)
 #pragma GCC unroll 3
-            for (int j = 0; j < 3; ++j) {
-                float* p = c + i * ldc + 16 * j;
-                _mm512_storeu_ps(
-                    p, accumulate ? _mm512_add_ps(_mm512_loadu_ps(p), acc[i][j]) : acc[i][j]);
-            }
-        return;
-    }
-    // An edge tile: through a buffer, rows past the edge not stored, columns past it masked off.
-    alignas(64) float tile[kMr][kNr];
+            for (int j = 0; j < 3; ++j) acc[i][j] = _mm512_setzero_ps();
+        for (int64_t k = 0; k < kc; ++k) {
+            const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16),
+                         b2 = _mm512_load_ps(bp + 32);
 #pragma GCC unroll 8
-    for (int i = 0; i < kMr; ++i)
-#pragma GCC unroll 3
-        for (int j = 0; j < 3; ++j) _mm512_store_ps(&tile[i][16 * j], acc[i][j]);
-    for (int64_t i = 0; i < rows; ++i)
-        for (int j = 0; j < 3; ++j) {
-            const int64_t width = std::clamp<int64_t>(cols - 16 * j, 0, 16);
-            const __mmask16 mask = static_cast<__mmask16>((1u << width) - 1);
-            float* p = c + i * ldc + 16 * j;
-            const __m512 v = _mm512_load_ps(&tile[i][16 * j]);
-            _mm512_mask_storeu_ps(
-                p, mask, accumulate ? _mm512_add_ps(_mm512_maskz_loadu_ps(mask, p), v) : v);
-        }
-}
-
-// One thread's block of C, rows [m0, m1) and columns [n0, n1): the loops of the header
-// comment, packing everything it reads into this thread's own buffers.
-TANDEM_AVX512 void gemm_block(const Product& x, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
-                              float* a_panels, float* b_panels) {
-    // One slice of K for the rows [ic, ic + mc) against packed B panels b (kc x nc).
-    const auto rows_times_slice = [&](int64_t ic, int64_t mc, int64_t jc, int64_t nc, int64_t pc,
-                                      int64_t kc, const float* b) {
-        const bool accumulate = pc > 0 || x.beta != 0.0f;
-        pack_a(x, ic, mc, pc, kc, a_panels);
-        for (int64_t jr = 0; jr < nc; jr += kNr)
-            for (int64_t ir = 0; ir < mc; ir += kMr)
-                tile_8x48(kc, a_panels + ir * kc, b + jr * kc, x.c + (ic + ir) * x.ldc + jc + jr,
-                          x.ldc, accumulate, std::min(kMr, mc - ir), std::min(kNr, nc - jr));
-    };
-    for (int64_t jc = n0; jc < n1; jc += kNc) {
-        const int64_t nc = std::min(kNc, n1 - jc);
-        const int64_t slice_floats = ceil_div(nc, kNr) * kNr;  // per row of K
-        if (x.K * slice_floats <= kBFloats) {
-            // All of op(B) for these columns fits: pack every slice first, then take each block
-            // of rows through all of K while its part of C stays in L2 (C read and written once,
-            // not once per slice: for the weight gradients, C is the largest matrix).
-            for (int64_t pc = 0; pc < x.K; pc += kKc)
-                pack_b(x, jc, nc, pc, std::min(kKc, x.K - pc), b_panels + pc * slice_floats);
-            for (int64_t ic = m0; ic < m1; ic += kMc)
-                for (int64_t pc = 0; pc < x.K; pc += kKc)
-                    rows_times_slice(ic, std::min(kMc, m1 - ic), jc, nc, pc,
-                                     std::min(kKc, x.K - pc), b_panels + pc * slice_floats);
-        } else {
-            for (int64_t pc = 0; pc < x.K; pc += kKc) {
-                const int64_t kc = std::min(kKc, x.K - pc);
-                pack_b(x, jc, nc, pc, kc, b_panels);
-                for (int64_t ic = m0; ic < m1; ic += kMc)
-                    rows_times_slice(ic, std::min(kMc, m1 - ic), jc, nc, pc, kc, b_panels);
+            for (int i = 0; i < kMr; ++i) {
+                const __m512 x = _mm512_set1_ps(ap[i]);
+                acc[i][0] = _mm512_fmadd_ps(x, b0, acc[i][0]);
+                acc[i][1] = _mm512_fmadd_ps(x, b1, acc[i][1]);
+                acc[i][2] = _mm512_fmadd_ps(x, b2, acc[i][2]);
             }
+            ap += kMr;
+            bp += kNr;
         }
+        if (rows == kMr && cols == kNr) {
+#pragma GCC unroll 8
+            for (int i = 0; i < kMr; ++i)
+#pragma GCC unroll 3
+                for (int j = 0; j < 3; ++j) {
+                    float* p = c + i * ldc + 16 * j;
+                    _mm512_storeu_ps(
+                        p, accumulate ? _mm512_add_ps(_mm512_loadu_ps(p), acc[i][j]) : acc[i][j]);
+                }
+            return;
+        }
+        // An edge tile: through a buffer, rows past the edge not stored, columns past it masked
+        // off.
+        alignas(64) float edge[kMr][kNr];
+#pragma GCC unroll 8
+        for (int i = 0; i < kMr; ++i)
+#pragma GCC unroll 3
+            for (int j = 0; j < 3; ++j) _mm512_store_ps(&edge[i][16 * j], acc[i][j]);
+        for (int64_t i = 0; i < rows; ++i)
+            for (int j = 0; j < 3; ++j) {
+                const int64_t width = std::clamp<int64_t>(cols - 16 * j, 0, 16);
+                const __mmask16 mask = static_cast<__mmask16>((1u << width) - 1);
+                float* p = c + i * ldc + 16 * j;
+                const __m512 v = _mm512_load_ps(&edge[i][16 * j]);
+                _mm512_mask_storeu_ps(
+                    p, mask, accumulate ? _mm512_add_ps(_mm512_maskz_loadu_ps(mask, p), v) : v);
+            }
     }
-}
+};
 
 }  // namespace
 
-bool gemm_avx512_supported() {
-    static const bool supported = __builtin_cpu_supports("avx512f") &&
-                                  __builtin_cpu_supports("avx512vl") &&
-                                  __builtin_cpu_supports("avx512dq");
-    return supported;
-}
-
-void gemm_avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* a,
-                 int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-    const Product x{trans_a, trans_b, K, a, lda, b, ldb, beta, c, ldc};
-    // Threads split the longer side of C in whole tiles and each packs the operand of the
-    // shorter side in full: no sharing and no barriers, at the price of packing the smaller
-    // operand once per thread.
-    const bool split_rows = M >= N;
-    const int64_t tiles = split_rows ? ceil_div(M, kMr) : ceil_div(N, kNr);
-#pragma omp parallel
-    {
-        thread_local AlignedFloats a_panels = aligned_floats(kMc * kKc);
-        thread_local AlignedFloats b_panels = aligned_floats(kBFloats);
-        const Range mine = part_of(tiles, omp_get_num_threads(), omp_get_thread_num());
-        if (split_rows)
-            gemm_block(x, mine.begin * kMr, std::min(M, mine.end * kMr), 0, N, a_panels.get(),
-                       b_panels.get());
-        else
-            gemm_block(x, 0, M, mine.begin * kNr, std::min(N, mine.end * kNr), a_panels.get(),
-                       b_panels.get());
-    }
+void gemm_avx512(const GemmArgs& x) {
+    BlockedGemm<Avx512Kernel>::run(x);
 }
 
 #else  // no AVX-512 code on this compiler or architecture
 
-bool gemm_avx512_supported() {
-    return false;
-}
-
-void gemm_avx512(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t, const float*,
-                 int64_t, float, float*, int64_t) {
-    std::abort();  // callers check gemm_avx512_supported() first
+void gemm_avx512(const GemmArgs&) {
+    std::abort();  // own_gemm's callers pass only a kernel this CPU runs
 }
 
 #endif
-
-bool gemm_avx512_choice(const char* value, bool supported) {
-    const std::string choice = value ? value : "auto";
-    if (choice == "auto") return supported;
-    if (choice == "openblas") return false;
-    if (choice != "tandem")
-        throw Error("TANDEM_CPU_GEMM=", choice, ": expected auto, tandem or openblas");
-    if (!supported)
-        throw Error(
-            "TANDEM_CPU_GEMM=tandem needs a CPU with AVX-512 (F, VL and DQ), which this "
-            "one lacks: use auto or openblas");
-    return true;
-}
-
-bool gemm_avx512_enabled() {
-    static const bool enabled =
-        gemm_avx512_choice(std::getenv("TANDEM_CPU_GEMM"), gemm_avx512_supported());
-    return enabled;
-}
 
 }  // namespace tandem::backend::cpu

@@ -1,10 +1,10 @@
-// The cpu matrix products: tandem's AVX-512 product (gemm_avx512.h) for the large ones where the
-// CPU has it, OpenBLAS sgemm (blas.h) for the rest (transposes read in place, the bias by
+// The cpu matrix products: tandem's own product (gemm.h) for the large ones where the CPU runs
+// one of its kernels, OpenBLAS sgemm (blas.h) for the rest (transposes read in place, the bias by
 // initialising the output rows and beta = 1), and the bias gradient as column sums.
 #include <algorithm>
 
 #include "backend/cpu/blas.h"
-#include "backend/cpu/gemm_avx512.h"
+#include "backend/cpu/gemm.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/parallel.h"
 #include "backend/cpu/simd.h"
@@ -31,29 +31,34 @@ TANDEM_CPU_CLONES void add_row(double* acc, const float* row, int64_t N) {
     for (int64_t n = 0; n < N; ++n) acc[n] += row[n];
 }
 
-// Whether tandem's AVX-512 product should run out [M, N] = op(a) @ op(b) + beta * out: when the
-// CPU has it and the product does enough arithmetic per byte of its operands (as f32, C twice
-// when accumulated). Measured (docs/PERFORMANCE.md: bench/gemm_bench and training steps):
-// - A as stored (forward and input-gradient products): tandem's was 5-20% faster from 73 FLOPs
-//   per byte up (llama-15m at 2048 tokens, gpt2-124m at 256 and 4096);
-// - A transposed (weight gradients, dW += dY^T X, K = tokens): OpenBLAS was up to 10% faster at
-//   53-55 FLOPs per byte (gpt2-124m, 256 tokens), level at 99-112 (llama-15m), and tandem's
-//   5-12% faster at 236 (gpt2-124m, 4096 tokens).
+// Whether tandem's own product should run out [M, N] = op(a) @ op(b) + beta * out: when the
+// CPU runs one of its kernels and the product does enough arithmetic per byte of its operands
+// (as f32, C twice when accumulated). Measured (docs/PERFORMANCE.md: bench/gemm_bench and
+// training steps), with OpenBLAS's kernels for the same CPU as the alternative:
+// - A as stored (forward and input-gradient products): the AVX-512 kernel (Zen 5) was 5-20%
+//   faster from 73 FLOPs per byte up (llama-15m at 2048 tokens, gpt2-124m at 256 and 4096); the
+//   AVX2 kernel (Zen 3) 4-23% faster at llama-15m's 95-125, 0-8% slower to 10% faster at
+//   gpt2-124m's 73-96 with 256 tokens;
+// - A transposed (weight gradients, dW += dY^T X, K = tokens): AVX-512 was up to 10% slower at
+//   53-55 FLOPs per byte (gpt2-124m, 256 tokens), level at 99-112 (llama-15m), 5-12% faster at
+//   236 (gpt2-124m, 4096 tokens); AVX2 level at 53-55 and 13-18% faster at 99.
 bool own_product_pays(int64_t M, int64_t N, int64_t K, bool trans_a, float beta) {
-    const double min_flops_per_byte = trans_a ? 150 : 70;
+    const GemmKernel kernel = gemm_kernel_chosen();
+    if (kernel == GemmKernel::openblas) return false;
     if (M < 32 || N < 32) return false;  // decoding a few tokens: OpenBLAS's gemv paths
+    const double min_flops_per_byte = !trans_a ? 70 : kernel == GemmKernel::avx512 ? 150 : 90;
     const double flops = 2.0 * M * N * K;
     const double bytes = 4.0 * (M * K + K * N + M * N * (beta != 0.0f ? 2 : 1));
-    return flops >= min_flops_per_byte * bytes && gemm_avx512_enabled();
+    return flops >= min_flops_per_byte * bytes;
 }
 
 // One product of row-major matrices: out [M, N] = op(a) @ op(b) + beta * out. `alone`: not
-// inside a parallel region, so that the AVX-512 product may use every thread.
+// inside a parallel region, so that tandem's product may use every thread.
 void gemm(float* out, const float* a, const float* b, int64_t M, int64_t N, int64_t K, bool trans_a,
           bool trans_b, float beta, bool alone) {
     const int64_t lda = trans_a ? M : K, ldb = trans_b ? K : N;
     if (alone && own_product_pays(M, N, K, trans_a, beta))
-        gemm_avx512(trans_a, trans_b, M, N, K, a, lda, b, ldb, beta, out, N);
+        own_gemm(gemm_kernel_chosen(), trans_a, trans_b, M, N, K, a, lda, b, ldb, beta, out, N);
     else
         sgemm(trans_a, trans_b, M, N, K, 1.0f, a, lda, b, ldb, beta, out, N);
 }

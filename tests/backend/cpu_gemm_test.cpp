@@ -1,15 +1,16 @@
-// tandem's AVX-512 product (backend/cpu/gemm_avx512.h) against a product summed in double, on
-// random matrices whose shapes cross every edge of its blocking: partial register tiles, partial
-// K slices, several column blocks, the all-of-K order, padded leading dimensions; every
-// transpose; overwrite and accumulate. Also: the same bits for any thread count, and the
-// TANDEM_CPU_GEMM choice. Skipped, saying so, on CPUs without AVX-512.
+// tandem's own product (backend/cpu/gemm.h), each of its kernels, against a product summed in
+// double, on random matrices whose shapes cross every edge of both kernels' blocking: partial
+// register tiles, partial K slices, several row and column blocks, the all-of-K order, padded
+// leading dimensions; every transpose; overwrite and accumulate. Also: the same bits for any
+// thread count, and the TANDEM_CPU_GEMM choice. A kernel this CPU cannot run is skipped, saying
+// so.
 #include <gtest/gtest.h>
 #include <omp.h>
 
 #include <cmath>
 #include <vector>
 
-#include "backend/cpu/gemm_avx512.h"
+#include "backend/cpu/gemm.h"
 #include "common/test_util.h"
 #include "core/error.h"
 
@@ -35,7 +36,8 @@ struct Stored {
 };
 
 // Checks C = op(A) op(B) + beta C0 for one case and one choice of transposes, against double.
-void check_product(const Case& c, bool trans_a, bool trans_b, float beta, int64_t pad) {
+void check_product(GemmKernel kernel, const Case& c, bool trans_a, bool trans_b, float beta,
+                   int64_t pad) {
     SCOPED_TRACE(::testing::Message()
                  << "M " << c.M << " N " << c.N << " K " << c.K << " ta " << trans_a << " tb "
                  << trans_b << " beta " << beta << " pad " << pad);
@@ -48,8 +50,8 @@ void check_product(const Case& c, bool trans_a, bool trans_b, float beta, int64_
         out = start;
     else
         std::fill(out.begin(), out.end(), std::nanf(""));  // beta 0 must not read C
-    gemm_avx512(trans_a, trans_b, c.M, c.N, c.K, a.data.data(), a.ld, b.data.data(), b.ld, beta,
-                out.data(), ldc);
+    own_gemm(kernel, trans_a, trans_b, c.M, c.N, c.K, a.data.data(), a.ld, b.data.data(), b.ld,
+             beta, out.data(), ldc);
     int64_t bad = 0;
     for (int64_t i = 0; i < c.M; ++i)
         for (int64_t j = 0; j < c.N; ++j) {
@@ -68,35 +70,47 @@ void check_product(const Case& c, bool trans_a, bool trans_b, float beta, int64_
     EXPECT_EQ(bad, 0);
 }
 
-class GemmAvx512 : public ::testing::Test {
+class OwnGemm : public ::testing::TestWithParam<GemmKernel> {
    protected:
     void SetUp() override {
-        if (!gemm_avx512_supported()) GTEST_SKIP() << "this CPU has no AVX-512 (F, VL, DQ)";
+        if (!gemm_kernel_runs(GetParam()))
+            GTEST_SKIP() << "this CPU cannot run the " << gemm_kernel_name(GetParam()) << " kernel";
     }
 };
 
-TEST_F(GemmAvx512, MatchesADoubleProductAcrossTheEdgesOfItsBlocking) {
+TEST_P(OwnGemm, MatchesADoubleProductAcrossTheEdgesOfItsBlocking) {
+    // The AVX-512 kernel's tile is 8 x 48, its slices at most 512 long, its blocks 128 rows and
+    // 1536 columns; the AVX2 kernel's 6 x 16, 384, 168 and 4080.
     const Case cases[] = {
         {1, 1, 1},        // less than one tile in every direction
-        {8, 48, 16},      // exactly one tile
+        {8, 48, 16},      // exactly one tile (AVX-512), several (AVX2)
+        {6, 16, 8},       // exactly one tile (AVX2)
         {9, 49, 17},      // one past a tile
-        {37, 100, 513},   // a partial second K slice
+        {37, 100, 513},   // two K slices of equal length
         {130, 60, 40},    // more rows than one packed block (128)
+        {170, 20, 400},   // more rows than one packed block (168), a second slice
         {20, 1600, 30},   // two column blocks (1536)
         {300, 50, 2100},  // all of K packed first, several slices
     };
     for (const Case& c : cases)
         for (bool ta : {false, true})
             for (bool tb : {false, true})
-                for (float beta : {0.0f, 1.0f}) check_product(c, ta, tb, beta, /*pad=*/0);
+                for (float beta : {0.0f, 1.0f})
+                    check_product(GetParam(), c, ta, tb, beta, /*pad=*/0);
 }
 
-TEST_F(GemmAvx512, HonoursLeadingDimensionsWiderThanTheMatrix) {
+TEST_P(OwnGemm, HandlesMoreColumnsThanOneBlockOfTheAvx2Kernel) {
+    check_product(GetParam(), {13, 4100, 24}, false, true, 0.0f, /*pad=*/0);
+    check_product(GetParam(), {13, 4100, 24}, false, false, 1.0f, /*pad=*/0);
+}
+
+TEST_P(OwnGemm, HonoursLeadingDimensionsWiderThanTheMatrix) {
     for (bool ta : {false, true})
-        for (bool tb : {false, true}) check_product({21, 53, 70}, ta, tb, 1.0f, /*pad=*/5);
+        for (bool tb : {false, true})
+            check_product(GetParam(), {21, 53, 70}, ta, tb, 1.0f, /*pad=*/5);
 }
 
-TEST_F(GemmAvx512, GivesTheSameBitsForAnyThreadCount) {
+TEST_P(OwnGemm, GivesTheSameBitsForAnyThreadCount) {
     const int64_t M = 203, N = 170, K = 600;
     const std::vector<float> a = testing::random_normal(M * K, 4),
                              b = testing::random_normal(K * N, 5);
@@ -105,22 +119,36 @@ TEST_F(GemmAvx512, GivesTheSameBitsForAnyThreadCount) {
     for (int threads : {1, 2, 3, 7}) {
         omp_set_num_threads(threads);
         std::vector<float> c(M * N);
-        gemm_avx512(false, false, M, N, K, a.data(), K, b.data(), N, 0.0f, c.data(), N);
+        own_gemm(GetParam(), false, false, M, N, K, a.data(), K, b.data(), N, 0.0f, c.data(), N);
         results.push_back(c);
     }
     omp_set_num_threads(saved);
     for (size_t i = 1; i < results.size(); ++i) EXPECT_EQ(results[i], results[0]) << i;
 }
 
-TEST(GemmAvx512Choice, FollowsTandemCpuGemmAndRejectsWhatItCannotDo) {
-    EXPECT_TRUE(gemm_avx512_choice(nullptr, true));
-    EXPECT_FALSE(gemm_avx512_choice(nullptr, false));
-    EXPECT_TRUE(gemm_avx512_choice("auto", true));
-    EXPECT_FALSE(gemm_avx512_choice("openblas", true));
-    EXPECT_TRUE(gemm_avx512_choice("tandem", true));
-    EXPECT_THROW(gemm_avx512_choice("tandem", false), Error);
-    EXPECT_THROW(gemm_avx512_choice("mkl", true), Error);
-    EXPECT_THROW(gemm_avx512_choice("", true), Error);
+INSTANTIATE_TEST_SUITE_P(Kernels, OwnGemm, ::testing::Values(GemmKernel::avx2, GemmKernel::avx512),
+                         [](const ::testing::TestParamInfo<GemmKernel>& info) {
+                             return info.param == GemmKernel::avx2 ? "avx2" : "avx512";
+                         });
+
+TEST(OwnGemmChoice, FollowsTandemCpuGemmAndRejectsWhatItCannotDo) {
+    using enum GemmKernel;
+    EXPECT_EQ(gemm_kernel_choice(nullptr, avx512), avx512);
+    EXPECT_EQ(gemm_kernel_choice(nullptr, avx2), avx2);
+    EXPECT_EQ(gemm_kernel_choice(nullptr, openblas), openblas);
+    EXPECT_EQ(gemm_kernel_choice("auto", avx2), avx2);
+    EXPECT_EQ(gemm_kernel_choice("openblas", avx512), openblas);
+    EXPECT_EQ(gemm_kernel_choice("tandem", avx512), avx512);
+    EXPECT_EQ(gemm_kernel_choice("tandem", avx2), avx2);
+    EXPECT_THROW(gemm_kernel_choice("tandem", openblas), Error);
+    EXPECT_THROW(gemm_kernel_choice("mkl", avx2), Error);
+    EXPECT_THROW(gemm_kernel_choice("", avx2), Error);
+}
+
+TEST(OwnGemmChoice, EveryCpuWithAvx512RunsTheAvx2KernelToo) {
+    if (gemm_kernel_supported() == GemmKernel::avx512)
+        EXPECT_TRUE(gemm_kernel_runs(GemmKernel::avx2));
+    EXPECT_TRUE(gemm_kernel_runs(GemmKernel::openblas));
 }
 
 }  // namespace
