@@ -1,6 +1,8 @@
 // The residual add, scale, and the double-accumulated sums: every backend against reference/.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "conformance.h"
 #include "gradcheck.h"
 
@@ -32,6 +34,19 @@ TEST(Scale, MatchesReference) {
             run_both(target, [&](backend::Backend& be, Side s) { be.scale(s(x), 0.37f); });
             expect_close(x, kDefaultTolerance.of(target.dtype),
                          target.label() + " n=" + std::to_string(n));
+        }
+}
+
+TEST(FillZero, ZeroesSmallBuffersAndOnesLargerThanTheCaches) {
+    // 5 Mi + 3 floats: past the cpu backend's 16 MB streaming threshold, with a tail that is not
+    // a whole vector.
+    for (const Target& target : conformance_targets())
+        for (int64_t n : {int64_t(7), int64_t(4097), int64_t(5 << 20) + 3}) {
+            Pair x = values(target, random_normal(n, 5), {n});
+            run_both(target, [&](backend::Backend& be, Side s) { be.fill_zero(s(x)); });
+            const std::vector<float> got = x.got.to_host();
+            EXPECT_EQ(std::count(got.begin(), got.end(), 0.0f), n)
+                << target.label() << " n=" << n;
         }
 }
 
