@@ -1,11 +1,13 @@
 // The products of the issue-#5 training steps, each through OpenBLAS's sgemm and through
-// tandem's own product (its best kernel for this CPU, or --kernel's), interleaved (A, B, A, B, ...)
-// so that both see the same machine weather; prints the median GFLOP/s of each with min and max,
-// their ratio, and the largest difference between the two results relative to the largest |C|. With
-// --cold, 256 MB are written between calls so that the operands come from memory, as they do in a
-// training step (a model's weights are far larger than the caches). Usage: gemm_bench [--reps 7]
-// [--cold] [--kernel avx2|avx512] [--shape "M N K ta tb acc"]...
-//        (shapes by default: the steps')
+// tandem's own product (its best kernel for this CPU, or --kernel's), interleaved (A, B, A, B,
+// ...) so that both see the same machine weather; prints the median GFLOP/s of each with min and
+// max, their ratio, and the largest difference between the two results relative to the largest
+// |C|. With --cold, 256 MB are written between calls so that the operands come from memory, as
+// they do in a training step (a model's weights are far larger than the caches).
+//
+//   gemm_bench [--reps 7] [--cold] [--kernel avx2|avx512] [--shape "M N K ta tb acc"]...
+//
+// Without --shape: the products of the steps.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -79,9 +81,12 @@ int main(int argc, char** argv) {
             cold = true;
         } else if (arg == "--kernel" && i + 1 < argc) {
             const std::string name = argv[++i];
-            kernel = name == "avx2"     ? GemmKernel::avx2
-                     : name == "avx512" ? GemmKernel::avx512
-                                        : GemmKernel::openblas;
+            if (name != "avx2" && name != "avx512") {
+                std::fprintf(stderr, "gemm_bench: --kernel %s: expected avx2 or avx512\n",
+                             name.c_str());
+                return 2;
+            }
+            kernel = name == "avx2" ? GemmKernel::avx2 : GemmKernel::avx512;
         } else if (arg == "--shape" && i + 1 < argc) {
             Shape s{};
             int ta = 0, tb = 0, acc = 0;
@@ -96,10 +101,13 @@ int main(int argc, char** argv) {
         }
     }
     if (shapes.empty()) shapes = step_shapes();
-    if (kernel == GemmKernel::openblas || !gemm_kernel_runs(kernel)) {
-        std::fprintf(stderr,
-                     "gemm_bench: this CPU runs none of tandem's kernels, or not the "
-                     "one asked for; nothing to compare\n");
+    if (kernel == GemmKernel::openblas) {
+        std::fprintf(stderr, "gemm_bench: this CPU runs none of tandem's kernels\n");
+        return 1;
+    }
+    if (!gemm_kernel_runs(kernel)) {
+        std::fprintf(stderr, "gemm_bench: this CPU cannot run tandem's %s kernel\n",
+                     gemm_kernel_name(kernel));
         return 1;
     }
     std::printf("# OpenBLAS core %s, tandem's %s kernel, OMP_NUM_THREADS=%s\n", blas().core.c_str(),
