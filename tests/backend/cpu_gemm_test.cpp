@@ -2,12 +2,13 @@
 // double, on random matrices whose shapes cross every edge of both kernels' blocking: partial
 // register tiles, partial K slices, several row and column blocks, the all-of-K order, padded
 // leading dimensions; every transpose; overwrite and accumulate. Also: the same bits for any
-// thread count, and the TANDEM_CPU_GEMM choice. A kernel this CPU cannot run is skipped, saying
-// so.
+// thread count, products against an operand packed once (pack_b, gemm_packed_b), and the
+// TANDEM_CPU_GEMM choice. A kernel this CPU cannot run is skipped, saying so.
 #include <gtest/gtest.h>
 #include <omp.h>
 
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "backend/cpu/gemm.h"
@@ -35,23 +36,11 @@ struct Stored {
     float at(int64_t i, int64_t j) const { return data[i * ld + j]; }
 };
 
-// Checks C = op(A) op(B) + beta C0 for one case and one choice of transposes, against double.
-void check_product(GemmKernel kernel, const Case& c, bool trans_a, bool trans_b, float beta,
-                   int64_t pad) {
-    SCOPED_TRACE(::testing::Message()
-                 << "M " << c.M << " N " << c.N << " K " << c.K << " ta " << trans_a << " tb "
-                 << trans_b << " beta " << beta << " pad " << pad);
-    const Stored a = trans_a ? Stored(c.K, c.M, pad, 1) : Stored(c.M, c.K, pad, 1);
-    const Stored b = trans_b ? Stored(c.N, c.K, pad, 2) : Stored(c.K, c.N, pad, 2);
-    const int64_t ldc = c.N + pad;
-    std::vector<float> out(static_cast<size_t>(c.M * ldc), 0.0f);
-    const std::vector<float> start = testing::random_normal(c.M * ldc, 3);
-    if (beta != 0.0f)
-        out = start;
-    else
-        std::fill(out.begin(), out.end(), std::nanf(""));  // beta 0 must not read C
-    own_gemm(kernel, trans_a, trans_b, c.M, c.N, c.K, a.data.data(), a.ld, b.data.data(), b.ld,
-             beta, out.data(), ldc);
+// Expects C (row stride ldc) = op(A) op(B) + beta C0 for a case, op(B) the leading [K, N] block
+// of b, against sums in double.
+void expect_product(const std::vector<float>& out, int64_t ldc, const Case& c, const Stored& a,
+                    bool trans_a, const Stored& b, bool trans_b, float beta,
+                    const std::vector<float>& start) {
     int64_t bad = 0;
     for (int64_t i = 0; i < c.M; ++i)
         for (int64_t j = 0; j < c.N; ++j) {
@@ -68,6 +57,52 @@ void check_product(GemmKernel kernel, const Case& c, bool trans_a, bool trans_b,
                 ADD_FAILURE() << "C[" << i << ", " << j << "] = " << got << ", want " << want;
         }
     EXPECT_EQ(bad, 0);
+}
+
+// C's starting values: random for beta 1, NaN for beta 0 (which must not read C).
+std::vector<float> starting_c(int64_t M, int64_t ldc, float beta) {
+    return beta != 0.0f ? testing::random_normal(M * ldc, 3)
+                        : std::vector<float>(static_cast<size_t>(M * ldc), std::nanf(""));
+}
+
+// Checks C = op(A) op(B) + beta C0 for one case and one choice of transposes, against double.
+void check_product(GemmKernel kernel, const Case& c, bool trans_a, bool trans_b, float beta,
+                   int64_t pad) {
+    SCOPED_TRACE(::testing::Message()
+                 << "M " << c.M << " N " << c.N << " K " << c.K << " ta " << trans_a << " tb "
+                 << trans_b << " beta " << beta << " pad " << pad);
+    const Stored a = trans_a ? Stored(c.K, c.M, pad, 1) : Stored(c.M, c.K, pad, 1);
+    const Stored b = trans_b ? Stored(c.N, c.K, pad, 2) : Stored(c.K, c.N, pad, 2);
+    const int64_t ldc = c.N + pad;
+    const std::vector<float> start = starting_c(c.M, ldc, beta);
+    std::vector<float> out = start;
+    own_gemm(kernel, trans_a, trans_b, c.M, c.N, c.K, a.data.data(), a.ld, b.data.data(), b.ld,
+             beta, out.data(), ldc);
+    expect_product(out, ldc, c, a, trans_a, b, trans_b, beta, start);
+}
+
+// The same through pack_b and gemm_packed_b, with op(B) packed `more_k` and `more_n` larger
+// than the product uses (the product takes its leading block, as attention takes a prefix of
+// a head's keys).
+void check_packed_product(GemmKernel kernel, const Case& c, bool trans_a, bool trans_b,
+                          float beta, int64_t more_k, int64_t more_n) {
+    SCOPED_TRACE(::testing::Message()
+                 << "packed: M " << c.M << " N " << c.N << " K " << c.K << " ta " << trans_a
+                 << " tb " << trans_b << " beta " << beta << " packed K + " << more_k
+                 << ", N + " << more_n);
+    const int64_t packed_k = c.K + more_k, packed_n = c.N + more_n;
+    const Stored a = trans_a ? Stored(c.K, c.M, 3, 1) : Stored(c.M, c.K, 3, 1);
+    const Stored b = trans_b ? Stored(packed_n, packed_k, 2, 2) : Stored(packed_k, packed_n, 2, 2);
+    std::vector<float> panels(static_cast<size_t>(packed_b_floats(kernel, packed_k, packed_n)) +
+                              16);  // room to align to 64 bytes
+    float* aligned = panels.data() + (16 - reinterpret_cast<uintptr_t>(panels.data()) / 4 % 16) % 16;
+    pack_b(kernel, trans_b, packed_k, packed_n, b.data.data(), b.ld, aligned);
+    const int64_t ldc = c.N + 1;
+    const std::vector<float> start = starting_c(c.M, ldc, beta);
+    std::vector<float> out = start;
+    gemm_packed_b(kernel, trans_a, c.M, c.N, c.K, a.data.data(), a.ld,
+                  {aligned, packed_k, packed_n}, beta, out.data(), ldc);
+    expect_product(out, ldc, c, a, trans_a, b, trans_b, beta, start);
 }
 
 class OwnGemm : public ::testing::TestWithParam<GemmKernel> {
@@ -124,6 +159,20 @@ TEST_P(OwnGemm, GivesTheSameBitsForAnyThreadCount) {
     }
     omp_set_num_threads(saved);
     for (size_t i = 1; i < results.size(); ++i) EXPECT_EQ(results[i], results[0]) << i;
+}
+
+TEST_P(OwnGemm, MultipliesByALeadingBlockOfAPackedOperand) {
+    // Shapes of attention's products (64 query rows, heads of 48 and 64, up to 1030 keys) and
+    // the edges: partial tiles, several K slices, a packed operand larger in K, in N, or both.
+    const Case cases[] = {{1, 1, 1}, {64, 200, 48}, {64, 64, 200}, {130, 48, 64},
+                          {37, 70, 400}, {9, 49, 1030}};
+    for (const Case& c : cases)
+        for (bool ta : {false, true})
+            for (bool tb : {false, true})
+                for (float beta : {0.0f, 1.0f}) {
+                    check_packed_product(GetParam(), c, ta, tb, beta, 0, 0);
+                    check_packed_product(GetParam(), c, ta, tb, beta, 390, 33);
+                }
 }
 
 INSTANTIATE_TEST_SUITE_P(Kernels, OwnGemm, ::testing::Values(GemmKernel::avx2, GemmKernel::avx512),

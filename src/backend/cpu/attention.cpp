@@ -1,14 +1,16 @@
 // The cpu rotary embedding and causal grouped-query attention.
-// Attention never stores a T x T matrix: each task takes one (batch, head) and a block of query
-// rows, computes that block's scores against the keys it can see with sgemm into a per-thread
-// scratch block, masks and normalises them (saving lse), and multiplies by V with sgemm.
-// Backward recomputes the probabilities from q, k and lse, block by block; the dK and dV of the
-// query heads that share a kv head add up without atomics (see kMinKvTasks).
+// Attention never stores a T x T matrix: each task takes one (batch, head) and goes through its
+// query rows a block at a time, computes the block's scores against the keys it can see into a
+// per-thread scratch block, masks and normalises them (saving lse), and multiplies by V. The
+// products run on tandem's AVX2 kernel against the head's keys and values packed once, or on
+// OpenBLAS's sgemm (attention_products.h). Backward recomputes the probabilities from q, k and
+// lse, block by block; the dK and dV of the query heads that share a kv head add up without
+// atomics (see kMinKvTasks).
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
-#include "backend/cpu/blas.h"
+#include "backend/cpu/attention_products.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/parallel.h"
 #include "backend/cpu/simd.h"
@@ -23,52 +25,52 @@ namespace {
 // the result does not depend on the machine.
 constexpr int64_t kMinKvTasks = 32;
 
-// Where the heads live in qkv [B, T, (H + 2 Hkv) D] (a row stride of W between positions).
-struct Layout {
-    int64_t B, T, H, Hkv, D, W;
-    int64_t group() const { return H / Hkv; }
-    // Query rows per block. Each block computes its scores against every key up to its last
-    // row, so the masked half of its diagonal square is wasted: (block / T) of the work.
-    // Measured (docs/PERFORMANCE.md): 128 rows are faster at T = 1024 (the products' inner
-    // dimension for dK and dV doubles), 64 at T = 256. A 128 x 1024 block of f32 scores is
-    // 512 KiB, within L2.
-    int64_t query_block() const { return T >= 1024 ? 128 : 64; }
-    int64_t q(int64_t b, int64_t t, int64_t h) const { return (b * T + t) * W + h * D; }
-    int64_t k(int64_t b, int64_t t, int64_t g) const { return (b * T + t) * W + (H + g) * D; }
-    int64_t v(int64_t b, int64_t t, int64_t g) const { return (b * T + t) * W + (H + Hkv + g) * D; }
+// The product kernel of attention: tandem's AVX2 kernel when the cpu backend's products run on
+// it, else OpenBLAS. (The AVX-512 kernel's 48-column tile would pad a head of 64 to 96 columns
+// in three of the five products; it has not been measured, so AVX-512 keeps OpenBLAS.)
+GemmKernel attention_kernel() {
+    return gemm_kernel_chosen() == GemmKernel::avx2 ? GemmKernel::avx2 : GemmKernel::openblas;
+}
+
+// The heads, and the number of query rows per block. Each block computes its scores against
+// every key up to its last row, so the masked half of its diagonal square is wasted: (block / T)
+// of the work. Measured (docs/PERFORMANCE.md): OpenBLAS is faster with 128 rows at T = 1024 (the
+// products' inner dimension for dK and dV doubles) and 64 at T = 256; tandem's kernel with 64
+// at every length (32 to 64 level at T = 256, 128 slower at T = 1024). A 128 x 1024 block of
+// f32 scores is 512 KiB, within L2.
+struct Layout : HeadLayout {
+    int64_t query_block;
 };
 
-Layout layout_of(Tensor qkv, int64_t H, int64_t Hkv) {
-    const int64_t W = qkv.size(2);
-    return {qkv.size(0), qkv.size(1), H, Hkv, W / (H + 2 * Hkv), W};
+Layout layout_of(Tensor qkv, int64_t H, int64_t Hkv, GemmKernel kernel) {
+    const int64_t T = qkv.size(1), W = qkv.size(2);
+    const int64_t block = kernel == GemmKernel::openblas && T >= 1024 ? 128 : 64;
+    return {{qkv.size(0), T, H, Hkv, W / (H + 2 * Hkv), W}, block};
 }
 
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
-          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-    sgemm(trans_a, trans_b, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-
-// Softmax of the first `valid` scores of a row of `keys`, in place; the masked rest becomes 0.
-// Returns the log-sum-exp of the valid scores.
-TANDEM_CPU_CLONES float softmax_row(float* s, int64_t valid, int64_t keys) {
+// Softmax of `scale` times the first `valid` scores of a row of `keys`, in place; the masked
+// rest becomes 0. Returns the log-sum-exp of the valid scaled scores.
+TANDEM_CPU_CLONES float softmax_row(float* s, float scale, int64_t valid, int64_t keys) {
     float mx = s[0];
 #pragma omp simd reduction(max : mx)
     for (int64_t j = 0; j < valid; ++j) mx = s[j] > mx ? s[j] : mx;  // (std::max stays scalar)
     float sum = 0;
 #pragma omp simd reduction(+ : sum)
     for (int64_t j = 0; j < valid; ++j) {
-        s[j] = exp_approx(s[j] - mx);
+        s[j] = exp_approx((s[j] - mx) * scale);
         sum += s[j];
     }
     const float inv = 1.0f / sum;
     for (int64_t j = 0; j < valid; ++j) s[j] *= inv;
     for (int64_t j = valid; j < keys; ++j) s[j] = 0.0f;
-    return mx + std::log(sum);
+    return mx * scale + std::log(sum);
 }
 
-// Probabilities from recomputed scores: p = exp(s - lse) on the valid part, 0 on the masked.
-TANDEM_CPU_CLONES void probabilities_row(float* s, float lse, int64_t valid, int64_t keys) {
-    for (int64_t j = 0; j < valid; ++j) s[j] = exp_approx(s[j] - lse);
+// Probabilities from recomputed scores: p = exp(scale s - lse) on the valid part, 0 on the
+// masked.
+TANDEM_CPU_CLONES void probabilities_row(float* s, float scale, float lse, int64_t valid,
+                                         int64_t keys) {
+    for (int64_t j = 0; j < valid; ++j) s[j] = exp_approx(s[j] * scale - lse);
     for (int64_t j = valid; j < keys; ++j) s[j] = 0.0f;
 }
 
@@ -105,35 +107,34 @@ TANDEM_CPU_CLONES void rotate_heads(float* x, const float* cos, const float* sin
 // The backward of one query head, block by block, with P the probabilities recomputed from
 // q, k and lse, and scale = 1/sqrt(D):
 // dV += P^T dO; dP = dO V^T; dS = P (dP - delta) scale; dQ = dS K; dK += dS^T Q.
-// dQ goes to dqkv; dK and dV are added to rows of stride ld_kv. p and dp: query_block() x T.
+// dQ goes to dqkv; dK and dV are added to rows of stride ld_kv. `products` has its kv head in
+// use; p and dp: query_block x T.
 struct HeadGrads {
     Layout L;
     const float *x, *dout, *out, *lse;
     float* dx;
 
-    void head(int64_t b, int64_t h, float* dk, float* dv, int64_t ld_kv, float* p,
-              float* dp) const {
-        const int64_t g = h / L.group(), out_stride = L.H * L.D;
+    void head(HeadProducts& products, int64_t b, int64_t h, float* dk, float* dv, int64_t ld_kv,
+              float* p, float* dp) const {
+        const int64_t out_stride = L.H * L.D;
         const float scale = 1.0f / std::sqrt(static_cast<float>(L.D));
-        for (int64_t t0 = 0; t0 < L.T; t0 += L.query_block()) {
-            const int64_t rows = std::min(L.query_block(), L.T - t0), keys = t0 + rows;
+        for (int64_t t0 = 0; t0 < L.T; t0 += L.query_block) {
+            const int64_t rows = std::min(L.query_block, L.T - t0), keys = t0 + rows;
             const float* q = x + L.q(b, t0, h);
             const float* go = dout + (b * L.T + t0) * out_stride + h * L.D;
             const float* o = out + (b * L.T + t0) * out_stride + h * L.D;
             const float* l = lse + (b * L.H + h) * L.T + t0;
-            gemm(false, true, rows, keys, L.D, scale, q, L.W, x + L.k(b, 0, g), L.W, 0.0f, p, keys);
+            products.scores(q, rows, keys, p);
             for (int64_t i = 0; i < rows; ++i)
-                probabilities_row(p + i * keys, l[i], t0 + i + 1, keys);
-            gemm(false, true, rows, keys, L.D, 1.0f, go, out_stride, x + L.v(b, 0, g), L.W, 0.0f,
-                 dp, keys);
+                probabilities_row(p + i * keys, scale, l[i], t0 + i + 1, keys);
+            products.prob_grads(go, out_stride, rows, keys, dp);
             for (int64_t i = 0; i < rows; ++i) {
                 const float delta = dot(go + i * out_stride, o + i * out_stride, L.D);
                 score_grad_row(dp + i * keys, p + i * keys, delta, scale, keys);
             }
-            gemm(true, false, keys, L.D, rows, 1.0f, p, keys, go, out_stride, 1.0f, dv, ld_kv);
-            gemm(false, false, rows, L.D, keys, 1.0f, dp, keys, x + L.k(b, 0, g), L.W, 0.0f,
-                 dx + L.q(b, t0, h), L.W);
-            gemm(true, false, keys, L.D, rows, 1.0f, dp, keys, q, L.W, 1.0f, dk, ld_kv);
+            products.value_grads(p, go, out_stride, rows, keys, dv, ld_kv);
+            products.query_grads(dp, rows, keys, dx + L.q(b, t0, h));
+            products.key_grads(dp, q, rows, keys, dk, ld_kv);
         }
     }
 };
@@ -155,7 +156,7 @@ TANDEM_CPU_CLONES void sum_group(float* dk, float* dv, const float* partial, int
 }  // namespace
 
 void rope(Tensor qkv, int64_t H, int64_t Hkv, float theta, int64_t pos_offset, bool inverse) {
-    const Layout L = layout_of(qkv, H, Hkv);
+    const Layout L = layout_of(qkv, H, Hkv, GemmKernel::openblas);  // (no products)
     const int64_t half = L.D / 2;
     // Angles in double, cos and sin rounded once: at position 1e5 an f32 angle would be off by
     // up to 4e-3 radians (half its ulp) before any cos is taken.
@@ -178,39 +179,42 @@ void rope(Tensor qkv, int64_t H, int64_t Hkv, float theta, int64_t pos_offset, b
     }
 }
 
-void attention_forward(Tensor out, Tensor lse, Tensor qkv, int64_t H, int64_t Hkv) {
-    const Layout L = layout_of(qkv, H, Hkv);
+void attention_forward_on(GemmKernel kernel, Tensor out, Tensor lse, Tensor qkv, int64_t H,
+                          int64_t Hkv) {
+    const Layout L = layout_of(qkv, H, Hkv, kernel);
     const float scale = 1.0f / std::sqrt(static_cast<float>(L.D));
-    const int64_t n_blocks = ceil_div(L.T, L.query_block()), tasks = L.B * H * n_blocks;
     const float* x = qkv.as<float>();
     const int64_t out_stride = H * L.D;
 #pragma omp parallel
     {
-        std::vector<float> scores(L.query_block() * L.T);  // once per thread and call
+        HeadProducts products(L, x, kernel, /*backward=*/false);  // once per thread and call
+        std::vector<float> scores(L.query_block * L.T);
 #pragma omp for schedule(dynamic)
-        for (int64_t task = 0; task < tasks; ++task) {
-            // Later blocks see more keys: hand out every head's last block first, so that the
-            // dynamic schedule ends on the cheap ones.
-            const int64_t block = n_blocks - 1 - task / (L.B * H);
-            const int64_t b = (task % (L.B * H)) / H, h = task % H;
-            const int64_t g = h / L.group();
-            const int64_t t0 = block * L.query_block();
-            const int64_t rows = std::min(L.query_block(), L.T - t0);
-            const int64_t keys = t0 + rows;  // causal: this block sees keys [0, keys)
-            gemm(false, true, rows, keys, L.D, scale, x + L.q(b, t0, h), L.W, x + L.k(b, 0, g), L.W,
-                 0.0f, scores.data(), keys);
-            float* l = lse.as<float>() + (b * H + h) * L.T + t0;
-            for (int64_t i = 0; i < rows; ++i)
-                l[i] = softmax_row(scores.data() + i * keys, t0 + i + 1, keys);
-            gemm(false, false, rows, L.D, keys, 1.0f, scores.data(), keys, x + L.v(b, 0, g), L.W,
-                 0.0f, out.as<float>() + (b * L.T + t0) * out_stride + h * L.D, out_stride);
+        for (int64_t task = 0; task < L.B * H; ++task) {
+            const int64_t b = task / H, h = task % H;
+            products.use_head(b, h / L.group());
+            for (int64_t t0 = 0; t0 < L.T; t0 += L.query_block) {
+                const int64_t rows = std::min(L.query_block, L.T - t0);
+                const int64_t keys = t0 + rows;  // causal: this block sees keys [0, keys)
+                products.scores(x + L.q(b, t0, h), rows, keys, scores.data());
+                float* l = lse.as<float>() + (b * H + h) * L.T + t0;
+                for (int64_t i = 0; i < rows; ++i)
+                    l[i] = softmax_row(scores.data() + i * keys, scale, t0 + i + 1, keys);
+                products.values(scores.data(), rows, keys,
+                                out.as<float>() + (b * L.T + t0) * out_stride + h * L.D,
+                                out_stride);
+            }
         }
     }
 }
 
-void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse, int64_t H,
-                        int64_t Hkv) {
-    const Layout L = layout_of(qkv, H, Hkv);
+void attention_forward(Tensor out, Tensor lse, Tensor qkv, int64_t H, int64_t Hkv) {
+    attention_forward_on(attention_kernel(), out, lse, qkv, H, Hkv);
+}
+
+void attention_backward_on(GemmKernel kernel, Tensor dqkv, Tensor dout, Tensor qkv, Tensor out,
+                           Tensor lse, int64_t H, int64_t Hkv) {
+    const Layout L = layout_of(qkv, H, Hkv, kernel);
     float* dx = dqkv.as<float>();
     const HeadGrads grads{L, qkv.as<float>(), dout.as<float>(), out.as<float>(), lse.as<float>(),
                           dx};
@@ -218,17 +222,18 @@ void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor
         // One task per (batch, kv head): its query heads add into dK and dV in dqkv directly.
 #pragma omp parallel
         {
-            std::vector<float> p(L.query_block() * L.T),
-                dp(L.query_block() * L.T);  // once per thread
+            HeadProducts products(L, qkv.as<float>(), kernel, /*backward=*/true);  // per thread
+            std::vector<float> p(L.query_block * L.T), dp(L.query_block * L.T);
 #pragma omp for schedule(dynamic)
             for (int64_t task = 0; task < L.B * Hkv; ++task) {
                 const int64_t b = task / Hkv, g = task % Hkv;
+                products.use_head(b, g);
                 for (int64_t t = 0; t < L.T; ++t) {  // dK and dV are sums: start at 0
                     std::fill_n(dx + L.k(b, t, g), L.D, 0.0f);
                     std::fill_n(dx + L.v(b, t, g), L.D, 0.0f);
                 }
                 for (int64_t h = g * L.group(); h < (g + 1) * L.group(); ++h)
-                    grads.head(b, h, dx + L.k(b, 0, g), dx + L.v(b, 0, g), L.W, p.data(),
+                    grads.head(products, b, h, dx + L.k(b, 0, g), dx + L.v(b, 0, g), L.W, p.data(),
                                dp.data());
             }
         }
@@ -239,11 +244,14 @@ void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor
     std::vector<float> partial(L.B * H * L.T * 2 * L.D, 0.0f);
 #pragma omp parallel
     {
-        std::vector<float> p(L.query_block() * L.T), dp(L.query_block() * L.T);  // once per thread
+        HeadProducts products(L, qkv.as<float>(), kernel, /*backward=*/true);  // per thread
+        std::vector<float> p(L.query_block * L.T), dp(L.query_block * L.T);
 #pragma omp for schedule(dynamic)
         for (int64_t task = 0; task < L.B * H; ++task) {
+            const int64_t b = task / H, h = task % H;
+            products.use_head(b, h / L.group());
             float* own = partial.data() + task * L.T * 2 * L.D;
-            grads.head(task / H, task % H, own, own + L.D, 2 * L.D, p.data(), dp.data());
+            grads.head(products, b, h, own, own + L.D, 2 * L.D, p.data(), dp.data());
         }
     }
 #pragma omp parallel for schedule(static)
@@ -253,6 +261,11 @@ void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor
                   partial.data() + ((b * H + g * L.group()) * L.T + t) * 2 * L.D, L.group(),
                   L.T * 2 * L.D, L.D);
     }
+}
+
+void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse, int64_t H,
+                        int64_t Hkv) {
+    attention_backward_on(attention_kernel(), dqkv, dout, qkv, out, lse, H, Hkv);
 }
 
 }  // namespace tandem::backend::cpu

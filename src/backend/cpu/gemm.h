@@ -39,4 +39,24 @@ void own_gemm(GemmKernel kernel, bool trans_a, bool trans_b, int64_t M, int64_t 
               const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
               int64_t ldc);
 
+// Products against an operand packed once and used many times, on the calling thread alone (for
+// kernels that run inside their own parallel region: attention packs a head's keys and values
+// once for all its blocks of queries). `kernel` is avx2 or avx512, one this CPU runs.
+struct PackedB {
+    const float* panels;  // pack_b's output
+    int64_t K, N;         // op(B) as packed
+};
+
+// Floats that pack_b writes for op(B) [K, N] (at least K x N; the buffer 64-byte aligned).
+int64_t packed_b_floats(GemmKernel kernel, int64_t K, int64_t N);
+
+// Packs op(B) [K, N]: B itself with row stride ldb, or, with trans_b, B [N, K] read transposed.
+void pack_b(GemmKernel kernel, bool trans_b, int64_t K, int64_t N, const float* b, int64_t ldb,
+            float* packed);
+
+// C [M, N] = op(A) op(B) + beta C as own_gemm, with op(B) the leading [K, N] block of `b`
+// (K <= b.K, N <= b.N: the first keys of a head, say), on the calling thread.
+void gemm_packed_b(GemmKernel kernel, bool trans_a, int64_t M, int64_t N, int64_t K,
+                   const float* a, int64_t lda, PackedB b, float beta, float* c, int64_t ldc);
+
 }  // namespace tandem::backend::cpu

@@ -40,9 +40,19 @@ struct GemmArgs {
     int64_t ldc;
 };
 
-// The two kernels, each in its own file and compiled for its own instruction set.
+// The two kernels, each in its own file and compiled for its own instruction set: the whole
+// product (BlockedGemm::run), and the pieces of a product against an operand packed once
+// (BlockedGemm::pack_b_whole and ::with_packed_b, for gemm.h's pack_b and gemm_packed_b).
 void gemm_avx512(const GemmArgs& x);
 void gemm_avx2(const GemmArgs& x);
+int64_t packed_b_floats_avx512(int64_t K, int64_t N);
+int64_t packed_b_floats_avx2(int64_t K, int64_t N);
+void pack_b_avx512(const GemmArgs& x, float* packed);
+void pack_b_avx2(const GemmArgs& x, float* packed);
+void gemm_packed_b_avx512(const GemmArgs& x, const float* packed, int64_t packed_k,
+                          int64_t packed_n);
+void gemm_packed_b_avx2(const GemmArgs& x, const float* packed, int64_t packed_k,
+                        int64_t packed_n);
 
 struct FreeDeleter {
     void operator()(float* p) const { std::free(p); }
@@ -83,6 +93,40 @@ class BlockedGemm {
             else
                 block(x, 0, x.M, mine.begin * Kernel::kNr, std::min(x.N, mine.end * Kernel::kNr),
                       a_panels.get(), b_panels.get());
+        }
+    }
+
+    // op(B) [K, N] of x packed whole for with_packed_b: slices of kKc along K (the last shorter),
+    // each slice's columns as panels of kNr ([slice][panel][k][n]), the missing columns zero.
+    static int64_t packed_b_floats(int64_t K, int64_t N) { return K * ceil_div(N, kNr) * kNr; }
+    static void pack_b_whole(const GemmArgs& x, float* packed) {
+        const int64_t padded = ceil_div(x.N, kNr) * kNr;
+        for (int64_t pc = 0; pc < x.K; pc += kKc)
+            Kernel::pack_b(x, 0, x.N, pc, std::min(kKc, x.K - pc), packed + pc * padded);
+    }
+
+    // C = op(A) op(B) + beta C on the calling thread alone (inside a parallel region), op(B)
+    // the leading [x.K, x.N] block of the [packed_k, packed_n] that pack_b_whole packed. The
+    // slices of K are those of the packing (kKc long), each packing of A's rows stays in L2 and
+    // each B panel in L1 while A's panels go past it.
+    static void with_packed_b(const GemmArgs& x, const float* packed, int64_t packed_k,
+                              int64_t packed_n) {
+        thread_local AlignedFloats a_panels = aligned_floats(kMc * kKc);
+        const int64_t padded = ceil_div(packed_n, kNr) * kNr;
+        for (int64_t pc = 0; pc < x.K; pc += kKc) {
+            const int64_t kc = std::min(kKc, x.K - pc);
+            const int64_t panel_k = std::min(kKc, packed_k - pc);  // the panels' own length
+            const float* slice = packed + pc * padded;
+            const bool accumulate = pc > 0 || x.beta != 0.0f;
+            for (int64_t ic = 0; ic < x.M; ic += kMc) {
+                const int64_t mc = std::min(kMc, x.M - ic);
+                Kernel::pack_a(x, ic, mc, pc, kc, a_panels.get());
+                for (int64_t jr = 0; jr < x.N; jr += kNr)
+                    for (int64_t ir = 0; ir < mc; ir += kMr)
+                        Kernel::tile(kc, a_panels.get() + ir * kc, slice + jr * panel_k,
+                                     x.c + (ic + ir) * x.ldc + jr, x.ldc, accumulate,
+                                     std::min(kMr, mc - ir), std::min(kNr, x.N - jr));
+            }
         }
     }
 

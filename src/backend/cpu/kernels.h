@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "backend/backend.h"
+#include "backend/cpu/gemm.h"
 
 namespace tandem::backend::cpu {
 
@@ -38,6 +39,12 @@ void attention_cached_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_c
                               int64_t Hkv, int64_t pos);
 void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse, int64_t H,
                         int64_t Hkv);
+// The two above with their products on `kernel` (openblas, or one of tandem's this CPU runs)
+// rather than the one the backend picks: for the tests that hold the two ways against each other.
+void attention_forward_on(GemmKernel kernel, Tensor out, Tensor lse, Tensor qkv, int64_t H,
+                          int64_t Hkv);
+void attention_backward_on(GemmKernel kernel, Tensor dqkv, Tensor dout, Tensor qkv, Tensor out,
+                           Tensor lse, int64_t H, int64_t Hkv);
 
 void fill_zero(Tensor x);
 void add(Tensor out, Tensor a, Tensor b);
