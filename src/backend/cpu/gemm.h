@@ -2,7 +2,8 @@
 // the CPU's vectors, both cores working on one product. Two kernels, chosen at run time: one for
 // AVX-512 (an 8 x 48 tile) and one for AVX2 with FMA (6 x 16). Used by the cpu backend for the
 // large products of a training step, where it runs closer to the FMA peak than OpenBLAS
-// (docs/PERFORMANCE.md); everything else, and every CPU with neither, keeps OpenBLAS.
+// (docs/PERFORMANCE.md), and, through pack_b and gemm_packed_b, for attention's blocks on AVX2;
+// everything else, and every CPU with neither, keeps OpenBLAS.
 #pragma once
 
 #include <cstdint>
