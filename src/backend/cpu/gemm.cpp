@@ -61,42 +61,36 @@ GemmKernel gemm_kernel_chosen() {
     return chosen;
 }
 
+namespace {
+
+// The entry points of `kernel`, which callers pass only when this CPU runs it (never openblas).
+const KernelEntries& entries(GemmKernel kernel) {
+    const KernelEntries& e = kernel == GemmKernel::avx512 ? kAvx512Entries : kAvx2Entries;
+    if (kernel == GemmKernel::openblas || !e.gemm) std::abort();
+    return e;
+}
+
+}  // namespace
+
 void own_gemm(GemmKernel kernel, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
               const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
               int64_t ldc) {
-    const GemmArgs x{trans_a, trans_b, M, N, K, a, lda, b, ldb, beta, c, ldc};
-    if (kernel == GemmKernel::avx512)
-        gemm_avx512(x);
-    else if (kernel == GemmKernel::avx2)
-        gemm_avx2(x);
-    else
-        std::abort();  // callers pass a kernel of this CPU's, never openblas
+    entries(kernel).gemm({trans_a, trans_b, M, N, K, a, lda, b, ldb, beta, c, ldc});
 }
 
 int64_t packed_b_floats(GemmKernel kernel, int64_t K, int64_t N) {
-    return kernel == GemmKernel::avx512 ? packed_b_floats_avx512(K, N) : packed_b_floats_avx2(K, N);
+    return entries(kernel).packed_b_floats(K, N);
 }
 
 void pack_b(GemmKernel kernel, bool trans_b, int64_t K, int64_t N, const float* b, int64_t ldb,
             float* packed) {
-    const GemmArgs x{false, trans_b, 0, N, K, nullptr, 0, b, ldb, 0.0f, nullptr, 0};
-    if (kernel == GemmKernel::avx512)
-        pack_b_avx512(x, packed);
-    else if (kernel == GemmKernel::avx2)
-        pack_b_avx2(x, packed);
-    else
-        std::abort();
+    entries(kernel).pack_b({false, trans_b, 0, N, K, nullptr, 0, b, ldb, 0.0f, nullptr, 0}, packed);
 }
 
 void gemm_packed_b(GemmKernel kernel, bool trans_a, int64_t M, int64_t N, int64_t K,
                    const float* a, int64_t lda, PackedB b, float beta, float* c, int64_t ldc) {
-    const GemmArgs x{trans_a, false, M, N, K, a, lda, nullptr, 0, beta, c, ldc};
-    if (kernel == GemmKernel::avx512)
-        gemm_packed_b_avx512(x, b.panels, b.K, b.N);
-    else if (kernel == GemmKernel::avx2)
-        gemm_packed_b_avx2(x, b.panels, b.K, b.N);
-    else
-        std::abort();
+    entries(kernel).gemm_packed_b({trans_a, false, M, N, K, a, lda, nullptr, 0, beta, c, ldc},
+                                  b.panels, b.K, b.N);
 }
 
 }  // namespace tandem::backend::cpu

@@ -4,7 +4,6 @@
 // vector registers). Edges are handled by zero-padded panels and an edge tile stored element by
 // element.
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <iterator>
 
@@ -203,35 +202,11 @@ struct Avx2Kernel {
 
 }  // namespace
 
-void gemm_avx2(const GemmArgs& x) {
-    BlockedGemm<Avx2Kernel>::run(x);
-}
-int64_t packed_b_floats_avx2(int64_t K, int64_t N) {
-    return BlockedGemm<Avx2Kernel>::packed_b_floats(K, N);
-}
-void pack_b_avx2(const GemmArgs& x, float* packed) {
-    BlockedGemm<Avx2Kernel>::pack_b_whole(x, packed);
-}
-void gemm_packed_b_avx2(const GemmArgs& x, const float* packed, int64_t packed_k,
-                        int64_t packed_n) {
-    BlockedGemm<Avx2Kernel>::with_packed_b(x, packed, packed_k, packed_n);
-}
+constinit const KernelEntries kAvx2Entries = entries_of<Avx2Kernel>();
 
 #else  // no AVX2 code on this compiler or architecture
 
-// own_gemm's callers, and those of pack_b and gemm_packed_b, pass only a kernel this CPU runs.
-void gemm_avx2(const GemmArgs&) {
-    std::abort();
-}
-int64_t packed_b_floats_avx2(int64_t, int64_t) {
-    std::abort();
-}
-void pack_b_avx2(const GemmArgs&, float*) {
-    std::abort();
-}
-void gemm_packed_b_avx2(const GemmArgs&, const float*, int64_t, int64_t) {
-    std::abort();
-}
+constinit const KernelEntries kAvx2Entries{};
 
 #endif
 

@@ -2,7 +2,6 @@
 // 24 accumulators of 16 floats, three loads of B and eight broadcasts of A per step of k, 24 FMAs.
 // Edges are handled by zero-padded panels and masked stores.
 #include <algorithm>
-#include <cstdlib>
 #include <iterator>
 
 #include "backend/cpu/gemm_blocked.h"
@@ -206,35 +205,11 @@ struct Avx512Kernel {
 
 }  // namespace
 
-void gemm_avx512(const GemmArgs& x) {
-    BlockedGemm<Avx512Kernel>::run(x);
-}
-int64_t packed_b_floats_avx512(int64_t K, int64_t N) {
-    return BlockedGemm<Avx512Kernel>::packed_b_floats(K, N);
-}
-void pack_b_avx512(const GemmArgs& x, float* packed) {
-    BlockedGemm<Avx512Kernel>::pack_b_whole(x, packed);
-}
-void gemm_packed_b_avx512(const GemmArgs& x, const float* packed, int64_t packed_k,
-                        int64_t packed_n) {
-    BlockedGemm<Avx512Kernel>::with_packed_b(x, packed, packed_k, packed_n);
-}
+constinit const KernelEntries kAvx512Entries = entries_of<Avx512Kernel>();
 
 #else  // no AVX-512 code on this compiler or architecture
 
-// own_gemm's callers, and those of pack_b and gemm_packed_b, pass only a kernel this CPU runs.
-void gemm_avx512(const GemmArgs&) {
-    std::abort();
-}
-int64_t packed_b_floats_avx512(int64_t, int64_t) {
-    std::abort();
-}
-void pack_b_avx512(const GemmArgs&, float*) {
-    std::abort();
-}
-void gemm_packed_b_avx512(const GemmArgs&, const float*, int64_t, int64_t) {
-    std::abort();
-}
+constinit const KernelEntries kAvx512Entries{};
 
 #endif
 

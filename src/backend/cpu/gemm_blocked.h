@@ -40,19 +40,19 @@ struct GemmArgs {
     int64_t ldc;
 };
 
-// The two kernels, each in its own file and compiled for its own instruction set: the whole
-// product (BlockedGemm::run), and the pieces of a product against an operand packed once
-// (BlockedGemm::pack_b_whole and ::with_packed_b, for gemm.h's pack_b and gemm_packed_b).
-void gemm_avx512(const GemmArgs& x);
-void gemm_avx2(const GemmArgs& x);
-int64_t packed_b_floats_avx512(int64_t K, int64_t N);
-int64_t packed_b_floats_avx2(int64_t K, int64_t N);
-void pack_b_avx512(const GemmArgs& x, float* packed);
-void pack_b_avx2(const GemmArgs& x, float* packed);
-void gemm_packed_b_avx512(const GemmArgs& x, const float* packed, int64_t packed_k,
+// What each kernel's file exports: the whole product (BlockedGemm::run), and the pieces of a
+// product against an operand packed once (BlockedGemm::pack_b_whole and ::with_packed_b, for
+// gemm.h's pack_b and gemm_packed_b), compiled for its own instruction set. All null where the
+// compiler has no code for that instruction set.
+struct KernelEntries {
+    void (*gemm)(const GemmArgs& x);
+    int64_t (*packed_b_floats)(int64_t K, int64_t N);
+    void (*pack_b)(const GemmArgs& x, float* packed);
+    void (*gemm_packed_b)(const GemmArgs& x, const float* packed, int64_t packed_k,
                           int64_t packed_n);
-void gemm_packed_b_avx2(const GemmArgs& x, const float* packed, int64_t packed_k,
-                        int64_t packed_n);
+};
+extern const KernelEntries kAvx512Entries;
+extern const KernelEntries kAvx2Entries;
 
 struct FreeDeleter {
     void operator()(float* p) const { std::free(p); }
@@ -186,5 +186,12 @@ class BlockedGemm {
         }
     }
 };
+
+// The entry points of a kernel's blocked product, for its file's KernelEntries.
+template <class Kernel>
+constexpr KernelEntries entries_of() {
+    using Gemm = BlockedGemm<Kernel>;
+    return {&Gemm::run, &Gemm::packed_b_floats, &Gemm::pack_b_whole, &Gemm::with_packed_b};
+}
 
 }  // namespace tandem::backend::cpu
