@@ -1,7 +1,7 @@
 // The cpu rotary embedding and causal grouped-query attention.
-// Attention never stores a T x T matrix: each task takes one (batch, head) and goes through its
-// query rows a block at a time, computes the block's scores against the keys it can see into a
-// per-thread scratch block, masks and normalises them (saving lse), and multiplies by V. The
+// Attention never stores a T x T matrix: it takes each (batch, head)'s query rows a block at a
+// time, computes the block's scores against the keys it can see into a per-thread scratch
+// block, masks and normalises them (saving lse), and multiplies by V. The
 // products run on tandem's AVX2 kernel against the head's keys and values packed once, or on
 // OpenBLAS's sgemm (attention_products.h). Backward recomputes the probabilities from q, k and
 // lse, block by block; the dK and dV of the query heads that share a kv head add up without
@@ -189,21 +189,24 @@ void attention_forward_on(GemmKernel kernel, Tensor out, Tensor lse, Tensor qkv,
     {
         HeadProducts products(L, x, kernel, /*backward=*/false);  // once per thread and call
         std::vector<float> scores(L.query_block * L.T);
+        // One task per block of query rows, a head's blocks in a row and its last (most keys)
+        // first, so that the dynamic schedule ends on cheap ones. A thread packs a head when
+        // its next task moves to another one: each head about once per thread, and a single
+        // head still spreads over the cores.
+        const int64_t n_blocks = ceil_div(L.T, L.query_block);
 #pragma omp for schedule(dynamic)
-        for (int64_t task = 0; task < L.B * H; ++task) {
-            const int64_t b = task / H, h = task % H;
+        for (int64_t task = 0; task < L.B * H * n_blocks; ++task) {
+            const int64_t head = task / n_blocks, block = n_blocks - 1 - task % n_blocks;
+            const int64_t b = head / H, h = head % H;
             products.use_head(b, h / L.group());
-            for (int64_t t0 = 0; t0 < L.T; t0 += L.query_block) {
-                const int64_t rows = std::min(L.query_block, L.T - t0);
-                const int64_t keys = t0 + rows;  // causal: this block sees keys [0, keys)
-                products.scores(x + L.q(b, t0, h), rows, keys, scores.data());
-                float* l = lse.as<float>() + (b * H + h) * L.T + t0;
-                for (int64_t i = 0; i < rows; ++i)
-                    l[i] = softmax_row(scores.data() + i * keys, scale, t0 + i + 1, keys);
-                products.values(scores.data(), rows, keys,
-                                out.as<float>() + (b * L.T + t0) * out_stride + h * L.D,
-                                out_stride);
-            }
+            const int64_t t0 = block * L.query_block, rows = std::min(L.query_block, L.T - t0);
+            const int64_t keys = t0 + rows;  // causal: this block sees keys [0, keys)
+            products.scores(x + L.q(b, t0, h), rows, keys, scores.data());
+            float* l = lse.as<float>() + (b * H + h) * L.T + t0;
+            for (int64_t i = 0; i < rows; ++i)
+                l[i] = softmax_row(scores.data() + i * keys, scale, t0 + i + 1, keys);
+            products.values(scores.data(), rows, keys,
+                            out.as<float>() + (b * L.T + t0) * out_stride + h * L.D, out_stride);
         }
     }
 }

@@ -21,6 +21,9 @@ PackedB HeadProducts::pack(AlignedFloats& buffer, int64_t& capacity, bool trans_
 }
 
 void HeadProducts::use_head(int64_t b, int64_t g) {
+    if (b == batch_ && g == kv_head_) return;
+    batch_ = b;
+    kv_head_ = g;
     keys_ = qkv_ + L_.k(b, 0, g);
     values_ = qkv_ + L_.v(b, 0, g);
     if (!own()) return;

@@ -28,7 +28,8 @@ class HeadProducts {
     // openblas, or one of tandem's this CPU runs.
     HeadProducts(const HeadLayout& layout, const float* qkv, GemmKernel kernel, bool backward);
 
-    // The kv head g of batch b for the products below (with tandem's kernel: packs it).
+    // The kv head g of batch b for the products below (with tandem's kernel: packs it, unless
+    // it is the head already in use).
     void use_head(int64_t b, int64_t g);
 
     // In each product, `rows` query rows against the head's first `keys` keys; matrices of
@@ -59,7 +60,8 @@ class HeadProducts {
     const float* qkv_;
     GemmKernel kernel_;
     bool backward_;
-    const float *keys_ = nullptr, *values_ = nullptr;  // the head's rows in qkv
+    int64_t batch_ = -1, kv_head_ = -1;               // the head in use
+    const float *keys_ = nullptr, *values_ = nullptr;  // its rows in qkv
     // With tandem's kernel: the head's K^T [D, T], V [T, D] (forward), V^T [D, T] and K [T, D]
     // (backward), and a block's own rows as op(B) [rows, D] (backward).
     struct Packed {
