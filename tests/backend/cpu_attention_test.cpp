@@ -11,6 +11,7 @@
 
 #include "backend/cpu/kernels.h"
 #include "common/test_util.h"
+#include "own_kernels.h"
 
 namespace tandem::backend::cpu {
 namespace {
@@ -41,13 +42,7 @@ Results run_attention(GemmKernel kernel, const Heads& h) {
     return r;
 }
 
-class OwnAttention : public ::testing::TestWithParam<GemmKernel> {
-   protected:
-    void SetUp() override {
-        if (!gemm_kernel_runs(GetParam()))
-            GTEST_SKIP() << "this CPU cannot run the " << gemm_kernel_name(GetParam()) << " kernel";
-    }
-};
+class OwnAttention : public OnEachOwnKernel {};
 
 TEST_P(OwnAttention, MatchesAttentionOnOpenBlas) {
     const Heads cases[] = {
@@ -71,11 +66,7 @@ TEST_P(OwnAttention, MatchesAttentionOnOpenBlas) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Kernels, OwnAttention,
-                         ::testing::Values(GemmKernel::avx2, GemmKernel::avx512),
-                         [](const ::testing::TestParamInfo<GemmKernel>& info) {
-                             return info.param == GemmKernel::avx2 ? "avx2" : "avx512";
-                         });
+INSTANTIATE_TEST_SUITE_P(Kernels, OwnAttention, kOwnKernels, own_kernel_name);
 
 }  // namespace
 }  // namespace tandem::backend::cpu

@@ -14,6 +14,7 @@
 #include "backend/cpu/gemm.h"
 #include "common/test_util.h"
 #include "core/error.h"
+#include "own_kernels.h"
 
 namespace tandem::backend::cpu {
 namespace {
@@ -105,13 +106,7 @@ void check_packed_product(GemmKernel kernel, const Case& c, bool trans_a, bool t
     expect_product(out, ldc, c, a, trans_a, b, trans_b, beta, start);
 }
 
-class OwnGemm : public ::testing::TestWithParam<GemmKernel> {
-   protected:
-    void SetUp() override {
-        if (!gemm_kernel_runs(GetParam()))
-            GTEST_SKIP() << "this CPU cannot run the " << gemm_kernel_name(GetParam()) << " kernel";
-    }
-};
+class OwnGemm : public OnEachOwnKernel {};
 
 TEST_P(OwnGemm, MatchesADoubleProductAcrossTheEdgesOfItsBlocking) {
     // The AVX-512 kernel's tile is 8 x 48, its slices at most 512 long, its blocks 128 rows and
@@ -175,10 +170,7 @@ TEST_P(OwnGemm, MultipliesByALeadingBlockOfAPackedOperand) {
                 }
 }
 
-INSTANTIATE_TEST_SUITE_P(Kernels, OwnGemm, ::testing::Values(GemmKernel::avx2, GemmKernel::avx512),
-                         [](const ::testing::TestParamInfo<GemmKernel>& info) {
-                             return info.param == GemmKernel::avx2 ? "avx2" : "avx512";
-                         });
+INSTANTIATE_TEST_SUITE_P(Kernels, OwnGemm, kOwnKernels, own_kernel_name);
 
 TEST(OwnGemmChoice, FollowsTandemCpuGemmAndRejectsWhatItCannotDo) {
     using enum GemmKernel;

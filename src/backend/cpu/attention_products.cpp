@@ -9,15 +9,16 @@ HeadProducts::HeadProducts(const HeadLayout& layout, const float* qkv, GemmKerne
                            bool backward)
     : L_(layout), qkv_(qkv), kernel_(kernel), backward_(backward) {}
 
-PackedB HeadProducts::pack(AlignedFloats& buffer, int64_t& capacity, bool trans_b, int64_t K,
-                           int64_t N, const float* b, int64_t ldb) const {
+PackedB HeadProducts::pack(Packed& into, bool trans_b, int64_t K, int64_t N, const float* b,
+                           int64_t ldb) const {
     const int64_t floats = packed_b_floats(kernel_, K, N);
-    if (floats > capacity) {
-        buffer = aligned_floats(floats);
-        capacity = floats;
+    if (floats > into.capacity) {
+        into.buffer = aligned_floats(floats);
+        into.capacity = floats;
     }
-    cpu::pack_b(kernel_, trans_b, K, N, b, ldb, buffer.get());
-    return {buffer.get(), K, N};
+    cpu::pack_b(kernel_, trans_b, K, N, b, ldb, into.buffer.get());
+    into.b = {into.buffer.get(), K, N};
+    return into.b;
 }
 
 void HeadProducts::use_head(int64_t b, int64_t g) {
@@ -28,12 +29,12 @@ void HeadProducts::use_head(int64_t b, int64_t g) {
     values_ = qkv_ + L_.v(b, 0, g);
     if (!own()) return;
     // K^T [D, T] is K [T, D] read transposed; likewise V^T.
-    keys_t_.b = pack(keys_t_.buffer, keys_t_.capacity, true, L_.D, L_.T, keys_, L_.W);
+    pack(keys_t_, true, L_.D, L_.T, keys_, L_.W);
     if (backward_) {
-        values_t_.b = pack(values_t_.buffer, values_t_.capacity, true, L_.D, L_.T, values_, L_.W);
-        keys_n_.b = pack(keys_n_.buffer, keys_n_.capacity, false, L_.T, L_.D, keys_, L_.W);
+        pack(values_t_, true, L_.D, L_.T, values_, L_.W);
+        pack(keys_n_, false, L_.T, L_.D, keys_, L_.W);
     } else {
-        values_n_.b = pack(values_n_.buffer, values_n_.capacity, false, L_.T, L_.D, values_, L_.W);
+        pack(values_n_, false, L_.T, L_.D, values_, L_.W);
     }
 }
 
@@ -67,7 +68,7 @@ void HeadProducts::value_grads(const float* p, const float* dout, int64_t ld_dou
         sgemm(true, false, keys, L_.D, rows, 1.0f, p, keys, dout, ld_dout, 1.0f, dv, ld_dv);
         return;
     }
-    const PackedB block = pack(block_.buffer, block_.capacity, false, rows, L_.D, dout, ld_dout);
+    const PackedB block = pack(block_, false, rows, L_.D, dout, ld_dout);
     gemm_packed_b(kernel_, true, keys, L_.D, rows, p, keys, block, 1.0f, dv, ld_dv);
 }
 
@@ -84,7 +85,7 @@ void HeadProducts::key_grads(const float* ds, const float* q, int64_t rows, int6
         sgemm(true, false, keys, L_.D, rows, 1.0f, ds, keys, q, L_.W, 1.0f, dk, ld_dk);
         return;
     }
-    const PackedB block = pack(block_.buffer, block_.capacity, false, rows, L_.D, q, L_.W);
+    const PackedB block = pack(block_, false, rows, L_.D, q, L_.W);
     gemm_packed_b(kernel_, true, keys, L_.D, rows, ds, keys, block, 1.0f, dk, ld_dk);
 }
 

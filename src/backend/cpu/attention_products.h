@@ -1,5 +1,5 @@
 // The matrix products of causal attention for one kv head at a time, on the calling thread (the
-// attention kernels run one head per task inside their own parallel region). Two ways to run
+// attention kernels call them from inside their own parallel region). Two ways to run
 // them: OpenBLAS's sgemm on the blocks as they lie in qkv, or tandem's kernel (gemm.h) against
 // the head's keys and values packed once for all its blocks of queries, so that a block's
 // products pack only its own rows (a block's products are small: 64 query rows against a head
@@ -51,9 +51,15 @@ class HeadProducts {
                    int64_t ld_dk);
 
    private:
-    // op(B) [K, N] packed into `buffer` (grown as needed) for gemm_packed_b.
-    PackedB pack(AlignedFloats& buffer, int64_t& capacity, bool trans_b, int64_t K, int64_t N,
-                 const float* b, int64_t ldb) const;
+    // A packed operand, its buffer grown as needed.
+    struct Packed {
+        AlignedFloats buffer;
+        int64_t capacity = 0;
+        PackedB b{};
+    };
+    // op(B) [K, N] packed into `into` for gemm_packed_b; returns into.b.
+    PackedB pack(Packed& into, bool trans_b, int64_t K, int64_t N, const float* b,
+                 int64_t ldb) const;
     bool own() const { return kernel_ != GemmKernel::openblas; }
 
     HeadLayout L_;
@@ -64,11 +70,6 @@ class HeadProducts {
     const float *keys_ = nullptr, *values_ = nullptr;  // its rows in qkv
     // With tandem's kernel: the head's K^T [D, T], V [T, D] (forward), V^T [D, T] and K [T, D]
     // (backward), and a block's own rows as op(B) [rows, D] (backward).
-    struct Packed {
-        AlignedFloats buffer;
-        int64_t capacity = 0;
-        PackedB b{};
-    };
     Packed keys_t_, values_n_, values_t_, keys_n_, block_;
 };
 
