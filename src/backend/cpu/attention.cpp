@@ -6,6 +6,8 @@
 // OpenBLAS's sgemm (attention_products.h). Backward recomputes the probabilities from q, k and
 // lse, block by block; the dK and dV of the query heads that share a kv head add up without
 // atomics (see kMinKvTasks).
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -190,12 +192,15 @@ void attention_forward_on(GemmKernel kernel, Tensor out, Tensor lse, Tensor qkv,
         HeadProducts products(L, x, kernel, /*backward=*/false);  // once per thread and call
         std::vector<float> scores(L.query_block * L.T);
         // One task per block of query rows, a head's blocks in a row and its last (most keys)
-        // first, so that the dynamic schedule ends on cheap ones. A thread packs a head when
-        // its next task moves to another one: each head about once per thread, and a single
-        // head still spreads over the cores.
-        const int64_t n_blocks = ceil_div(L.T, L.query_block);
-#pragma omp for schedule(dynamic)
-        for (int64_t task = 0; task < L.B * H * n_blocks; ++task) {
+        // first. Threads take whole heads at a time when there are enough for every thread
+        // several times over (each head then packed once), shorter runs of blocks when there
+        // are not, so that a single head still spreads over the cores; a thread packs a head
+        // when its next block moves to another one. (Each block's result is the same whoever
+        // computes it.)
+        const int64_t n_blocks = ceil_div(L.T, L.query_block), tasks = L.B * H * n_blocks;
+        const int64_t run = std::clamp<int64_t>(tasks / (4 * omp_get_num_threads()), 1, n_blocks);
+#pragma omp for schedule(dynamic, run)
+        for (int64_t task = 0; task < tasks; ++task) {
             const int64_t head = task / n_blocks, block = n_blocks - 1 - task % n_blocks;
             const int64_t b = head / H, h = head % H;
             products.use_head(b, h / L.group());
