@@ -33,7 +33,7 @@ public:
     Backend* backend() const { return backend_; }
     // A view of the whole buffer (or of `shape` elements from its start).
     Tensor tensor(DType dtype, Shape shape) const {
-        TANDEM_ASSERT(static_cast<size_t>(shape.numel()) * dtype_size(dtype) <= bytes_,
+        TANDEM_ASSERT(dtype_bytes(dtype, shape.numel()) <= bytes_,
                       shape.str(), bytes_);
         return Tensor(data_, dtype, shape, backend_ ? backend_->device() : Device::Host);
     }

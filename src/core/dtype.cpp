@@ -1,19 +1,36 @@
-// Names of the element types and IEEE binary16 conversions.
+// Names and sizes of the storage types, and IEEE binary16 conversions.
 #include "core/dtype.h"
 
 #include "core/error.h"
 
 namespace tandem {
 
-size_t dtype_size(DType dtype) {
+int64_t dtype_block_values(DType dtype) {
+    return dtype == DType::Q8_0 || dtype == DType::Q4_0 ? 32 : 1;
+}
+
+size_t dtype_block_bytes(DType dtype) {
     switch (dtype) {
         case DType::F32: return 4;
         case DType::F64: return 8;
         case DType::BF16: return 2;
         case DType::F16: return 2;
         case DType::I32: return 4;
+        case DType::Q8_0: return 2 + 32;  // f16 scale, 32 int8
+        case DType::Q4_0: return 2 + 16;  // f16 scale, 32 4-bit values in 16 bytes
     }
     TANDEM_ASSERT(false, static_cast<int>(dtype));
+}
+
+size_t dtype_size(DType dtype) {
+    TANDEM_ASSERT(!is_block_dtype(dtype), "a block dtype has no element size", dtype_name(dtype));
+    return dtype_block_bytes(dtype);
+}
+
+size_t dtype_bytes(DType dtype, int64_t n) {
+    const int64_t per_block = dtype_block_values(dtype);
+    TANDEM_ASSERT(n >= 0 && n % per_block == 0, dtype_name(dtype), n);
+    return static_cast<size_t>(n / per_block) * dtype_block_bytes(dtype);
 }
 
 std::string_view dtype_name(DType dtype) {
@@ -23,6 +40,8 @@ std::string_view dtype_name(DType dtype) {
         case DType::BF16: return "bf16";
         case DType::F16: return "f16";
         case DType::I32: return "i32";
+        case DType::Q8_0: return "q8_0";
+        case DType::Q4_0: return "q4_0";
     }
     TANDEM_ASSERT(false, static_cast<int>(dtype));
 }
@@ -33,7 +52,9 @@ DType dtype_from_name(std::string_view name) {
     if (name == "bf16" || name == "bfloat16") return DType::BF16;
     if (name == "f16" || name == "float16" || name == "fp16") return DType::F16;
     if (name == "i32" || name == "int32") return DType::I32;
-    throw Error("unknown dtype '", name, "' (expected one of f32, f64, bf16, f16, i32)");
+    if (name == "q8_0" || name == "Q8_0") return DType::Q8_0;
+    if (name == "q4_0" || name == "Q4_0") return DType::Q4_0;
+    throw Error("unknown dtype '", name, "' (expected one of f32, f64, bf16, f16, i32, q8_0, q4_0)");
 }
 
 // binary16: 1 sign, 5 exponent (bias 15), 10 mantissa bits.

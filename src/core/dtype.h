@@ -1,6 +1,7 @@
-// Element types and their conversions. bf16 and f16 are stored as uint16_t bit patterns and
-// converted with round-to-nearest-even, the rounding every accelerator uses, so that a value
-// rounded on the CPU equals the same value rounded on a GPU.
+// Storage types and their scalar conversions. bf16 and f16 are stored as uint16_t bit patterns
+// and converted with round-to-nearest-even, the rounding every accelerator uses, so that a value
+// rounded on the CPU equals the same value rounded on a GPU. Q8_0 and Q4_0 are GGML's block
+// formats (32 values per block under one f16 scale); their codecs live in core/quant.h.
 #pragma once
 
 #include <cstddef>
@@ -10,11 +11,20 @@
 
 namespace tandem {
 
-enum class DType : uint8_t { F32, F64, BF16, F16, I32 };
+enum class DType : uint8_t { F32, F64, BF16, F16, I32, Q8_0, Q4_0 };
 
+// Values per block: 32 for the block formats, 1 for element types.
+int64_t dtype_block_values(DType dtype);
+// Bytes per block: the element size, or 34 (Q8_0) and 18 (Q4_0).
+size_t dtype_block_bytes(DType dtype);
+inline bool is_block_dtype(DType dtype) { return dtype_block_values(dtype) > 1; }
+// The element size of an element type (a block dtype has none: use dtype_bytes).
 size_t dtype_size(DType dtype);
+// The bytes of n values; n must be a whole number of blocks (asserted).
+size_t dtype_bytes(DType dtype, int64_t n);
 std::string_view dtype_name(DType dtype);
-// Parses "f32", "float32", "bf16", ...; throws Error naming the accepted spellings otherwise.
+// Parses "f32", "float32", "bf16", "q8_0", ...; throws Error naming the accepted spellings
+// otherwise.
 DType dtype_from_name(std::string_view name);
 
 inline uint32_t f32_bits(float x) {

@@ -40,7 +40,7 @@ Tensor Tensor::view(Shape new_shape) const {
 
 Tensor Tensor::slice(int64_t begin, int64_t count) const {
     TANDEM_ASSERT(begin >= 0 && count >= 0 && begin + count <= numel(), begin, count, numel());
-    auto* base = static_cast<char*>(data) + static_cast<size_t>(begin) * dtype_size(dtype);
+    auto* base = static_cast<char*>(data) + dtype_bytes(dtype, begin);
     return Tensor(base, dtype, Shape{count}, device);
 }
 

@@ -42,7 +42,7 @@ struct Tensor {
 
     bool empty() const { return data == nullptr; }
     int64_t numel() const { return shape.numel(); }
-    size_t bytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype); }
+    size_t bytes() const { return dtype_bytes(dtype, numel()); }
     int64_t size(int i) const { return shape[i]; }
     int ndim() const { return shape.ndim; }
     // Rows of the last dimension: a [B, T, C] tensor has B*T rows of C.
@@ -54,7 +54,8 @@ struct Tensor {
 
     // The same memory seen with another shape of the same element count.
     Tensor view(Shape new_shape) const;
-    // Elements [begin, begin + count) of the flattened tensor, as a 1-D view.
+    // Elements [begin, begin + count) of the flattened tensor, as a 1-D view (whole blocks for a
+    // block dtype).
     Tensor slice(int64_t begin, int64_t count) const;
     std::string str() const;  // "f32[2, 3, 4]"
 };

@@ -37,6 +37,14 @@ struct BpeModel {
     std::string pattern{kGpt2Pattern};
     // Llama 3 style: a piece that is a whole vocabulary entry becomes that token directly.
     bool ignore_merges = false;
+    // Unicode normalization of the text before any splitting (Qwen's tokenizer.json: NFC).
+    bool normalize_nfc = false;
+    // The model's special tokens as its tokenizer_config.json (or GGUF's tokenizer.ggml.*) names
+    // them, -1 when absent, and whether they are put around an encoded prompt.
+    int32_t bos_id = -1, eos_id = -1, pad_id = -1;
+    bool add_bos = false, add_eos = false;
+    // The Jinja chat template as the model's files carry it ("" when none).
+    std::string chat_template;
 };
 
 // Lets maps keyed on std::string be searched with a string_view, without allocating.

@@ -49,8 +49,10 @@ std::string_view safetensors_dtype_name(DType dtype) {
         case DType::BF16: return "BF16";
         case DType::F16: return "F16";
         case DType::I32: return "I32";
+        case DType::Q8_0:
+        case DType::Q4_0: break;  // GGML block formats have no safetensors dtype
     }
-    TANDEM_ASSERT(false, static_cast<int>(dtype));
+    TANDEM_ASSERT(false, "no safetensors dtype for", dtype_name(dtype));
 }
 
 SafetensorsReader::SafetensorsReader(const std::string& path) : file_(path) {

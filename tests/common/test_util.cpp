@@ -5,6 +5,7 @@
 #include <random>
 
 #include "backend/registry.h"
+#include "core/quant.h"
 
 namespace tandem::testing {
 
@@ -52,7 +53,7 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 }
 
 DeviceTensor::DeviceTensor(backend::Backend& be, DType dtype, Shape shape)
-    : buffer(be, static_cast<size_t>(shape.numel()) * dtype_size(dtype)),
+    : buffer(be, dtype_bytes(dtype, shape.numel())),
       t(buffer.tensor(dtype, shape)) {
     be.fill_zero(t);
 }
@@ -62,14 +63,11 @@ DeviceTensor DeviceTensor::from(backend::Backend& be, const std::vector<float>& 
     TANDEM_ASSERT(static_cast<int64_t>(host.size()) == shape.numel(), host.size(), shape.str());
     DeviceTensor out(be, dtype, shape);
     std::vector<char> bytes(out.t.bytes());
-    for (size_t i = 0; i < host.size(); ++i) {
-        switch (dtype) {
-            case DType::F32: reinterpret_cast<float*>(bytes.data())[i] = host[i]; break;
-            case DType::F64: reinterpret_cast<double*>(bytes.data())[i] = host[i]; break;
-            case DType::BF16: reinterpret_cast<uint16_t*>(bytes.data())[i] = bf16_from_f32(host[i]); break;
-            case DType::F16: reinterpret_cast<uint16_t*>(bytes.data())[i] = f16_from_f32(host[i]); break;
-            case DType::I32: reinterpret_cast<int32_t*>(bytes.data())[i] = static_cast<int32_t>(host[i]); break;
-        }
+    if (dtype == DType::I32) {
+        for (size_t i = 0; i < host.size(); ++i)
+            reinterpret_cast<int32_t*>(bytes.data())[i] = static_cast<int32_t>(host[i]);
+    } else {
+        convert_values(bytes.data(), dtype, host.data(), DType::F32, out.t.numel());
     }
     be.copy_to_device(out.t.data, bytes.data(), bytes.size());
     return out;
@@ -87,14 +85,11 @@ std::vector<float> DeviceTensor::to_host() const {
     std::vector<char> bytes(t.bytes());
     buffer.backend()->copy_to_host(bytes.data(), t.data, bytes.size());
     std::vector<float> out(t.numel());
-    for (size_t i = 0; i < out.size(); ++i) {
-        switch (t.dtype) {
-            case DType::F32: out[i] = reinterpret_cast<const float*>(bytes.data())[i]; break;
-            case DType::F64: out[i] = static_cast<float>(reinterpret_cast<const double*>(bytes.data())[i]); break;
-            case DType::BF16: out[i] = f32_from_bf16(reinterpret_cast<const uint16_t*>(bytes.data())[i]); break;
-            case DType::F16: out[i] = f32_from_f16(reinterpret_cast<const uint16_t*>(bytes.data())[i]); break;
-            case DType::I32: out[i] = static_cast<float>(reinterpret_cast<const int32_t*>(bytes.data())[i]); break;
-        }
+    if (t.dtype == DType::I32) {
+        for (size_t i = 0; i < out.size(); ++i)
+            out[i] = static_cast<float>(reinterpret_cast<const int32_t*>(bytes.data())[i]);
+    } else {
+        convert_values(out.data(), DType::F32, bytes.data(), t.dtype, t.numel());
     }
     return out;
 }
