@@ -14,7 +14,7 @@
 #include "core/log.h"
 #include "infer/decoder.h"
 #include "infer/generate.h"
-#include "infer/model_files.h"
+#include "infer/model_source.h"
 #include "io/bpe_trainer.h"
 #include "io/prepare.h"
 #include "io/token_stats.h"
@@ -116,9 +116,9 @@ void run_demo(const DemoArgs& a) {
 
     step_title(4, "samples");
     backend::Backend& be = backend::get_backend(a.device);
-    infer::InferenceModel loaded = infer::load_inference_model(run_dir, be);
-    const int64_t context = loaded.model->config().max_seq_len;
-    infer::Decoder decoder(*loaded.model, 1, context, context);
+    infer::LoadedModel loaded = infer::load_model(run_dir, be);
+    const int64_t context = loaded.weights->config().max_seq_len;
+    infer::Decoder decoder(*loaded.weights, 1, context, context);
     for (int64_t i = 0; i < a.samples; ++i) {
         infer::GenerateOptions g;
         g.max_tokens = 100;

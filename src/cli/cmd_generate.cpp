@@ -7,7 +7,7 @@
 #include "core/log.h"
 #include "infer/decoder.h"
 #include "infer/generate.h"
-#include "infer/model_files.h"
+#include "infer/model_source.h"
 
 namespace tandem::cli {
 
@@ -22,9 +22,9 @@ struct GenerateArgs {
 void run_generate(const GenerateArgs& a) {
     a.options.sampling.validate();
     backend::Backend& be = backend::get_backend(a.device);
-    infer::InferenceModel loaded = infer::load_inference_model(a.model_path, be);
-    const int64_t context = loaded.model->config().max_seq_len;
-    infer::Decoder decoder(*loaded.model, 1, context, std::min<int64_t>(context, 256));
+    infer::LoadedModel loaded = infer::load_model(a.model_path, be);
+    const int64_t context = loaded.weights->config().max_seq_len;
+    infer::Decoder decoder(*loaded.weights, 1, context, std::min<int64_t>(context, 256));
     const infer::GenerateResult result =
         infer::generate(decoder, *loaded.tokenizer, a.options, [](std::string_view text) {
             std::fwrite(text.data(), 1, text.size(), stdout);
@@ -33,7 +33,8 @@ void run_generate(const GenerateArgs& a) {
     std::fputc('\n', stdout);
     if (a.verbose)
         log_info("generate: ", result.n_prompt_tokens, " prompt tokens, ", result.n_tokens,
-                 " generated, finished by ", result.finish_reason, " (", loaded.checkpoint, ")");
+                 " generated, finished by ", result.finish_reason, " (",
+                 infer::format_name(loaded.source->format()), " ", loaded.source->path(), ")");
 }
 
 }  // namespace
@@ -42,7 +43,7 @@ void add_generate_command(CLI::App& app) {
     auto a = std::make_shared<GenerateArgs>();
     infer::GenerateOptions& o = a->options;
     CLI::App* cmd = app.add_subcommand("generate", "Continue a prompt with a trained model");
-    cmd->add_option("--model", a->model_path, "a run directory (newest checkpoint) or a checkpoint directory")
+    cmd->add_option("--model", a->model_path, "a tandem run or checkpoint directory, a Hugging Face model directory, or a .gguf file")
         ->required();
     cmd->add_option("--prompt", o.prompt, "the text to continue (default: start of a document)");
     cmd->add_option("--max-tokens", o.max_tokens, "tokens to generate at most")->check(CLI::NonNegativeNumber);

@@ -12,5 +12,7 @@ void add_train_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
+void add_export_command(CLI::App& app);
+void add_verify_command(CLI::App& app);
 
 }  // namespace tandem::cli

@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
     tandem::cli::add_train_command(app);
     tandem::cli::add_generate_command(app);
     tandem::cli::add_info_command(app);
+    tandem::cli::add_export_command(app);
+    tandem::cli::add_verify_command(app);
     tandem::cli::add_demo_command(app);
 
     try {

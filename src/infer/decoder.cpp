@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "model/layers/embedding.h"
+#include "model/model.h"  // attention_shape
 
 namespace tandem::infer {
 
@@ -14,14 +15,21 @@ namespace {
 Tensor rows(Tensor t) { return t.view({t.rows(), t.cols()}); }
 }  // namespace
 
-Decoder::Decoder(const model::Model& model, int64_t max_batch, int64_t max_seq, int64_t max_chunk)
-    : model_(model), be_(model.backend()), max_batch_(max_batch), max_seq_(max_seq),
+Decoder::Decoder(const model::Weights& weights, int64_t max_batch, int64_t max_seq,
+                 int64_t max_chunk)
+    : weights_(weights), be_(weights.backend()), max_batch_(max_batch), max_seq_(max_seq),
       max_chunk_(max_chunk) {
-    const model::ModelConfig& c = model.config();
+    const model::ModelConfig& c = weights.config();
+    if (!weights.is_uniform() || !be_.supports(weights.dtype()))
+        throw Error("decoder: the ", be_.name(), " backend computes in ",
+                    be_.supports(DType::F64) ? "f32 or f64" : "f32",
+                    " only; convert the weights at load (their dtypes are mixed or ",
+                    weights.is_uniform() ? dtype_name(weights.dtype()) : "mixed", ")");
+    dtype_ = weights.dtype();
     if (max_seq > c.max_seq_len)
         throw Error("decoder: ", max_seq, " positions exceed the model's context of ", c.max_seq_len);
     TANDEM_ASSERT(max_batch > 0 && max_seq > 0 && max_chunk > 0, max_batch, max_seq, max_chunk);
-    const DType dtype = model.dtype();
+    const DType dtype = dtype_;
     const DType stats = backend::stats_dtype(dtype);
     const size_t elem = dtype_size(dtype);
     const int64_t B = max_batch, N = max_batch * max_chunk, KV = c.n_heads_kv * c.head_dim;
@@ -67,15 +75,15 @@ Decoder::Decoder(const model::Model& model, int64_t max_batch, int64_t max_seq, 
 
 Tensor Decoder::take(Shape shape) {
     // Sized by the model dtype; i32 and f32 stats fit in an f32-or-wider slot.
-    const size_t bytes = static_cast<size_t>(shape.numel()) * dtype_size(model_.dtype());
-    Tensor t(static_cast<char*>(scratch_buffer_.data()) + scratch_used_, model_.dtype(), shape, be_.device());
+    const size_t bytes = static_cast<size_t>(shape.numel()) * dtype_size(dtype_);
+    Tensor t(static_cast<char*>(scratch_buffer_.data()) + scratch_used_, dtype_, shape, be_.device());
     scratch_used_ += (bytes + 63) / 64 * 64;
     TANDEM_ASSERT(scratch_used_ <= scratch_buffer_.bytes(), scratch_used_, scratch_buffer_.bytes());
     return t;
 }
 
 const std::vector<float>& Decoder::feed(std::span<const int32_t> tokens, int64_t B, int64_t Tq) {
-    const model::ModelConfig& c = model_.config();
+    const model::ModelConfig& c = weights_.config();
     if (B < 1 || B > max_batch_ || Tq < 1 || Tq > max_chunk_)
         throw Error("decoder: a chunk of ", B, " x ", Tq, " tokens does not fit ", max_batch_, " x ", max_chunk_);
     if (position_ + Tq > max_seq_)
@@ -91,7 +99,7 @@ const std::vector<float>& Decoder::feed(std::span<const int32_t> tokens, int64_t
     Tensor tokens_dev = tokens_.slice(0, N).view({B, Tq});
     be_.copy_to_device(tokens_dev.data, tokens.data(), N * sizeof(int32_t));
 
-    const model::ModelWeights& w = model_.weights();
+    const model::ModelWeights& w = weights_.views();
     const model::AttentionShape shape = model::attention_shape(c);
     Tensor x = first(x_), mid = first(mid_), normed = first(normed_), att = first(att_);
     Tensor proj = first(proj_);
@@ -121,7 +129,7 @@ const std::vector<float>& Decoder::feed(std::span<const int32_t> tokens, int64_t
         be_.add(x, mid, proj);
     }
     // Only the last new position of each sequence needs logits.
-    const size_t row_bytes = c.d_model * dtype_size(model_.dtype());
+    const size_t row_bytes = c.d_model * dtype_size(dtype_);
     for (int64_t b = 0; b < B; ++b)
         be_.copy(static_cast<char*>(last_.data) + b * row_bytes,
                  static_cast<char*>(x.data) + ((b * Tq) + Tq - 1) * row_bytes, row_bytes);
@@ -133,7 +141,7 @@ const std::vector<float>& Decoder::feed(std::span<const int32_t> tokens, int64_t
     be_.matmul(logits, normed_last, w.lm_head, Tensor{}, false, true, false);
 
     host_logits_.resize(B * c.vocab_size);
-    if (model_.dtype() == DType::F32) {
+    if (dtype_ == DType::F32) {
         be_.copy_to_host(host_logits_.data(), logits.data, logits.bytes());
     } else {
         std::vector<double> wide(B * c.vocab_size);

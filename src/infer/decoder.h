@@ -1,6 +1,6 @@
 // Incremental decoding: runs a model's weights over new tokens only, keeping every layer's keys
 // and values in a cache, so the prefix is never recomputed. It owns the cache and its own small
-// activation buffers; the weights stay the model's.
+// activation buffers; the weights stay their owner's.
 #pragma once
 
 #include <cstdint>
@@ -8,15 +8,16 @@
 #include <vector>
 
 #include "backend/buffer.h"
-#include "model/model.h"
+#include "model/weights.h"
 
 namespace tandem::infer {
 
 class Decoder {
 public:
     // Room for `max_batch` sequences of up to `max_seq` positions (at most the model's
-    // max_seq_len), fed `max_chunk` positions at a time at most.
-    Decoder(const model::Model& model, int64_t max_batch, int64_t max_seq, int64_t max_chunk);
+    // max_seq_len), fed `max_chunk` positions at a time at most. The weights must all be in a
+    // compute dtype of their backend (f32; f64 on reference): Error otherwise.
+    Decoder(const model::Weights& weights, int64_t max_batch, int64_t max_seq, int64_t max_chunk);
 
     // Feeds tokens [B, Tq] (host, row-major) at the current position of every sequence and
     // returns the logits of each sequence's last new position, [B, V] on the host.
@@ -25,13 +26,14 @@ public:
     int64_t position() const { return position_; }
     int64_t capacity() const { return max_seq_; }
     int64_t max_chunk() const { return max_chunk_; }
-    const model::Model& model() const { return model_; }
+    const model::Weights& weights() const { return weights_; }
 
 private:
     Tensor take(Shape shape);  // a piece of the scratch buffer
 
-    const model::Model& model_;
+    const model::Weights& weights_;
     backend::Backend& be_;
+    DType dtype_;
     int64_t max_batch_, max_seq_, max_chunk_;
     int64_t position_ = 0;
 

@@ -65,7 +65,7 @@ GenerateResult generate(Decoder& decoder, const io::BpeTokenizer& tokenizer,
     }
     // Prefill in chunks the decoder accepts, then one token at a time.
     const std::vector<float>* logits = nullptr;
-    const int64_t V = decoder.model().config().vocab_size;
+    const int64_t V = decoder.weights().config().vocab_size;
     for (size_t at = 0; at < prompt.size();) {
         const int64_t n = std::min<int64_t>(decoder.max_chunk(), prompt.size() - at);
         logits = &decoder.feed(std::span(prompt).subspan(at, n), 1, n);

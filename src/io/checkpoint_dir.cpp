@@ -33,9 +33,12 @@ uint64_t file_checksum(const std::string& path) {
 
 }  // namespace
 
-CheckpointDirWriter::CheckpointDirWriter(std::string parent, int64_t step)
-    : parent_(std::move(parent)),
-      final_dir_((fs::path(parent_) / step_dir_name(step)).string()),
+CheckpointDirWriter::CheckpointDirWriter(const std::string& parent, int64_t step)
+    : CheckpointDirWriter((fs::path(parent) / step_dir_name(step)).string()) {}
+
+CheckpointDirWriter::CheckpointDirWriter(const std::string& final_dir)
+    : parent_(fs::absolute(final_dir).parent_path().string()),
+      final_dir_(final_dir),
       temp_dir_(final_dir_ + ".tmp-" + std::to_string(::getpid())) {
     std::error_code ec;
     fs::remove_all(temp_dir_, ec);  // left over by an earlier crash of this same pid

@@ -14,7 +14,10 @@ namespace tandem::io {
 
 class CheckpointDirWriter {
 public:
-    CheckpointDirWriter(std::string parent, int64_t step);
+    CheckpointDirWriter(const std::string& parent, int64_t step);
+    // Any directory written the same way ("<final_dir>.tmp-<pid>" renamed to final_dir): exported
+    // models.
+    explicit CheckpointDirWriter(const std::string& final_dir);
     ~CheckpointDirWriter();  // removes the temporary directory unless committed
     CheckpointDirWriter(const CheckpointDirWriter&) = delete;
     CheckpointDirWriter& operator=(const CheckpointDirWriter&) = delete;

@@ -4,14 +4,17 @@
 
 #include "model/config.h"
 #include "model/param_layout.h"
-#include "model/weights.h"
+#include "model/weight_views.h"
 
 namespace tandem::model {
 
 ParamLayout gpt2_layout(const ModelConfig& config);
-ModelWeights gpt2_weights(const ModelConfig& config, const ParamLayout& layout, Tensor flat);
+ModelWeights gpt2_weights(const ModelConfig& config, const PlacedLayout& placed);
 
 ParamLayout llama_layout(const ModelConfig& config);
-ModelWeights llama_weights(const ModelConfig& config, const ParamLayout& layout, Tensor flat);
+ModelWeights llama_weights(const ModelConfig& config, const PlacedLayout& placed);
+
+// The views of a placed layout, by the config's family.
+ModelWeights bind_weights(const ModelConfig& config, const PlacedLayout& placed);
 
 }  // namespace tandem::model

@@ -45,8 +45,8 @@ ParamLayout gpt2_layout(const ModelConfig& c) {
     return p;
 }
 
-ModelWeights gpt2_weights(const ModelConfig& c, const ParamLayout& layout, Tensor flat) {
-    auto t = [&](const std::string& name) { return layout.view(flat, name); };
+ModelWeights gpt2_weights(const ModelConfig& c, const PlacedLayout& placed) {
+    auto t = [&](const std::string& name) { return placed.view(name); };
     ModelWeights w;
     w.embed = {t("wte.weight"), t("wpe.weight")};
     for (int64_t i = 0; i < c.n_layers; ++i) {

@@ -45,16 +45,16 @@ ParamLayout llama_layout(const ModelConfig& c) {
     return p;
 }
 
-ModelWeights llama_weights(const ModelConfig& c, const ParamLayout& layout, Tensor flat) {
-    auto t = [&](const std::string& name) { return layout.view(flat, name); };
+ModelWeights llama_weights(const ModelConfig& c, const PlacedLayout& placed) {
+    auto t = [&](const std::string& name) { return placed.view(name); };
     ModelWeights w;
     w.embed = {t("model.embed_tokens.weight"), {}};
     for (int64_t i = 0; i < c.n_layers; ++i) {
         auto n = [&](const char* suffix) { return layer_name(i, suffix); };
         BlockWeights b;
         b.attn_norm = {NormKind::RmsNorm, t(n("input_layernorm.weight")), {}, c.norm_eps};
-        b.attn.qkv.weight = layout.stacked_view(
-            flat, {n("self_attn.q_proj.weight"), n("self_attn.k_proj.weight"),
+        b.attn.qkv.weight = placed.stacked_view(
+            {n("self_attn.q_proj.weight"), n("self_attn.k_proj.weight"),
                    n("self_attn.v_proj.weight")});
         if (c.qk_norm) {
             b.attn.q_norm = t(n("self_attn.q_norm.weight"));
@@ -64,7 +64,7 @@ ModelWeights llama_weights(const ModelConfig& c, const ParamLayout& layout, Tens
         b.mlp_norm = {NormKind::RmsNorm, t(n("post_attention_layernorm.weight")), {}, c.norm_eps};
         b.mlp.kind = MlpKind::SwiGlu;
         b.mlp.in.weight =
-            layout.stacked_view(flat, {n("mlp.gate_proj.weight"), n("mlp.up_proj.weight")});
+            placed.stacked_view({n("mlp.gate_proj.weight"), n("mlp.up_proj.weight")});
         b.mlp.out.weight = t(n("mlp.down_proj.weight"));
         w.blocks.push_back(b);
     }

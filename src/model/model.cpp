@@ -3,7 +3,9 @@
 // and the model is   embed -> blocks -> final_norm -> lm_head -> cross-entropy.
 #include "model/model.h"
 
-#include "core/rng.h"
+#include <nlohmann/json.hpp>
+
+#include "core/quant.h"
 #include "model/families.h"
 #include "model/layers/embedding.h"
 
@@ -15,62 +17,50 @@ AttentionShape attention_shape(const ModelConfig& c) {
 }
 
 namespace {
-
-ModelWeights bind_weights(const ModelConfig& c, const ParamLayout& layout, Tensor flat) {
-    return c.family == Family::Gpt2 ? gpt2_weights(c, layout, flat)
-                                    : llama_weights(c, layout, flat);
-}
-
 Tensor rows(Tensor t) { return t.view({t.rows(), t.cols()}); }
-
 }  // namespace
 
 Model::Model(const ModelConfig& config, backend::Backend& backend, DType compute_dtype,
              int64_t max_batch, int64_t max_seq)
-    : config_(config), be_(&backend), dtype_(compute_dtype), max_batch_(max_batch),
-      max_seq_(max_seq) {
-    config_.validate();
+    : weights_(config, backend, compute_dtype), be_(&backend), dtype_(compute_dtype),
+      max_batch_(max_batch), max_seq_(max_seq) {
+    const ModelConfig& c = weights_.config();
     if (!be_->supports(dtype_))
         throw Error("backend ", be_->name(), " does not support compute dtype ",
                     dtype_name(dtype_));
     if (max_batch <= 0 || max_seq <= 0)
         throw Error("model: batch (", max_batch, ") and sequence length (", max_seq,
                     ") must be positive");
-    if (max_seq > config_.max_seq_len)
+    if (max_seq > c.max_seq_len)
         throw Error("model: sequence length ", max_seq, " exceeds the model's max_seq_len (",
-                    config_.max_seq_len, ")");
-    layout_ = make_layout(config_);
-    const size_t param_bytes = static_cast<size_t>(layout_.n_params()) * dtype_size(dtype_);
-    param_buffer_ = backend::Buffer(*be_, param_bytes);
-    grad_buffer_ = backend::Buffer(*be_, param_bytes);
-    params_ = param_buffer_.tensor(dtype_, {layout_.n_params()});
-    grads_ = grad_buffer_.tensor(dtype_, {layout_.n_params()});
-    weights_ = bind_weights(config_, layout_, params_);
-    dweights_ = bind_weights(config_, layout_, grads_);
-    be_->fill_zero(params_);
+                    c.max_seq_len, ")");
+    grad_buffer_ = backend::Buffer(*be_, weights_.bytes());
+    grads_ = grad_buffer_.tensor(dtype_, {layout().n_params()});
+    placed_grads_ = PlacedLayout::uniform(layout(), grads_);
+    dweights_ = bind_weights(c, placed_grads_);
     be_->fill_zero(grads_);
 
     // Measure the largest step, allocate once; each forward re-lays the (B, T) it gets inside.
     const size_t arena_bytes =
-        layout_activations(acts_, nullptr, be_->device(), config_, dtype_, max_batch, max_seq);
+        layout_activations(acts_, nullptr, be_->device(), c, dtype_, max_batch, max_seq);
     arena_ = backend::Buffer(*be_, arena_bytes);
 }
 
 void Model::init(uint64_t seed) {
-    std::vector<float> host;
-    const auto& entries = layout_.entries();
-    for (size_t i = 0; i < entries.size(); ++i) {
-        const ParamEntry& e = entries[i];
-        host.assign(e.numel(), 0.0f);
-        if (e.init == ParamInit::Ones) {
-            host.assign(e.numel(), 1.0f);
-        } else if (e.init == ParamInit::Normal) {
-            const RngKey key{.seed = seed, .purpose = RngPurpose::Init, .rank = 0,
-                             .step = static_cast<uint32_t>(i)};
-            fill_normal(host.data(), e.numel(), key);
-            for (float& x : host) x *= e.init_std;
-        }
-        copy_in(layout_.view(params_, e.name), host);
+    weights_.init(seed);
+    zero_grad();
+}
+
+void Model::load_weights(const Weights& source) {
+    const ModelConfig& c = config();
+    if (config_to_json(source.config()) != config_to_json(c))
+        throw Error("the weights are of another model: ", config_to_json(source.config()).dump(),
+                    " against ", config_to_json(c).dump());
+    std::vector<char> host;
+    for (const ParamEntry& e : layout().entries()) {
+        host.resize(dtype_bytes(dtype_, e.numel()));
+        source.get(e.name, host.data(), dtype_);
+        weights_.set(e.name, host.data(), dtype_, e.numel());
     }
     zero_grad();
 }
@@ -85,7 +75,8 @@ double Model::forward(std::span<const int32_t> tokens, std::span<const int32_t> 
     if (tokens.size() != n) throw Error("model: got ", tokens.size(), " tokens for ", B, " x ", T);
     if (!targets.empty() && targets.size() != n)
         throw Error("model: got ", targets.size(), " targets for ", B, " x ", T);
-    const int64_t V = config_.vocab_size;
+    const ModelConfig& c = config();
+    const int64_t V = c.vocab_size;
     for (size_t i = 0; i < n; ++i)
         if (tokens[i] < 0 || tokens[i] >= V)
             throw Error("model: token ", tokens[i], " at position ", i, " is outside [0, ", V, ")");
@@ -103,12 +94,12 @@ double Model::forward(std::span<const int32_t> tokens, std::span<const int32_t> 
     ignore_index_ = ignore_index;
 
     Activations& a = acts_;
-    layout_activations(a, arena_.data(), be_->device(), config_, dtype_, B, T);
+    layout_activations(a, arena_.data(), be_->device(), c, dtype_, B, T);
     be_->copy_to_device(a.tokens.data, tokens.data(), n * sizeof(int32_t));
     if (has_targets_) be_->copy_to_device(a.targets.data, targets.data(), n * sizeof(int32_t));
 
-    const ModelWeights& w = weights_;
-    const AttentionShape shape = attention_shape(config_);
+    const ModelWeights& w = weights_.views();
+    const AttentionShape shape = attention_shape(c);
     embedding_forward(*be_, a.embed, a.tokens, w.embed);
     for (size_t l = 0; l < a.blocks.size(); ++l) {
         const BlockWeights& bw = w.blocks[l];
@@ -131,9 +122,9 @@ double Model::forward(std::span<const int32_t> tokens, std::span<const int32_t> 
 void Model::backward() {
     TANDEM_ASSERT(has_targets_, "backward needs a forward with targets");
     Activations& a = acts_;
-    const ModelWeights& w = weights_;
+    const ModelWeights& w = weights_.views();
     const ModelWeights& dw = dweights_;
-    const AttentionShape shape = attention_shape(config_);
+    const AttentionShape shape = attention_shape(config());
     // d(mean loss)/d(loss_n) = 1 / n_targets; no targets means no gradient.
     const float dloss = n_targets_ > 0 ? static_cast<float>(1.0 / n_targets_) : 0.0f;
 
@@ -165,47 +156,24 @@ void Model::zero_grad() { be_->fill_zero(grads_); }
 
 Tensor Model::logits() const {
     TANDEM_ASSERT(B_ > 0, "logits before any forward");
-    return acts_.head.logits.view({B_, T_, config_.vocab_size});
-}
-
-void Model::copy_in(Tensor dst, std::span<const float> values) {
-    if (static_cast<int64_t>(values.size()) != dst.numel())
-        throw Error("model: got ", values.size(), " values for a tensor of ", dst.numel());
-    if (dtype_ == DType::F32) {
-        be_->copy_to_device(dst.data, values.data(), dst.bytes());
-    } else {
-        TANDEM_ASSERT(dtype_ == DType::F64, dtype_name(dtype_));
-        std::vector<double> wide(values.begin(), values.end());
-        be_->copy_to_device(dst.data, wide.data(), dst.bytes());
-    }
-}
-
-std::vector<float> Model::copy_out(Tensor src) const {
-    std::vector<float> out(src.numel());
-    if (dtype_ == DType::F32) {
-        be_->copy_to_host(out.data(), src.data, src.bytes());
-    } else {
-        std::vector<double> wide(src.numel());
-        be_->copy_to_host(wide.data(), src.data, src.bytes());
-        for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(wide[i]);
-    }
-    return out;
+    return acts_.head.logits.view({B_, T_, config().vocab_size});
 }
 
 void Model::load_param(std::string_view name, std::span<const float> values) {
-    const ParamEntry& e = layout_.get(name);
-    if (static_cast<int64_t>(values.size()) != e.numel())
-        throw Error("model: parameter ", name, " has ", e.numel(), " elements ",
-                    e.shape.str(), " but got ", values.size());
-    copy_in(layout_.view(params_, name), values);
+    weights_.set(name, values.data(), DType::F32, static_cast<int64_t>(values.size()));
 }
 
 std::vector<float> Model::save_param(std::string_view name) const {
-    return copy_out(layout_.view(params_, name));
+    return weights_.get_f32(name);
 }
 
 std::vector<float> Model::save_grad(std::string_view name) const {
-    return copy_out(layout_.view(grads_, name));
+    const Tensor g = placed_grads_.view(name);
+    std::vector<char> staged(g.bytes());
+    be_->copy_to_host(staged.data(), g.data, staged.size());
+    std::vector<float> out(g.numel());
+    convert_values(out.data(), DType::F32, staged.data(), g.dtype, g.numel());
+    return out;
 }
 
 }  // namespace tandem::model

@@ -1,7 +1,8 @@
-// A decoder-only transformer on a backend: the flat parameter and gradient buffers, one
-// activation arena sized for (max_batch, max_seq) at construction, and the training-step
-// pieces (init, forward with loss, backward). Families differ only in their layout and views
-// (gpt2.cpp, llama.cpp); the block wiring here is shared. The optimizer lives in train/.
+// A decoder-only transformer being trained on a backend: its weights (model::Weights, every
+// tensor in the compute dtype) beside a gradient buffer of the same layout, one activation arena
+// sized for (max_batch, max_seq) at construction, and the training-step pieces (init, forward
+// with loss, backward). Families differ only in their layout and views (gpt2.cpp, llama.cpp);
+// the block wiring here is shared. The optimizer lives in train/; inference holds a Weights.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include "model/activations.h"
 #include "model/config.h"
 #include "model/param_layout.h"
+#include "model/weight_views.h"
 #include "model/weights.h"
 
 namespace tandem::model {
@@ -31,22 +33,25 @@ public:
     Model(const ModelConfig& config, backend::Backend& backend, DType compute_dtype,
           int64_t max_batch, int64_t max_seq);
 
-    const ModelConfig& config() const { return config_; }
-    const ParamLayout& layout() const { return layout_; }
+    const ModelConfig& config() const { return weights_.config(); }
+    const ParamLayout& layout() const { return weights_.layout(); }
     backend::Backend& backend() const { return *be_; }
     DType dtype() const { return dtype_; }
     int64_t max_batch() const { return max_batch_; }
     int64_t max_seq() const { return max_seq_; }
     size_t activation_bytes() const { return arena_.bytes(); }
 
-    Tensor params() const { return params_; }  // flat [n_params], compute dtype
-    Tensor grads() const { return grads_; }    // flat [n_params], compute dtype
-    const ModelWeights& weights() const { return weights_; }
+    Tensor params() const { return weights_.flat(); }  // flat [n_params], compute dtype
+    Tensor grads() const { return grads_; }            // flat [n_params], compute dtype
+    const Weights& weights() const { return weights_; }
+    Weights& weights() { return weights_; }
     const ModelWeights& weight_grads() const { return dweights_; }
 
-    // The family's initialisation, drawn on the host from core/rng (tensor i of the layout uses
-    // RngKey{seed, Init, rank 0, step i}), so every backend gets the same bits. Zeroes the grads.
+    // The family's initialisation (Weights::init), and zero gradients.
     void init(uint64_t seed);
+    // Every tensor from `source` (same config; any dtypes, any backend), converted to the
+    // compute dtype: fine-tuning starts here. Zeroes the gradients.
+    void load_weights(const Weights& source);
 
     // tokens, targets: host i32 [B, T] row-major (targets empty: logits only). Checks the ids,
     // copies them to the device and runs the forward pass. Returns the mean loss over targets
@@ -68,17 +73,14 @@ public:
     std::vector<float> save_grad(std::string_view name) const;
 
 private:
-    void copy_in(Tensor dst, std::span<const float> values);
-    std::vector<float> copy_out(Tensor src) const;
-
-    ModelConfig config_;
+    Weights weights_;
     backend::Backend* be_;
     DType dtype_;
     int64_t max_batch_, max_seq_;
-    ParamLayout layout_;
-    backend::Buffer param_buffer_, grad_buffer_, arena_;
-    Tensor params_, grads_;
-    ModelWeights weights_, dweights_;
+    backend::Buffer grad_buffer_, arena_;
+    Tensor grads_;
+    PlacedLayout placed_grads_;
+    ModelWeights dweights_;
     Activations acts_;
 
     int64_t B_ = 0, T_ = 0;  // of the last forward

@@ -6,6 +6,7 @@
 #include "common/test_util.h"
 #include "core/error.h"
 #include "model/config.h"
+#include "model/model.h"
 
 namespace tandem::infer {
 namespace {
@@ -31,7 +32,7 @@ void check_decoder_matches_forward(const std::string& preset, const std::string&
     std::vector<float> want(B * T * V);
     be.copy_to_host(want.data(), full.logits().data, want.size() * sizeof(float));
 
-    Decoder decoder(full, B, T, 4);
+    Decoder decoder(full.weights(), B, T, 4);
     int64_t pos = 0;
     for (int64_t Tq : {4, 1, 1, 3, 1, 1}) {
         std::vector<int32_t> chunk(B * Tq);
@@ -59,7 +60,7 @@ TEST(Decoder, MatchesFullForwardForEveryFamilyAndBackend) {
 TEST(Decoder, RejectsTokensOutsideTheVocabulary) {
     model::Model m(small("tiny"), backend::get_backend("cpu"), DType::F32, 1, 1);
     m.init(1);
-    Decoder decoder(m, 1, 8, 8);
+    Decoder decoder(m.weights(), 1, 8, 8);
     try {
         decoder.feed(std::vector<int32_t>{3, 97}, 1, 2);
         FAIL();
