@@ -40,8 +40,10 @@ LogitRows decode(Decoder& decoder, const std::vector<int32_t>& prompt, std::vect
     return rows;
 }
 
-void compare(PairReport& r, const LogitRows& a, const LogitRows& b, const std::vector<int32_t>& seq,
-             double tolerance) {
+}  // namespace
+
+void compare_logits(PairReport& r, const LogitRows& a, const LogitRows& b,
+                    const std::vector<int32_t>& seq, double tolerance) {
     bool is_leading = true;
     for (size_t p = 0; p < a.size(); ++p) {
         double scale = 1, diff = 0;
@@ -67,8 +69,6 @@ void compare(PairReport& r, const LogitRows& a, const LogitRows& b, const std::v
         if (is_leading) ++r.greedy_agree;
     }
 }
-
-}  // namespace
 
 bool VerifyReport::is_ok() const {
     return std::all_of(pairs.begin(), pairs.end(), [](const PairReport& p) { return p.is_ok; });
@@ -115,7 +115,7 @@ VerifyReport verify_backends(const ModelSource& source, const io::BpeTokenizer& 
         for (size_t b = a + 1; b < runs.size(); ++b) {
             PairReport pair{.a = options.backends[a], .b = options.backends[b]};
             for (size_t i = 0; i < prompts.size(); ++i)
-                compare(pair, runs[a][i], runs[b][i], sequences[i], options.tolerance);
+                compare_logits(pair, runs[a][i], runs[b][i], sequences[i], options.tolerance);
             report.pairs.push_back(pair);
         }
     return report;

@@ -37,6 +37,12 @@ struct VerifyReport {
     bool is_ok() const;
 };
 
+// The logits two backends gave before each token of one shared sequence `seq` (a's greedy
+// choices when a ran first), added into `report`.
+void compare_logits(PairReport& report, const std::vector<std::vector<float>>& a,
+                    const std::vector<std::vector<float>>& b, const std::vector<int32_t>& seq,
+                    double tolerance);
+
 // Throws Error for fewer than two backends, an unknown or unavailable one, no prompts, or a
 // prompt that leaves no room in the context.
 VerifyReport verify_backends(const ModelSource& source, const io::BpeTokenizer& tokenizer,
