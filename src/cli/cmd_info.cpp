@@ -1,5 +1,5 @@
-// `tandem info PATH`: what a checkpoint, a run directory or a token-shard directory holds, in a
-// few aligned lines.
+// `tandem info PATH`: what a run directory, a model (checkpoint, Hugging Face directory, .gguf
+// file) or a token-shard directory holds, in a few aligned lines.
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -7,11 +7,10 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "infer/model_source.h"
 #include "io/atomic_file.h"
 #include "io/checkpoint_dir.h"
-#include "io/safetensors.h"
 #include "model/config.h"
-#include "model/hf_config.h"
 #include "train/metrics_log.h"
 
 namespace tandem::cli {
@@ -39,30 +38,40 @@ std::string with_commas(int64_t n) {
     return out;
 }
 
-void describe_checkpoint(const std::string& dir) {
-    io::verify_checkpoint_dir(dir);
-    const model::ModelConfig c = model::config_from_hf_json(read_json(fs::path(dir) / "config.json"));
-    io::SafetensorsReader weights((fs::path(dir) / "model.safetensors").string());
+void describe_model(const std::string& path) {
+    const auto source = infer::ModelSource::open(path);
+    const model::ModelConfig& c = source->config();
     int64_t n_params = 0;
-    for (const auto& t : weights.tensors()) n_params += t.numel();
-    std::printf("checkpoint %s\n", dir.c_str());
-    row("family", std::string(model::family_name(c.family)) + (c.qk_norm ? " (qk-norm)" : ""));
-    row("parameters", with_commas(n_params));
+    for (const auto& t : source->tensors()) {
+        int64_t n = 1;
+        for (int64_t d : t.shape) n *= d;
+        n_params += n;
+    }
+    const std::string kind = source->format() == infer::ModelFormat::TandemCheckpoint
+                                 ? "checkpoint"
+                                 : std::string(infer::format_name(source->format())) + " model";
+    std::printf("%s %s\n", kind.c_str(), source->path().c_str());
+    std::string family(model::family_name(c.family));
+    if (c.qk_norm) family += " (qk-norm)";
+    row("family", family);
+    row("parameters", with_commas(n_params) + " stored as " + std::string(dtype_name(source->main_dtype())));
     row("sizes", "layers " + std::to_string(c.n_layers) + ", width " + std::to_string(c.d_model) + ", heads " +
                      std::to_string(c.n_heads) + "/" + std::to_string(c.n_heads_kv) + " kv, head dim " +
                      std::to_string(c.head_dim) + ", ffn " + std::to_string(c.d_ffn));
     row("vocabulary", with_commas(c.vocab_size));
     row("context", std::to_string(c.max_seq_len));
-    if (fs::exists(fs::path(dir) / "state.json")) {
-        const nlohmann::json state = read_json(fs::path(dir) / "state.json");
+    const fs::path state_path = fs::path(source->path()) / "state.json";
+    if (fs::is_directory(source->path()) && fs::exists(state_path)) {
+        const nlohmann::json state = read_json(state_path);
         row("step", std::to_string(state.value("step", 0)));
         row("tokens seen", with_commas(state.value("tokens_seen", int64_t{0})));
         if (state.contains("val_loss")) row("val loss", std::to_string(state["val_loss"].get<double>()));
     }
-    const nlohmann::json tokenizer = read_json(fs::path(dir) / "tokenizer.json");
-    int64_t n_vocab = tokenizer.contains("model") ? int64_t(tokenizer["model"].value("vocab", nlohmann::json::object()).size()) : 0;
-    row("tokenizer", "byte-level BPE, " + with_commas(n_vocab) + " tokens + " +
-                         std::to_string(tokenizer.value("added_tokens", nlohmann::json::array()).size()) + " added");
+    const io::BpeModel& tokenizer = source->tokenizer();
+    std::string tok = "byte-level BPE, " + with_commas(int64_t(tokenizer.tokens.size())) + " tokens + " +
+                      std::to_string(tokenizer.added.size()) + " added";
+    if (!tokenizer.chat_template.empty()) tok += ", chat template";
+    row("tokenizer", tok);
 }
 
 void describe_shards(const std::string& dir) {
@@ -99,26 +108,24 @@ void describe_run(const std::string& dir) {
     const auto newest = io::newest_valid_checkpoint((fs::path(dir) / "checkpoints").string());
     if (newest) {
         std::printf("\n");
-        describe_checkpoint(newest->path);
+        describe_model(newest->path);
     }
 }
 
 void run_info(const std::string& path) {
-    if (!fs::is_directory(path)) throw Error(path, ": not a directory (expected a checkpoint, run or shard directory)");
-    if (fs::exists(fs::path(path) / "meta.json")) return describe_shards(path);
-    if (fs::exists(fs::path(path) / "MANIFEST.json") || fs::exists(fs::path(path) / "model.safetensors"))
-        return describe_checkpoint(path);
-    if (fs::exists(fs::path(path) / "checkpoints") || fs::exists(fs::path(path) / "metrics.jsonl"))
+    if (fs::is_directory(path) && fs::exists(fs::path(path) / "meta.json")) return describe_shards(path);
+    if (fs::is_directory(path) && (fs::exists(fs::path(path) / "checkpoints") || fs::exists(fs::path(path) / "metrics.jsonl")))
         return describe_run(path);
-    throw Error(path, ": neither a checkpoint (MANIFEST.json), a run (checkpoints/) nor token shards (meta.json)");
+    describe_model(path);  // a checkpoint, a Hugging Face directory or a .gguf file
 }
 
 }  // namespace
 
 void add_info_command(CLI::App& app) {
     auto path = std::make_shared<std::string>();
-    CLI::App* cmd = app.add_subcommand("info", "Describe a checkpoint, run or token-shard directory");
-    cmd->add_option("path", *path, "the directory")->required();
+    CLI::App* cmd = app.add_subcommand(
+        "info", "Describe a run, a checkpoint, a Hugging Face model, a .gguf file or token shards");
+    cmd->add_option("path", *path, "the directory or file")->required();
     cmd->callback([path] { run_info(*path); });
 }
 

@@ -5,7 +5,9 @@
 #include <filesystem>
 #include <memory>
 
+#include "backend/registry.h"
 #include "cli/commands.h"
+#include "infer/model_source.h"
 #include "cli/supervisor.h"
 #include "cli/train_progress.h"
 #include "core/error.h"
@@ -67,6 +69,14 @@ void run_train(const TrainArgs& a) {
                                           : train::ResumeMode::Required;
     options.stop_after = a.stop_after;
     options.faults = a.faults;
+    options.load_init = [](const std::string& path) {
+        const auto source = infer::ModelSource::open(path);
+        // Kept in the file's dtypes on the host; the model converts once to its compute dtype.
+        return train::InitialWeights{
+            std::make_unique<model::Weights>(
+                infer::load_weights(*source, backend::get_backend("cpu"), std::nullopt)),
+            source->tokenizer(), source->path()};
+    };
     for (const std::string& spec : train::FaultPlan::specs_from_environment()) options.faults.push_back(spec);
     if (supervised_attempt() > 0 && !options.faults.empty()) {
         // A fault that killed the first attempt would kill every restart at the same step.

@@ -12,7 +12,7 @@ namespace {
 
 const std::vector<std::string>& known_keys() {
     static const std::vector<std::string> keys = {
-        "model", "batch_size", "seq_len", "grad_accum", "steps", "lr", "lr_min", "warmup_steps",
+        "model", "init", "batch_size", "seq_len", "grad_accum", "steps", "lr", "lr_min", "warmup_steps",
         "weight_decay", "beta1", "beta2", "eps", "grad_clip", "eval_every", "eval_batches",
         "checkpoint_every", "log_every", "seed", "device", "async_checkpoints", "keep_checkpoints",
         "keep_every", "anomaly_policy", "anomaly_window", "anomaly_zscore", "anomaly_max_consecutive",
@@ -61,7 +61,8 @@ std::string nearest_key(const std::string& key, const std::vector<std::string>& 
 }
 
 nlohmann::json TrainConfig::to_json() const {
-    return {{"model", model},           {"batch_size", batch_size},
+    return {{"model", model},           {"init", init},
+            {"batch_size", batch_size},
             {"seq_len", seq_len},       {"grad_accum", grad_accum},
             {"steps", steps},           {"lr", lr},
             {"lr_min", lr_min},         {"warmup_steps", warmup_steps},
@@ -111,6 +112,7 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& json, const std::string
     read_key(json, "checkpoint_every", c.checkpoint_every, origin);
     read_key(json, "log_every", c.log_every, origin);
     read_key(json, "seed", c.seed, origin);
+    read_key(json, "init", c.init, origin);
     read_key(json, "device", c.device, origin);
     read_key(json, "async_checkpoints", c.async_checkpoints, origin);
     read_key(json, "keep_checkpoints", c.keep_checkpoints, origin);

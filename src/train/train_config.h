@@ -11,6 +11,9 @@ namespace tandem::train {
 
 struct TrainConfig {
     nlohmann::json model = "tiny";  // a preset name or an object {"family": ..., sizes...}
+    // Start from these weights instead of a random init: any model `--model` accepts (a tandem
+    // run, a Hugging Face directory, a .gguf file). Its config replaces `model`.
+    std::string init;
     int64_t batch_size = 8;
     int64_t seq_len = 128;
     int64_t grad_accum = 1;

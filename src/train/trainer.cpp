@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "io/atomic_file.h"
 #include "io/checkpoint_dir.h"
+#include "io/tokenizer_files.h"
 #include "model/config.h"
 #include "model/model.h"
 #include "train/adamw.h"
@@ -59,6 +60,32 @@ nlohmann::json resolve_model_json(const nlohmann::json& spec, int64_t vocab_size
 }
 
 namespace {
+
+// Token shards hold ids of the tokenizer `prepare` ran with; fine-tuning a model on ids of
+// another tokenizer trains garbage without an error anywhere, so the two must be the same.
+void check_same_tokenizer(const InitialWeights& init, const std::string& data_tokenizer_path) {
+    const io::BpeModel data = io::load_hf_tokenizer_json(data_tokenizer_path);
+    const io::BpeModel& model = init.tokenizer;
+    const auto same_added = [&] {
+        if (data.added.size() != model.added.size()) return false;
+        for (size_t i = 0; i < data.added.size(); ++i)
+            if (data.added[i].id != model.added[i].id || data.added[i].content != model.added[i].content)
+                return false;
+        return true;
+    };
+    const auto same_merges = [&] {
+        if (data.merges.size() != model.merges.size()) return false;
+        for (size_t i = 0; i < data.merges.size(); ++i)
+            if (data.merges[i].left != model.merges[i].left || data.merges[i].right != model.merges[i].right ||
+                data.merges[i].merged != model.merges[i].merged)
+                return false;
+        return true;
+    };
+    if (data.tokens != model.tokens || !same_merges() || !same_added())
+        throw Error("init=", init.source, ": the data in ", data_tokenizer_path,
+                    " was prepared with another tokenizer than the model's (run tandem prepare "
+                    "--tokenizer ", init.source, " on your text first)");
+}
 
 // Splits [B, T + 1] windows into inputs [B, T] and next-token targets [B, T].
 void split_windows(const std::vector<int32_t>& windows, int64_t B, int64_t T,
@@ -183,7 +210,15 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
             say(std::string("no evaluation: ") + e.what());
         }
     }
-    model_json_ = resolve_model_json(cfg_.model, train_data_.vocab_size());
+    InitialWeights init;
+    if (!cfg_.init.empty() && !resume_from_) {
+        if (!options.load_init) throw Error("init=", cfg_.init, ": this program cannot load models");
+        init = options.load_init(cfg_.init);
+        check_same_tokenizer(init, (fs::path(options.data_dir) / "tokenizer.json").string());
+        model_json_ = model::config_to_json(init.weights->config());
+    } else {
+        model_json_ = resolve_model_json(cfg_.model, train_data_.vocab_size());
+    }
     const model::ModelConfig model_config = model::config_from_json(model_json_);
     if (cfg_.seq_len > model_config.max_seq_len)
         throw Error("seq_len ", cfg_.seq_len, " exceeds the model's max_seq_len ", model_config.max_seq_len,
@@ -201,6 +236,9 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
         guard_.restore(state_.anomaly_guard);
         train_data_.set_cursor(state_.cursor);
         last_checkpoint_ = resume_from_->path;
+    } else if (init.weights) {
+        model_->load_weights(*init.weights);
+        say("starting from the weights of " + init.source);
     } else {
         model_->init(cfg_.seed);
     }

@@ -5,10 +5,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "io/bpe_tokenizer.h"
+#include "model/weights.h"
 #include "train/train_config.h"
 
 namespace tandem::train {
@@ -19,6 +22,13 @@ enum class ResumeMode {
     Auto,      // continue from the newest valid checkpoint if there is one, else start fresh
 };
 
+// The weights a run starts from (config key `init`), with the tokenizer they were trained with.
+struct InitialWeights {
+    std::unique_ptr<model::Weights> weights;
+    io::BpeModel tokenizer;
+    std::string source;  // for messages: what was loaded
+};
+
 struct TrainOptions {
     TrainConfig config;
     std::string data_dir;    // a `tandem prepare` output
@@ -26,6 +36,9 @@ struct TrainOptions {
     ResumeMode resume = ResumeMode::Never;
     int64_t stop_after = 0;  // > 0: end cleanly after this step, with a checkpoint
     std::vector<std::string> faults;  // fault injection specs (faults.h)
+    // Loads config.init (a fresh run only); cli/ provides it, since reading every model format
+    // is infer/'s job.
+    std::function<InitialWeights(const std::string& path)> load_init;
 };
 
 struct StepReport {
