@@ -52,6 +52,9 @@ void ModelConfig::validate() const {
             throw Error("model config: gpt2 has no grouped-query attention, but n_heads_kv (",
                         n_heads_kv, ") != n_heads (", n_heads, ")");
         if (qk_norm) throw Error("model config: qk_norm is true but gpt2 has no qk-norm");
+        if (qkv_bias)
+            throw Error("model config: qkv_bias is true but gpt2 already has a bias on every "
+                        "product (qkv_bias is the Qwen2 variant of the llama family)");
     } else {
         if (head_dim % 2 != 0)
             throw Error("model config: head_dim (", head_dim,
@@ -99,10 +102,19 @@ nlohmann::json config_to_json(const ModelConfig& c) {
             {"d_ffn", c.d_ffn},                {"vocab_size", c.vocab_size},
             {"max_seq_len", c.max_seq_len},    {"rope_theta", c.rope_theta},
             {"norm_eps", c.norm_eps},          {"tie_embeddings", c.tie_embeddings},
-            {"qk_norm", c.qk_norm}};
+            {"qk_norm", c.qk_norm},            {"qkv_bias", c.qkv_bias}};
 }
 
 namespace {
+
+template <typename T>
+T get_field(const nlohmann::json& json, const char* key);
+
+// Keys added after the first checkpoints were written: absent means the old behaviour.
+template <typename T>
+T get_field_or(const nlohmann::json& json, const char* key, T fallback) {
+    return json.contains(key) ? get_field<T>(json, key) : fallback;
+}
 
 template <typename T>
 T get_field(const nlohmann::json& json, const char* key) {
@@ -133,6 +145,7 @@ ModelConfig config_from_json(const nlohmann::json& json) {
     c.norm_eps = get_field<float>(json, "norm_eps");
     c.tie_embeddings = get_field<bool>(json, "tie_embeddings");
     c.qk_norm = get_field<bool>(json, "qk_norm");
+    c.qkv_bias = get_field_or<bool>(json, "qkv_bias", false);
     c.validate();
     return c;
 }

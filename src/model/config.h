@@ -13,7 +13,8 @@
 namespace tandem::model {
 
 // Gpt2: learned positions, LayerNorm with biases, GELU MLP, biases on every product.
-// Llama (also Qwen3 with qk_norm): RoPE, RMSNorm, SwiGLU MLP, no biases.
+// Llama (also Qwen3 with qk_norm, Qwen2 with qkv_bias): RoPE, RMSNorm, SwiGLU MLP, no biases
+// but the optional q/k/v ones.
 enum class Family { Gpt2, Llama };
 
 std::string_view family_name(Family family);  // "gpt2", "llama"
@@ -32,6 +33,7 @@ struct ModelConfig {
     float norm_eps = 1e-5f;
     bool tie_embeddings = true;  // the LM head reuses the token embedding
     bool qk_norm = false;        // Qwen3: per-head RMSNorm of q and k before RoPE
+    bool qkv_bias = false;       // Qwen2: biases on q_proj, k_proj, v_proj (not o_proj, not MLP)
 
     bool has_bias() const { return family == Family::Gpt2; }
     bool has_learned_positions() const { return family == Family::Gpt2; }

@@ -115,6 +115,22 @@ TEST(ModelConfig, JsonNamesTheMissingOrMistypedKey) {
     expect_error([&] { config_from_json(j); }, {"mamba", "gpt2 or llama"});
 }
 
+TEST(ModelConfig, JsonKeepsQkvBiasAndReadsItsAbsenceAsFalse) {
+    ModelConfig c = preset_config("tiny");
+    c.qkv_bias = true;
+    auto j = config_to_json(c);
+    EXPECT_EQ(j["qkv_bias"], true);
+    EXPECT_TRUE(config_from_json(j).qkv_bias);
+    j.erase("qkv_bias");  // a config written before the key existed
+    EXPECT_FALSE(config_from_json(j).qkv_bias);
+}
+
+TEST(ModelConfig, RejectsQkvBiasOnGpt2) {
+    ModelConfig c = preset_config("gpt2-124m");
+    c.qkv_bias = true;
+    expect_error([&] { c.validate(); }, {"qkv_bias", "gpt2"});
+}
+
 TEST(HfConfig, ReadsGpt2Config) {
     const auto j = nlohmann::json::parse(R"({
         "model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "n_inner": null,
@@ -149,6 +165,45 @@ TEST(HfConfig, ReadsQwen3ConfigWithQkNormAndGqa) {
     EXPECT_TRUE(c.tie_embeddings);
 }
 
+TEST(HfConfig, ReadsQwen2ConfigWithQkvBiases) {
+    // Qwen2.5-0.5B-Instruct's config.json, trimmed of keys tandem does not read.
+    const auto j = nlohmann::json::parse(R"({
+        "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_act": "silu",
+        "hidden_size": 896, "intermediate_size": 4864, "max_position_embeddings": 32768,
+        "max_window_layers": 21, "num_attention_heads": 14, "num_hidden_layers": 24,
+        "num_key_value_heads": 2, "rms_norm_eps": 1e-06, "rope_theta": 1000000.0,
+        "sliding_window": 32768, "tie_word_embeddings": true, "torch_dtype": "bfloat16",
+        "use_sliding_window": false, "vocab_size": 151936})");
+    const ModelConfig c = config_from_hf_json(j);
+    EXPECT_TRUE(c.qkv_bias);
+    EXPECT_FALSE(c.qk_norm);
+    EXPECT_EQ(c.head_dim, 64);  // hidden_size / num_attention_heads
+    EXPECT_EQ(c.n_heads_kv, 2);
+    EXPECT_FLOAT_EQ(c.rope_theta, 1e6f);
+    EXPECT_TRUE(c.tie_embeddings);
+    const auto back = config_to_hf_json(c);
+    EXPECT_EQ(back["model_type"], "qwen2");
+    EXPECT_EQ(back["architectures"][0], "Qwen2ForCausalLM");
+    EXPECT_EQ(back["use_sliding_window"], false);
+    EXPECT_EQ(config_to_json(config_from_hf_json(back)), config_to_json(c));
+}
+
+TEST(HfConfig, RefusesSlidingWindowAttention) {
+    auto j = config_to_hf_json(preset_config("qwen3-tiny"));
+    j["use_sliding_window"] = true;
+    expect_error([&] { config_from_hf_json(j); }, {"use_sliding_window", "full causal"});
+}
+
+TEST(HfConfig, RefusesConfigsNoHuggingFaceFamilyExpresses) {
+    ModelConfig c = preset_config("qwen3-tiny");
+    c.qkv_bias = true;  // qk-norm and biases together
+    expect_error([&] { config_to_hf_json(c); }, {"qk_norm", "qkv_bias"});
+    c = preset_config("tiny");
+    c.qkv_bias = true;
+    c.head_dim = 32;  // Qwen2 cannot say head_dim * n_heads != hidden_size
+    expect_error([&] { config_to_hf_json(c); }, {"head_dim (32)", "d_model (64)"});
+}
+
 TEST(HfConfig, RoundTripsEveryPreset) {
     for (const auto& name : preset_names()) {
         const ModelConfig c = preset_config(name);
@@ -163,7 +218,7 @@ TEST(HfConfig, RejectsWhatTandemDoesNotImplement) {
     expect_error([&] { config_from_hf_json(j); }, {"rope_scaling"});
     j = config_to_hf_json(preset_config("tiny"));
     j["attention_bias"] = true;
-    expect_error([&] { config_from_hf_json(j); }, {"attention_bias"});
+    expect_error([&] { config_from_hf_json(j); }, {"attention_bias", "o_proj", "qwen2"});
     j = config_to_hf_json(preset_config("tiny"));
     j["model_type"] = "mistral";
     expect_error([&] { config_from_hf_json(j); }, {"mistral"});
