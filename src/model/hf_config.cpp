@@ -59,6 +59,47 @@ ModelConfig gpt2_from_hf(const nlohmann::json& j) {
     return c;
 }
 
+// rope_scaling: null, or an object whose "rope_type" (older files: "type") names the method.
+// "default" is plain RoPE; "llama3" is read; every other method is refused by name.
+backend::RopeScaling rope_scaling_from_hf(const nlohmann::json& j) {
+    auto it = j.find("rope_scaling");
+    if (it == j.end() || it->is_null()) return {};
+    if (!it->is_object())
+        throw Error("config.json: rope_scaling has the wrong type (", it->type_name(),
+                    "; expected an object or null)");
+    const nlohmann::json& s = *it;
+    std::string type;
+    if (s.contains("rope_type") && !s["rope_type"].is_null())
+        type = hf_get<std::string>(s, "rope_type");
+    else if (s.contains("type") && !s["type"].is_null())
+        type = hf_get<std::string>(s, "type");
+    else
+        throw Error("config.json: rope_scaling has neither 'rope_type' nor 'type'");
+    if (type == "default") return {};
+    if (type != "llama3")
+        throw Error("config.json: rope_scaling type '", type,
+                    "' is not implemented (tandem reads 'llama3' and 'default'; linear, dynamic, "
+                    "yarn, longrope and the others are not)");
+    auto field = [&](const char* key) {
+        if (!s.contains(key) || s[key].is_null())
+            throw Error("config.json: rope_scaling of type llama3 lacks '", key, "'");
+        return hf_get<double>(s, key);
+    };
+    return {.factor = float(field("factor")),
+            .low_freq_factor = float(field("low_freq_factor")),
+            .high_freq_factor = float(field("high_freq_factor")),
+            .original_max_positions = int64_t(field("original_max_position_embeddings"))};
+}
+
+nlohmann::json rope_scaling_to_hf(const backend::RopeScaling& s) {
+    if (!s.is_on()) return nullptr;
+    return {{"rope_type", "llama3"},
+            {"factor", s.factor},
+            {"low_freq_factor", s.low_freq_factor},
+            {"high_freq_factor", s.high_freq_factor},
+            {"original_max_position_embeddings", s.original_max_positions}};
+}
+
 // The three Hugging Face families that map onto tandem's llama family.
 enum class LlamaKind { Llama, Qwen2, Qwen3 };
 
@@ -74,7 +115,9 @@ ModelConfig llama_from_hf(const nlohmann::json& j, LlamaKind kind) {
     c.vocab_size = hf_get<int64_t>(j, "vocab_size");
     c.max_seq_len = hf_get<int64_t>(j, "max_position_embeddings");
     c.norm_eps = hf_get_or<float>(j, "rms_norm_eps", 1e-6f);
-    c.rope_theta = hf_get_or<float>(j, "rope_theta", 10000.0f);
+    // Read as double: Llama 3 writes 500000.0, Qwen 1000000 (an integer); both are exact in f32.
+    c.rope_theta = float(hf_get_or<double>(j, "rope_theta", 10000.0));
+    c.rope_scaling = rope_scaling_from_hf(j);
     c.tie_embeddings = hf_get_or<bool>(j, "tie_word_embeddings", false);
     c.qk_norm = kind == LlamaKind::Qwen3;
     // Qwen2's q/k/v biases are fixed by its architecture (Qwen2Config has no key for them).
@@ -88,8 +131,6 @@ ModelConfig llama_from_hf(const nlohmann::json& j, LlamaKind kind) {
         throw Error("config.json: use_sliding_window is true, but tandem's attention is full "
                     "causal attention (set use_sliding_window to false: the published Qwen2 and "
                     "Qwen3 models ship with it off)");
-    if (auto it = j.find("rope_scaling"); it != j.end() && !it->is_null())
-        throw Error("config.json: rope_scaling is set, which tandem does not implement");
     const auto act = hf_get_or<std::string>(j, "hidden_act", "silu");
     if (act != "silu")
         throw Error("config.json: hidden_act is '", act, "' but tandem's Llama MLP uses silu");
@@ -158,6 +199,7 @@ nlohmann::json config_to_hf_json(const ModelConfig& c) {
             {"rms_norm_eps", c.norm_eps},
             {"rope_theta", c.rope_theta},
             {"hidden_act", "silu"},
+            {"rope_scaling", rope_scaling_to_hf(c.rope_scaling)},
             {"tie_word_embeddings", c.tie_embeddings}};
     if (c.qkv_bias) {
         j["use_sliding_window"] = false;

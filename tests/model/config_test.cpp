@@ -188,6 +188,82 @@ TEST(HfConfig, ReadsQwen2ConfigWithQkvBiases) {
     EXPECT_EQ(config_to_json(config_from_hf_json(back)), config_to_json(c));
 }
 
+TEST(HfConfig, ReadsLlama32ConfigWithLlama3RopeScaling) {
+    // Llama-3.2-1B's config.json, trimmed of keys tandem does not read.
+    const auto j = nlohmann::json::parse(R"({
+        "architectures": ["LlamaForCausalLM"], "attention_bias": false, "head_dim": 64,
+        "hidden_act": "silu", "hidden_size": 2048, "intermediate_size": 8192,
+        "max_position_embeddings": 131072, "mlp_bias": false, "model_type": "llama",
+        "num_attention_heads": 32, "num_hidden_layers": 16, "num_key_value_heads": 8,
+        "pretraining_tp": 1, "rms_norm_eps": 1e-05,
+        "rope_scaling": {"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+                         "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+        "rope_theta": 500000.0, "tie_word_embeddings": true, "torch_dtype": "bfloat16",
+        "vocab_size": 128256})");
+    const ModelConfig c = config_from_hf_json(j);
+    EXPECT_EQ(c.rope_theta, 500000.0f);
+    EXPECT_EQ(c.rope_scaling.factor, 32.0f);
+    EXPECT_EQ(c.rope_scaling.low_freq_factor, 1.0f);
+    EXPECT_EQ(c.rope_scaling.high_freq_factor, 4.0f);
+    EXPECT_EQ(c.rope_scaling.original_max_positions, 8192);
+    EXPECT_EQ(c.rope().theta, 500000.0f);
+    EXPECT_EQ(c.rope().scaling.factor, 32.0f);
+    EXPECT_FALSE(c.qkv_bias);
+    const auto back = config_to_hf_json(c);
+    EXPECT_EQ(back["rope_scaling"]["rope_type"], "llama3");
+    EXPECT_EQ(back["rope_scaling"]["original_max_position_embeddings"], 8192);
+    EXPECT_EQ(config_to_json(config_from_hf_json(back)), config_to_json(c));
+    EXPECT_EQ(config_to_json(config_from_json(config_to_json(c))), config_to_json(c));
+}
+
+TEST(HfConfig, ReadsTheOlderTypeKeyAndDefaultAsPlainRope) {
+    auto j = config_to_hf_json(preset_config("tiny"));
+    j["rope_theta"] = 500000;  // an integer in the file
+    j["rope_scaling"] = {{"type", "llama3"}, {"factor", 8},
+                         {"low_freq_factor", 1}, {"high_freq_factor", 4},
+                         {"original_max_position_embeddings", 8192}};
+    ModelConfig c = config_from_hf_json(j);
+    EXPECT_EQ(c.rope_theta, 500000.0f);
+    EXPECT_EQ(c.rope_scaling.factor, 8.0f);
+    j["rope_scaling"] = {{"rope_type", "default"}};
+    EXPECT_FALSE(config_from_hf_json(j).rope_scaling.is_on());
+    j["rope_scaling"] = nullptr;
+    EXPECT_FALSE(config_from_hf_json(j).rope_scaling.is_on());
+}
+
+TEST(HfConfig, RefusesOtherRopeScalingTypesByName) {
+    auto j = config_to_hf_json(preset_config("tiny"));
+    for (const char* type : {"linear", "dynamic", "yarn", "longrope"}) {
+        j["rope_scaling"] = {{"rope_type", type}, {"factor", 2.0}};
+        expect_error([&] { config_from_hf_json(j); }, {"rope_scaling", type, "llama3"});
+    }
+    j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                         {"high_freq_factor", 4.0}};
+    expect_error([&] { config_from_hf_json(j); }, {"original_max_position_embeddings"});
+    j["rope_scaling"] = {{"factor", 8.0}};
+    expect_error([&] { config_from_hf_json(j); }, {"rope_type"});
+    j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 4.0},
+                         {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}};
+    expect_error([&] { config_from_hf_json(j); }, {"high_freq_factor (4)", "low_freq_factor (4)"});
+}
+
+TEST(ModelConfig, ValidatesRopeScaling) {
+    ModelConfig c = preset_config("tiny");
+    c.rope_scaling = {.factor = 8.0f, .low_freq_factor = 1.0f, .high_freq_factor = 4.0f,
+                      .original_max_positions = 0};
+    expect_error([&] { c.validate(); }, {"rope_scaling.original_max_positions", "0"});
+    c.rope_scaling.original_max_positions = 8192;
+    c.rope_scaling.factor = -1.0f;
+    expect_error([&] { c.validate(); }, {"rope_scaling.factor", "-1"});
+    c = preset_config("gpt2-124m");
+    c.rope_scaling = {8.0f, 1.0f, 4.0f, 8192};
+    expect_error([&] { c.validate(); }, {"rope_scaling", "gpt2"});
+    auto j = config_to_json(preset_config("tiny"));
+    j["rope_scaling"] = {{"factor", 0.0}, {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
+                         {"original_max_positions", 8192}};
+    expect_error([&] { config_from_json(j); }, {"rope_scaling.factor is 0"});
+}
+
 TEST(HfConfig, RefusesSlidingWindowAttention) {
     auto j = config_to_hf_json(preset_config("qwen3-tiny"));
     j["use_sliding_window"] = true;
@@ -215,7 +291,7 @@ TEST(HfConfig, RoundTripsEveryPreset) {
 TEST(HfConfig, RejectsWhatTandemDoesNotImplement) {
     auto j = config_to_hf_json(preset_config("tiny"));
     j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
-    expect_error([&] { config_from_hf_json(j); }, {"rope_scaling"});
+    expect_error([&] { config_from_hf_json(j); }, {"rope_scaling", "linear"});
     j = config_to_hf_json(preset_config("tiny"));
     j["attention_bias"] = true;
     expect_error([&] { config_from_hf_json(j); }, {"attention_bias", "o_proj", "qwen2"});

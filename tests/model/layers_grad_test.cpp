@@ -91,6 +91,9 @@ struct AttentionCase {
     bool is_gpt2;  // Conv1D weights with biases, no RoPE
     bool has_qk_norm;
     bool qkv_bias = false;  // Qwen2: a bias on the QKV product only
+    // Llama 3's rescaled frequencies over 64 original positions: with D = 8 (wavelengths 6.3,
+    // 63, 628, 6283) one pair stays, one is blended and two are slowed.
+    bool llama3_rope = false;
 };
 
 void PrintTo(const AttentionCase& k, std::ostream* os) { *os << k.name; }
@@ -101,9 +104,10 @@ TEST_P(AttentionGradients, MatchFiniteDifferences) {
     auto& be = reference_backend();
     const AttentionCase k = GetParam();
     const int64_t B = 2, T = 5, C = k.C, QKV = (k.H + 2 * k.Hkv) * k.D, HD = k.H * k.D;
-    const AttentionShape s{.H = k.H, .Hkv = k.Hkv, .D = k.D, .has_rope = !k.is_gpt2,
-                           .rope_theta = 10000.0f, .has_qk_norm = k.has_qk_norm,
+    AttentionShape s{.H = k.H, .Hkv = k.Hkv, .D = k.D, .has_rope = !k.is_gpt2,
+                           .rope = {10000.0f, {}}, .has_qk_norm = k.has_qk_norm,
                            .norm_eps = 1e-6f};
+    if (k.llama3_rope) s.rope.scaling = {8.0f, 1.0f, 4.0f, 64};
     const Shape qkv_shape = k.is_gpt2 ? Shape{C, QKV} : Shape{QKV, C};
     const Shape out_shape = k.is_gpt2 ? Shape{HD, C} : Shape{C, HD};
     DeviceTensor x = random_f64({B, T, C}, 10);
@@ -159,7 +163,8 @@ INSTANTIATE_TEST_SUITE_P(
                       AttentionCase{"LlamaGqa", 4, 2, 6, 10, false, false},
                       AttentionCase{"Qwen3GqaQkNorm", 4, 2, 6, 10, false, true},
                       AttentionCase{"Qwen3MqaQkNorm", 4, 1, 4, 8, false, true},
-                      AttentionCase{"Qwen2GqaQkvBias", 4, 2, 4, 16, false, false, true}),
+                      AttentionCase{"Qwen2GqaQkvBias", 4, 2, 4, 16, false, false, true},
+                      AttentionCase{"Llama3ScaledRope", 4, 2, 8, 12, false, false, false, true}),
     [](const auto& info) { return std::string(info.param.name); });
 
 class MlpGradients : public ::testing::TestWithParam<MlpKind> {};
