@@ -188,6 +188,24 @@ TEST(HfConfig, ReadsQwen2ConfigWithQkvBiases) {
     EXPECT_EQ(config_to_json(config_from_hf_json(back)), config_to_json(c));
 }
 
+TEST(HfConfig, ReadsLlama2ConfigWithoutHeadDimOrScaling) {
+    // Llama-2-7b-hf's config.json, trimmed of keys tandem does not read.
+    const auto j = nlohmann::json::parse(R"({
+        "architectures": ["LlamaForCausalLM"], "hidden_act": "silu", "hidden_size": 4096,
+        "intermediate_size": 11008, "max_position_embeddings": 4096, "model_type": "llama",
+        "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 32,
+        "pretraining_tp": 1, "rms_norm_eps": 1e-05, "rope_scaling": null,
+        "tie_word_embeddings": false, "torch_dtype": "float16", "vocab_size": 32000})");
+    const ModelConfig c = config_from_hf_json(j);
+    EXPECT_EQ(c.head_dim, 128);
+    EXPECT_EQ(c.rope_theta, 10000.0f);  // LlamaConfig's default
+    EXPECT_FALSE(c.rope_scaling.is_on());
+    EXPECT_FALSE(c.qkv_bias);
+    EXPECT_FALSE(c.qk_norm);
+    EXPECT_FALSE(c.tie_embeddings);
+    EXPECT_EQ(config_to_hf_json(c)["rope_scaling"], nullptr);
+}
+
 TEST(HfConfig, ReadsLlama32ConfigWithLlama3RopeScaling) {
     // Llama-3.2-1B's config.json, trimmed of keys tandem does not read.
     const auto j = nlohmann::json::parse(R"({
