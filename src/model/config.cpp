@@ -136,15 +136,6 @@ nlohmann::json config_to_json(const ModelConfig& c) {
 namespace {
 
 template <typename T>
-T get_field(const nlohmann::json& json, const char* key);
-
-// Keys added after the first checkpoints were written: absent means the old behaviour.
-template <typename T>
-T get_field_or(const nlohmann::json& json, const char* key, T fallback) {
-    return json.contains(key) ? get_field<T>(json, key) : fallback;
-}
-
-template <typename T>
 T get_field(const nlohmann::json& json, const char* key) {
     auto it = json.find(key);
     if (it == json.end()) throw Error("model config: missing key '", key, "'");
@@ -153,6 +144,12 @@ T get_field(const nlohmann::json& json, const char* key) {
     } catch (const nlohmann::json::exception&) {
         throw Error("model config: key '", key, "' has the wrong type (", it->type_name(), ")");
     }
+}
+
+// Keys added after the first checkpoints were written: absent means the old behaviour.
+template <typename T>
+T get_field_or(const nlohmann::json& json, const char* key, T fallback) {
+    return json.contains(key) ? get_field<T>(json, key) : fallback;
 }
 
 }  // namespace
