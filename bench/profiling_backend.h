@@ -104,11 +104,13 @@ class ProfilingBackend final : public backend::Backend {
         timed("qk_norm_backward",
               [&] { be_.qk_norm_backward(dqkv, dqw, dkw, dy, qkv, qw, kw, r, H, Hkv); });
     }
-    void rope_forward(Tensor qkv, int64_t H, int64_t Hkv, float th, int64_t off) override {
-        timed("rope_forward", [&] { be_.rope_forward(qkv, H, Hkv, th, off); });
+    void rope_forward(Tensor qkv, int64_t H, int64_t Hkv, const backend::RopeParams& rope,
+                      int64_t off) override {
+        timed("rope_forward", [&] { be_.rope_forward(qkv, H, Hkv, rope, off); });
     }
-    void rope_backward(Tensor dqkv, int64_t H, int64_t Hkv, float th, int64_t off) override {
-        timed("rope_backward", [&] { be_.rope_backward(dqkv, H, Hkv, th, off); });
+    void rope_backward(Tensor dqkv, int64_t H, int64_t Hkv, const backend::RopeParams& rope,
+                       int64_t off) override {
+        timed("rope_backward", [&] { be_.rope_backward(dqkv, H, Hkv, rope, off); });
     }
     void attention_forward(Tensor o, Tensor lse, Tensor qkv, int64_t H, int64_t Hkv) override {
         timed("attention_forward", [&] { be_.attention_forward(o, lse, qkv, H, Hkv); });

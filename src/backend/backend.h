@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "backend/rope_params.h"
 #include "core/tensor.h"
 
 namespace tandem::backend {
@@ -115,12 +116,14 @@ public:
                                   int64_t H, int64_t Hkv) = 0;
 
     // Rotary position embedding, in place on the q and k heads of qkv, in the "rotate half"
-    // layout of Hugging Face Llama/Qwen: for i < D/2, with angle = (pos_offset + t) * theta^(-2i/D),
-    // (x[i], x[i + D/2]) -> (x[i] cos - x[i + D/2] sin, x[i + D/2] cos + x[i] sin). D is even.
-    virtual void rope_forward(Tensor qkv, int64_t H, int64_t Hkv, float theta,
+    // layout of Hugging Face Llama/Qwen: for i < D/2, with
+    // angle = (pos_offset + t) * rope.inv_freq(i, D) (theta^(-2i/D), Llama-3-rescaled when
+    // rope.scaling is on; see rope_params.h), (x[i], x[i + D/2]) ->
+    // (x[i] cos - x[i + D/2] sin, x[i + D/2] cos + x[i] sin). D is even.
+    virtual void rope_forward(Tensor qkv, int64_t H, int64_t Hkv, const RopeParams& rope,
                               int64_t pos_offset) = 0;
     // The transpose of the rotation (rotation by -angle), in place on dqkv.
-    virtual void rope_backward(Tensor dqkv, int64_t H, int64_t Hkv, float theta,
+    virtual void rope_backward(Tensor dqkv, int64_t H, int64_t Hkv, const RopeParams& rope,
                                int64_t pos_offset) = 0;
 
     // Causal self-attention: out[b, t, h] = sum_{s <= t} softmax_s(q.k_s / sqrt(D)) v_s.

@@ -118,7 +118,7 @@ const std::vector<float>& Decoder::feed(std::span<const int32_t> tokens, int64_t
                                 bw.attn.q_norm, bw.attn.k_norm, shape.H, shape.Hkv, shape.norm_eps);
             qkv = normed_qkv;
         }
-        if (shape.has_rope) be_.rope_forward(qkv, shape.H, shape.Hkv, shape.rope_theta, pos);
+        if (shape.has_rope) be_.rope_forward(qkv, shape.H, shape.Hkv, shape.rope, pos);
         be_.kv_cache_write(k_cache_[l], v_cache_[l], qkv, shape.H, shape.Hkv, pos);
         be_.attention_cached_forward(att.view({B, Tq, c.n_heads * c.head_dim}), qkv, k_cache_[l],
                                      v_cache_[l], shape.H, shape.Hkv, pos);

@@ -24,6 +24,23 @@ void require_positive(const char* field, int64_t value) {
     if (value <= 0) throw Error("model config: ", field, " is ", value, " but must be positive");
 }
 
+void validate_rope_scaling(const backend::RopeScaling& s) {
+    auto require = [](const char* field, float value) {
+        if (!(value > 0.0f) || !std::isfinite(value))
+            throw Error("model config: rope_scaling.", field, " is ", value,
+                        " but must be positive and finite");
+    };
+    require("factor", s.factor);
+    require("low_freq_factor", s.low_freq_factor);
+    require("high_freq_factor", s.high_freq_factor);
+    require_positive("rope_scaling.original_max_positions", s.original_max_positions);
+    // The blend divides by their difference, and the band it covers must not be empty.
+    if (!(s.high_freq_factor > s.low_freq_factor))
+        throw Error("model config: rope_scaling.high_freq_factor (", s.high_freq_factor,
+                    ") must exceed low_freq_factor (", s.low_freq_factor,
+                    "), as in Llama 3's 4 and 1");
+}
+
 }  // namespace
 
 void ModelConfig::validate() const {
@@ -52,12 +69,19 @@ void ModelConfig::validate() const {
             throw Error("model config: gpt2 has no grouped-query attention, but n_heads_kv (",
                         n_heads_kv, ") != n_heads (", n_heads, ")");
         if (qk_norm) throw Error("model config: qk_norm is true but gpt2 has no qk-norm");
+        if (qkv_bias)
+            throw Error("model config: qkv_bias is true but gpt2 already has a bias on every "
+                        "product (qkv_bias is the Qwen2 variant of the llama family)");
+        if (rope_scaling.is_on())
+            throw Error("model config: rope_scaling is set but gpt2 has learned positions, "
+                        "no RoPE");
     } else {
         if (head_dim % 2 != 0)
             throw Error("model config: head_dim (", head_dim,
                         ") is odd, but RoPE rotates pairs of dimensions (use an even head_dim)");
         if (!(rope_theta > 0.0f) || !std::isfinite(rope_theta))
             throw Error("model config: rope_theta is ", rope_theta, " but must be positive");
+        if (rope_scaling.is_on()) validate_rope_scaling(rope_scaling);
     }
 }
 
@@ -93,13 +117,20 @@ ModelConfig preset_config(std::string_view name) {
 std::vector<std::string> preset_names() { return {"tiny", "llama-15m", "gpt2-124m", "qwen3-tiny"}; }
 
 nlohmann::json config_to_json(const ModelConfig& c) {
+    nlohmann::json scaling = nullptr;
+    if (c.rope_scaling.is_on())
+        scaling = {{"factor", c.rope_scaling.factor},
+                   {"low_freq_factor", c.rope_scaling.low_freq_factor},
+                   {"high_freq_factor", c.rope_scaling.high_freq_factor},
+                   {"original_max_positions", c.rope_scaling.original_max_positions}};
     return {{"family", family_name(c.family)}, {"n_layers", c.n_layers},
             {"n_heads", c.n_heads},            {"n_heads_kv", c.n_heads_kv},
             {"d_model", c.d_model},            {"head_dim", c.head_dim},
             {"d_ffn", c.d_ffn},                {"vocab_size", c.vocab_size},
             {"max_seq_len", c.max_seq_len},    {"rope_theta", c.rope_theta},
             {"norm_eps", c.norm_eps},          {"tie_embeddings", c.tie_embeddings},
-            {"qk_norm", c.qk_norm}};
+            {"qk_norm", c.qk_norm},            {"qkv_bias", c.qkv_bias},
+            {"rope_scaling", scaling}};
 }
 
 namespace {
@@ -113,6 +144,12 @@ T get_field(const nlohmann::json& json, const char* key) {
     } catch (const nlohmann::json::exception&) {
         throw Error("model config: key '", key, "' has the wrong type (", it->type_name(), ")");
     }
+}
+
+// Keys added after the first checkpoints were written: absent means the old behaviour.
+template <typename T>
+T get_field_or(const nlohmann::json& json, const char* key, T fallback) {
+    return json.contains(key) ? get_field<T>(json, key) : fallback;
 }
 
 }  // namespace
@@ -133,6 +170,20 @@ ModelConfig config_from_json(const nlohmann::json& json) {
     c.norm_eps = get_field<float>(json, "norm_eps");
     c.tie_embeddings = get_field<bool>(json, "tie_embeddings");
     c.qk_norm = get_field<bool>(json, "qk_norm");
+    c.qkv_bias = get_field_or<bool>(json, "qkv_bias", false);
+    if (auto it = json.find("rope_scaling"); it != json.end() && !it->is_null()) {
+        if (!it->is_object())
+            throw Error("model config: key 'rope_scaling' has the wrong type (", it->type_name(),
+                        "; expected an object or null)");
+        c.rope_scaling = {.factor = get_field<float>(*it, "factor"),
+                          .low_freq_factor = get_field<float>(*it, "low_freq_factor"),
+                          .high_freq_factor = get_field<float>(*it, "high_freq_factor"),
+                          .original_max_positions =
+                              get_field<int64_t>(*it, "original_max_positions")};
+        if (!c.rope_scaling.is_on())  // factor 0 would silently mean "no scaling"
+            throw Error("model config: rope_scaling.factor is 0; write rope_scaling: null for "
+                        "plain RoPE");
+    }
     c.validate();
     return c;
 }

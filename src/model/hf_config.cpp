@@ -1,5 +1,5 @@
 // Hugging Face config.json <-> ModelConfig. Key names follow transformers' GPT2Config,
-// LlamaConfig and Qwen3Config; defaults are theirs where a key is optional.
+// LlamaConfig, Qwen2Config and Qwen3Config; defaults are theirs where a key is optional.
 #include "model/hf_config.h"
 
 #include <nlohmann/json.hpp>
@@ -59,7 +59,51 @@ ModelConfig gpt2_from_hf(const nlohmann::json& j) {
     return c;
 }
 
-ModelConfig llama_from_hf(const nlohmann::json& j, bool is_qwen3) {
+// rope_scaling: null, or an object whose "rope_type" (older files: "type") names the method.
+// "default" is plain RoPE; "llama3" is read; every other method is refused by name.
+backend::RopeScaling rope_scaling_from_hf(const nlohmann::json& j) {
+    auto it = j.find("rope_scaling");
+    if (it == j.end() || it->is_null()) return {};
+    if (!it->is_object())
+        throw Error("config.json: rope_scaling has the wrong type (", it->type_name(),
+                    "; expected an object or null)");
+    const nlohmann::json& s = *it;
+    std::string type;
+    if (s.contains("rope_type") && !s["rope_type"].is_null())
+        type = hf_get<std::string>(s, "rope_type");
+    else if (s.contains("type") && !s["type"].is_null())
+        type = hf_get<std::string>(s, "type");
+    else
+        throw Error("config.json: rope_scaling has neither 'rope_type' nor 'type'");
+    if (type == "default") return {};
+    if (type != "llama3")
+        throw Error("config.json: rope_scaling type '", type,
+                    "' is not implemented (tandem reads 'llama3' and 'default'; linear, dynamic, "
+                    "yarn, longrope and the others are not)");
+    auto field = [&](const char* key) {
+        if (!s.contains(key) || s[key].is_null())
+            throw Error("config.json: rope_scaling of type llama3 lacks '", key, "'");
+        return hf_get<double>(s, key);
+    };
+    return {.factor = float(field("factor")),
+            .low_freq_factor = float(field("low_freq_factor")),
+            .high_freq_factor = float(field("high_freq_factor")),
+            .original_max_positions = int64_t(field("original_max_position_embeddings"))};
+}
+
+nlohmann::json rope_scaling_to_hf(const backend::RopeScaling& s) {
+    if (!s.is_on()) return nullptr;
+    return {{"rope_type", "llama3"},
+            {"factor", s.factor},
+            {"low_freq_factor", s.low_freq_factor},
+            {"high_freq_factor", s.high_freq_factor},
+            {"original_max_position_embeddings", s.original_max_positions}};
+}
+
+// The three Hugging Face families that map onto tandem's llama family.
+enum class LlamaKind { Llama, Qwen2, Qwen3 };
+
+ModelConfig llama_from_hf(const nlohmann::json& j, LlamaKind kind) {
     ModelConfig c;
     c.family = Family::Llama;
     c.d_model = hf_get<int64_t>(j, "hidden_size");
@@ -71,13 +115,22 @@ ModelConfig llama_from_hf(const nlohmann::json& j, bool is_qwen3) {
     c.vocab_size = hf_get<int64_t>(j, "vocab_size");
     c.max_seq_len = hf_get<int64_t>(j, "max_position_embeddings");
     c.norm_eps = hf_get_or<float>(j, "rms_norm_eps", 1e-6f);
-    c.rope_theta = hf_get_or<float>(j, "rope_theta", 10000.0f);
+    // Read as double: Llama 3 writes 500000.0, Qwen 1000000 (an integer); both are exact in f32.
+    c.rope_theta = float(hf_get_or<double>(j, "rope_theta", 10000.0));
+    c.rope_scaling = rope_scaling_from_hf(j);
     c.tie_embeddings = hf_get_or<bool>(j, "tie_word_embeddings", false);
-    c.qk_norm = is_qwen3;
-    reject_if_true(j, "attention_bias");
+    c.qk_norm = kind == LlamaKind::Qwen3;
+    // Qwen2's q/k/v biases are fixed by its architecture (Qwen2Config has no key for them).
+    c.qkv_bias = kind == LlamaKind::Qwen2;
+    if (hf_get_or<bool>(j, "attention_bias", false))
+        throw Error("config.json: attention_bias is true, which puts biases on q/k/v and on "
+                    "o_proj; tandem implements q/k/v biases only (model_type qwen2)");
     reject_if_true(j, "mlp_bias");
-    if (auto it = j.find("rope_scaling"); it != j.end() && !it->is_null())
-        throw Error("config.json: rope_scaling is set, which tandem does not implement");
+    // Qwen2 and Qwen3 name sliding-window attention; tandem's attention is full causal.
+    if (hf_get_or<bool>(j, "use_sliding_window", false))
+        throw Error("config.json: use_sliding_window is true, but tandem's attention is full "
+                    "causal attention (set use_sliding_window to false: the published Qwen2 and "
+                    "Qwen3 models ship with it off)");
     const auto act = hf_get_or<std::string>(j, "hidden_act", "silu");
     if (act != "silu")
         throw Error("config.json: hidden_act is '", act, "' but tandem's Llama MLP uses silu");
@@ -92,10 +145,15 @@ ModelConfig config_from_hf_json(const nlohmann::json& json) {
     ModelConfig c;
     if (type == "gpt2") {
         c = gpt2_from_hf(json);
-    } else if (type == "llama" || type == "qwen3") {
-        c = llama_from_hf(json, type == "qwen3");
+    } else if (type == "llama") {
+        c = llama_from_hf(json, LlamaKind::Llama);
+    } else if (type == "qwen2") {
+        c = llama_from_hf(json, LlamaKind::Qwen2);
+    } else if (type == "qwen3") {
+        c = llama_from_hf(json, LlamaKind::Qwen3);
     } else {
-        throw Error("config.json: model_type is '", type, "' (tandem reads gpt2, llama, qwen3)");
+        throw Error("config.json: model_type is '", type,
+                    "' (tandem reads gpt2, llama, qwen2, qwen3)");
     }
     c.validate();
     return c;
@@ -116,9 +174,20 @@ nlohmann::json config_to_hf_json(const ModelConfig& c) {
                 {"activation_function", "gelu_new"},
                 {"tie_word_embeddings", c.tie_embeddings}};
     }
-    const bool is_qwen3 = c.qk_norm;
-    return {{"model_type", is_qwen3 ? "qwen3" : "llama"},
-            {"architectures", {is_qwen3 ? "Qwen3ForCausalLM" : "LlamaForCausalLM"}},
+    if (c.qk_norm && c.qkv_bias)
+        throw Error("config.json: a model with both qk_norm and qkv_bias is no Hugging Face "
+                    "family (Qwen3 has qk-norm and no biases, Qwen2 biases and no qk-norm)");
+    if (c.qkv_bias && c.n_heads * c.head_dim != c.d_model)
+        throw Error("config.json: Qwen2 has no head_dim key and derives it as hidden_size / "
+                    "num_attention_heads, but head_dim (", c.head_dim, ") * n_heads (", c.n_heads,
+                    ") != d_model (", c.d_model, ")");
+    const char* type = c.qk_norm ? "qwen3" : c.qkv_bias ? "qwen2" : "llama";
+    const char* arch = c.qk_norm    ? "Qwen3ForCausalLM"
+                       : c.qkv_bias ? "Qwen2ForCausalLM"
+                                    : "LlamaForCausalLM";
+    nlohmann::json j = {
+            {"model_type", type},
+            {"architectures", {arch}},
             {"hidden_size", c.d_model},
             {"num_hidden_layers", c.n_layers},
             {"num_attention_heads", c.n_heads},
@@ -130,8 +199,14 @@ nlohmann::json config_to_hf_json(const ModelConfig& c) {
             {"rms_norm_eps", c.norm_eps},
             {"rope_theta", c.rope_theta},
             {"hidden_act", "silu"},
-            {"attention_bias", false},
+            {"rope_scaling", rope_scaling_to_hf(c.rope_scaling)},
             {"tie_word_embeddings", c.tie_embeddings}};
+    if (c.qkv_bias) {
+        j["use_sliding_window"] = false;
+    } else {
+        j["attention_bias"] = false;
+    }
+    return j;
 }
 
 }  // namespace tandem::model

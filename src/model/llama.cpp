@@ -1,7 +1,8 @@
-// Llama and Qwen3 (dense): the tensor names of Hugging Face LlamaForCausalLM /
-// Qwen3ForCausalLM, nn.Linear weights stored [out, in], RMSNorm, SwiGLU, RoPE, optional
-// per-head q/k RMSNorm. q/k/v and gate/up are laid out adjacent so that each group is one
-// product. Init: N(0, 0.02), o_proj and down_proj N(0, 0.02/sqrt(2L)), norm weights 1.
+// Llama, Qwen2 and Qwen3 (dense): the tensor names of Hugging Face LlamaForCausalLM /
+// Qwen2ForCausalLM / Qwen3ForCausalLM, nn.Linear weights stored [out, in], RMSNorm, SwiGLU,
+// RoPE, optional q/k/v biases (Qwen2) and per-head q/k RMSNorm (Qwen3). q/k/v (weights, and
+// biases) and gate/up are laid out adjacent so that each group is one product. Init: N(0, 0.02),
+// o_proj and down_proj N(0, 0.02/sqrt(2L)), biases 0, norm weights 1.
 #include <cmath>
 #include <string>
 
@@ -13,6 +14,16 @@ namespace {
 constexpr float kInitStd = 0.02f;
 std::string layer_name(int64_t i, const char* suffix) {
     return "model.layers." + std::to_string(i) + "." + suffix;
+}
+
+// The q, k and v biases of layer i as one [(H + 2 Hkv) D] vector: the QKV product's bias.
+Tensor stacked_bias(const ParamLayout& layout, Tensor flat, int64_t i) {
+    const ParamEntry& q = layout.get(layer_name(i, "self_attn.q_proj.bias"));
+    const ParamEntry& k = layout.get(layer_name(i, "self_attn.k_proj.bias"));
+    const ParamEntry& v = layout.get(layer_name(i, "self_attn.v_proj.bias"));
+    TANDEM_ASSERT(k.offset == q.offset + q.numel() && v.offset == k.offset + k.numel(), q.offset,
+                  k.offset, v.offset);
+    return flat.slice(q.offset, q.numel() + k.numel() + v.numel());
 }
 }  // namespace
 
@@ -30,6 +41,11 @@ ParamLayout llama_layout(const ModelConfig& c) {
         p.add(n("self_attn.q_proj.weight"),         {HD, C},  R::Matrix, I::Normal, kInitStd);
         p.add(n("self_attn.k_proj.weight"),         {KD, C},  R::Matrix, I::Normal, kInitStd);
         p.add(n("self_attn.v_proj.weight"),         {KD, C},  R::Matrix, I::Normal, kInitStd);
+        if (c.qkv_bias) {
+            p.add(n("self_attn.q_proj.bias"),       {HD},     R::Bias,   I::Zeros);
+            p.add(n("self_attn.k_proj.bias"),       {KD},     R::Bias,   I::Zeros);
+            p.add(n("self_attn.v_proj.bias"),       {KD},     R::Bias,   I::Zeros);
+        }
         if (c.qk_norm) {
             p.add(n("self_attn.q_norm.weight"),     {D},      R::Norm,   I::Ones);
             p.add(n("self_attn.k_norm.weight"),     {D},      R::Norm,   I::Ones);
@@ -56,6 +72,7 @@ ModelWeights llama_weights(const ModelConfig& c, const PlacedLayout& placed) {
         b.attn.qkv.weight = placed.stacked_view(
             {n("self_attn.q_proj.weight"), n("self_attn.k_proj.weight"),
                    n("self_attn.v_proj.weight")});
+        if (c.qkv_bias) b.attn.qkv.bias = stacked_bias(layout, flat, i);
         if (c.qk_norm) {
             b.attn.q_norm = t(n("self_attn.q_norm.weight"));
             b.attn.k_norm = t(n("self_attn.k_norm.weight"));

@@ -13,7 +13,7 @@ namespace tandem::model {
 
 AttentionShape attention_shape(const ModelConfig& c) {
     return {.H = c.n_heads, .Hkv = c.n_heads_kv, .D = c.head_dim, .has_rope = c.has_rope(),
-            .rope_theta = c.rope_theta, .has_qk_norm = c.qk_norm, .norm_eps = c.norm_eps};
+            .rope = c.rope(), .has_qk_norm = c.qk_norm, .norm_eps = c.norm_eps};
 }
 
 namespace {

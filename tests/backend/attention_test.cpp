@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <numbers>
 
 #include "conformance.h"
 #include "gradcheck.h"
@@ -91,23 +92,72 @@ TEST(Attention, MatchesReferenceWithScoresFarBeyondExpRange) {
     }
 }
 
+// Llama 3.1's rescaling (factors 8, 1, 4) over a short original context of 64 positions, so
+// that heads of 8 to 64 dims have frequencies in all three bands (unchanged, blended, slowed).
+const backend::RopeParams kLlama3Rope{
+    500000.0f, {.factor = 8.0f, .low_freq_factor = 1.0f, .high_freq_factor = 4.0f,
+                .original_max_positions = 64}};
+
 TEST(Rope, MatchesReferenceForwardAndBackward) {
+    const backend::RopeParams plain{10000.0f}, plain_qwen{1e6f};
     for (const Target& target : conformance_targets())
         for (Heads h : {Heads{2, 7, 6, 2, 16}, Heads{1, 33, 3, 3, 8}, Heads{1, 5, 2, 1, 64}})
-            for (int64_t pos_offset : {0, 1000}) {
-                const std::string what =
-                    target.label() + " " + h.str() + " pos_offset=" + std::to_string(pos_offset);
-                const int64_t W = h.width();
-                Pair qkv = values(target, random_normal(h.B * h.T * W, 4), {h.B, h.T, W});
-                run_both(target, [&](backend::Backend& be, Side s) {
-                    be.rope_forward(s(qkv), h.H, h.Hkv, 10000.0f, pos_offset);
-                });
-                expect_close(qkv, kDefaultTolerance.of(target.dtype), what + " forward");
-                run_both(target, [&](backend::Backend& be, Side s) {
-                    be.rope_backward(s(qkv), h.H, h.Hkv, 1e6f, pos_offset);
-                });
-                expect_close(qkv, kDefaultTolerance.of(target.dtype), what + " backward");
-            }
+            for (int64_t pos_offset : {0, 1000})
+                for (bool scaled : {false, true}) {
+                    const std::string what = target.label() + " " + h.str() +
+                                             " pos_offset=" + std::to_string(pos_offset) +
+                                             (scaled ? " llama3" : "");
+                    const int64_t W = h.width();
+                    Pair qkv = values(target, random_normal(h.B * h.T * W, 4), {h.B, h.T, W});
+                    run_both(target, [&](backend::Backend& be, Side s) {
+                        be.rope_forward(s(qkv), h.H, h.Hkv, scaled ? kLlama3Rope : plain,
+                                        pos_offset);
+                    });
+                    expect_close(qkv, kDefaultTolerance.of(target.dtype), what + " forward");
+                    run_both(target, [&](backend::Backend& be, Side s) {
+                        be.rope_backward(s(qkv), h.H, h.Hkv, scaled ? kLlama3Rope : plain_qwen,
+                                         pos_offset);
+                    });
+                    expect_close(qkv, kDefaultTolerance.of(target.dtype), what + " backward");
+                }
+}
+
+// The Llama 3 inverse frequencies of D = 8, theta = 10^4 (plain: 1, 0.1, 0.01, 0.001;
+// wavelengths 2 pi / f = 6.3, 63, 628, 6283) with factor 4, low 1, high 8 over 256 positions:
+// the band edges are 256 / 8 = 32 and 256 / 1 = 256, so pair 0 stays, pair 1 is blended with
+// s = (256 / 62.83 - 1) / 7, pairs 2 and 3 are divided by 4.
+const backend::RopeParams kBandsRope{
+    10000.0f, {.factor = 4.0f, .low_freq_factor = 1.0f, .high_freq_factor = 8.0f,
+               .original_max_positions = 256}};
+std::vector<double> band_inv_freqs() {
+    const double s = (256.0 / (2.0 * std::numbers::pi / 0.1) - 1.0) / 7.0;
+    return {1.0, (1.0 - s) * 0.1 / 4.0 + s * 0.1, 0.01 / 4.0, 0.001 / 4.0};
+}
+
+TEST(Rope, InverseFrequenciesFollowLlama3sThreeBands) {
+    const auto want = band_inv_freqs();
+    for (int64_t i = 0; i < 4; ++i) {
+        EXPECT_NEAR(kBandsRope.inv_freq(i, 8), want[i], 1e-12 * want[i]) << i;
+        EXPECT_NEAR(backend::RopeParams{10000.0f}.inv_freq(i, 8), std::pow(10.0, -i),
+                    1e-12 * std::pow(10.0, -i));
+    }
+}
+
+TEST(Rope, ReferenceRotatesEachPairByItsLlama3Frequency) {
+    // One q and one k head of D = 8; x = e_i puts (cos, sin) of pair i's angle in x[i], x[i+4].
+    auto& ref = reference_backend();
+    const auto f = band_inv_freqs();
+    const int64_t pos = 37, W = 3 * 8;
+    for (int64_t i = 0; i < 4; ++i) {
+        HostF64 qkv({1, 1, W}, 0);
+        qkv.data[i] = 1.0;      // q head
+        qkv.data[8 + i] = 1.0;  // k head
+        ref.rope_forward(qkv, 1, 1, kBandsRope, pos);
+        for (int64_t head : {0, 8}) {
+            EXPECT_NEAR(qkv.data[head + i], std::cos(pos * f[i]), 1e-12) << i;
+            EXPECT_NEAR(qkv.data[head + i + 4], std::sin(pos * f[i]), 1e-12) << i;
+        }
+    }
 }
 
 TEST(Attention, ReferenceReturnsTheValueForASinglePosition) {
@@ -164,7 +214,7 @@ TEST(Rope, ReferenceRotatesTheFirstPairByThePosition) {
     HostF64 qkv({1, 2, 6}, 0);
     qkv.data = {1, 0, 1, 0, 7, 8,   // t = 0: q, k, v
                 1, 0, 0, 1, 7, 8};  // t = 1
-    ref.rope_forward(qkv, 1, 1, 10000.0f, 2);
+    ref.rope_forward(qkv, 1, 1, {10000.0f}, 2);
     const double c2 = std::cos(2.0), s2 = std::sin(2.0), c3 = std::cos(3.0), s3 = std::sin(3.0);
     const std::vector<double> want = {c2, s2, c2, s2, 7, 8, c3, s3, -s3, c3, 7, 8};
     for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(qkv.data[i], want[i], 1e-12) << i;
@@ -175,12 +225,14 @@ TEST(Rope, ReferenceBackwardIsTheTransposeOfForward) {
     auto& ref = reference_backend();
     const Heads h{2, 5, 4, 2, 8};
     HostF64 x({h.B, h.T, h.width()}, 95), y({h.B, h.T, h.width()}, 96);
-    HostF64 rx = x, ry = y;
-    ref.rope_forward(rx, h.H, h.Hkv, 500.0f, 3);
-    ref.rope_backward(ry, h.H, h.Hkv, 500.0f, 3);
-    EXPECT_NEAR(dot(rx.data, y.data), dot(x.data, ry.data), 1e-10);
-    ref.rope_forward(ry, h.H, h.Hkv, 500.0f, 3);  // and it undoes the rotation
-    for (size_t i = 0; i < y.data.size(); ++i) EXPECT_NEAR(ry.data[i], y.data[i], 1e-12);
+    for (const backend::RopeParams& rope : {backend::RopeParams{500.0f}, kLlama3Rope}) {
+        HostF64 rx = x, ry = y;
+        ref.rope_forward(rx, h.H, h.Hkv, rope, 3);
+        ref.rope_backward(ry, h.H, h.Hkv, rope, 3);
+        EXPECT_NEAR(dot(rx.data, y.data), dot(x.data, ry.data), 1e-10);
+        ref.rope_forward(ry, h.H, h.Hkv, rope, 3);  // and it undoes the rotation
+        for (size_t i = 0; i < y.data.size(); ++i) EXPECT_NEAR(ry.data[i], y.data[i], 1e-12);
+    }
 }
 
 }  // namespace

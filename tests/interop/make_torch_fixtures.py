@@ -1,11 +1,15 @@
 #!/usr/bin/python3
 """PyTorch reference fixtures for tests/interop/torch_parity_test.cpp.
 
-Small torch modules mirror the Hugging Face GPT-2 and Qwen3 math exactly (transformers is not
-needed): GPT-2 with Conv1D weights [in, out], LayerNorm, tanh GELU and a tied LM head; Qwen3 with
-RMSNorm, per-head q/k RMSNorm before rotate-half RoPE, grouped-query attention by
-repeat_interleave of the kv heads, SwiGLU and an untied LM head. Everything is computed in
-float64 from weights that are exactly f32 values, and stored as f32.
+Small torch modules mirror the Hugging Face GPT-2, Llama, Qwen2 and Qwen3 math exactly
+(transformers is not needed): GPT-2 with Conv1D weights [in, out], LayerNorm, tanh GELU and a tied
+LM head; the Llama family with RMSNorm, optional q/k/v biases (Qwen2), optional per-head q/k
+RMSNorm before rotate-half RoPE (Qwen3), RoPE frequencies optionally rescaled as Llama 3.1 does
+(rope_scaling "llama3"), grouped-query attention by repeat_interleave of the kv heads, SwiGLU and a
+tied or untied LM head. Everything is computed in float64 from weights that are exactly f32
+values, and stored as f32. The fixtures: gpt2_tiny, qwen3_tiny (GQA, qk-norm, untied), llama3_tiny
+(theta 500000, llama3 rope_scaling over 64 original positions, so that at 8 positions one
+frequency is blended and the rest slowed) and qwen2_tiny (GQA, q/k/v biases, tied).
 
 For each model it writes tests/interop/fixtures/<name>.safetensors with
     weights/<hf name>       the initial weights
@@ -16,12 +20,15 @@ For each model it writes tests/interop/fixtures/<name>.safetensors with
                             (same batch each step; weight decay on matrix weights only)
 and <name>.json with tandem's config, the hyper-parameters and the per-step gradient norms.
 
-Run with Debian's python: /usr/bin/python3 tests/interop/make_torch_fixtures.py
+Run with Debian's python: /usr/bin/python3 tests/interop/make_torch_fixtures.py [NAME ...]
+(NAMEs pick fixtures to rewrite; torch's threaded sums differ in the last bits from run to run,
+so rewrite only the fixtures whose math changed.)
 """
 import json
 import math
 import os
 import struct
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -98,32 +105,54 @@ def rotate_half(x):
     return torch.cat((-x2, x1), dim=-1)
 
 
-def rope(x, theta):
-    """x [B, heads, T, D]; the Hugging Face Llama/Qwen3 rotate-half RoPE."""
-    d, t = x.shape[-1], x.shape[2]
+def llama3_inv_freq(inv_freq, scaling):
+    """transformers' _compute_llama3_parameters: per band of wavelength 2 pi / f, keep the high
+    frequencies, divide the low ones by factor, blend linearly in (old_len / wavelen) between."""
+    factor, lo, hi = scaling["factor"], scaling["low_freq_factor"], scaling["high_freq_factor"]
+    old_len = scaling["original_max_positions"]
+    wavelen = 2 * math.pi / inv_freq
+    slowed = torch.where(wavelen > old_len / lo, inv_freq / factor, inv_freq)
+    smooth = (old_len / wavelen - lo) / (hi - lo)
+    blended = (1 - smooth) * slowed / factor + smooth * slowed
+    in_band = (wavelen >= old_len / hi) & (wavelen <= old_len / lo)
+    return torch.where(in_band, blended, slowed)
+
+
+def rope_inv_freq(d, theta, scaling=None):
     inv_freq = 1.0 / (theta ** (torch.arange(0, d, 2, dtype=torch.float64) / d))
-    freqs = torch.outer(torch.arange(t, dtype=torch.float64), inv_freq)
+    return llama3_inv_freq(inv_freq, scaling) if scaling else inv_freq
+
+
+def rope(x, theta, scaling=None, pos_offset=0):
+    """x [B, heads, T, D]; the Hugging Face Llama/Qwen rotate-half RoPE; scaling is tandem's
+    rope_scaling dict (llama3) or None."""
+    d, t = x.shape[-1], x.shape[2]
+    inv_freq = rope_inv_freq(d, theta, scaling)
+    freqs = torch.outer(torch.arange(pos_offset, pos_offset + t, dtype=torch.float64), inv_freq)
     emb = torch.cat((freqs, freqs), dim=-1)
     cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)  # angles in f64, like tandem
     return x * cos + rotate_half(x) * sin
 
 
-def qwen3_forward(p, cfg, tokens):
+def llama_forward(p, cfg, tokens):
+    """Llama, Qwen2 (cfg qkv_bias) and Qwen3 (cfg qk_norm); tokens [B, T] -> logits [B, T, V]."""
     H, Hkv, D, L = cfg["n_heads"], cfg["n_heads_kv"], cfg["head_dim"], cfg["n_layers"]
-    eps, theta = cfg["norm_eps"], cfg["rope_theta"]
+    eps, theta, scaling = cfg["norm_eps"], cfg["rope_theta"], cfg.get("rope_scaling")
+    has_bias = cfg.get("qkv_bias", False)
+    proj = lambda h, name: h @ p[name + ".weight"].t() + (p[name + ".bias"] if has_bias else 0)
     b, t = tokens.shape
     x = p["model.embed_tokens.weight"][tokens]
     for i in range(L):
         n = lambda s: f"model.layers.{i}.{s}"
         h = rms_norm(x, p[n("input_layernorm.weight")], eps)
-        q = (h @ p[n("self_attn.q_proj.weight")].t()).view(b, t, H, D)
-        k = (h @ p[n("self_attn.k_proj.weight")].t()).view(b, t, Hkv, D)
-        v = (h @ p[n("self_attn.v_proj.weight")].t()).view(b, t, Hkv, D)
+        q = proj(h, n("self_attn.q_proj")).view(b, t, H, D)
+        k = proj(h, n("self_attn.k_proj")).view(b, t, Hkv, D)
+        v = proj(h, n("self_attn.v_proj")).view(b, t, Hkv, D)
         if cfg["qk_norm"]:  # per head, before RoPE
             q = rms_norm(q, p[n("self_attn.q_norm.weight")], eps)
             k = rms_norm(k, p[n("self_attn.k_norm.weight")], eps)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        q, k = rope(q, theta), rope(k, theta)
+        q, k = rope(q, theta, scaling), rope(k, theta, scaling)
         k = k.repeat_interleave(H // Hkv, dim=1)  # query head j reads kv head j // (H / Hkv)
         v = v.repeat_interleave(H // Hkv, dim=1)
         y = causal_attention(q, k, v).transpose(1, 2).reshape(b, t, H * D)
@@ -155,7 +184,7 @@ def gpt2_params(cfg):
     return spec
 
 
-def qwen3_params(cfg):
+def llama_params(cfg):
     C, F_, V, D = cfg["d_model"], cfg["d_ffn"], cfg["vocab_size"], cfg["head_dim"]
     HD, KD = cfg["n_heads"] * D, cfg["n_heads_kv"] * D
     spec = [("model.embed_tokens.weight", (V, C), "embedding")]
@@ -165,6 +194,10 @@ def qwen3_params(cfg):
                  (n("self_attn.q_proj.weight"), (HD, C), "matrix"),
                  (n("self_attn.k_proj.weight"), (KD, C), "matrix"),
                  (n("self_attn.v_proj.weight"), (KD, C), "matrix")]
+        if cfg.get("qkv_bias", False):  # adjacent, as in tandem's layout
+            spec += [(n("self_attn.q_proj.bias"), (HD,), "bias"),
+                     (n("self_attn.k_proj.bias"), (KD,), "bias"),
+                     (n("self_attn.v_proj.bias"), (KD,), "bias")]
         if cfg["qk_norm"]:
             spec += [(n("self_attn.q_norm.weight"), (D,), "norm"),
                      (n("self_attn.k_norm.weight"), (D,), "norm")]
@@ -258,8 +291,26 @@ def main():
     qwen3 = dict(family="llama", n_layers=2, n_heads=4, n_heads_kv=2, d_model=32, head_dim=16,
                  d_ffn=48, vocab_size=101, max_seq_len=16, rope_theta=10000.0, norm_eps=1e-6,
                  tie_embeddings=False, qk_norm=True)
-    make_fixture("gpt2_tiny", gpt2, gpt2_params(gpt2), gpt2_forward, seed=1)
-    make_fixture("qwen3_tiny", qwen3, qwen3_params(qwen3), qwen3_forward, seed=2)
+    llama3 = dict(family="llama", n_layers=2, n_heads=4, n_heads_kv=2, d_model=32, head_dim=16,
+                  d_ffn=48, vocab_size=101, max_seq_len=16, rope_theta=500000.0, norm_eps=1e-5,
+                  tie_embeddings=False, qk_norm=False, qkv_bias=False,
+                  rope_scaling=dict(factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                                    original_max_positions=64))
+    # Qwen2's theta is 1e6, but then the slowest pairs of these 8-dim heads turn by 2e-4 rad over
+    # the 8 positions: a key bias there shifts every score of a row alike, its exact gradient is
+    # ~0 and Adam would normalise each side's rounding noise into a full step. With theta 100
+    # every pair turns by at least 0.2 rad, so each element of k_proj.bias matters.
+    qwen2 = dict(family="llama", n_layers=2, n_heads=4, n_heads_kv=2, d_model=32, head_dim=8,
+                 d_ffn=48, vocab_size=101, max_seq_len=16, rope_theta=100.0, norm_eps=1e-6,
+                 tie_embeddings=True, qk_norm=False, qkv_bias=True, rope_scaling=None)
+    only = set(sys.argv[1:])  # fixture names to write; all when none are given
+    fixtures = [("gpt2_tiny", gpt2, gpt2_params(gpt2), gpt2_forward, 1),
+                ("qwen3_tiny", qwen3, llama_params(qwen3), llama_forward, 2),
+                ("llama3_tiny", llama3, llama_params(llama3), llama_forward, 3),
+                ("qwen2_tiny", qwen2, llama_params(qwen2), llama_forward, 4)]
+    for name, cfg, spec, forward, seed in fixtures:
+        if not only or name in only:
+            make_fixture(name, cfg, spec, forward, seed=seed)
 
 
 if __name__ == "__main__":

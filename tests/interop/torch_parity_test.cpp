@@ -1,6 +1,7 @@
-// tandem against PyTorch (fixtures from make_torch_fixtures.py): a tiny GPT-2 (tied head) and a
-// tiny Qwen3 (GQA, QK-norm, untied head) with the same weights and batch must give the same
-// logits and loss (<= 1e-5 relative), every gradient and the weights after 3 clipped AdamW
+// tandem against PyTorch (fixtures from make_torch_fixtures.py): a tiny GPT-2 (tied head), a
+// tiny Qwen3 (GQA, QK-norm, untied head), a tiny Llama 3 (theta 500000, llama3 rope_scaling)
+// and a tiny Qwen2 (GQA, q/k/v biases, tied head) with the same weights and batch must give the
+// same logits and loss (<= 1e-5 relative), every gradient and the weights after 3 clipped AdamW
 // steps (<= 1e-4 relative, ||a - b|| / ||b|| per tensor), on every backend.
 #include <gtest/gtest.h>
 
@@ -144,7 +145,7 @@ TEST_P(TorchParity, LogitsLossGradientsAndAdamWStepsMatch) {
 
 std::vector<Case> cases() {
     std::vector<Case> out;
-    for (const char* fixture : {"gpt2_tiny", "qwen3_tiny"})
+    for (const char* fixture : {"gpt2_tiny", "qwen3_tiny", "llama3_tiny", "qwen2_tiny"})
         for (const auto& be : backend::available_backends())
             if (backend::get_backend(be).supports(DType::F32)) out.push_back({fixture, be});
     return out;
@@ -154,6 +155,20 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, TorchParity, ::testing::ValuesIn(cases()),
                          [](const auto& info) {
                              return info.param.fixture + "_" + info.param.backend;
                          });
+
+// The Llama 3 fixture only tests the rescaling if its logits depend on it: without the
+// rope_scaling the same weights must give visibly different logits.
+TEST(TorchParityFixtures, Llama3LogitsDependOnTheRopeScaling) {
+    const Fixture f("llama3_tiny");
+    model::ModelConfig config = model::config_from_json(f.meta["config"]);
+    ASSERT_TRUE(config.rope_scaling.is_on());
+    config.rope_scaling = {};
+    const int64_t B = f.meta["batch"], T = f.meta["seq"];
+    model::Model m(config, backend::get_backend("reference"), DType::F32, B, T);
+    load_weights(m, f);
+    m.forward(f.ints("tokens"), {}, B, T);
+    EXPECT_GT(relative_error(to_host(m, m.logits()), f.floats("logits")), 1e-2);
+}
 
 }  // namespace
 }  // namespace tandem

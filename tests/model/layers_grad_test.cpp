@@ -90,6 +90,10 @@ struct AttentionCase {
     int64_t H, Hkv, D, C;
     bool is_gpt2;  // Conv1D weights with biases, no RoPE
     bool has_qk_norm;
+    bool qkv_bias = false;  // Qwen2: a bias on the QKV product only
+    // Llama 3's rescaled frequencies over 64 original positions: with D = 8 (wavelengths 6.3,
+    // 63, 628, 6283) one pair stays, one is blended and two are slowed.
+    bool llama3_rope = false;
 };
 
 void PrintTo(const AttentionCase& k, std::ostream* os) { *os << k.name; }
@@ -100,9 +104,10 @@ TEST_P(AttentionGradients, MatchFiniteDifferences) {
     auto& be = reference_backend();
     const AttentionCase k = GetParam();
     const int64_t B = 2, T = 5, C = k.C, QKV = (k.H + 2 * k.Hkv) * k.D, HD = k.H * k.D;
-    const AttentionShape s{.H = k.H, .Hkv = k.Hkv, .D = k.D, .has_rope = !k.is_gpt2,
-                           .rope_theta = 10000.0f, .has_qk_norm = k.has_qk_norm,
+    AttentionShape s{.H = k.H, .Hkv = k.Hkv, .D = k.D, .has_rope = !k.is_gpt2,
+                           .rope = {10000.0f, {}}, .has_qk_norm = k.has_qk_norm,
                            .norm_eps = 1e-6f};
+    if (k.llama3_rope) s.rope.scaling = {8.0f, 1.0f, 4.0f, 64};
     const Shape qkv_shape = k.is_gpt2 ? Shape{C, QKV} : Shape{QKV, C};
     const Shape out_shape = k.is_gpt2 ? Shape{HD, C} : Shape{C, HD};
     DeviceTensor x = random_f64({B, T, C}, 10);
@@ -110,7 +115,8 @@ TEST_P(AttentionGradients, MatchFiniteDifferences) {
     DeviceTensor wout = random_f64(out_shape, 13, 0.5f), bout = random_f64({C}, 14, 0.3f);
     DeviceTensor q_norm = random_f64({k.D}, 15), k_norm = random_f64({k.D}, 16);
     auto maybe = [](bool present, const DeviceTensor& t) { return present ? Tensor(t) : Tensor{}; };
-    const AttentionWeights w{{wqkv, maybe(k.is_gpt2, bqkv), k.is_gpt2},
+    const bool has_qkv_bias = k.is_gpt2 || k.qkv_bias;
+    const AttentionWeights w{{wqkv, maybe(has_qkv_bias, bqkv), k.is_gpt2},
                              maybe(k.has_qk_norm, q_norm), maybe(k.has_qk_norm, k_norm),
                              {wout, maybe(k.is_gpt2, bout), k.is_gpt2}};
 
@@ -131,7 +137,7 @@ TEST_P(AttentionGradients, MatchFiniteDifferences) {
     DeviceTensor dx = zeros_f64({B, T, C}), dwqkv = zeros_f64(qkv_shape), dbqkv = zeros_f64({QKV}),
                  dwout = zeros_f64(out_shape), dbout = zeros_f64({C}), dq_norm = zeros_f64({k.D}),
                  dk_norm = zeros_f64({k.D});
-    const AttentionWeights dw{{dwqkv, maybe(k.is_gpt2, dbqkv), k.is_gpt2},
+    const AttentionWeights dw{{dwqkv, maybe(has_qkv_bias, dbqkv), k.is_gpt2},
                               maybe(k.has_qk_norm, dq_norm), maybe(k.has_qk_norm, dk_norm),
                               {dwout, maybe(k.is_gpt2, dbout), k.is_gpt2}};
     DeviceTensor dy = DeviceTensor::from(be, testing::random_normal(B * T * C, 17), {B, T, C},
@@ -142,10 +148,8 @@ TEST_P(AttentionGradients, MatchFiniteDifferences) {
     EXPECT_LT(finite_difference_error(x, dx, loss), kTolerance) << "dx";
     EXPECT_LT(finite_difference_error(wqkv, dwqkv, loss, 60), kTolerance) << "dwqkv";
     EXPECT_LT(finite_difference_error(wout, dwout, loss), kTolerance) << "dwout";
-    if (k.is_gpt2) {
-        EXPECT_LT(finite_difference_error(bqkv, dbqkv, loss), kTolerance) << "dbqkv";
-        EXPECT_LT(finite_difference_error(bout, dbout, loss), kTolerance) << "dbout";
-    }
+    if (has_qkv_bias) EXPECT_LT(finite_difference_error(bqkv, dbqkv, loss), kTolerance) << "dbqkv";
+    if (k.is_gpt2) EXPECT_LT(finite_difference_error(bout, dbout, loss), kTolerance) << "dbout";
     if (k.has_qk_norm) {
         EXPECT_LT(finite_difference_error(q_norm, dq_norm, loss), kTolerance) << "dq_norm";
         EXPECT_LT(finite_difference_error(k_norm, dk_norm, loss), kTolerance) << "dk_norm";
@@ -158,7 +162,9 @@ INSTANTIATE_TEST_SUITE_P(
                       AttentionCase{"LlamaMha", 2, 2, 4, 8, false, false},
                       AttentionCase{"LlamaGqa", 4, 2, 6, 10, false, false},
                       AttentionCase{"Qwen3GqaQkNorm", 4, 2, 6, 10, false, true},
-                      AttentionCase{"Qwen3MqaQkNorm", 4, 1, 4, 8, false, true}),
+                      AttentionCase{"Qwen3MqaQkNorm", 4, 1, 4, 8, false, true},
+                      AttentionCase{"Qwen2GqaQkvBias", 4, 2, 4, 16, false, false, true},
+                      AttentionCase{"Llama3ScaledRope", 4, 2, 8, 12, false, false, false, true}),
     [](const auto& info) { return std::string(info.param.name); });
 
 class MlpGradients : public ::testing::TestWithParam<MlpKind> {};

@@ -59,6 +59,9 @@ struct GradCase {
     const char* name;
     Family family;
     bool tied, gqa_qk_norm;
+    bool qkv_bias = false;     // Qwen2
+    bool llama3_rope = false;  // Llama 3.1's rope_scaling over 32 original positions: with
+                               // D = 6, pair 0 stays, pairs 1 and 2 are slowed
 };
 
 void PrintTo(const GradCase& k, std::ostream* os) { *os << k.name; }
@@ -67,7 +70,10 @@ class ModelGradients : public ::testing::TestWithParam<GradCase> {};
 
 TEST_P(ModelGradients, MatchFiniteDifferencesForEveryTensor) {
     const GradCase k = GetParam();
-    const ModelConfig c = tiny_config(k.family, k.tied, k.gqa_qk_norm);
+    ModelConfig c = tiny_config(k.family, k.tied, k.gqa_qk_norm);
+    c.qkv_bias = k.qkv_bias;
+    if (k.qkv_bias) c.n_heads_kv = 2;  // Qwen2 uses grouped-query attention too
+    if (k.llama3_rope) c.rope_scaling = {8.0f, 1.0f, 4.0f, 32};
     Model m(c, reference_backend(), DType::F64, 2, 8);
     randomise(m, 42);
     const Batch batch;
@@ -90,7 +96,10 @@ INSTANTIATE_TEST_SUITE_P(
                       GradCase{"LlamaTied", Family::Llama, true, false},
                       GradCase{"LlamaUntied", Family::Llama, false, false},
                       GradCase{"Qwen3GqaQkNormTied", Family::Llama, true, true},
-                      GradCase{"Qwen3GqaQkNormUntied", Family::Llama, false, true}),
+                      GradCase{"Qwen3GqaQkNormUntied", Family::Llama, false, true},
+                      GradCase{"Qwen2GqaQkvBiasTied", Family::Llama, true, false, true},
+                      GradCase{"Llama3ScaledRopeUntied", Family::Llama, false, false, false,
+                               true}),
     [](const auto& info) { return std::string(info.param.name); });
 
 std::vector<double> all_grads(const Model& m) { return testing::read_f64(m.grads()); }

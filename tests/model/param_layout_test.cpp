@@ -28,6 +28,27 @@ TEST(ParamLayout, Llama15mHasItsSizeAndTiedHead) {
     EXPECT_EQ(p.find("lm_head.weight"), nullptr);
 }
 
+TEST(ParamLayout, Qwen2HasQkvBiasesAdjacentAndQwen25_05bSize) {
+    // Qwen2.5-0.5B: 24 layers, hidden 896, 14 heads of 64, 2 kv heads, ffn 4864, tied.
+    ModelConfig c{.family = Family::Llama, .n_layers = 24, .n_heads = 14, .n_heads_kv = 2,
+                  .d_model = 896, .head_dim = 64, .d_ffn = 4864, .vocab_size = 151936,
+                  .max_seq_len = 32768, .rope_theta = 1e6f, .norm_eps = 1e-6f,
+                  .tie_embeddings = true, .qkv_bias = true};
+    c.validate();
+    const ParamLayout p = make_layout(c);
+    EXPECT_EQ(p.n_params(), 494032768);
+    const auto& q = p.get("model.layers.3.self_attn.q_proj.bias");
+    const auto& k = p.get("model.layers.3.self_attn.k_proj.bias");
+    const auto& v = p.get("model.layers.3.self_attn.v_proj.bias");
+    EXPECT_EQ(q.shape, (Shape{896}));
+    EXPECT_EQ(k.shape, (Shape{128}));
+    EXPECT_EQ(k.offset, q.offset + q.numel());
+    EXPECT_EQ(v.offset, k.offset + k.numel());
+    EXPECT_EQ(q.role, ParamRole::Bias);
+    EXPECT_FALSE(q.is_decayed());
+    EXPECT_EQ(p.find("model.layers.3.self_attn.o_proj.bias"), nullptr);
+}
+
 TEST(ParamLayout, OffsetsArePackedInOrder) {
     for (const char* name : {"tiny", "qwen3-tiny", "gpt2-124m"}) {
         const ParamLayout p = make_layout(preset_config(name));

@@ -157,14 +157,14 @@ TANDEM_CPU_CLONES void sum_group(float* dk, float* dv, const float* partial, int
 
 }  // namespace
 
-void rope(Tensor qkv, int64_t H, int64_t Hkv, float theta, int64_t pos_offset, bool inverse) {
+void rope(Tensor qkv, int64_t H, int64_t Hkv, const RopeParams& params, int64_t pos_offset,
+          bool inverse) {
     const Layout L = layout_of(qkv, H, Hkv, GemmKernel::openblas);  // (no products)
     const int64_t half = L.D / 2;
     // Angles in double, cos and sin rounded once: at position 1e5 an f32 angle would be off by
     // up to 4e-3 radians (half its ulp) before any cos is taken.
     std::vector<double> inv_freq(half);
-    for (int64_t i = 0; i < half; ++i)
-        inv_freq[i] = std::pow(double(theta), -2.0 * double(i) / double(L.D));
+    for (int64_t i = 0; i < half; ++i) inv_freq[i] = params.inv_freq(i, L.D);
     std::vector<float> cos(L.T * half), sin(L.T * half);
 #pragma omp parallel for schedule(static)
     for (int64_t t = 0; t < L.T; ++t)

@@ -111,17 +111,17 @@ class CpuBackend final : public HostMemoryBackend {
                               Hkv);
     }
 
-    void rope_forward(Tensor qkv, int64_t H, int64_t Hkv, float theta,
+    void rope_forward(Tensor qkv, int64_t H, int64_t Hkv, const RopeParams& rope,
                       int64_t pos_offset) override {
         TANDEM_ASSERT(checks::qkv_layout(qkv, H, Hkv).D % 2 == 0, qkv.str(), H, Hkv);
         expect_f32(qkv);
-        cpu::rope(qkv, H, Hkv, theta, pos_offset, /*inverse=*/false);
+        cpu::rope(qkv, H, Hkv, rope, pos_offset, /*inverse=*/false);
     }
-    void rope_backward(Tensor dqkv, int64_t H, int64_t Hkv, float theta,
+    void rope_backward(Tensor dqkv, int64_t H, int64_t Hkv, const RopeParams& rope,
                        int64_t pos_offset) override {
         TANDEM_ASSERT(checks::qkv_layout(dqkv, H, Hkv).D % 2 == 0, dqkv.str(), H, Hkv);
         expect_f32(dqkv);
-        cpu::rope(dqkv, H, Hkv, theta, pos_offset, /*inverse=*/true);
+        cpu::rope(dqkv, H, Hkv, rope, pos_offset, /*inverse=*/true);
     }
 
     void attention_forward(Tensor out, Tensor lse, Tensor qkv, int64_t H, int64_t Hkv) override {

@@ -296,10 +296,11 @@ Geometry geometry_of(const Tensor& qkv, int64_t H, int64_t Hkv) {
 }
 
 // rope: one thread per (position, q or k head, i < D/2). Angles in double: at position 10^4 an
-// f32 angle would already be off by ~1e-3 rad.
+// f32 angle would already be off by ~1e-3 rad. The frequency comes from the same
+// RopeParams::inv_freq as on the host (passed by value: a few bytes of kernel arguments).
 template <typename T>
 __global__ void rope_kernel(T* qkv, int64_t n_positions, int T_len, int n_rot_heads, int W, int D,
-                            float theta, int64_t pos_offset, float sign) {
+                            RopeParams params, int64_t pos_offset, float sign) {
     const int half = D / 2;
     const int64_t n = n_positions * n_rot_heads * half;
     for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < n;
@@ -309,7 +310,7 @@ __global__ void rope_kernel(T* qkv, int64_t n_positions, int T_len, int n_rot_he
         const int j = int(rest % n_rot_heads);
         const int64_t p = rest / n_rot_heads;
         const int64_t t = p % T_len;
-        const double angle = double(pos_offset + t) * pow(double(theta), -2.0 * i / double(D));
+        const double angle = double(pos_offset + t) * params.inv_freq(i, D);
         double s, c;
         sincos(angle, &s, &c);
         const float cf = float(c), sf = sign * float(s);
@@ -322,8 +323,8 @@ __global__ void rope_kernel(T* qkv, int64_t n_positions, int T_len, int n_rot_he
 
 }  // namespace
 
-void rope(Context& ctx, Tensor qkv, int64_t H, int64_t Hkv, float theta, int64_t pos_offset,
-          bool inverse) {
+void rope(Context& ctx, Tensor qkv, int64_t H, int64_t Hkv, const RopeParams& params,
+          int64_t pos_offset, bool inverse) {
     const Geometry geo = geometry_of(qkv, H, Hkv);
     TANDEM_ASSERT(geo.D % 2 == 0, "rope needs an even head dim", qkv.str(), H, Hkv);
     const int64_t n_positions = qkv.size(0) * geo.T;
@@ -332,7 +333,7 @@ void rope(Context& ctx, Tensor qkv, int64_t H, int64_t Hkv, float theta, int64_t
     dispatch(qkv.dtype, [&](auto tag) {
         using T = decltype(tag);
         rope_kernel<T><<<n_blocks_for(n, 256), 256, 0, ctx.stream>>>(
-            qkv.as<T>(), n_positions, geo.T, int(H + Hkv), geo.W, geo.D, theta, pos_offset,
+            qkv.as<T>(), n_positions, geo.T, int(H + Hkv), geo.W, geo.D, params, pos_offset,
             inverse ? -1.0f : 1.0f);
     });
     TANDEM_CUDA_CHECK_LAUNCH();

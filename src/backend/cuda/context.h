@@ -73,8 +73,8 @@ void gelu_backward(Context&, Tensor dx, Tensor dy, Tensor x);
 void swiglu_forward(Context&, Tensor y, Tensor gate_up);
 void swiglu_backward(Context&, Tensor dgate_up, Tensor dy, Tensor gate_up);
 
-void rope(Context&, Tensor qkv, int64_t H, int64_t Hkv, float theta, int64_t pos_offset,
-          bool inverse);
+void rope(Context&, Tensor qkv, int64_t H, int64_t Hkv, const RopeParams& params,
+          int64_t pos_offset, bool inverse);
 void attention_forward(Context&, Tensor out, Tensor lse, Tensor qkv, int64_t H, int64_t Hkv);
 void attention_backward(Context&, Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse,
                         int64_t H, int64_t Hkv);

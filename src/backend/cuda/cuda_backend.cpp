@@ -107,13 +107,13 @@ public:
         cuda::qk_norm_backward(ctx_, dqkv, dq_weight, dk_weight, dy, qkv, q_weight, k_weight, rstd,
                                H, Hkv);
     }
-    void rope_forward(Tensor qkv, int64_t H, int64_t Hkv, float theta,
+    void rope_forward(Tensor qkv, int64_t H, int64_t Hkv, const RopeParams& rope,
                       int64_t pos_offset) override {
-        cuda::rope(ctx_, qkv, H, Hkv, theta, pos_offset, false);
+        cuda::rope(ctx_, qkv, H, Hkv, rope, pos_offset, false);
     }
-    void rope_backward(Tensor dqkv, int64_t H, int64_t Hkv, float theta,
+    void rope_backward(Tensor dqkv, int64_t H, int64_t Hkv, const RopeParams& rope,
                        int64_t pos_offset) override {
-        cuda::rope(ctx_, dqkv, H, Hkv, theta, pos_offset, true);
+        cuda::rope(ctx_, dqkv, H, Hkv, rope, pos_offset, true);
     }
     void attention_forward(Tensor out, Tensor lse, Tensor qkv, int64_t H, int64_t Hkv) override {
         cuda::attention_forward(ctx_, out, lse, qkv, H, Hkv);

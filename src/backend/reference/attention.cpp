@@ -3,6 +3,7 @@
 // saved lse, and accumulates every gradient in a double copy of dqkv.
 #include <cmath>
 #include <limits>
+#include <numbers>
 #include <vector>
 
 #include "backend/reference/kernels.h"
@@ -39,10 +40,24 @@ void scores_row(std::vector<double>& scores, const Real* x, const QkvIndex& ix, 
     }
 }
 
+// Llama 3's rescaling of one inverse frequency f, as transformers' _compute_llama3_parameters
+// writes it (the same math as RopeParams::inv_freq, spelled out here independently).
+double llama3_inv_freq(double f, const RopeScaling& s) {
+    const double wavelen = 2.0 * std::numbers::pi / f;
+    const double low_freq_wavelen = double(s.original_max_positions) / s.low_freq_factor;
+    const double high_freq_wavelen = double(s.original_max_positions) / s.high_freq_factor;
+    if (wavelen > low_freq_wavelen) return f / s.factor;
+    if (wavelen < high_freq_wavelen) return f;
+    const double smooth = (double(s.original_max_positions) / wavelen - s.low_freq_factor) /
+                          (double(s.high_freq_factor) - s.low_freq_factor);
+    return (1.0 - smooth) * f / s.factor + smooth * f;
+}
+
 }  // namespace
 
 template <typename Real>
-void rope(Tensor qkv, int64_t H, int64_t Hkv, float theta, int64_t pos_offset, bool inverse) {
+void rope(Tensor qkv, int64_t H, int64_t Hkv, const RopeParams& params, int64_t pos_offset,
+          bool inverse) {
     const int64_t B = qkv.size(0), T = qkv.size(1), W = qkv.size(2), D = W / (H + 2 * Hkv);
     const int64_t half = D / 2;
     for (int64_t b = 0; b < B; ++b)
@@ -50,8 +65,10 @@ void rope(Tensor qkv, int64_t H, int64_t Hkv, float theta, int64_t pos_offset, b
             for (int64_t h = 0; h < H + Hkv; ++h) {  // q heads then k heads; v untouched
                 Real* x = qkv.as<Real>() + (b * T + t) * W + h * D;
                 for (int64_t i = 0; i < half; ++i) {
-                    const double angle =
-                        double(pos_offset + t) * std::pow(double(theta), -2.0 * i / double(D));
+                    double inv_freq = std::pow(double(params.theta), -2.0 * i / double(D));
+                    if (params.scaling.is_on())
+                        inv_freq = llama3_inv_freq(inv_freq, params.scaling);
+                    const double angle = double(pos_offset + t) * inv_freq;
                     const double c = std::cos(angle),
                                  s = inverse ? -std::sin(angle) : std::sin(angle);
                     const double x0 = x[i], x1 = x[i + half];
@@ -125,7 +142,7 @@ void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor
     for (int64_t i = 0; i < dqkv.numel(); ++i) dqkv.as<Real>()[i] = static_cast<Real>(grad[i]);
 }
 
-TANDEM_REFERENCE_INSTANTIATE(rope, Tensor, int64_t, int64_t, float, int64_t, bool);
+TANDEM_REFERENCE_INSTANTIATE(rope, Tensor, int64_t, int64_t, const RopeParams&, int64_t, bool);
 TANDEM_REFERENCE_INSTANTIATE(attention_forward, Tensor, Tensor, Tensor, int64_t, int64_t);
 TANDEM_REFERENCE_INSTANTIATE(attention_backward, Tensor, Tensor, Tensor, Tensor, Tensor, int64_t,
                              int64_t);

@@ -47,7 +47,8 @@ template <typename Real>
 void swiglu_backward(Tensor dgate_up, Tensor dy, Tensor gate_up);
 
 template <typename Real>
-void rope(Tensor qkv, int64_t H, int64_t Hkv, float theta, int64_t pos_offset, bool inverse);
+void rope(Tensor qkv, int64_t H, int64_t Hkv, const RopeParams& params, int64_t pos_offset,
+          bool inverse);
 template <typename Real>
 void attention_forward(Tensor out, Tensor lse, Tensor qkv, int64_t H, int64_t Hkv);
 template <typename Real>

@@ -115,15 +115,15 @@ class ReferenceBackend final : public HostMemoryBackend {
                                                                q_weight, k_weight, rstd, H, Hkv));
     }
 
-    void rope_forward(Tensor qkv, int64_t H, int64_t Hkv, float theta,
+    void rope_forward(Tensor qkv, int64_t H, int64_t Hkv, const RopeParams& rope,
                       int64_t pos_offset) override {
         TANDEM_ASSERT(checks::qkv_layout(qkv, H, Hkv).D % 2 == 0, qkv.str(), H, Hkv);
-        TANDEM_DISPATCH(qkv.dtype, ref::rope<Real>(qkv, H, Hkv, theta, pos_offset, false));
+        TANDEM_DISPATCH(qkv.dtype, ref::rope<Real>(qkv, H, Hkv, rope, pos_offset, false));
     }
-    void rope_backward(Tensor dqkv, int64_t H, int64_t Hkv, float theta,
+    void rope_backward(Tensor dqkv, int64_t H, int64_t Hkv, const RopeParams& rope,
                        int64_t pos_offset) override {
         TANDEM_ASSERT(checks::qkv_layout(dqkv, H, Hkv).D % 2 == 0, dqkv.str(), H, Hkv);
-        TANDEM_DISPATCH(dqkv.dtype, ref::rope<Real>(dqkv, H, Hkv, theta, pos_offset, true));
+        TANDEM_DISPATCH(dqkv.dtype, ref::rope<Real>(dqkv, H, Hkv, rope, pos_offset, true));
     }
 
     void attention_forward(Tensor out, Tensor lse, Tensor qkv, int64_t H, int64_t Hkv) override {

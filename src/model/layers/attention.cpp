@@ -18,7 +18,7 @@ void attention_forward(backend::Backend& be, Tensor y, const AttentionSaved& sav
     } else {
         linear_forward(be, rows(saved.qkv), rows(x), w.qkv);
     }
-    if (s.has_rope) be.rope_forward(saved.qkv, s.H, s.Hkv, s.rope_theta, /*pos_offset=*/0);
+    if (s.has_rope) be.rope_forward(saved.qkv, s.H, s.Hkv, s.rope, /*pos_offset=*/0);
     be.attention_forward(saved.att, saved.lse, saved.qkv, s.H, s.Hkv);
     linear_forward(be, rows(y), rows(saved.att), w.out);
 }
@@ -30,7 +30,7 @@ void attention_backward(backend::Backend& be, Tensor dx, const AttentionWeights&
     linear_backward(be, rows(scratch.datt), dw.out, rows(dy), rows(saved.att), w.out);
     be.attention_backward(scratch.dqkv, scratch.datt, saved.qkv, saved.att, saved.lse, s.H,
                           s.Hkv);
-    if (s.has_rope) be.rope_backward(scratch.dqkv, s.H, s.Hkv, s.rope_theta, /*pos_offset=*/0);
+    if (s.has_rope) be.rope_backward(scratch.dqkv, s.H, s.Hkv, s.rope, /*pos_offset=*/0);
     Tensor dqkv_raw = scratch.dqkv;
     if (s.has_qk_norm) {
         be.qk_norm_backward(scratch.dqkv_raw, dw.q_norm, dw.k_norm, scratch.dqkv, saved.qkv_raw,

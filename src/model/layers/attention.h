@@ -18,7 +18,7 @@ struct AttentionWeights {
 struct AttentionShape {
     int64_t H = 0, Hkv = 0, D = 0;
     bool has_rope = false;
-    float rope_theta = 10000.0f;
+    backend::RopeParams rope;  // theta and Llama 3's frequency rescaling
     bool has_qk_norm = false;
     float norm_eps = 1e-6f;  // of the qk-norm
 };

@@ -208,19 +208,25 @@ TEST_P(CudaKernels, GeluAndSwiglu) {
 }
 
 TEST_P(CudaKernels, RopeForwardAndBackward) {
+    // Llama 3.1's rescaling with a short original context, so that all three bands occur.
+    const backend::RopeParams plain{10000.0f}, plain_qwen{1e6f},
+        llama3{500000.0f, {.factor = 8.0f, .low_freq_factor = 1.0f, .high_freq_factor = 4.0f,
+                           .original_max_positions = 64}};
     for (auto [B, T, H, Hkv, D] : {std::tuple{2, 7, 6, 2, 16}, std::tuple{1, 33, 3, 3, 8},
                                    std::tuple{1, 5, 2, 1, 128}})
-        for (int64_t pos_offset : {0, 1000}) {
+        for (int64_t pos_offset : {0, 1000})
+            for (bool scaled : {false, true}) {
             const int64_t W = (H + 2 * Hkv) * D;
             const std::string what = "T=" + std::to_string(T) + " D=" + std::to_string(D) +
-                                     " offset=" + std::to_string(pos_offset);
+                                     " offset=" + std::to_string(pos_offset) +
+                                     (scaled ? " llama3" : "");
             Pair qkv = values(random_normal(B * T * W, 61), {B, T, W});
             run_both([&](backend::Backend& be, Side s) {
-                be.rope_forward(s(qkv), H, Hkv, 10000.0f, pos_offset);
+                be.rope_forward(s(qkv), H, Hkv, scaled ? llama3 : plain, pos_offset);
             });
             expect_close(qkv, tol(), "rope_forward " + what);
             run_both([&](backend::Backend& be, Side s) {
-                be.rope_backward(s(qkv), H, Hkv, 1e6f, pos_offset);
+                be.rope_backward(s(qkv), H, Hkv, scaled ? llama3 : plain_qwen, pos_offset);
             });
             expect_close(qkv, tol(), "rope_backward " + what);
         }
