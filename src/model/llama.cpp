@@ -16,15 +16,6 @@ std::string layer_name(int64_t i, const char* suffix) {
     return "model.layers." + std::to_string(i) + "." + suffix;
 }
 
-// The q, k and v biases of layer i as one [(H + 2 Hkv) D] vector: the QKV product's bias.
-Tensor stacked_bias(const ParamLayout& layout, Tensor flat, int64_t i) {
-    const ParamEntry& q = layout.get(layer_name(i, "self_attn.q_proj.bias"));
-    const ParamEntry& k = layout.get(layer_name(i, "self_attn.k_proj.bias"));
-    const ParamEntry& v = layout.get(layer_name(i, "self_attn.v_proj.bias"));
-    TANDEM_ASSERT(k.offset == q.offset + q.numel() && v.offset == k.offset + k.numel(), q.offset,
-                  k.offset, v.offset);
-    return flat.slice(q.offset, q.numel() + k.numel() + v.numel());
-}
 }  // namespace
 
 ParamLayout llama_layout(const ModelConfig& c) {
@@ -72,7 +63,10 @@ ModelWeights llama_weights(const ModelConfig& c, const PlacedLayout& placed) {
         b.attn.qkv.weight = placed.stacked_view(
             {n("self_attn.q_proj.weight"), n("self_attn.k_proj.weight"),
                    n("self_attn.v_proj.weight")});
-        if (c.qkv_bias) b.attn.qkv.bias = stacked_bias(layout, flat, i);
+        if (c.qkv_bias)  // one [(H + 2 Hkv) D] vector: the QKV product's bias
+            b.attn.qkv.bias = placed.stacked_view({n("self_attn.q_proj.bias"),
+                                                   n("self_attn.k_proj.bias"),
+                                                   n("self_attn.v_proj.bias")});
         if (c.qk_norm) {
             b.attn.q_norm = t(n("self_attn.q_norm.weight"));
             b.attn.k_norm = t(n("self_attn.k_norm.weight"));
