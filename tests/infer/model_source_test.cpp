@@ -7,7 +7,7 @@
 #include "backend/registry.h"
 #include "common/temp_dir.h"
 #include "common/test_util.h"
-#include "infer/hf_dir_util.h"
+#include "common/hf_dir_util.h"
 #include "core/error.h"
 #include "core/quant.h"
 #include "infer/model_export.h"

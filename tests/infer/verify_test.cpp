@@ -5,7 +5,7 @@
 
 #include "backend/registry.h"
 #include "common/temp_dir.h"
-#include "infer/hf_dir_util.h"
+#include "common/hf_dir_util.h"
 #include "core/error.h"
 
 namespace tandem::infer {

