@@ -20,10 +20,14 @@ std::string plain_number(double v) {
     return text;
 }
 
-std::string describe(const NumberRange& r) {
+// "≥ 0", "> 0 and ≤ 1", "between 257 and 4194304"; ascii: >= and <= (--help aligns its
+// columns by bytes).
+std::string describe(const NumberRange& r, bool ascii) {
     const bool has_lo = std::isfinite(r.lo), has_hi = std::isfinite(r.hi);
-    const std::string lo = std::string(r.lo_open ? "> " : "≥ ") + plain_number(r.lo);
-    const std::string hi = std::string(r.hi_open ? "< " : "≤ ") + plain_number(r.hi);
+    const std::string lo =
+        std::string(r.lo_open ? "> " : ascii ? ">= " : "≥ ") + plain_number(r.lo);
+    const std::string hi =
+        std::string(r.hi_open ? "< " : ascii ? "<= " : "≤ ") + plain_number(r.hi);
     if (has_lo && has_hi && !r.lo_open && !r.hi_open)
         return "between " + plain_number(r.lo) + " and " + plain_number(r.hi);
     if (has_lo && has_hi) return lo + " and " + hi;
@@ -43,10 +47,10 @@ CLI::Option* check_range(CLI::Option* opt, NumberRange range) {
         const bool low = range.lo_open ? !(v > range.lo) : !(v >= range.lo);
         const bool high = range.hi_open ? !(v < range.hi) : !(v <= range.hi);
         if (low || high || std::isnan(v))
-            throw OptionRangeError(name + " must be " + describe(range) + ", got " + input);
+            throw OptionRangeError(name + " must be " + describe(range, false) + ", got " + input);
         return {};
     };
-    return opt->check(CLI::Validator(check, describe(range), "range"));
+    return opt->check(CLI::Validator(check, describe(range, true), "range"));
 }
 
 io::DocumentFormat TextInputArgs::document_format() const {
