@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.add_flag_callback("-v,--verbose", [] { tandem::set_log_details(true); },
                           "details on stderr (the cpu backend's kernel choice, ...)");
+    app.fallthrough();  // -v after the subcommand too (set before they are added: they inherit it)
     tandem::cli::add_tokenizer_command(app);
     tandem::cli::add_prepare_command(app);
     tandem::cli::add_train_command(app);

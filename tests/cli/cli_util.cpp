@@ -17,8 +17,12 @@ std::string shell_quoted(const std::string& text) {
     return q + "'";
 }
 
-CliRun tandem(const TempDir& dir, const std::string& args, const std::string& stdin_file) {
-    std::string cmd = "cd " + shell_quoted(dir.path()) + " && " + shell_quoted(tandem_binary()) + " " + args +
+CliRun tandem(const TempDir& dir, const std::string& args, const std::string& stdin_file,
+              const std::string& env) {
+    // One OpenMP thread: on a loaded machine a team of spinning threads turns a tiny training
+    // run of 0.3 s into 7 s, and these tests check behaviour, not speed.
+    std::string cmd = "cd " + shell_quoted(dir.path()) + " && OMP_NUM_THREADS=1 " + env + " " +
+                      shell_quoted(tandem_binary()) + " " + args +
                       " >" + shell_quoted(dir.file("stdout")) + " 2>" + shell_quoted(dir.file("stderr")) +
                       " <" + shell_quoted(stdin_file.empty() ? "/dev/null" : stdin_file);
     int status = std::system(cmd.c_str());

@@ -13,9 +13,10 @@ struct CliRun {
     std::string out, err;
 };
 
-// Runs `tandem ARGS` in a shell inside `dir`, stdin from `stdin_file` when given (else
-// /dev/null). ARGS is shell text: quote paths with shell_quoted().
-CliRun tandem(const TempDir& dir, const std::string& args, const std::string& stdin_file = "");
+// Runs `ENV tandem ARGS` in a shell inside `dir`, stdin from `stdin_file` when given (else
+// /dev/null). ARGS and ENV (NAME=VALUE ...) are shell text: quote paths with shell_quoted().
+CliRun tandem(const TempDir& dir, const std::string& args, const std::string& stdin_file = "",
+              const std::string& env = "");
 
 // `text` in single quotes for the shell.
 std::string shell_quoted(const std::string& text);
