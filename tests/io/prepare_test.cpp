@@ -101,6 +101,25 @@ TEST(Prepare, ShardsAreByteIdenticalForAnyThreadCountAndBatchSize) {
     EXPECT_EQ(run(2, 1 << 20, "one"), one);  // rerun over an earlier output replaces it
 }
 
+// The inputs of `o` prepared into "split" as given and into "whole" with no validation: the
+// summary of the first, its train and val tokens, and the whole stream of the second.
+struct SplitAndWhole {
+    PrepareSummary summary;
+    std::vector<int32_t> train, val, whole;
+};
+SplitAndWhole split_and_whole(const testing::TempDir& dir, const BpeTokenizer& tok,
+                              PrepareOptions o) {
+    o.out_dir = dir.file("split");
+    SplitAndWhole r{prepare_shards(tok, o), {}, {}, {}};
+    o.val_fraction = 0;
+    o.out_dir = dir.file("whole");
+    prepare_shards(tok, o);
+    r.train = all_tokens(dir.file("split"), "train");
+    r.val = all_tokens(dir.file("split"), "val");
+    r.whole = all_tokens(dir.file("whole"), "train");
+    return r;
+}
+
 TEST(Prepare, OneBigFileHoldsOutTheEndOfItsTokenStream) {
     // One document cannot be split by documents: validation is the stream's last tokens.
     testing::TempDir dir;
@@ -108,15 +127,7 @@ TEST(Prepare, OneBigFileHoldsOutTheEndOfItsTokenStream) {
     BpeTokenizer tok = small_tokenizer(dir, fortune_file(0, 50));
     PrepareOptions o;
     o.inputs = {dir.file("in")};
-    o.out_dir = dir.file("split");
-    PrepareSummary s = prepare_shards(tok, o);  // the default fraction, 0.005
-    o.val_fraction = 0;
-    o.out_dir = dir.file("whole");
-    prepare_shards(tok, o);
-
-    const std::vector<int32_t> whole = all_tokens(dir.file("whole"), "train");
-    std::vector<int32_t> train = all_tokens(dir.file("split"), "train"),
-                         val = all_tokens(dir.file("split"), "val");
+    auto [s, train, val, whole] = split_and_whole(dir, tok, o);  // the default fraction, 0.005
     const int64_t held = tail_validation_tokens(int64_t(whole.size()), 0.005);
     EXPECT_EQ(held, (int64_t(whole.size()) + 9) / 10) << "a tenth: fewer than 32768 tokens";
     EXPECT_EQ(int64_t(val.size()), held);
@@ -142,15 +153,7 @@ TEST(Prepare, TokenSplitAcrossShardsKeepsEveryTokenOnce) {
     o.format.separator = "%";
     o.shard_tokens = 8;
     o.val_fraction = fraction;
-    o.out_dir = dir.file("split");
-    PrepareSummary s = prepare_shards(tok, o);
-    o.val_fraction = 0;
-    o.out_dir = dir.file("whole");
-    prepare_shards(tok, o);
-
-    const std::vector<int32_t> whole = all_tokens(dir.file("whole"), "train");
-    std::vector<int32_t> train = all_tokens(dir.file("split"), "train"),
-                         val = all_tokens(dir.file("split"), "val");
+    auto [s, train, val, whole] = split_and_whole(dir, tok, o);
     ASSERT_GT(s.n_tail_tokens, 2 * 15) << "the tail spans shards";
     EXPECT_EQ(int64_t(val.size()), s.n_tail_tokens);
     EXPECT_EQ(s.n_documents[1], 0);
