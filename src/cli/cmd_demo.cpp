@@ -8,6 +8,7 @@
 
 #include "backend/registry.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "cli/progress_bar.h"
 #include "cli/train_progress.h"
 #include "core/error.h"
@@ -64,6 +65,7 @@ std::vector<std::string> corpus_files(const std::string& dir) {
 void step_title(int n, const char* text) { log_info("\n[", n, "/4] ", text); }
 
 void run_demo(const DemoArgs& a) {
+    set_log_details(true);  // the kernel choice belongs in the training log, before any sample
     const std::vector<std::string> files = corpus_files(a.corpus);
     fs::create_directories(a.out);
     const std::string tokenizer_path = (fs::path(a.out) / "tokenizer.json").string();
@@ -147,11 +149,10 @@ void add_demo_command(CLI::App& app) {
         "demo", "Tokenizer, shards, a few minutes of training and samples, on Debian's fortunes");
     cmd->add_option("--out", a->out, "working directory")->capture_default_str();
     cmd->add_option("--corpus", a->corpus, "directory of text files with % separators")->capture_default_str();
-    cmd->add_option("--vocab-size", a->vocab_size, "tokenizer vocabulary")
-        ->check(CLI::Range(int64_t{260}, int64_t{65536}))->capture_default_str();
-    cmd->add_option("--steps", a->steps, "training steps (default: the embedded configuration's)")
-        ->check(CLI::PositiveNumber);
-    cmd->add_option("--samples", a->samples, "samples to print")->check(CLI::NonNegativeNumber)->capture_default_str();
+    between(cmd->add_option("--vocab-size", a->vocab_size, "tokenizer vocabulary"), 260, 65536)
+        ->capture_default_str();
+    positive(cmd->add_option("--steps", a->steps, "training steps (default: the embedded configuration's)"));
+    at_least(cmd->add_option("--samples", a->samples, "samples to print"), 0)->capture_default_str();
     cmd->add_option("--device", a->device, "cpu, cuda or auto")->capture_default_str();
     cmd->callback([a] { run_demo(*a); });
 }

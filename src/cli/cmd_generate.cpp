@@ -4,6 +4,7 @@
 
 #include "backend/registry.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/log.h"
 #include "infer/decoder.h"
 #include "infer/generate.h"
@@ -46,14 +47,16 @@ void add_generate_command(CLI::App& app) {
     cmd->add_option("--model", a->model_path, "a tandem run or checkpoint directory, a Hugging Face model directory, or a .gguf file")
         ->required();
     cmd->add_option("--prompt", o.prompt, "the text to continue (default: start of a document)");
-    cmd->add_option("--max-tokens", o.max_tokens, "tokens to generate at most")->check(CLI::NonNegativeNumber);
-    cmd->add_option("--temperature", o.sampling.temperature, "0 = greedy")->capture_default_str();
-    cmd->add_option("--top-k", o.sampling.top_k, "sample from the k most likely tokens (0 = all)");
-    cmd->add_option("--top-p", o.sampling.top_p, "sample from the smallest set with this much probability");
-    cmd->add_option("--seed", o.sampling.seed, "random seed: the same seed gives the same text");
+    at_least(cmd->add_option("--max-tokens", o.max_tokens, "tokens to generate at most"), 0);
+    at_least(cmd->add_option("--temperature", o.sampling.temperature, "0 = greedy"), 0)->capture_default_str();
+    at_least(cmd->add_option("--top-k", o.sampling.top_k, "sample from the k most likely tokens (0 = all)"), 0);
+    check_range(cmd->add_option("--top-p", o.sampling.top_p, "sample from the smallest set with this much probability"),
+                {.lo = 0, .hi = 1, .lo_open = true});
+    at_least(cmd->add_option("--seed", o.sampling.seed, "random seed: the same seed gives the same text"), 0);
     cmd->add_option("--stop", o.stop, "stop before this string (repeatable)");
     cmd->add_option("--device", a->device, "cpu, cuda, reference or auto")->capture_default_str();
-    cmd->add_flag("-v,--verbose", a->verbose, "print token counts and the checkpoint used to stderr");
+    cmd->add_flag("-v,--verbose", a->verbose, "print token counts, the checkpoint used and the kernels chosen to stderr")
+        ->each([](const std::string&) { set_log_details(true); });
     o.echo_prompt = true;
     cmd->callback([a] { run_generate(*a); });
 }

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "cli/progress_bar.h"
 #include "core/log.h"
 #include "io/prepare.h"
@@ -14,7 +15,7 @@ namespace {
 
 struct PrepareArgs {
     std::string tokenizer;
-    std::string format = "text";
+    TextInputArgs text;
     int threads = 0;
     io::PrepareOptions options;
 };
@@ -22,7 +23,8 @@ struct PrepareArgs {
 void run_prepare(PrepareArgs& a) {
     io::BpeTokenizer tokenizer = io::load_tokenizer(a.tokenizer);
     a.options.n_threads = a.threads;
-    a.options.format.format = a.format == "jsonl" ? io::InputFormat::Jsonl : io::InputFormat::Text;
+    a.options.inputs = a.text.inputs;
+    a.options.format = a.text.document_format();
     a.options.tokenizer_source = a.tokenizer;
     ProgressBar bar("prepare");
     a.options.on_progress = [&](const io::PrepareProgress& p) {
@@ -30,6 +32,14 @@ void run_prepare(PrepareArgs& a) {
     };
     io::PrepareSummary s = io::prepare_shards(tokenizer, a.options);
     bar.finish();
+    if (s.n_tail_tokens > 0) {
+        const int64_t n_docs = s.n_documents[0];
+        log_info("prepare: ", n_docs, n_docs == 1 ? " document is" : " documents are",
+                 " too few for --val-fraction ", a.options.val_fraction,
+                 " (none was drawn for validation), so validation is the last ", s.n_tail_tokens,
+                 " tokens of the stream (cut inside a document) and train the ", s.n_tokens[0],
+                 " before them");
+    }
     log_info("prepare: ", s.n_bytes, " bytes -> train ", s.n_documents[0], " documents, ",
              s.n_tokens[0], " tokens in ", s.n_shards[0], " shards; val ", s.n_documents[1],
              " documents, ", s.n_tokens[1], " tokens in ", s.n_shards[1], " shards; in ",
@@ -46,22 +56,17 @@ void add_prepare_command(CLI::App& app) {
            "--tokenizer", a->tokenizer,
            "tokenizer.json, or a directory with tokenizer.json or encoder.json + vocab.bpe")
         ->required();
-    cmd->add_option("--input", o.inputs, "files or directories (read recursively, sorted)")
-        ->required();
-    cmd->add_option("--format", a->format, "text or jsonl")
-        ->check(CLI::IsMember({"text", "jsonl"}));
-    cmd->add_option("--field", o.format.field, "jsonl: the string field holding the document");
-    cmd->add_option("--doc-separator", o.format.separator,
-                    "text: a line equal to this ends a document (e.g. % for fortune files); "
-                    "default: each file is one document");
+    add_text_input_options(cmd, a->text, "the corpus", true);
     cmd->add_option("--out", o.out_dir, "output directory (shards, meta.json, tokenizer.json)")
         ->required();
-    cmd->add_option("--val-fraction", o.val_fraction, "fraction of documents for validation")
-        ->check(CLI::Range(0.0, 0.999));
-    cmd->add_option("--shard-tokens", o.shard_tokens, "tokens per shard")
-        ->check(CLI::PositiveNumber);
-    cmd->add_option("--threads", a->threads, "tokenizing threads (default: all cores)")
-        ->check(CLI::NonNegativeNumber);
+    check_range(cmd->add_option("--val-fraction", o.val_fraction,
+                                "fraction of documents for validation (of tokens, from the end "
+                                "of the stream, when there are too few documents)"),
+                {.lo = 0, .hi = 1, .hi_open = true})
+        ->capture_default_str();
+    positive(cmd->add_option("--shard-tokens", o.shard_tokens, "tokens per shard"));
+    at_least(cmd->add_option("--threads", a->threads, "tokenizing threads (default: all cores)"),
+             0);
     cmd->callback([a] { run_prepare(*a); });
 }
 

@@ -7,11 +7,12 @@
 
 #include "backend/registry.h"
 #include "cli/commands.h"
-#include "infer/model_source.h"
+#include "cli/options.h"
 #include "cli/supervisor.h"
 #include "cli/train_progress.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "infer/model_source.h"
 #include "io/atomic_file.h"
 #include "train/faults.h"
 #include "train/trainer.h"
@@ -39,6 +40,7 @@ nlohmann::json read_json_file(const std::string& path) {
 }
 
 void run_train(const TrainArgs& a) {
+    set_log_details(true);  // train's output is its log: the kernel choice belongs in it
     // The configuration: the file given, else (resuming) the run's own, else the defaults.
     nlohmann::json config = nlohmann::json::object();
     std::string origin = "configuration";
@@ -110,18 +112,17 @@ void add_train_command(CLI::App& app) {
         ->expected(0, 1)
         ->default_str("required")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-    cmd->add_option("--supervise", a->supervise,
-                    "run the trainer as a child process and restart it (with --resume auto) up to N times after "
-                    "a crash or a hang")
-        ->check(CLI::NonNegativeNumber);
+    at_least(cmd->add_option("--supervise", a->supervise,
+                             "run the trainer as a child process and restart it (with --resume auto) up to N "
+                             "times after a crash or a hang"),
+             0);
     cmd->add_option("--inject", a->faults,
                     "inject a fault, KIND@STEP[:ARG]: nan@K[:grads|loss|PARAM], spike@K[:FACTOR], "
                     "kill@K[:step|eval|checkpoint], hang@K[:SECONDS], ckpt-fail@K, ckpt-corrupt@K, "
                     "ckpt-truncate@K (also TANDEM_FAULTS, comma-separated)")
         ->allow_extra_args(false);
     cmd->add_option("--device", a->device, "cpu, cuda, reference or auto (overrides the config)");
-    cmd->add_option("--stop-after", a->stop_after, "end cleanly after this step, with a checkpoint")
-        ->check(CLI::PositiveNumber);
+    positive(cmd->add_option("--stop-after", a->stop_after, "end cleanly after this step, with a checkpoint"));
     cmd->add_option("overrides", a->overrides, "KEY=VALUE settings over the configuration (steps=200 lr=3e-4 ...)");
     cmd->callback([a] {
         // `--resume steps=2000`: the option's optional value took the first KEY=VALUE setting.

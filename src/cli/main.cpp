@@ -6,11 +6,15 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/log.h"
 
 int main(int argc, char** argv) {
     CLI::App app{"tandem: train decoder-only transformers on any hardware, serve them on any other"};
     app.set_version_flag("--version", std::string("tandem ") + TANDEM_VERSION);
     app.require_subcommand(1);
+    app.add_flag_callback("-v,--verbose", [] { tandem::set_log_details(true); },
+                          "details on stderr (the cpu backend's kernel choice, ...)");
+    app.fallthrough();  // -v after the subcommand too (set before they are added: they inherit it)
     tandem::cli::add_tokenizer_command(app);
     tandem::cli::add_prepare_command(app);
     tandem::cli::add_train_command(app);

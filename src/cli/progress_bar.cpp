@@ -43,7 +43,8 @@ void ProgressBar::draw(int64_t done, int64_t total) {
     if (!enabled_) return;
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    double fraction = total > 0 ? double(done) / double(total) : 1.0;
+    // done passes total when stdin is among the inputs: its size is not known in advance.
+    double fraction = total > 0 ? std::min(1.0, double(done) / double(total)) : 1.0;
     double mb_per_s = seconds > 0 ? double(done) / 1e6 / seconds : 0.0;
     double eta = mb_per_s > 0 ? std::max(0.0, double(total - done) / 1e6 / mb_per_s) : 0.0;
     constexpr int kWidth = 30;

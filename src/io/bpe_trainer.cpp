@@ -1,7 +1,8 @@
 // BPE training in two phases.
-//  1. Counting: files are read in chunks cut just after a newline that precedes a non-space byte
+//  1. Counting: plain text files are read in chunks cut just after a newline that precedes a non-space byte
 //     (where the GPT-2 pattern always ends a piece, so cutting changes no piece), split by the
-//     pattern on all cores, and distinct pieces counted, one hash map per thread.
+//     pattern on all cores, and distinct pieces counted, one hash map per thread. Documents of
+//     JSON Lines, or between separator lines, are counted one by one.
 //  2. Merging: each distinct piece is a sequence of ids with a count. Pair counts live in a hash
 //     map, the pieces holding a pair in an index, the best pair in a max-heap with lazy updates.
 //     A merge rewrites only the pieces that hold its pair and applies the pair-count changes of
@@ -9,8 +10,6 @@
 #include "io/bpe_trainer.h"
 
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
 #include <queue>
 #include <unordered_map>
 #include <unordered_set>
@@ -45,15 +44,9 @@ WordCounts count_words(const std::vector<std::string>& files, const BpeTrainerOp
     constexpr size_t kChunk = 1 << 20;
     const int n_threads = thread_count(options.n_threads);
     std::vector<WordCounts> counts(static_cast<size_t>(n_threads));
-    int64_t total = 0, done = 0;
-    for (const std::string& f : files) {
-        std::error_code ec;
-        auto size = std::filesystem::file_size(f, ec);
-        if (ec) throw Error(f, ": cannot read training input: ", ec.message());
-        total += int64_t(size);
-    }
+    const int64_t total = total_input_bytes(files);
+    int64_t done = 0, pending = 0;
     std::vector<std::string> chunks;
-    std::string carry;
     auto count_chunks = [&] {
         parallel_for(chunks.size(), n_threads, [&](size_t i, int thread) {
             WordCounts& mine = counts[size_t(thread)];
@@ -67,27 +60,47 @@ WordCounts count_words(const std::vector<std::string>& files, const BpeTrainerOp
             });
         });
         chunks.clear();
+        pending = 0;
         if (options.on_read) options.on_read(done, total);
     };
-    for (const std::string& f : files) {
-        std::ifstream in(f, std::ios::binary);
-        if (!in) throw Error(f, ": cannot open training input");
-        std::string buffer;
-        while (in) {
-            buffer.resize(kChunk);
-            in.read(buffer.data(), std::streamsize(kChunk));
-            buffer.resize(size_t(in.gcount()));
-            done += int64_t(buffer.size());
-            carry += buffer;
-            size_t cut = in ? safe_cut(carry) : carry.size();  // a file ends a chunk
-            if (cut == 0) continue;
-            chunks.push_back(carry.substr(0, cut));
-            carry.erase(0, cut);
-            if (chunks.size() >= size_t(4 * n_threads)) count_chunks();
+    auto add_chunk = [&](std::string chunk) {
+        pending += int64_t(chunk.size());
+        chunks.push_back(std::move(chunk));
+        if (pending >= int64_t(4 * kChunk) * n_threads) count_chunks();
+    };
+    const DocumentFormat& format = options.format;
+    if (format.format != InputFormat::Text || !format.separator.empty()) {
+        // Documents (jsonl fields, pieces between separators) are counted one by one, so that
+        // no piece spans two of them.
+        DocumentReader reader(files, format);
+        std::string doc;
+        while (reader.next(doc)) {
+            done = reader.bytes_read();
+            add_chunk(std::move(doc));
         }
-        if (in.bad()) throw Error(f, ": read failed");
+        done = reader.bytes_read();
+        count_chunks();
+    } else {
+        // A whole file is one document, and may be larger than memory: it is read in chunks.
+        for (const std::string& f : files) {
+            InputStream stream(f);
+            std::istream& in = stream.get();
+            std::string buffer, carry;
+            while (in) {
+                buffer.resize(kChunk);
+                in.read(buffer.data(), std::streamsize(kChunk));
+                buffer.resize(size_t(in.gcount()));
+                done += int64_t(buffer.size());
+                carry += buffer;
+                size_t cut = in ? safe_cut(carry) : carry.size();  // a file ends a chunk
+                if (cut == 0) continue;
+                add_chunk(carry.substr(0, cut));
+                carry.erase(0, cut);
+            }
+            if (in.bad()) throw Error(f, ": read failed");
+        }
+        count_chunks();
     }
-    count_chunks();
     for (size_t t = 1; t < counts.size(); ++t)
         for (auto& [word, n] : counts[t]) counts[0][word] += n;
     return std::move(counts[0]);
@@ -109,7 +122,7 @@ struct HeapEntry {
 
 }  // namespace
 
-BpeModel train_bpe(const std::vector<std::string>& files, const BpeTrainerOptions& options) {
+BpeModel train_bpe(const std::vector<std::string>& inputs, const BpeTrainerOptions& options) {
     const int64_t n_special = int64_t(options.specials.size());
     const int64_t n_merges = options.vocab_size - 256 - n_special;
     if (n_merges < 0)
@@ -119,7 +132,8 @@ BpeModel train_bpe(const std::vector<std::string>& files, const BpeTrainerOption
     for (const std::string& s : options.specials)
         if (s.empty() || !seen_specials.insert(s).second)
             throw Error("special token '", s, "' is empty or given twice");
-    if (files.empty()) throw Error("no training input files");
+    const std::vector<std::string> files = expand_inputs(inputs);
+    if (files.empty()) throw Error("no training input files in: ", inputs.empty() ? "(none)" : inputs[0]);
 
     BpeModel model;
     for (int b = 0; b < 256; ++b) model.tokens.push_back(std::string(1, char(b)));

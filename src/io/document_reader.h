@@ -1,10 +1,12 @@
-// Streams documents out of input files, one at a time, for `tandem prepare`: plain text (a whole
-// file, or pieces between separator lines) or JSON Lines (one field of each object). Memory
-// holds one document, never a whole corpus.
+// Streams documents out of input files, one at a time, for `tandem prepare`, the tokenizer's
+// training and encoding: plain text (a whole file, or pieces between separator lines) or JSON
+// Lines (one field of each object). Memory holds one document, never a whole corpus.
 #pragma once
 
 #include <cstdint>
 #include <fstream>
+#include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,10 +22,28 @@ struct DocumentFormat {
     std::string separator;
 };
 
+// The input name that stands for standard input.
+inline constexpr const char* kStdinInput = "-";
+
 // Files named directly, and the regular files under named directories (recursively, hidden
-// ones skipped), in a fixed order: arguments in order, each directory sorted by path. Throws
-// tandem::Error naming an input that does not exist.
+// ones skipped), in a fixed order: arguments in order, each directory sorted by path; "-"
+// (stdin) stays as it is. Throws tandem::Error naming an input that does not exist, and for
+// "-" given twice (stdin can be read once).
 std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs);
+
+// The bytes in all of `files` (stdin counts 0: its size is not known in advance).
+int64_t total_input_bytes(const std::vector<std::string>& files);
+
+// `file` opened for reading: the file, or std::cin for "-". Throws tandem::Error naming it.
+class InputStream {
+   public:
+    explicit InputStream(const std::string& file);
+    std::istream& get() { return is_stdin_ ? std::cin : file_; }
+
+   private:
+    bool is_stdin_ = false;
+    std::ifstream file_;
+};
 
 class DocumentReader {
    public:
@@ -41,8 +61,7 @@ class DocumentReader {
     std::vector<std::string> files_;
     DocumentFormat format_;
     size_t file_index_ = 0;
-    std::ifstream in_;
-    bool is_open_ = false;
+    std::unique_ptr<InputStream> in_;  // null between files
     int64_t line_no_ = 0;
     int64_t bytes_read_ = 0;
     std::string line_;

@@ -5,6 +5,8 @@
 // (so a training window that starts mid-stream still sees where documents begin).
 #include "io/prepare.h"
 
+#include <algorithm>
+#include <cmath>
 #include <exception>
 #include <filesystem>
 #include <memory>
@@ -58,7 +60,47 @@ class SplitWriter {
 
     const std::vector<nlohmann::json>& shards() const { return shards_; }
 
+    // Moves the last `n` tokens of this (closed) split to the end of `to`, in order: the shard
+    // the cut falls in keeps its head (rewritten under the same name), the shards after it go.
+    void move_tail(uint64_t n, SplitWriter& to) {
+        uint64_t total = 0;
+        for (const auto& sh : shards_) total += sh["n_tokens"].get<uint64_t>();
+        const uint64_t cut = total - n;
+        size_t first = 0;  // the shard holding token `cut`
+        uint64_t first_start = 0;
+        while (first_start + shards_[first]["n_tokens"].get<uint64_t>() <= cut)
+            first_start += shards_[first++]["n_tokens"].get<uint64_t>();
+        std::vector<MappedShard> mapped;
+        for (size_t i = first; i < shards_.size(); ++i)
+            mapped.emplace_back(dir_ + "/" + shards_[i]["file"].get<std::string>());
+        std::vector<int32_t> buffer;
+        auto copy = [&](const MappedShard& from, uint64_t begin, uint64_t end, auto&& sink) {
+            for (uint64_t at = begin; at < end; at += kCopyTokens) {
+                buffer.resize(size_t(std::min(kCopyTokens, end - at)));
+                from.copy_tokens(at, buffer);
+                sink(std::span<const int32_t>(buffer));
+            }
+        };
+        for (size_t i = 0; i < mapped.size(); ++i)
+            copy(mapped[i], i == 0 ? cut - first_start : 0, mapped[i].n_tokens(),
+                 [&](std::span<const int32_t> ids) { to.append(ids); });
+        const uint64_t head = cut - first_start;
+        for (size_t i = first; i < shards_.size(); ++i)
+            if (i > first || head == 0) fs::remove(mapped[i - first].path());
+        if (head > 0) {  // a mapped file stays readable when a new one is renamed over it
+            ShardWriter rewrite(mapped[0].path(), vocab_size_);
+            copy(mapped[0], 0, head, [&](std::span<const int32_t> ids) { rewrite.append(ids); });
+            const ShardHeader h = rewrite.commit();
+            shards_[first]["n_tokens"] = h.n_tokens;
+            shards_[first]["xxh3"] = hex64(h.checksum);
+            ++first;
+        }
+        shards_.resize(first);
+    }
+
    private:
+    static constexpr uint64_t kCopyTokens = 1 << 20;
+
     std::string dir_;
     int split_;
     int64_t vocab_size_, shard_tokens_;
@@ -81,6 +123,13 @@ void check_out_dir(const std::string& out_dir) {
 
 }  // namespace
 
+int64_t tail_validation_tokens(int64_t n_tokens, double val_fraction) {
+    if (val_fraction <= 0 || n_tokens < 2) return 0;
+    const int64_t by_fraction = int64_t(std::ceil(double(n_tokens) * val_fraction));
+    const int64_t floor = std::min<int64_t>((n_tokens + 9) / 10, kTailValidationTokens);
+    return std::min(std::max(by_fraction, floor), n_tokens - 1);
+}
+
 bool is_validation_document(uint64_t index, double val_fraction) {
     uint64_t h = xxh3_64(&index, sizeof index);
     return double(h >> 11) * 0x1.0p-53 < val_fraction;
@@ -96,7 +145,7 @@ PrepareSummary prepare_shards(const BpeTokenizer& tokenizer, const PrepareOption
         throw Error("no input files in: ", o.inputs.empty() ? "(none)" : o.inputs[0]);
 
     PrepareProgress progress;
-    for (const std::string& f : files) progress.bytes_total += int64_t(fs::file_size(f));
+    progress.bytes_total = total_input_bytes(files);
     const int32_t eot = tokenizer.eot_id();
 
     // Everything is written into a staging directory and moved into place at the end.
@@ -185,6 +234,16 @@ PrepareSummary prepare_shards(const BpeTokenizer& tokenizer, const PrepareOption
         throw Error("the inputs hold no documents (", files.size(), " files, first ", files[0],
                     "): nothing to prepare");
     writers[0].close();
+    // Too few documents for the fraction (one big file, a handful of files): no document drew
+    // validation, so the end of the token stream is held out instead, cut inside a document.
+    if (summary.n_documents[1] == 0) {
+        summary.n_tail_tokens = tail_validation_tokens(summary.n_tokens[0], o.val_fraction);
+        if (summary.n_tail_tokens > 0) {
+            writers[0].move_tail(uint64_t(summary.n_tail_tokens), writers[1]);
+            summary.n_tokens[0] -= summary.n_tail_tokens;
+            summary.n_tokens[1] += summary.n_tail_tokens;
+        }
+    }
     writers[1].close();
     summary.n_bytes = reader.bytes_read();
 
@@ -206,6 +265,7 @@ PrepareSummary prepare_shards(const BpeTokenizer& tokenizer, const PrepareOption
         {"input_format", o.format.format == InputFormat::Jsonl ? "jsonl" : "text"},
         {"doc_separator", o.format.separator},
         {"val_fraction", o.val_fraction},
+        {"val_split", summary.n_tail_tokens > 0 ? "tail_tokens" : "documents"},
         {"n_bytes", summary.n_bytes},
         {"n_documents", {{"train", summary.n_documents[0]}, {"val", summary.n_documents[1]}}},
         {"n_tokens", {{"train", summary.n_tokens[0]}, {"val", summary.n_tokens[1]}}},

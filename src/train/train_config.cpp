@@ -151,7 +151,7 @@ void TrainConfig::validate() const {
     if (!(beta2 >= 0 && beta2 < 1)) throw Error("config key 'beta2' must be in [0, 1), got ", beta2);
     positive("eps", eps);
     non_negative("grad_clip", grad_clip);
-    positive("eval_every", eval_every);
+    non_negative("eval_every", eval_every);  // 0: no evaluation
     non_negative("eval_batches", eval_batches);
     positive("checkpoint_every", checkpoint_every);
     positive("log_every", log_every);

@@ -201,14 +201,20 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
     if (!faults_.empty()) say("fault injection: " + std::to_string(options.faults.size()) + " fault(s) planned");
     // Data first: its tokenizer fixes the vocabulary.
     tokenizer_json_ = io::read_file((fs::path(options.data_dir) / "tokenizer.json").string());
-    if (cfg_.eval_batches > 0) {
+    // A run without evaluation is the user's choice (eval_every=0), never a silent consequence
+    // of a data directory whose validation split came out empty.
+    if (cfg_.eval_every > 0 && cfg_.eval_batches > 0) {
         try {
             val_data_.emplace(DataLoaderOptions{.dir = options.data_dir, .split = Split::Val,
                                                 .batch_size = cfg_.batch_size, .seq_len = cfg_.seq_len,
                                                 .seed = cfg_.seed});
         } catch (const Error& e) {
-            say(std::string("no evaluation: ") + e.what());
+            throw Error(e.what(), "; training evaluates on the validation split: re-run `tandem prepare` ",
+                        "with a larger --val-fraction or more data, or set eval_every=0 to train without ",
+                        "evaluation");
         }
+    } else {
+        say("no evaluation (eval_every=0 or eval_batches=0)");
     }
     InitialWeights init;
     if (!cfg_.init.empty() && !resume_from_) {
@@ -515,7 +521,7 @@ TrainResult TrainingRun::run() {
         if (!std::isfinite(grad_norm)) record["grad_norm"] = nullptr;
         if (anomaly) record["skipped"] = true;
         const bool is_last = step == last_step;
-        if (step % cfg_.eval_every == 0 || is_last) {
+        if ((cfg_.eval_every > 0 && step % cfg_.eval_every == 0) || is_last) {
             report.val_loss = evaluate(step);
             if (report.val_loss) {
                 state_.val_loss = report.val_loss;

@@ -101,6 +101,82 @@ TEST(Prepare, ShardsAreByteIdenticalForAnyThreadCountAndBatchSize) {
     EXPECT_EQ(run(2, 1 << 20, "one"), one);  // rerun over an earlier output replaces it
 }
 
+// The inputs of `o` prepared into "split" as given and into "whole" with no validation: the
+// summary of the first, its train and val tokens, and the whole stream of the second.
+struct SplitAndWhole {
+    PrepareSummary summary;
+    std::vector<int32_t> train, val, whole;
+};
+SplitAndWhole split_and_whole(const testing::TempDir& dir, const BpeTokenizer& tok,
+                              PrepareOptions o) {
+    o.out_dir = dir.file("split");
+    SplitAndWhole r{prepare_shards(tok, o), {}, {}, {}};
+    o.val_fraction = 0;
+    o.out_dir = dir.file("whole");
+    prepare_shards(tok, o);
+    r.train = all_tokens(dir.file("split"), "train");
+    r.val = all_tokens(dir.file("split"), "val");
+    r.whole = all_tokens(dir.file("whole"), "train");
+    return r;
+}
+
+TEST(Prepare, OneBigFileHoldsOutTheEndOfItsTokenStream) {
+    // One document cannot be split by documents: validation is the stream's last tokens.
+    testing::TempDir dir;
+    dir.write("in/book.txt", fortune_file(0, 400));
+    BpeTokenizer tok = small_tokenizer(dir, fortune_file(0, 50));
+    PrepareOptions o;
+    o.inputs = {dir.file("in")};
+    auto [s, train, val, whole] = split_and_whole(dir, tok, o);  // the default fraction, 0.005
+    const int64_t held = tail_validation_tokens(int64_t(whole.size()), 0.005);
+    EXPECT_EQ(held, (int64_t(whole.size()) + 9) / 10) << "a tenth: fewer than 32768 tokens";
+    EXPECT_EQ(int64_t(val.size()), held);
+    EXPECT_EQ(s.n_tail_tokens, held);
+    EXPECT_EQ(s.n_tokens[1], held);
+    train.insert(train.end(), val.begin(), val.end());
+    EXPECT_EQ(train, whole) << "train then val is the whole stream, cut once";
+    auto meta = nlohmann::json::parse(read_file(dir.file("split/meta.json")));
+    EXPECT_EQ(meta["val_split"], "tail_tokens");
+    EXPECT_EQ(meta["n_tokens"]["val"], held);
+}
+
+TEST(Prepare, TokenSplitAcrossShardsKeepsEveryTokenOnce) {
+    // Sixty documents and a fraction that draws none of them; every document (about 15
+    // tokens) closes its own shard, so the held-out tail spans shards and the cut falls inside one.
+    const double fraction = 0.001;
+    for (uint64_t i = 0; i < 60; ++i) ASSERT_FALSE(is_validation_document(i, fraction));
+    testing::TempDir dir;
+    dir.write("in/a.txt", fortune_file(0, 60));
+    BpeTokenizer tok = small_tokenizer(dir, fortune_file(0, 50));
+    PrepareOptions o;
+    o.inputs = {dir.file("in")};
+    o.format.separator = "%";
+    o.shard_tokens = 8;
+    o.val_fraction = fraction;
+    auto [s, train, val, whole] = split_and_whole(dir, tok, o);
+    ASSERT_GT(s.n_tail_tokens, 2 * 15) << "the tail spans shards";
+    EXPECT_EQ(int64_t(val.size()), s.n_tail_tokens);
+    EXPECT_EQ(s.n_documents[1], 0);
+    train.insert(train.end(), val.begin(), val.end());
+    EXPECT_EQ(train, whole);
+    auto meta = nlohmann::json::parse(read_file(dir.file("split/meta.json")));
+    for (const auto& sh : meta["shards"])  // every listed shard exists; no stray shard remains
+        EXPECT_TRUE(fs::exists(dir.file("split/" + sh["file"].get<std::string>()))) << sh;
+    int64_t n_files = 0;
+    for (const auto& e : fs::directory_iterator(dir.file("split")))
+        n_files += e.path().extension() == ".bin";
+    EXPECT_EQ(n_files, int64_t(meta["shards"].size()));
+}
+
+TEST(Prepare, TailValidationTokensKeepsTrainingDataAndHonoursTheFraction) {
+    EXPECT_EQ(tail_validation_tokens(1000, 0), 0) << "a fraction of 0 holds out nothing";
+    EXPECT_EQ(tail_validation_tokens(1, 0.5), 0) << "one token cannot be split";
+    EXPECT_EQ(tail_validation_tokens(1000, 0.005), 100) << "at least a tenth";
+    EXPECT_EQ(tail_validation_tokens(1000, 0.3), 300) << "a larger fraction wins";
+    EXPECT_EQ(tail_validation_tokens(10'000'000, 0.001), kTailValidationTokens);
+    EXPECT_EQ(tail_validation_tokens(2, 0.999), 1) << "never everything";
+}
+
 TEST(Prepare, JsonlWithInvalidUtf8NamesFileAndLine) {
     testing::TempDir dir;
     BpeTokenizer tok = small_tokenizer(dir, fortune_file(0, 20));

@@ -126,7 +126,8 @@ const Blas& blas() {
 
 void log_blas_choice_once() {
     // Logged at the first product rather than at load: a command that fails on its input
-    // before computing anything prints its one error line and nothing else.
+    // before computing anything prints its one error line and nothing else. A detail (shown by
+    // train, demo and -v): in generate the first product comes after the prompt is echoed.
     static std::once_flag once;
     std::call_once(once, [] {
         const Blas& b = blas();
@@ -136,7 +137,7 @@ void log_blas_choice_once() {
                 ? "OpenBLAS"
                 : std::string("tandem's ") + gemm_kernel_name(kernel) +
                       " kernel (TANDEM_CPU_GEMM=openblas to change)";
-        log_info("cpu backend: large products on ", large,
+        log_detail("cpu backend: large products on ", large,
                  ", the rest on OpenBLAS sgemm kernels for ", b.core, " (", b.chosen_by, ")");
     });
 }

@@ -183,6 +183,16 @@ std::unique_ptr<Backend> make_cuda_backend(std::string& why_unavailable) {
     }
 }
 
+}  // namespace tandem::backend
+
+// What backend/registry.cpp finds with dlsym: make_cuda_backend behind a name without C++
+// mangling. The caller owns the backend (nullptr: the reason is in *why_unavailable).
+extern "C" tandem::backend::Backend* tandem_make_cuda_backend(std::string* why_unavailable) {
+    return tandem::backend::make_cuda_backend(*why_unavailable).release();
+}
+
+namespace tandem::backend {
+
 CudaMemoryStats cuda_memory_stats(Backend& backend) {
     cuda::CachingAllocator& a = as_cuda(backend).allocator();
     return {a.reserved_bytes(), a.in_use_bytes(), a.n_device_mallocs()};

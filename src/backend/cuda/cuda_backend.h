@@ -1,6 +1,8 @@
 // The CUDA backend: cuBLASLt for matrix products, hand-written kernels for everything else, one
 // stream and a caching allocator. This header is plain C++ (no CUDA types) so that registry.cpp
-// and the tests include it on any machine; it exists only in builds with TANDEM_HAS_CUDA.
+// and the tests include it on any machine; it exists only in builds with TANDEM_HAS_CUDA. It is
+// compiled into libtandem_cuda.so, which the registry loads on demand (extern "C"
+// tandem_make_cuda_backend); the cuda tests link that library and call these directly.
 #pragma once
 
 #include <cstddef>

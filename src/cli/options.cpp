@@ -1,0 +1,79 @@
+// Shared option checks and the text-input options; see options.h.
+#include "cli/options.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+namespace tandem::cli {
+
+namespace {
+
+// 4194304 rather than 4.1943e+06; 0.999 rather than 0.99899999999999999911.
+std::string plain_number(double v) {
+    char text[64];
+    if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15)
+        std::snprintf(text, sizeof text, "%.0f", v);
+    else
+        std::snprintf(text, sizeof text, "%g", v);
+    return text;
+}
+
+// "≥ 0", "> 0 and ≤ 1", "between 257 and 4194304"; ascii: >= and <= (--help aligns its
+// columns by bytes).
+std::string describe(const NumberRange& r, bool ascii) {
+    const bool has_lo = std::isfinite(r.lo), has_hi = std::isfinite(r.hi);
+    const std::string lo =
+        std::string(r.lo_open ? "> " : ascii ? ">= " : "≥ ") + plain_number(r.lo);
+    const std::string hi =
+        std::string(r.hi_open ? "< " : ascii ? "<= " : "≤ ") + plain_number(r.hi);
+    if (has_lo && has_hi && !r.lo_open && !r.hi_open)
+        return "between " + plain_number(r.lo) + " and " + plain_number(r.hi);
+    if (has_lo && has_hi) return lo + " and " + hi;
+    return has_lo ? lo : hi;
+}
+
+}  // namespace
+
+CLI::Option* check_range(CLI::Option* opt, NumberRange range) {
+    const std::string name = opt->get_name();
+    auto check = [name, range](const std::string& input) -> std::string {
+        errno = 0;
+        char* end = nullptr;
+        const double v = std::strtod(input.c_str(), &end);
+        // Not a number at all: CLI11's conversion reports it, naming the option.
+        if (input.empty() || *end != '\0' || errno == ERANGE) return {};
+        const bool low = range.lo_open ? !(v > range.lo) : !(v >= range.lo);
+        const bool high = range.hi_open ? !(v < range.hi) : !(v <= range.hi);
+        if (low || high || std::isnan(v))
+            throw OptionRangeError(name + " must be " + describe(range, false) + ", got " + input);
+        return {};
+    };
+    return opt->check(CLI::Validator(check, describe(range, true), "range"));
+}
+
+io::DocumentFormat TextInputArgs::document_format() const {
+    io::DocumentFormat f = document;
+    f.format = format == "jsonl" ? io::InputFormat::Jsonl : io::InputFormat::Text;
+    return f;
+}
+
+void add_text_input_options(CLI::App* cmd, TextInputArgs& a, const std::string& input_help,
+                            bool required) {
+    CLI::Option* input = cmd->add_option(
+        "--input", a.inputs,
+        input_help + ": files, directories (read recursively, sorted) or - for stdin" +
+            (required ? "" : " (default: stdin)"));
+    if (required) input->required();
+    cmd->add_option("--format", a.format, "text or jsonl")
+        ->check(CLI::IsMember({"text", "jsonl"}))
+        ->capture_default_str();
+    cmd->add_option("--field", a.document.field, "jsonl: the string field holding the document")
+        ->capture_default_str();
+    cmd->add_option("--doc-separator", a.document.separator,
+                    "text: a line equal to this ends a document (e.g. % for fortune files); "
+                    "default: each file is one document");
+}
+
+}  // namespace tandem::cli

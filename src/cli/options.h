@@ -1,0 +1,53 @@
+// Option declarations every subcommand shares: numeric ranges that fail with one plain line
+// ("--max-tokens must be ≥ 0, got -5", not CLI11's range of 300-digit numbers) and the text
+// inputs (files, directories, `-` for stdin, plain text or JSON Lines) that prepare and the
+// tokenizer read the same way.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "io/document_reader.h"
+
+namespace tandem::cli {
+
+// A value outside an option's range: a usage error (exit 2) whose message is the whole line.
+class OptionRangeError : public CLI::ParseError {
+   public:
+    explicit OptionRangeError(std::string msg)
+        : CLI::ParseError("OptionRangeError", std::move(msg), CLI::ExitCodes::ValidationError) {}
+};
+
+// The values an option accepts; an open end excludes its bound.
+struct NumberRange {
+    double lo = -std::numeric_limits<double>::infinity();
+    double hi = std::numeric_limits<double>::infinity();
+    bool lo_open = false, hi_open = false;
+};
+
+// Checks the option's value against `range` as it is parsed; returns `opt` for chaining.
+CLI::Option* check_range(CLI::Option* opt, NumberRange range);
+inline CLI::Option* at_least(CLI::Option* opt, double lo) { return check_range(opt, {.lo = lo}); }
+inline CLI::Option* positive(CLI::Option* opt) { return check_range(opt, {.lo = 0, .lo_open = true}); }
+inline CLI::Option* between(CLI::Option* opt, double lo, double hi) {
+    return check_range(opt, {.lo = lo, .hi = hi});
+}
+
+// --input (repeatable; files, directories read recursively, `-` for stdin), --format,
+// --field and --doc-separator.
+struct TextInputArgs {
+    std::vector<std::string> inputs;
+    std::string format = "text";
+    io::DocumentFormat document;  // field and separator are written straight into it
+
+    // `document` with --format applied.
+    io::DocumentFormat document_format() const;
+};
+
+// `input_help` says what the inputs are for; required: --input must be given (else stdin).
+void add_text_input_options(CLI::App* cmd, TextInputArgs& args, const std::string& input_help,
+                            bool required);
+
+}  // namespace tandem::cli
