@@ -25,6 +25,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/quant.h"
 
 namespace tandem::model {
 
@@ -391,6 +392,37 @@ std::vector<int64_t> hf_to_gguf_values(const GgufTensorMapping& m, float* dst, c
 std::vector<int64_t> gguf_to_hf_values(const GgufTensorMapping& m, float* dst, const float* src,
                                        const std::vector<int64_t>& gguf_shape) {
     return apply(m, dst, src, gguf_shape, false);
+}
+
+std::vector<float> hf_values_from_gguf(const io::GgufTensor& t, const GgufTensorMapping& m,
+                                       std::vector<int64_t>& hf_shape) {
+    const int64_t n = t.numel();
+    std::vector<float> raw(static_cast<size_t>(n)), out(static_cast<size_t>(n));
+    convert_values(raw.data(), DType::F32, t.data, t.dtype, n);
+    hf_shape = gguf_to_hf_values(m, out.data(), raw.data(), t.shape);
+    return out;
+}
+
+OwnedGgufTensor gguf_tensor_from_hf(const GgufTensorMapping& m, std::span<const float> values,
+                                    const std::vector<int64_t>& hf_shape, DType dtype) {
+    int64_t n = 1;
+    for (int64_t d : hf_shape) n *= d;
+    TANDEM_ASSERT(int64_t(values.size()) == n, m.hf_name, values.size(), n);
+    std::vector<float> moved(static_cast<size_t>(n));
+    OwnedGgufTensor out;
+    out.info.name = m.gguf_name;
+    out.info.dtype = dtype;
+    out.info.shape = hf_to_gguf_values(m, moved.data(), values.data(), hf_shape);
+    const int64_t block = dtype_block_values(dtype);
+    if (block > 1 && (out.info.shape.empty() || out.info.shape.back() % block != 0))
+        throw Error("GGUF export: tensor '", m.gguf_name, "' ", shape_text(out.info.shape),
+                    " cannot be ", dtype_name(dtype), ": its last dimension is not a multiple of ",
+                    block, " (keep it in f32 or f16)");
+    out.bytes.resize(dtype_bytes(dtype, n));
+    convert_values(out.bytes.data(), dtype, moved.data(), DType::F32, n);
+    out.info.data = out.bytes.data();
+    out.info.bytes = out.bytes.size();
+    return out;
 }
 
 }  // namespace tandem::model

@@ -83,6 +83,30 @@ std::vector<int64_t> hf_to_gguf_values(const GgufTensorMapping& mapping, float* 
 std::vector<int64_t> gguf_to_hf_values(const GgufTensorMapping& mapping, float* dst,
                                        const float* src, const std::vector<int64_t>& gguf_shape);
 
+// One tensor of a GGUF file as the f32 values of its HF counterpart (converted from its dtype,
+// then un-permuted or transposed); `hf_shape` receives the HF shape.
+std::vector<float> hf_values_from_gguf(const io::GgufTensor& tensor,
+                                       const GgufTensorMapping& mapping,
+                                       std::vector<int64_t>& hf_shape);
+
+// A GGUF tensor that owns its bytes: info.data points into bytes (moving keeps it valid).
+struct OwnedGgufTensor {
+    io::GgufTensor info;
+    std::vector<uint8_t> bytes;
+
+    OwnedGgufTensor() = default;
+    OwnedGgufTensor(OwnedGgufTensor&&) noexcept = default;
+    OwnedGgufTensor& operator=(OwnedGgufTensor&&) noexcept = default;
+    OwnedGgufTensor(const OwnedGgufTensor&) = delete;
+    OwnedGgufTensor& operator=(const OwnedGgufTensor&) = delete;
+};
+// An HF tensor's f32 values [hf_shape] as the GGUF tensor mapping.gguf_name of `dtype` (F32,
+// F16, BF16, Q8_0, Q4_0: transformed first, then converted). Throws Error naming the tensor
+// when a block dtype does not divide its last GGUF dimension (llama.cpp's converter keeps such
+// tensors, and 1-D ones, in F32 or F16: the caller chooses).
+OwnedGgufTensor gguf_tensor_from_hf(const GgufTensorMapping& mapping, std::span<const float> values,
+                                    const std::vector<int64_t>& hf_shape, DType dtype);
+
 // The RoPE row permutation on n_rows rows of row_bytes each (any dtype: f32 rows, or rows of
 // Q8_0/Q4_0 blocks), n_rows = n_heads * head_dim, head_dim even (asserted).
 void rope_rows_to_gguf(void* dst, const void* src, int64_t n_heads, int64_t n_rows,

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "core/quant.h"
 #include "model/param_layout.h"
 
 namespace tandem::model {
@@ -274,6 +275,37 @@ TEST(GgufModel, Gpt2ConvWeightsAreTransposedBothWays) {
     for (int i = 0; i < 6; ++i) EXPECT_EQ(gguf[i], want[i]);
     EXPECT_EQ(gguf_to_hf_values(m, back, gguf, {3, 2}), (std::vector<int64_t>{2, 3}));
     for (int i = 0; i < 6; ++i) EXPECT_EQ(back[i], hf[i]);
+}
+
+TEST(GgufModel, TensorsConvertBetweenHfValuesAndGgufDtypes) {
+    const ModelConfig c = preset_config("llama-15m");
+    const GgufTensorMapping q = gguf_tensor_for_hf("model.layers.0.self_attn.q_proj.weight", c, "llama");
+    const int64_t rows = c.n_heads * c.head_dim, cols = c.d_model;
+    std::vector<float> hf(size_t(rows * cols));
+    for (size_t i = 0; i < hf.size(); ++i) hf[i] = float(int(i % 17) - 8) / 8.0f;
+    for (DType dtype : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0}) {
+        SCOPED_TRACE(std::string(dtype_name(dtype)));
+        const OwnedGgufTensor t = gguf_tensor_from_hf(q, hf, {rows, cols}, dtype);
+        EXPECT_EQ(t.info.name, "blk.0.attn_q.weight");
+        EXPECT_EQ(t.info.shape, (std::vector<int64_t>{rows, cols}));
+        EXPECT_EQ(t.info.bytes, dtype_bytes(dtype, rows * cols));
+        std::vector<int64_t> shape;
+        const std::vector<float> back = hf_values_from_gguf(t.info, q, shape);
+        EXPECT_EQ(shape, (std::vector<int64_t>{rows, cols}));
+        // The permutation moves whole rows, and blocks lie along rows: the values come back as
+        // the same dtype round trip of the HF values gives, bit for bit.
+        std::vector<uint8_t> stored(dtype_bytes(dtype, rows * cols));
+        std::vector<float> want(hf.size());
+        convert_values(stored.data(), dtype, hf.data(), DType::F32, rows * cols);
+        convert_values(want.data(), DType::F32, stored.data(), dtype, rows * cols);
+        EXPECT_EQ(back, want);
+    }
+    const GgufTensorMapping fc = gguf_tensor_for_hf("h.0.mlp.c_fc.weight", preset_config("gpt2-124m"), "gpt2");
+    std::vector<float> w(4 * 64, 0.5f);
+    EXPECT_EQ(gguf_tensor_from_hf(fc, w, {4, 64}, DType::F16).info.shape, (std::vector<int64_t>{64, 4}));
+    EXPECT_NE(message([&] { gguf_tensor_from_hf(fc, w, {4, 64}, DType::Q8_0); })
+                  .find("tensor 'blk.0.ffn_up.weight' [64, 4] cannot be q8_0"),
+              std::string::npos);
 }
 
 TEST(GgufModel, ArchitectureChoiceRefusesWhatLlamaCppCannotRun) {
