@@ -129,6 +129,13 @@ private:
 
 GgufArray read_array(Cursor& in, const std::string& what, const std::string& name, int depth);
 
+// What to reserve for n objects of `object_bytes` each: no more than the bytes left in the file,
+// so that one reservation is never larger than the input (objects outgrow their file bytes:
+// a string takes 8 bytes in the file and 32 in memory). Past that, vectors grow as they fill.
+size_t capped(uint64_t n, uint64_t bytes_left, size_t object_bytes) {
+    return size_t(std::min<uint64_t>(n, bytes_left / object_bytes));
+}
+
 GgufValue read_value(Cursor& in, GgufType type, const std::string& what, const std::string& name,
                      int depth) {
     switch (type) {
@@ -163,11 +170,11 @@ GgufArray read_array(Cursor& in, const std::string& what, const std::string& nam
     a.type = GgufType(t);
     const uint64_t n = in.read_count(what + "'s element count", min_element_bytes(a.type));
     if (a.type == GgufType::String) {
-        a.strings.reserve(n);
+        a.strings.reserve(capped(n, in.left(), sizeof(std::string)));
         for (uint64_t i = 0; i < n; ++i)
             a.strings.push_back(in.read_string(what + "[" + std::to_string(i) + "]"));
     } else if (a.type == GgufType::Array) {
-        a.arrays.reserve(n);
+        a.arrays.reserve(capped(n, in.left(), sizeof(GgufArray)));
         for (uint64_t i = 0; i < n; ++i)
             a.arrays.push_back(read_array(in, what + "[" + std::to_string(i) + "]", name, depth + 1));
     } else {
@@ -449,7 +456,7 @@ void GgufReader::parse(const unsigned char* data, size_t size) {
         alignment_ = *u;
     }
 
-    tensors_.reserve(n_tensors);
+    tensors_.reserve(capped(n_tensors, in.left(), sizeof(GgufTensor)));
     for (uint64_t i = 0; i < n_tensors; ++i) {
         GgufTensor t;
         t.name = in.read_string("tensor info " + std::to_string(i) + " (its name)");
