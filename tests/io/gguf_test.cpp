@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/error_message.h"
 #include "core/error.h"
 #include "core/quant.h"
 
@@ -151,22 +152,14 @@ TEST_F(Gguf, GettersNameTheKeyAndBothTypes) {
     md.set("llama.block_count", std::string("two"));
     md.set("tokenizer.ggml.tokens", GgufArray::of<int32_t>(std::vector<int32_t>{1}));
     md.set("big", uint64_t{1} << 63);
-    auto message = [](auto&& f) {
-        try {
-            f();
-        } catch (const Error& e) {
-            return std::string(e.what());
-        }
-        return std::string("no error");
-    };
-    EXPECT_EQ(message([&] { md.get_int("llama.block_count"); }),
+    EXPECT_EQ(testing::error_message([&] { md.get_int("llama.block_count"); }),
               "m.gguf: metadata key 'llama.block_count' is of type string but an integer was expected");
-    EXPECT_EQ(message([&] { md.get_strings("tokenizer.ggml.tokens"); }),
+    EXPECT_EQ(testing::error_message([&] { md.get_strings("tokenizer.ggml.tokens"); }),
               "m.gguf: metadata key 'tokenizer.ggml.tokens' is of type array of i32 but array of "
               "string was expected");
-    EXPECT_EQ(message([&] { md.get_float("missing.key"); }),
+    EXPECT_EQ(testing::error_message([&] { md.get_float("missing.key"); }),
               "m.gguf: metadata has no key 'missing.key'");
-    EXPECT_NE(message([&] { md.get_int("big"); }).find("'big' is 9223372036854775808, too large"),
+    EXPECT_NE(testing::error_message([&] { md.get_int("big"); }).find("'big' is 9223372036854775808, too large"),
               std::string::npos);
 }
 

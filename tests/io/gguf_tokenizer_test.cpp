@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <functional>
 
+#include "common/error_message.h"
 #include "core/error.h"
 #include "io/pretokenizer.h"
 
@@ -49,14 +50,7 @@ BpeModel sample_model(std::string_view pattern) {
     return m;
 }
 
-std::string message(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "no error";
-}
+using testing::error_message;
 
 TEST(GgufTokenizer, RoundTripsEveryFieldForEachPattern) {
     for (std::string_view pattern : {kGpt2Pattern, kLlama3Pattern, kQwen2Pattern}) {
@@ -117,7 +111,7 @@ TEST(GgufTokenizer, WritesWhatLlamaCppsConverterWrites) {
 
     BpeModel odd = sample_model(kGpt2Pattern);
     odd.pattern = "\\s+|\\S+";
-    EXPECT_NE(message([&] { add_bpe_model_to_gguf(md, odd); }).find("has no llama.cpp pre-tokenizer name"),
+    EXPECT_NE(error_message([&] { add_bpe_model_to_gguf(md, odd); }).find("has no llama.cpp pre-tokenizer name"),
               std::string::npos);
 }
 
@@ -152,7 +146,7 @@ protected:
         GgufMetadata md("tok.gguf");
         add_bpe_model_to_gguf(md, sample_model(kGpt2Pattern));
         edit(md);
-        return message([&] { bpe_model_from_gguf(md); });
+        return error_message([&] { bpe_model_from_gguf(md); });
     }
     void set_token(GgufMetadata& md, size_t id, const std::string& s) {
         auto tokens = md.get_strings("tokenizer.ggml.tokens");

@@ -4,6 +4,7 @@
 
 #include <numeric>
 
+#include "common/error_message.h"
 #include "core/error.h"
 #include "core/quant.h"
 #include "model/param_layout.h"
@@ -35,14 +36,7 @@ std::vector<GgufTensor> gguf_infos(const ModelConfig& c, const std::string& arch
     return out;
 }
 
-std::string message(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "no error";
-}
+using testing::error_message;
 
 void expect_same(const ModelConfig& a, const ModelConfig& b) {
     EXPECT_EQ(a.family, b.family);
@@ -134,7 +128,7 @@ TEST(GgufModel, RefusesWhatTandemDoesNotImplementByName) {
         std::vector<GgufTensor> t = gguf_infos(c, "llama", false);
         edit(md);
         t.insert(t.end(), extra.begin(), extra.end());
-        return message([&] { config_from_gguf(md, t); });
+        return error_message([&] { config_from_gguf(md, t); });
     };
     EXPECT_EQ(try_with([](GgufMetadata& m) { m.set("general.architecture", std::string("mamba")); }),
               "x.gguf: general.architecture is 'mamba', which tandem does not read (it reads "
@@ -217,7 +211,7 @@ TEST(GgufModel, EveryLayoutTensorMapsToLlamaCppNamesAndBack) {
             EXPECT_EQ(hf_tensor_for_gguf(m.gguf_name, c, arch).hf_name, e.name);
         }
     }
-    EXPECT_NE(message([&] { gguf_tensor_for_hf("model.layers.0.self_attn.o_proj.bias", llama, "llama"); })
+    EXPECT_NE(error_message([&] { gguf_tensor_for_hf("model.layers.0.self_attn.o_proj.bias", llama, "llama"); })
                   .find("tensor 'model.layers.0.self_attn.o_proj.bias' has no GGUF counterpart in "
                         "tandem's llama layout"),
               std::string::npos);
@@ -303,17 +297,17 @@ TEST(GgufModel, TensorsConvertBetweenHfValuesAndGgufDtypes) {
     const GgufTensorMapping fc = gguf_tensor_for_hf("h.0.mlp.c_fc.weight", preset_config("gpt2-124m"), "gpt2");
     std::vector<float> w(4 * 64, 0.5f);
     EXPECT_EQ(gguf_tensor_from_hf(fc, w, {4, 64}, DType::F16).info.shape, (std::vector<int64_t>{64, 4}));
-    EXPECT_NE(message([&] { gguf_tensor_from_hf(fc, w, {4, 64}, DType::Q8_0); })
+    EXPECT_NE(error_message([&] { gguf_tensor_from_hf(fc, w, {4, 64}, DType::Q8_0); })
                   .find("tensor 'blk.0.ffn_up.weight' [64, 4] cannot be q8_0"),
               std::string::npos);
 }
 
 TEST(GgufModel, ArchitectureChoiceRefusesWhatLlamaCppCannotRun) {
     ModelConfig c = preset_config("qwen3-tiny");
-    EXPECT_NE(message([&] { gguf_architecture(c, true); }).find("both qk_norm and q/k/v biases"),
+    EXPECT_NE(error_message([&] { gguf_architecture(c, true); }).find("both qk_norm and q/k/v biases"),
               std::string::npos);
     c.qk_norm = false;  // H * D != C in qwen3-tiny
-    EXPECT_NE(message([&] { gguf_architecture(c, true); }).find("llama.cpp's qwen2 needs heads x head size"),
+    EXPECT_NE(error_message([&] { gguf_architecture(c, true); }).find("llama.cpp's qwen2 needs heads x head size"),
               std::string::npos);
     EXPECT_EQ(gguf_architecture(c, false), "llama");
 }
