@@ -5,7 +5,8 @@
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc fuzz/gguf_fuzz.cpp \
 //     src/io/gguf.cpp src/io/gguf_tokenizer.cpp src/io/byte_unicode.cpp src/io/mapped_file.cpp \
 //     src/io/atomic_file.cpp src/model/gguf_model.cpp src/model/config.cpp src/core/dtype.cpp \
-//     src/core/error.cpp src/core/checksum.cpp -lxxhash -o build/gguf_fuzz
+//     src/core/quant.cpp src/core/error.cpp src/core/checksum.cpp src/core/tensor.cpp \
+//     src/model/param_layout.cpp src/model/gpt2.cpp src/model/llama.cpp -lxxhash -o build/gguf_fuzz
 //   build/gguf_fuzz -jobs=1 -max_total_time=600 -rss_limit_mb=2048 fuzz/corpus/gguf
 // The seed corpus (fuzz/corpus/gguf/) holds tiny valid files written by save_gguf.
 #include <cstddef>
@@ -30,7 +31,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         } catch (const tandem::Error&) {
         }
         try {
-            (void)tandem::model::config_from_gguf(reader);
+            const auto g = tandem::model::config_from_gguf(reader);
+            // An accepted model: every tensor must convert to its HF values (the small ones, to
+            // keep the runs fast), transforms and dequantization included.
+            for (const auto& t : reader.tensors()) {
+                if (t.numel() > (1 << 16)) continue;
+                const auto m = tandem::model::hf_tensor_for_gguf(t.name, g.config, g.architecture);
+                std::vector<int64_t> hf_shape;
+                (void)tandem::model::hf_values_from_gguf(t, m, hf_shape);
+            }
         } catch (const tandem::Error&) {
         }
     } catch (const tandem::Error&) {

@@ -153,7 +153,9 @@ private:
 // given order, each aligned to general.alignment (a u32 power of two when present in
 // `metadata`, else 32) as llama.cpp lays them out. Names must be shorter than 64 bytes (GGML's
 // limit), Q8_0/Q4_0 last dimensions whole blocks, at most 4 dimensions (Error otherwise).
-// Written under a temporary name renamed into place; returns the file's xxHash3.
+// Nested arrays are written as given, but llama.cpp's reader refuses them (it reads arrays of
+// numbers, bools and strings only). Written under a temporary name renamed into place; returns
+// the file's xxHash3.
 uint64_t save_gguf(const std::string& path, const GgufMetadata& metadata,
                    std::span<const GgufTensor> tensors, WriteMode mode = WriteMode::Buffered);
 

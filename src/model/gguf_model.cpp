@@ -23,9 +23,11 @@
 
 #include <charconv>
 #include <cstring>
+#include <unordered_map>
 
 #include "core/error.h"
 #include "core/quant.h"
+#include "model/param_layout.h"
 
 namespace tandem::model {
 
@@ -188,6 +190,39 @@ GgufTensorMapping map_name(std::string_view name, const ModelConfig& c, std::str
                 " counterpart in tandem's ", arch, " layout");
 }
 
+// Every GGUF tensor has a place in tandem's layout of `c`, with the shape that place has in
+// GGUF order, and every place is filled: after this, the transforms may trust the shapes.
+void check_tensors_against_layout(const ModelConfig& c, std::string_view arch, bool has_qkv_bias,
+                                  std::span<const GgufTensor> tensors) {
+    const ParamLayout layout = make_layout(c);
+    std::unordered_map<std::string, std::vector<int64_t>> want;  // GGUF name -> GGUF shape
+    for (const ParamEntry& e : layout.entries()) {
+        const GgufTensorMapping m = map_name(e.name, c, arch, /*from_hf=*/true);
+        std::vector<int64_t> shape(e.shape.dims.begin(), e.shape.dims.begin() + e.shape.ndim);
+        if (m.transform == GgufTransform::Transpose) std::swap(shape[0], shape[1]);
+        want.emplace(m.gguf_name, std::move(shape));
+    }
+    // LEAD(qkv_bias): once ModelConfig::qkv_bias puts these in the layout, this block goes.
+    if (has_qkv_bias && !layout.find("model.layers.0.self_attn.q_proj.bias"))
+        for (int64_t l = 0; l < c.n_layers; ++l)
+            for (const char* p : {"q", "k", "v"})
+                want.emplace("blk." + std::to_string(l) + ".attn_" + p + ".bias",
+                             std::vector<int64_t>{(p[0] == 'q' ? c.n_heads : c.n_heads_kv) * c.head_dim});
+    for (const GgufTensor& t : tensors) {
+        const GgufTensorMapping m = map_name(t.name, c, arch, /*from_hf=*/false);
+        auto it = want.find(t.name);
+        if (it == want.end())
+            throw Error("tensor '", t.name, "' (", m.hf_name, ") has no place in tandem's ", arch,
+                        " layout for this configuration");
+        if (t.shape != it->second)
+            throw Error("tensor '", t.name, "' is ", shape_text(t.shape), " but the metadata implies ",
+                        shape_text(it->second));
+    }
+    for (const auto& [name, shape] : want)
+        if (!find_tensor(tensors, name))
+            throw Error("has no tensor '", name, "', which tandem's ", arch, " layout needs");
+}
+
 }  // namespace
 
 // ---- config ----
@@ -260,7 +295,7 @@ GgufModelConfig config_from_gguf(const GgufMetadata& md, std::span<const GgufTen
         c.validate();
         if (c.qk_norm && out.has_qkv_bias)
             throw Error("q/k/v biases together with qk_norm are not a layout tandem has");
-        for (const GgufTensor& t : tensors) (void)map_name(t.name, c, arch, /*from_hf=*/false);
+        check_tensors_against_layout(c, arch, out.has_qkv_bias, tensors);
     } catch (const Error& e) {
         throw Error(src, ": ", e.what());
     }

@@ -35,8 +35,9 @@ struct GgufModelConfig {
 
 // Reads general.architecture and the "<arch>." keys (llama.cpp's names and defaults), takes the
 // vocabulary size from tokenizer.ggml.tokens (else <arch>.vocab_size, else token_embd's rows),
-// ties the embeddings when there is no output.weight, and checks every tensor's name maps to
-// tandem's layout. Refuses by name what tandem does not implement (other architectures, RoPE
+// ties the embeddings when there is no output.weight, and checks the tensors against tandem's
+// layout of the result: each has a place there, of the right shape, and no place is empty (so
+// the transforms below may trust the shapes of the tensors it accepted). Refuses by name what tandem does not implement (other architectures, RoPE
 // scaling, experts, key/value lengths that differ, partial rotary dimensions, extra tensors).
 // The result is validated. Errors name `source` (the file) and the key or tensor.
 GgufModelConfig config_from_gguf(const io::GgufMetadata& metadata,

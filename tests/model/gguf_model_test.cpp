@@ -111,8 +111,11 @@ TEST(GgufModel, ReadsLlamaCppDefaultsForOptionalKeys) {
     md.set("llama.attention.head_count", uint32_t{4});
     md.set("llama.attention.layer_norm_rms_epsilon", 1e-5f);
     md.set("tokenizer.ggml.tokens", io::GgufArray::of_strings(std::vector<std::string>(10, "x")));
-    const std::vector<GgufTensor> t = {{"token_embd.weight", DType::F32, {10, 32}}};
-    const ModelConfig c = config_from_gguf(md, t).config;
+    ModelConfig want = preset_config("tiny");
+    want.n_layers = 2, want.max_seq_len = 64, want.d_model = 32, want.d_ffn = 96;
+    want.n_heads = want.n_heads_kv = 4, want.head_dim = 8, want.vocab_size = 10;
+    want.tie_embeddings = true;
+    const ModelConfig c = config_from_gguf(md, gguf_infos(want, "llama", false)).config;
     EXPECT_EQ(c.n_heads_kv, 4);
     EXPECT_EQ(c.head_dim, 8);
     EXPECT_EQ(c.rope_theta, 10000.0f);
@@ -151,6 +154,24 @@ TEST(GgufModel, RefusesWhatTandemDoesNotImplementByName) {
     EXPECT_NE(try_with([](GgufMetadata&) {}, {{"rope_freqs.weight", DType::F32, {4}}})
                   .find("x.gguf: tensor 'rope_freqs.weight' has no Hugging Face counterpart"),
               std::string::npos);
+    EXPECT_NE(try_with([](GgufMetadata&) {}, {{"blk.0.attn_q_norm.weight", DType::F32, {4}}})
+                  .find("x.gguf: tensor 'blk.0.attn_q_norm.weight' (model.layers.0.self_attn.q_norm"
+                        ".weight) has no place in tandem's llama layout for this configuration"),
+              std::string::npos);
+    EXPECT_NE(try_with([&](GgufMetadata& m) { m.set("llama.feed_forward_length", uint32_t(c.d_ffn + 1)); })
+                  .find("x.gguf: tensor 'blk.0.ffn_gate.weight' is [" + std::to_string(c.d_ffn) +
+                        ", " + std::to_string(c.d_model) + "] but the metadata implies [" +
+                        std::to_string(c.d_ffn + 1)),
+              std::string::npos);
+    {
+        GgufMetadata md("x.gguf");
+        add_config_to_gguf(md, c, false);
+        std::vector<GgufTensor> t = gguf_infos(c, "llama", false);
+        t.erase(t.begin() + 3);
+        EXPECT_NE(error_message([&] { config_from_gguf(md, t); })
+                      .find("x.gguf: has no tensor 'blk.0.attn_k.weight', which tandem's llama layout needs"),
+                  std::string::npos);
+    }
     EXPECT_NE(try_with([](GgufMetadata&) {}, {{"blk.9.attn_q.weight", DType::F32, {4}}})
                   .find("tensor 'blk.9.attn_q.weight' is in layer 9 but the model has"),
               std::string::npos);
