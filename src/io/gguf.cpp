@@ -36,38 +36,66 @@ constexpr size_t kMaxNameBytes = 64;  // GGML_MAX_NAME: llama.cpp refuses names 
 constexpr int kMaxArrayDepth = 8;
 
 // GGML's type table, for naming what is refused. Gaps are types GGML has removed.
+// clang-format off
 constexpr std::string_view kGgmlTypeNames[] = {
     "F32",  "F16",   "Q4_0",  "Q4_1",    "Q4_2", "Q4_3",   "Q5_0",   "Q5_1",    "Q8_0",
     "Q8_1", "Q2_K",  "Q3_K",  "Q4_K",    "Q5_K", "Q6_K",   "Q8_K",   "IQ2_XXS", "IQ2_XS",
     "IQ3_XXS", "IQ1_S", "IQ4_NL", "IQ3_S", "IQ2_S", "IQ4_XS", "I8", "I16",  "I32",
     "I64",  "F64",   "IQ1_M", "BF16",    "Q4_0_4_4", "Q4_0_4_8", "Q4_0_8_8", "TQ1_0", "TQ2_0",
     "IQ4_NL_4_4", "IQ4_NL_4_8", "IQ4_NL_8_8", "MXFP4", "NVFP4", "Q1_0", "Q2_0"};
+// clang-format on
 
 bool dtype_from_ggml(uint32_t type, DType& out) {
     switch (type) {
-        case 0: out = DType::F32; return true;
-        case 1: out = DType::F16; return true;
-        case 2: out = DType::Q4_0; return true;
-        case 8: out = DType::Q8_0; return true;
-        case 30: out = DType::BF16; return true;
-        default: return false;
+        case 0:
+            out = DType::F32;
+            return true;
+        case 1:
+            out = DType::F16;
+            return true;
+        case 2:
+            out = DType::Q4_0;
+            return true;
+        case 8:
+            out = DType::Q8_0;
+            return true;
+        case 30:
+            out = DType::BF16;
+            return true;
+        default:
+            return false;
     }
 }
 
 // Bytes an element of `type` takes at least in the file: what bounds a count before reserving.
 uint64_t min_element_bytes(GgufType type) {
     switch (type) {
-        case GgufType::U8: case GgufType::I8: case GgufType::Bool: return 1;
-        case GgufType::U16: case GgufType::I16: return 2;
-        case GgufType::U32: case GgufType::I32: case GgufType::F32: return 4;
-        case GgufType::U64: case GgufType::I64: case GgufType::F64: return 8;
-        case GgufType::String: return 8;  // its length
-        case GgufType::Array: return 12;  // element type and count
+        case GgufType::U8:
+        case GgufType::I8:
+        case GgufType::Bool:
+            return 1;
+        case GgufType::U16:
+        case GgufType::I16:
+            return 2;
+        case GgufType::U32:
+        case GgufType::I32:
+        case GgufType::F32:
+            return 4;
+        case GgufType::U64:
+        case GgufType::I64:
+        case GgufType::F64:
+            return 8;
+        case GgufType::String:
+            return 8;  // its length
+        case GgufType::Array:
+            return 12;  // element type and count
     }
     return 1;
 }
 
-bool is_valid_type(uint32_t t) { return t <= uint32_t(GgufType::F64); }
+bool is_valid_type(uint32_t t) {
+    return t <= uint32_t(GgufType::F64);
+}
 
 bool is_integer(GgufType t) {
     return t == GgufType::U8 || t == GgufType::I8 || t == GgufType::U16 || t == GgufType::I16 ||
@@ -82,7 +110,7 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 
 // Reads the file front to back; every read is bounds-checked and names what it was reading.
 class Cursor {
-public:
+   public:
     Cursor(const unsigned char* data, size_t size, const std::string& name)
         : data_(data), size_(size), name_(name) {}
 
@@ -121,7 +149,7 @@ public:
         return n;
     }
 
-private:
+   private:
     const unsigned char* data_;
     size_t size_, pos_ = 0;
     const std::string& name_;
@@ -139,23 +167,36 @@ size_t capped(uint64_t n, uint64_t bytes_left, size_t object_bytes) {
 GgufValue read_value(Cursor& in, GgufType type, const std::string& what, const std::string& name,
                      int depth) {
     switch (type) {
-        case GgufType::U8: return in.read<uint8_t>(what);
-        case GgufType::I8: return in.read<int8_t>(what);
-        case GgufType::U16: return in.read<uint16_t>(what);
-        case GgufType::I16: return in.read<int16_t>(what);
-        case GgufType::U32: return in.read<uint32_t>(what);
-        case GgufType::I32: return in.read<int32_t>(what);
-        case GgufType::F32: return in.read<float>(what);
-        case GgufType::U64: return in.read<uint64_t>(what);
-        case GgufType::I64: return in.read<int64_t>(what);
-        case GgufType::F64: return in.read<double>(what);
+        case GgufType::U8:
+            return in.read<uint8_t>(what);
+        case GgufType::I8:
+            return in.read<int8_t>(what);
+        case GgufType::U16:
+            return in.read<uint16_t>(what);
+        case GgufType::I16:
+            return in.read<int16_t>(what);
+        case GgufType::U32:
+            return in.read<uint32_t>(what);
+        case GgufType::I32:
+            return in.read<int32_t>(what);
+        case GgufType::F32:
+            return in.read<float>(what);
+        case GgufType::U64:
+            return in.read<uint64_t>(what);
+        case GgufType::I64:
+            return in.read<int64_t>(what);
+        case GgufType::F64:
+            return in.read<double>(what);
         case GgufType::Bool: {
             const uint8_t b = in.read<uint8_t>(what);
-            if (b > 1) throw Error(name, ": ", what, " is a bool of value ", int(b), " (not 0 or 1)");
+            if (b > 1)
+                throw Error(name, ": ", what, " is a bool of value ", int(b), " (not 0 or 1)");
             return b == 1;
         }
-        case GgufType::String: return in.read_string(what);
-        case GgufType::Array: return read_array(in, what, name, depth);
+        case GgufType::String:
+            return in.read_string(what);
+        case GgufType::Array:
+            return read_array(in, what, name, depth);
     }
     TANDEM_ASSERT(false, "unreachable GGUF type", uint32_t(type));
 }
@@ -176,7 +217,8 @@ GgufArray read_array(Cursor& in, const std::string& what, const std::string& nam
     } else if (a.type == GgufType::Array) {
         a.arrays.reserve(capped(n, in.left(), sizeof(GgufArray)));
         for (uint64_t i = 0; i < n; ++i)
-            a.arrays.push_back(read_array(in, what + "[" + std::to_string(i) + "]", name, depth + 1));
+            a.arrays.push_back(
+                read_array(in, what + "[" + std::to_string(i) + "]", name, depth + 1));
     } else {
         const uint64_t bytes = n * min_element_bytes(a.type);
         const unsigned char* p = in.take(bytes, what);
@@ -196,19 +238,32 @@ GgufArray read_array(Cursor& in, const std::string& what, const std::string& nam
 
 std::string_view gguf_type_name(GgufType type) {
     switch (type) {
-        case GgufType::U8: return "u8";
-        case GgufType::I8: return "i8";
-        case GgufType::U16: return "u16";
-        case GgufType::I16: return "i16";
-        case GgufType::U32: return "u32";
-        case GgufType::I32: return "i32";
-        case GgufType::F32: return "f32";
-        case GgufType::Bool: return "bool";
-        case GgufType::String: return "string";
-        case GgufType::Array: return "array";
-        case GgufType::U64: return "u64";
-        case GgufType::I64: return "i64";
-        case GgufType::F64: return "f64";
+        case GgufType::U8:
+            return "u8";
+        case GgufType::I8:
+            return "i8";
+        case GgufType::U16:
+            return "u16";
+        case GgufType::I16:
+            return "i16";
+        case GgufType::U32:
+            return "u32";
+        case GgufType::I32:
+            return "i32";
+        case GgufType::F32:
+            return "f32";
+        case GgufType::Bool:
+            return "bool";
+        case GgufType::String:
+            return "string";
+        case GgufType::Array:
+            return "array";
+        case GgufType::U64:
+            return "u64";
+        case GgufType::I64:
+            return "i64";
+        case GgufType::F64:
+            return "f64";
     }
     return "unknown";
 }
@@ -220,13 +275,19 @@ std::string_view ggml_type_name(uint32_t type) {
 
 uint32_t ggml_type_of(DType dtype) {
     switch (dtype) {
-        case DType::F32: return 0;
-        case DType::F16: return 1;
-        case DType::Q4_0: return 2;
-        case DType::Q8_0: return 8;
-        case DType::BF16: return 30;
+        case DType::F32:
+            return 0;
+        case DType::F16:
+            return 1;
+        case DType::Q4_0:
+            return 2;
+        case DType::Q8_0:
+            return 8;
+        case DType::BF16:
+            return 30;
         case DType::F64:
-        case DType::I32: break;
+        case DType::I32:
+            break;
     }
     TANDEM_ASSERT(false, "no GGUF model type for", dtype_name(dtype));
 }
@@ -251,16 +312,26 @@ int64_t GgufArray::int_at(size_t i) const {
         return static_cast<int64_t>(v);
     };
     switch (type) {
-        case GgufType::U8: return get(uint8_t{});
-        case GgufType::I8: return get(int8_t{});
-        case GgufType::U16: return get(uint16_t{});
-        case GgufType::I16: return get(int16_t{});
-        case GgufType::U32: return get(uint32_t{});
-        case GgufType::I32: return get(int32_t{});
-        case GgufType::U64: return get(uint64_t{});
-        case GgufType::I64: return get(int64_t{});
-        case GgufType::Bool: return p[0];
-        default: break;
+        case GgufType::U8:
+            return get(uint8_t{});
+        case GgufType::I8:
+            return get(int8_t{});
+        case GgufType::U16:
+            return get(uint16_t{});
+        case GgufType::I16:
+            return get(int16_t{});
+        case GgufType::U32:
+            return get(uint32_t{});
+        case GgufType::I32:
+            return get(int32_t{});
+        case GgufType::U64:
+            return get(uint64_t{});
+        case GgufType::I64:
+            return get(int64_t{});
+        case GgufType::Bool:
+            return p[0];
+        default:
+            break;
     }
     TANDEM_ASSERT(false, "int_at on an array of", gguf_type_name(type));
 }
@@ -420,8 +491,9 @@ void GgufReader::parse(const unsigned char* data, size_t size) {
     in.take(4, "magic");
     version_ = in.read<uint32_t>("version");
     if (version_ == 1)
-        throw Error(name, ": GGUF version 1 is not supported (tandem reads versions 2 and 3; "
-                          "convert the model again with a current llama.cpp)");
+        throw Error(name,
+                    ": GGUF version 1 is not supported (tandem reads versions 2 and 3; "
+                    "convert the model again with a current llama.cpp)");
     if (version_ != 2 && version_ != 3) {
         const bool swapped = (version_ & 0xffffu) == 0;
         throw Error(name, ": GGUF version ", version_, " is not supported (tandem reads 2 and 3)",
@@ -450,7 +522,9 @@ void GgufReader::parse(const unsigned char* data, size_t size) {
 
     if (const GgufValue* a = metadata_.find("general.alignment")) {
         const auto* u = std::get_if<uint32_t>(a);
-        if (!u) throw Error(name, ": general.alignment is of type ", gguf_type_name(gguf_type_of(*a)), " but u32 was expected");
+        if (!u)
+            throw Error(name, ": general.alignment is of type ", gguf_type_name(gguf_type_of(*a)),
+                        " but u32 was expected");
         if (*u == 0 || !std::has_single_bit(*u))
             throw Error(name, ": general.alignment is ", *u, ", which is not a power of two");
         alignment_ = *u;
@@ -481,9 +555,10 @@ void GgufReader::parse(const unsigned char* data, size_t size) {
                         "), which tandem does not read (it reads F32, F16, BF16, Q8_0, Q4_0)");
         const uint64_t block = uint64_t(dtype_block_values(t.dtype));
         if (uint64_t(ne[0]) % block != 0)
-            throw Error(name, ": ", field, " is ", dtype_name(t.dtype), " but its first GGUF "
-                        "dimension (ne[0] = ", ne[0], ") is not a whole number of ", block,
-                        "-value blocks");
+            throw Error(name, ": ", field, " is ", dtype_name(t.dtype),
+                        " but its first GGUF "
+                        "dimension (ne[0] = ",
+                        ne[0], ") is not a whole number of ", block, "-value blocks");
         uint64_t bytes = 0;
         if (__builtin_mul_overflow(numel / block, uint64_t(dtype_block_bytes(t.dtype)), &bytes))
             throw Error(name, ": ", field, " needs more than 2^64 bytes");
@@ -505,8 +580,8 @@ void GgufReader::parse(const unsigned char* data, size_t size) {
             throw Error(name, ": tensor '", t.name, "' starts at data offset ", t.offset,
                         ", which is not a multiple of the alignment ", alignment_);
         if (t.offset > data_bytes || t.bytes > data_bytes - t.offset)
-            throw Error(name, ": tensor '", t.name, "' (", dtype_name(t.dtype),
-                        shape_text(t.shape), ", ", t.bytes, " bytes at data offset ", t.offset,
+            throw Error(name, ": tensor '", t.name, "' (", dtype_name(t.dtype), shape_text(t.shape),
+                        ", ", t.bytes, " bytes at data offset ", t.offset,
                         ") runs past the end of the file (the data section holds ", data_bytes,
                         " bytes): the file is truncated or corrupt");
         t.data = data + data_offset_ + t.offset;
@@ -547,7 +622,7 @@ const GgufTensor& GgufReader::get(std::string_view name, const std::vector<int64
 namespace {
 
 class Bytes {
-public:
+   public:
     template <typename T>
     void put(T v) {
         const size_t at = out_.size();
@@ -559,10 +634,12 @@ public:
         out_.append(s);
     }
     void put_raw(const std::vector<uint8_t>& raw) { out_.append(raw.begin(), raw.end()); }
-    void pad(uint64_t alignment) { out_.append((alignment - out_.size() % alignment) % alignment, '\0'); }
+    void pad(uint64_t alignment) {
+        out_.append((alignment - out_.size() % alignment) % alignment, '\0');
+    }
     std::string& text() { return out_; }
 
-private:
+   private:
     std::string out_;
 };
 
@@ -583,10 +660,14 @@ void put_value(Bytes& out, const GgufValue& v, const std::string& key) {
     std::visit(
         [&](const auto& x) {
             using T = std::decay_t<decltype(x)>;
-            if constexpr (std::is_same_v<T, std::string>) out.put_string(x);
-            else if constexpr (std::is_same_v<T, GgufArray>) put_array(out, x, key);
-            else if constexpr (std::is_same_v<T, bool>) out.put<uint8_t>(x ? 1 : 0);
-            else out.put<T>(x);
+            if constexpr (std::is_same_v<T, std::string>)
+                out.put_string(x);
+            else if constexpr (std::is_same_v<T, GgufArray>)
+                put_array(out, x, key);
+            else if constexpr (std::is_same_v<T, bool>)
+                out.put<uint8_t>(x ? 1 : 0);
+            else
+                out.put<T>(x);
         },
         v);
 }
@@ -622,8 +703,9 @@ uint64_t save_gguf(const std::string& path, const GgufMetadata& metadata,
                         " dimensions (GGUF allows at most 4)");
         const int64_t block = dtype_block_values(t.dtype);
         if (is_block_dtype(t.dtype) && (t.shape.empty() || t.shape.back() % block != 0))
-            throw Error(path, ": tensor '", t.name, "' is ", dtype_name(t.dtype), shape_text(t.shape),
-                        " but its last dimension must be a multiple of ", block);
+            throw Error(path, ": tensor '", t.name, "' is ", dtype_name(t.dtype),
+                        shape_text(t.shape), " but its last dimension must be a multiple of ",
+                        block);
         const size_t bytes = dtype_bytes(t.dtype, t.numel());
         TANDEM_ASSERT(t.bytes == 0 || t.bytes == bytes, t.name, t.bytes, bytes);
         out.put_string(t.name);

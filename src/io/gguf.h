@@ -6,10 +6,10 @@
 
 #include <cstdint>
 #include <cstring>
-#include <type_traits>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <variant>
@@ -22,19 +22,21 @@
 namespace tandem::io {
 
 // GGUF's value types, numbered as in the file.
+// clang-format off
 enum class GgufType : uint32_t {
     U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, Bool = 7,
     String = 8, Array = 9, U64 = 10, I64 = 11, F64 = 12,
 };
+// clang-format on
 std::string_view gguf_type_name(GgufType type);  // "u8", ..., "string", "array"
 
 // An array of one element type. Numbers and bools are kept as their little-endian bytes (so an
 // array costs no more memory than the file), strings and nested arrays as objects.
 struct GgufArray {
     GgufType type = GgufType::U8;
-    std::vector<uint8_t> raw;           // numeric and bool elements
-    std::vector<std::string> strings;   // type == String
-    std::vector<GgufArray> arrays;      // type == Array
+    std::vector<uint8_t> raw;          // numeric and bool elements
+    std::vector<std::string> strings;  // type == String
+    std::vector<GgufArray> arrays;     // type == Array
 
     size_t size() const;
     // Element i of a numeric or bool array, widened: any integer type (bool as 0/1) to int64
@@ -51,12 +53,14 @@ struct GgufArray {
 // One metadata value; the variant's index is the GgufType number.
 using GgufValue = std::variant<uint8_t, int8_t, uint16_t, int16_t, uint32_t, int32_t, float, bool,
                                std::string, GgufArray, uint64_t, int64_t, double>;
-inline GgufType gguf_type_of(const GgufValue& v) { return GgufType(v.index()); }
+inline GgufType gguf_type_of(const GgufValue& v) {
+    return GgufType(v.index());
+}
 
 // Key -> value, in insertion order (the order a writer puts them in the file). Getters throw
 // Error naming the source (a path, or "metadata"), the key and the types got and expected.
 class GgufMetadata {
-public:
+   public:
     explicit GgufMetadata(std::string source = "metadata") : source_(std::move(source)) {}
 
     void set(std::string key, GgufValue value);  // replaces an existing key in place
@@ -83,7 +87,7 @@ public:
     bool get_bool_or(std::string_view key, bool fallback) const;
     std::string get_string_or(std::string_view key, std::string fallback) const;
 
-private:
+   private:
     [[noreturn]] void wrong_type(std::string_view key, const GgufValue& got,
                                  std::string_view expected) const;
 
@@ -113,7 +117,7 @@ uint32_t ggml_type_of(DType dtype);
 std::string_view ggml_type_name(uint32_t type);
 
 class GgufReader {
-public:
+   public:
     // Maps the file and validates all of it (see the format at the top of gguf.cpp): any
     // malformed, truncated or unsupported part throws Error naming the file and the field.
     explicit GgufReader(const std::string& path);
@@ -136,7 +140,7 @@ public:
     // get() that also checks the shape (any of the five dtypes), naming both shapes.
     const GgufTensor& get(std::string_view name, const std::vector<int64_t>& shape) const;
 
-private:
+   private:
     void parse(const unsigned char* data, size_t size);
 
     std::string name_;
@@ -166,16 +170,26 @@ namespace tandem::io {
 
 template <typename T>
 constexpr GgufType gguf_type_for() {
-    if constexpr (std::is_same_v<T, uint8_t>) return GgufType::U8;
-    else if constexpr (std::is_same_v<T, int8_t>) return GgufType::I8;
-    else if constexpr (std::is_same_v<T, uint16_t>) return GgufType::U16;
-    else if constexpr (std::is_same_v<T, int16_t>) return GgufType::I16;
-    else if constexpr (std::is_same_v<T, uint32_t>) return GgufType::U32;
-    else if constexpr (std::is_same_v<T, int32_t>) return GgufType::I32;
-    else if constexpr (std::is_same_v<T, float>) return GgufType::F32;
-    else if constexpr (std::is_same_v<T, bool>) return GgufType::Bool;
-    else if constexpr (std::is_same_v<T, uint64_t>) return GgufType::U64;
-    else if constexpr (std::is_same_v<T, int64_t>) return GgufType::I64;
+    if constexpr (std::is_same_v<T, uint8_t>)
+        return GgufType::U8;
+    else if constexpr (std::is_same_v<T, int8_t>)
+        return GgufType::I8;
+    else if constexpr (std::is_same_v<T, uint16_t>)
+        return GgufType::U16;
+    else if constexpr (std::is_same_v<T, int16_t>)
+        return GgufType::I16;
+    else if constexpr (std::is_same_v<T, uint32_t>)
+        return GgufType::U32;
+    else if constexpr (std::is_same_v<T, int32_t>)
+        return GgufType::I32;
+    else if constexpr (std::is_same_v<T, float>)
+        return GgufType::F32;
+    else if constexpr (std::is_same_v<T, bool>)
+        return GgufType::Bool;
+    else if constexpr (std::is_same_v<T, uint64_t>)
+        return GgufType::U64;
+    else if constexpr (std::is_same_v<T, int64_t>)
+        return GgufType::I64;
     else {
         static_assert(std::is_same_v<T, double>, "GGUF arrays hold numbers, bools or strings");
         return GgufType::F64;

@@ -27,7 +27,7 @@ namespace {
 // llama.cpp's names for the three patterns tandem knows (llama-vocab.cpp: the names it maps to
 // LLAMA_VOCAB_PRE_TYPE_GPT2, _LLAMA3 and _QWEN2, leaving out those that add other behaviour).
 constexpr std::string_view kGpt2Names[] = {"gpt-2", "phi-2", "gigachat", "a.x-4.0", "mellum"};
-constexpr std::string_view kLlama3Names[] = {"llama-bpe", "llama3", "llama-v3", "falcon3",
+constexpr std::string_view kLlama3Names[] = {"llama-bpe", "llama3",  "llama-v3", "falcon3",
                                              "falcon-h1", "pixtral", "midm-2.0", "lfm2"};
 constexpr std::string_view kQwen2Names[] = {"qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2"};
 
@@ -48,13 +48,20 @@ int32_t special_id(const GgufMetadata& md, const char* key, size_t n_tokens) {
 
 std::string_view token_type_name(int64_t t) {
     switch (t) {
-        case 1: return "normal";
-        case 2: return "unknown";
-        case 3: return "control";
-        case 4: return "user-defined";
-        case 5: return "unused";
-        case 6: return "byte";
-        default: return "no type";
+        case 1:
+            return "normal";
+        case 2:
+            return "unknown";
+        case 3:
+            return "control";
+        case 4:
+            return "user-defined";
+        case 5:
+            return "unused";
+        case 6:
+            return "byte";
+        default:
+            return "no type";
     }
 }
 
@@ -73,8 +80,10 @@ std::string_view gguf_pre_tokenizer_name(std::string_view pattern) {
     if (pattern == kGpt2Pattern) return "gpt-2";
     if (pattern == kLlama3Pattern) return "llama-bpe";
     if (pattern == kQwen2Pattern) return "qwen2";
-    throw Error("GGUF export: the tokenizer's split pattern has no llama.cpp pre-tokenizer name "
-                "(llama.cpp knows GPT-2's, Llama 3's and Qwen2's): ", pattern);
+    throw Error(
+        "GGUF export: the tokenizer's split pattern has no llama.cpp pre-tokenizer name "
+        "(llama.cpp knows GPT-2's, Llama 3's and Qwen2's): ",
+        pattern);
 }
 
 BpeModel bpe_model_from_gguf(const GgufMetadata& md) {
@@ -113,7 +122,8 @@ BpeModel bpe_model_from_gguf(const GgufMetadata& md) {
             case GgufTokenType::Normal: {
                 auto bytes = unicode_to_bytes(s);
                 if (!bytes || bytes->empty())
-                    throw Error(src, ": token ", id, " ('", s, "') is not spelled in GPT-2's byte "
+                    throw Error(src, ": token ", id, " ('", s,
+                                "') is not spelled in GPT-2's byte "
                                 "characters (not a byte-level BPE vocabulary?)");
                 model.tokens[id] = std::move(*bytes);
                 break;
@@ -124,13 +134,15 @@ BpeModel bpe_model_from_gguf(const GgufMetadata& md) {
                 model.added.push_back(
                     {s, int32_t(id), GgufTokenType(types[id]) == GgufTokenType::Control});
                 break;
-            case GgufTokenType::Unused: break;
+            case GgufTokenType::Unused:
+                break;
             default:
                 throw Error(src, ": token ", id, " ('", s, "') has type ", types[id], " (",
                             token_type_name(types[id]),
                             "), which a byte-level BPE vocabulary does not use");
         }
-        if (types[id] != int64_t(GgufTokenType::Unused) && !by_spelling.emplace(s, int32_t(id)).second)
+        if (types[id] != int64_t(GgufTokenType::Unused) &&
+            !by_spelling.emplace(s, int32_t(id)).second)
             throw Error(src, ": token ", id, " ('", s, "') repeats token ", by_spelling[s]);
     }
     // Ids past the last vocabulary entry belong to added tokens only (as the HF loader leaves it).
@@ -156,7 +168,8 @@ BpeModel bpe_model_from_gguf(const GgufMetadata& md) {
             return it->second;
         };
         if (space == std::string::npos || m.find(' ', space + 1) != std::string::npos)
-            throw Error(src, ": merge ", rank, " ('", m, "') is not two tokens separated by one space");
+            throw Error(src, ": merge ", rank, " ('", m,
+                        "') is not two tokens separated by one space");
         const std::string left = m.substr(0, space), right = m.substr(space + 1);
         model.merges.push_back({find(left), find(right), find(left + right)});
     }
@@ -185,7 +198,8 @@ void add_bpe_model_to_gguf(GgufMetadata& md, const BpeModel& model) {
         types[t.id] = int32_t(t.is_special ? GgufTokenType::Control : GgufTokenType::UserDefined);
     }
     for (size_t id = 0; id < n; ++id)
-        if (types[id] == int32_t(GgufTokenType::Unused)) tokens[id] = "[PAD" + std::to_string(id) + "]";
+        if (types[id] == int32_t(GgufTokenType::Unused))
+            tokens[id] = "[PAD" + std::to_string(id) + "]";
     std::vector<std::string> merges;
     merges.reserve(model.merges.size());
     for (const Merge& m : model.merges)

@@ -11,9 +11,11 @@
 namespace tandem::io {
 
 // llama.cpp's token types (llama_token_type / gguf-py TokenType).
+// clang-format off
 enum class GgufTokenType : int32_t {
     Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6,
 };
+// clang-format on
 
 // Reads tokenizer.ggml.model (must be "gpt2"; "llama", "bert", ... are refused by name), tokens
 // (spelled in GPT-2's byte characters), token_type (Normal -> vocabulary, Control -> special

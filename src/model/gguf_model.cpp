@@ -89,6 +89,7 @@ constexpr GgufTransform kNone = GgufTransform::None;
 constexpr GgufTransform kT = GgufTransform::Transpose;
 constexpr GgufTransform kRope = GgufTransform::RopePermute;
 
+// clang-format off
 constexpr NameRow kLlamaGlobal[] = {
     {"model.embed_tokens.weight", "token_embd.weight", kNone},
     {"model.norm.weight", "output_norm.weight", kNone},
@@ -132,6 +133,7 @@ constexpr NameRow kGpt2Block[] = {
     {"mlp.c_proj.weight",  "ffn_down.weight",    kT},
     {"mlp.c_proj.bias",    "ffn_down.bias",      kNone},
 };
+// clang-format on
 
 // "<prefix>N.<rest>" -> N and rest; false when `name` does not have that form.
 bool split_block(std::string_view name, std::string_view prefix, int64_t& layer,
@@ -151,11 +153,12 @@ GgufTensorMapping map_name(std::string_view name, const ModelConfig& c, std::str
                            bool from_hf) {
     const bool gpt2 = arch == "gpt2";
     if (!gpt2 && !is_llama_family(arch))
-        throw Error("GGUF architecture '", arch, "' is not one tandem maps (llama, qwen2, qwen3, gpt2)");
-    const std::span<const NameRow> global = gpt2 ? std::span<const NameRow>(kGpt2Global)
-                                                  : std::span<const NameRow>(kLlamaGlobal);
-    const std::span<const NameRow> block = gpt2 ? std::span<const NameRow>(kGpt2Block)
-                                                : std::span<const NameRow>(kLlamaBlock);
+        throw Error("GGUF architecture '", arch,
+                    "' is not one tandem maps (llama, qwen2, qwen3, gpt2)");
+    const std::span<const NameRow> global =
+        gpt2 ? std::span<const NameRow>(kGpt2Global) : std::span<const NameRow>(kLlamaGlobal);
+    const std::span<const NameRow> block =
+        gpt2 ? std::span<const NameRow>(kGpt2Block) : std::span<const NameRow>(kLlamaBlock);
     const std::string_view hf_prefix = gpt2 ? "h." : "model.layers.";
     const std::string_view gguf_prefix = "blk.";
 
@@ -206,8 +209,9 @@ void check_tensors_against_layout(const ModelConfig& c, std::string_view arch, b
     if (has_qkv_bias && !layout.find("model.layers.0.self_attn.q_proj.bias"))
         for (int64_t l = 0; l < c.n_layers; ++l)
             for (const char* p : {"q", "k", "v"})
-                want.emplace("blk." + std::to_string(l) + ".attn_" + p + ".bias",
-                             std::vector<int64_t>{(p[0] == 'q' ? c.n_heads : c.n_heads_kv) * c.head_dim});
+                want.emplace(
+                    "blk." + std::to_string(l) + ".attn_" + p + ".bias",
+                    std::vector<int64_t>{(p[0] == 'q' ? c.n_heads : c.n_heads_kv) * c.head_dim});
     for (const GgufTensor& t : tensors) {
         const GgufTensorMapping m = map_name(t.name, c, arch, /*from_hf=*/false);
         auto it = want.find(t.name);
@@ -215,8 +219,8 @@ void check_tensors_against_layout(const ModelConfig& c, std::string_view arch, b
             throw Error("tensor '", t.name, "' (", m.hf_name, ") has no place in tandem's ", arch,
                         " layout for this configuration");
         if (t.shape != it->second)
-            throw Error("tensor '", t.name, "' is ", shape_text(t.shape), " but the metadata implies ",
-                        shape_text(it->second));
+            throw Error("tensor '", t.name, "' is ", shape_text(t.shape),
+                        " but the metadata implies ", shape_text(it->second));
     }
     for (const auto& [name, shape] : want)
         if (!find_tensor(tensors, name))
@@ -249,10 +253,13 @@ GgufModelConfig config_from_gguf(const GgufMetadata& md, std::span<const GgufTen
                     key(arch, "attention.key_length"), " is ", c.head_dim,
                     "; tandem's attention has one head size");
     if (md.get_int_or(key(arch, "expert_count"), 0) > 0)
-        throw Error(src, ": ", key(arch, "expert_count"), " is set: mixture-of-experts models are "
+        throw Error(src, ": ", key(arch, "expert_count"),
+                    " is set: mixture-of-experts models are "
                     "not implemented in tandem");
-    if (const std::string k = key(arch, "rope.scaling.type"); md.contains(k) && md.get_string(k) != "none")
-        throw Error(src, ": ", k, " is '", md.get_string(k), "': RoPE scaling is not implemented in tandem");
+    if (const std::string k = key(arch, "rope.scaling.type");
+        md.contains(k) && md.get_string(k) != "none")
+        throw Error(src, ": ", k, " is '", md.get_string(k),
+                    "': RoPE scaling is not implemented in tandem");
 
     if (c.family == Family::Llama) {
         const int64_t rot = count_or(md, key(arch, "rope.dimension_count"), c.head_dim);
@@ -265,7 +272,8 @@ GgufModelConfig config_from_gguf(const GgufMetadata& md, std::span<const GgufTen
     } else {
         if (c.n_heads_kv != c.n_heads)
             throw Error(src, ": gpt2.attention.head_count_kv is ", c.n_heads_kv,
-                        " but GPT-2 has no grouped-query attention (head_count is ", c.n_heads, ")");
+                        " but GPT-2 has no grouped-query attention (head_count is ", c.n_heads,
+                        ")");
         c.norm_eps = float(md.get_float(key(arch, "attention.layer_norm_epsilon")));
     }
 
@@ -309,8 +317,9 @@ GgufModelConfig config_from_gguf(const io::GgufReader& reader) {
 std::string gguf_architecture(const ModelConfig& c, bool has_qkv_bias) {
     if (c.family == Family::Gpt2) return "gpt2";
     if (c.qk_norm && has_qkv_bias)
-        throw Error("GGUF export: a model with both qk_norm and q/k/v biases has no llama.cpp "
-                    "architecture (qwen3 has the first, qwen2 the second)");
+        throw Error(
+            "GGUF export: a model with both qk_norm and q/k/v biases has no llama.cpp "
+            "architecture (qwen3 has the first, qwen2 the second)");
     if (c.qk_norm) return "qwen3";
     if (has_qkv_bias) {
         if (c.n_heads * c.head_dim != c.d_model)

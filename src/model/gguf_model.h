@@ -37,9 +37,10 @@ struct GgufModelConfig {
 // vocabulary size from tokenizer.ggml.tokens (else <arch>.vocab_size, else token_embd's rows),
 // ties the embeddings when there is no output.weight, and checks the tensors against tandem's
 // layout of the result: each has a place there, of the right shape, and no place is empty (so
-// the transforms below may trust the shapes of the tensors it accepted). Refuses by name what tandem does not implement (other architectures, RoPE
-// scaling, experts, key/value lengths that differ, partial rotary dimensions, extra tensors).
-// The result is validated. Errors name `source` (the file) and the key or tensor.
+// the transforms below may trust the shapes of the tensors it accepted). Refuses by name what
+// tandem does not implement (other architectures, RoPE scaling, experts, key/value lengths that
+// differ, partial rotary dimensions, extra tensors). The result is validated. Errors name `source`
+// (the file) and the key or tensor.
 GgufModelConfig config_from_gguf(const io::GgufMetadata& metadata,
                                  std::span<const io::GgufTensor> tensors);
 GgufModelConfig config_from_gguf(const io::GgufReader& reader);
@@ -67,7 +68,7 @@ struct GgufTensorMapping {
     std::string hf_name;    // "model.layers.3.self_attn.q_proj.weight", "h.0.attn.c_attn.weight"
     std::string gguf_name;  // "blk.3.attn_q.weight", "blk.0.attn_qkv.weight"
     GgufTransform transform = GgufTransform::None;
-    int64_t n_heads = 0;    // RopePermute: heads among the rows (H for q, Hkv for k)
+    int64_t n_heads = 0;  // RopePermute: heads among the rows (H for q, Hkv for k)
 };
 
 // The GGUF name of an HF tensor of tandem's layout, and back. Throw Error naming the tensor and

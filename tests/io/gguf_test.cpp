@@ -34,7 +34,8 @@ struct RawGguf {
         return put<uint32_t>(version).put<uint64_t>(n_tensors).put<uint64_t>(n_kv);
     }
     // One tensor info; ne in GGML order.
-    RawGguf& tensor(std::string_view name, std::vector<int64_t> ne, uint32_t type, uint64_t offset) {
+    RawGguf& tensor(std::string_view name, std::vector<int64_t> ne, uint32_t type,
+                    uint64_t offset) {
         str(name).put<uint32_t>(uint32_t(ne.size()));
         for (int64_t d : ne) put<int64_t>(d);
         return put<uint32_t>(type).put<uint64_t>(offset);
@@ -50,7 +51,7 @@ struct RawGguf {
 };
 
 class Gguf : public ::testing::Test {
-protected:
+   protected:
     void SetUp() override {
         dir_ = fs::temp_directory_path() /
                ("tandem_gguf_" + std::to_string(::getpid()) + "_" +
@@ -103,8 +104,8 @@ TEST_F(Gguf, RoundTripsEveryValueType) {
     md.set("array.f64", GgufArray::of<double>(doubles));
     md.set("array.string", GgufArray::of_strings({"a b", "", "Ġthe"}));
     const std::vector<uint8_t> bytes = {7, 8};
-    md.set("array.nested", GgufArray::of_arrays({GgufArray::of<uint8_t>(bytes),
-                                                 GgufArray::of<uint8_t>({})}));
+    md.set("array.nested",
+           GgufArray::of_arrays({GgufArray::of<uint8_t>(bytes), GgufArray::of<uint8_t>({})}));
     md.set("array.empty", GgufArray::of_strings({}));
     save_gguf(path("v.gguf"), md, {});
 
@@ -152,14 +153,17 @@ TEST_F(Gguf, GettersNameTheKeyAndBothTypes) {
     md.set("llama.block_count", std::string("two"));
     md.set("tokenizer.ggml.tokens", GgufArray::of<int32_t>(std::vector<int32_t>{1}));
     md.set("big", uint64_t{1} << 63);
-    EXPECT_EQ(testing::error_message([&] { md.get_int("llama.block_count"); }),
-              "m.gguf: metadata key 'llama.block_count' is of type string but an integer was expected");
+    EXPECT_EQ(
+        testing::error_message([&] { md.get_int("llama.block_count"); }),
+        "m.gguf: metadata key 'llama.block_count' is of type string but an integer was expected");
     EXPECT_EQ(testing::error_message([&] { md.get_strings("tokenizer.ggml.tokens"); }),
               "m.gguf: metadata key 'tokenizer.ggml.tokens' is of type array of i32 but array of "
               "string was expected");
     EXPECT_EQ(testing::error_message([&] { md.get_float("missing.key"); }),
               "m.gguf: metadata has no key 'missing.key'");
-    EXPECT_NE(testing::error_message([&] { md.get_int("big"); }).find("'big' is 9223372036854775808, too large"),
+    EXPECT_NE(testing::error_message([&] {
+                  md.get_int("big");
+              }).find("'big' is 9223372036854775808, too large"),
               std::string::npos);
 }
 
@@ -389,7 +393,8 @@ TEST_F(Gguf, RejectsTensorThatRunsPastEndOfFile) {
 TEST_F(Gguf, RejectsMisalignedTensor) {
     RawGguf g;
     g.header(1, 0).tensor("x", {4}, 0, 8).pad().data(64);
-    expect_error(g.bytes, {"tensor 'x' starts at data offset 8", "not a multiple of the alignment 32"});
+    expect_error(g.bytes,
+                 {"tensor 'x' starts at data offset 8", "not a multiple of the alignment 32"});
 }
 
 TEST_F(Gguf, RejectsOverlappingTensors) {

@@ -111,12 +111,15 @@ TEST(GgufTokenizer, WritesWhatLlamaCppsConverterWrites) {
 
     BpeModel odd = sample_model(kGpt2Pattern);
     odd.pattern = "\\s+|\\S+";
-    EXPECT_NE(error_message([&] { add_bpe_model_to_gguf(md, odd); }).find("has no llama.cpp pre-tokenizer name"),
+    EXPECT_NE(error_message([&] {
+                  add_bpe_model_to_gguf(md, odd);
+              }).find("has no llama.cpp pre-tokenizer name"),
               std::string::npos);
 }
 
 TEST(GgufTokenizer, RoundTripsThroughAFile) {
-    const fs::path file = fs::temp_directory_path() / ("tandem_gguf_tok_" + std::to_string(::getpid()) + ".gguf");
+    const fs::path file =
+        fs::temp_directory_path() / ("tandem_gguf_tok_" + std::to_string(::getpid()) + ".gguf");
     const BpeModel m = sample_model(kQwen2Pattern);
     GgufMetadata md;
     md.set("general.architecture", std::string("qwen2"));
@@ -141,7 +144,7 @@ TEST(GgufTokenizer, Llama3DefaultsToAddBosAsLlamaCppDoes) {
 
 // Each broken tokenizer: one Error naming the file and the key or token.
 class GgufTokenizerRejects : public ::testing::Test {
-protected:
+   protected:
     std::string with(const std::function<void(GgufMetadata&)>& edit) {
         GgufMetadata md("tok.gguf");
         add_bpe_model_to_gguf(md, sample_model(kGpt2Pattern));
@@ -169,46 +172,54 @@ TEST_F(GgufTokenizerRejects, SentencePieceByName) {
 
 TEST_F(GgufTokenizerRejects, UnknownOrMissingPreTokenizer) {
     EXPECT_NE(with([](GgufMetadata& m) { m.set("tokenizer.ggml.pre", std::string("chatglm-bpe")); })
-                  .find("tok.gguf: tokenizer.ggml.pre is 'chatglm-bpe', a pre-tokenizer tandem does not know"),
+                  .find("tok.gguf: tokenizer.ggml.pre is 'chatglm-bpe', a pre-tokenizer tandem "
+                        "does not know"),
               std::string::npos);
-    EXPECT_NE(with([](GgufMetadata& m) { m.set("tokenizer.ggml.pre", std::string("default")); })
-                  .find("tokenizer.ggml.pre is 'default'"),
+    EXPECT_NE(with([](GgufMetadata& m) {
+                  m.set("tokenizer.ggml.pre", std::string("default"));
+              }).find("tokenizer.ggml.pre is 'default'"),
               std::string::npos);
 }
 
 TEST_F(GgufTokenizerRejects, TokenTypesThatAreNotByteLevel) {
-    EXPECT_NE(with([&](GgufMetadata& m) { set_type(m, 65, 6); })
-                  .find("tok.gguf: token 65 ('A') has type 6 (byte)"),
+    EXPECT_NE(with([&](GgufMetadata& m) {
+                  set_type(m, 65, 6);
+              }).find("tok.gguf: token 65 ('A') has type 6 (byte)"),
               std::string::npos);
     EXPECT_NE(with([](GgufMetadata& m) {
-                  m.set("tokenizer.ggml.token_type", GgufArray::of<int32_t>(std::vector<int32_t>{1}));
+                  m.set("tokenizer.ggml.token_type",
+                        GgufArray::of<int32_t>(std::vector<int32_t>{1}));
               }).find("token_type has 1 entries but tokenizer.ggml.tokens has 265"),
               std::string::npos);
 }
 
 TEST_F(GgufTokenizerRejects, TokenNotSpelledInByteCharacters) {
     // A raw space is not one of GPT-2's byte characters (it is spelled Ġ).
-    EXPECT_NE(with([&](GgufMetadata& m) { set_token(m, 256, " t"); })
-                  .find("token 256 (' t') is not spelled in GPT-2's byte characters"),
+    EXPECT_NE(with([&](GgufMetadata& m) {
+                  set_token(m, 256, " t");
+              }).find("token 256 (' t') is not spelled in GPT-2's byte characters"),
               std::string::npos);
 }
 
 TEST_F(GgufTokenizerRejects, MissingByteAndDuplicateToken) {
-    EXPECT_NE(with([&](GgufMetadata& m) { set_type(m, 10, 5); })
-                  .find("tokenizer.ggml.tokens lacks the single byte 0xa"),
+    EXPECT_NE(with([&](GgufMetadata& m) {
+                  set_type(m, 10, 5);
+              }).find("tokenizer.ggml.tokens lacks the single byte 0xa"),
               std::string::npos);
-    EXPECT_NE(with([&](GgufMetadata& m) { set_token(m, 259, "Ġt"); })
-                  .find("token 259 ('Ġt') repeats token 256"),
+    EXPECT_NE(with([&](GgufMetadata& m) {
+                  set_token(m, 259, "Ġt");
+              }).find("token 259 ('Ġt') repeats token 256"),
               std::string::npos);
 }
 
 TEST_F(GgufTokenizerRejects, MergeOfUnknownTokens) {
-    EXPECT_NE(with([](GgufMetadata& m) {
-                  auto merges = m.get_strings("tokenizer.ggml.merges");
-                  merges[2] = "x yz";
-                  m.set("tokenizer.ggml.merges", GgufArray::of_strings(merges));
-              }).find("tok.gguf: merge 2 ('x yz') names 'yz', which is not in tokenizer.ggml.tokens"),
-              std::string::npos);
+    EXPECT_NE(
+        with([](GgufMetadata& m) {
+            auto merges = m.get_strings("tokenizer.ggml.merges");
+            merges[2] = "x yz";
+            m.set("tokenizer.ggml.merges", GgufArray::of_strings(merges));
+        }).find("tok.gguf: merge 2 ('x yz') names 'yz', which is not in tokenizer.ggml.tokens"),
+        std::string::npos);
     EXPECT_NE(with([](GgufMetadata& m) {
                   m.set("tokenizer.ggml.merges", GgufArray::of_strings({"abc"}));
               }).find("merge 0 ('abc') is not two tokens separated by one space"),
@@ -221,11 +232,13 @@ TEST_F(GgufTokenizerRejects, SpecialIdOutOfRange) {
 }
 
 TEST_F(GgufTokenizerRejects, WrongKeyTypes) {
-    EXPECT_NE(with([](GgufMetadata& m) { m.set("tokenizer.ggml.add_bos_token", uint8_t{1}); })
-                  .find("'tokenizer.ggml.add_bos_token' is of type u8 but bool was expected"),
+    EXPECT_NE(with([](GgufMetadata& m) {
+                  m.set("tokenizer.ggml.add_bos_token", uint8_t{1});
+              }).find("'tokenizer.ggml.add_bos_token' is of type u8 but bool was expected"),
               std::string::npos);
-    EXPECT_NE(with([](GgufMetadata& m) { m.set("tokenizer.ggml.tokens", std::string("x")); })
-                  .find("'tokenizer.ggml.tokens' is of type string but array of string was expected"),
+    EXPECT_NE(with([](GgufMetadata& m) {
+                  m.set("tokenizer.ggml.tokens", std::string("x"));
+              }).find("'tokenizer.ggml.tokens' is of type string but array of string was expected"),
               std::string::npos);
 }
 

@@ -16,7 +16,9 @@ using io::GgufMetadata;
 using io::GgufTensor;
 using io::GgufType;
 
-std::vector<int64_t> dims(const Shape& s) { return {s.dims.begin(), s.dims.begin() + s.ndim}; }
+std::vector<int64_t> dims(const Shape& s) {
+    return {s.dims.begin(), s.dims.begin() + s.ndim};
+}
 
 // The GGUF tensor infos (no data) a model of config `c` exports to.
 std::vector<GgufTensor> gguf_infos(const ModelConfig& c, const std::string& arch, bool bias) {
@@ -31,7 +33,8 @@ std::vector<GgufTensor> gguf_infos(const ModelConfig& c, const std::string& arch
     if (bias)  // Qwen2's biases, which tandem's layout on this branch does not list yet
         for (int64_t l = 0; l < c.n_layers; ++l)
             for (const char* p : {"q", "k", "v"})
-                out.push_back({"blk." + std::to_string(l) + ".attn_" + p + ".bias", DType::F32,
+                out.push_back({"blk." + std::to_string(l) + ".attn_" + p + ".bias",
+                               DType::F32,
                                {(p[0] == 'q' ? c.n_heads : c.n_heads_kv) * c.head_dim}});
     return out;
 }
@@ -61,9 +64,10 @@ struct Case {
 };
 
 TEST(GgufModel, ConfigRoundTripsForEveryArchitecture) {
-    for (const Case& k : {Case{"llama-15m", false, false, "llama"}, Case{"tiny", true, false, "llama"},
-                          Case{"qwen3-tiny", true, false, "qwen3"}, Case{"tiny", false, true, "qwen2"},
-                          Case{"gpt2-124m", true, false, "gpt2"}, Case{"gpt2-124m", false, false, "gpt2"}}) {
+    for (const Case& k :
+         {Case{"llama-15m", false, false, "llama"}, Case{"tiny", true, false, "llama"},
+          Case{"qwen3-tiny", true, false, "qwen3"}, Case{"tiny", false, true, "qwen2"},
+          Case{"gpt2-124m", true, false, "gpt2"}, Case{"gpt2-124m", false, false, "gpt2"}}) {
         SCOPED_TRACE(std::string(k.preset) + " as " + k.arch);
         ModelConfig c = preset_config(k.preset);
         c.tie_embeddings = k.tie;
@@ -133,23 +137,29 @@ TEST(GgufModel, RefusesWhatTandemDoesNotImplementByName) {
         t.insert(t.end(), extra.begin(), extra.end());
         return error_message([&] { config_from_gguf(md, t); });
     };
-    EXPECT_EQ(try_with([](GgufMetadata& m) { m.set("general.architecture", std::string("mamba")); }),
-              "x.gguf: general.architecture is 'mamba', which tandem does not read (it reads "
-              "llama, qwen2, qwen3, gpt2)");
-    EXPECT_NE(try_with([](GgufMetadata& m) { m.set("llama.rope.scaling.type", std::string("yarn")); })
-                  .find("x.gguf: llama.rope.scaling.type is 'yarn': RoPE scaling"),
+    EXPECT_EQ(
+        try_with([](GgufMetadata& m) { m.set("general.architecture", std::string("mamba")); }),
+        "x.gguf: general.architecture is 'mamba', which tandem does not read (it reads "
+        "llama, qwen2, qwen3, gpt2)");
+    EXPECT_NE(try_with([](GgufMetadata& m) {
+                  m.set("llama.rope.scaling.type", std::string("yarn"));
+              }).find("x.gguf: llama.rope.scaling.type is 'yarn': RoPE scaling"),
               std::string::npos);
-    EXPECT_NE(try_with([](GgufMetadata& m) { m.set("llama.attention.value_length", uint32_t{7}); })
-                  .find("llama.attention.value_length is 7"),
+    EXPECT_NE(try_with([](GgufMetadata& m) {
+                  m.set("llama.attention.value_length", uint32_t{7});
+              }).find("llama.attention.value_length is 7"),
               std::string::npos);
-    EXPECT_NE(try_with([](GgufMetadata& m) { m.set("llama.rope.dimension_count", uint32_t{4}); })
-                  .find("llama.rope.dimension_count is 4"),
+    EXPECT_NE(try_with([](GgufMetadata& m) {
+                  m.set("llama.rope.dimension_count", uint32_t{4});
+              }).find("llama.rope.dimension_count is 4"),
               std::string::npos);
-    EXPECT_NE(try_with([](GgufMetadata& m) { m.set("llama.expert_count", uint32_t{8}); })
-                  .find("llama.expert_count is set"),
+    EXPECT_NE(try_with([](GgufMetadata& m) {
+                  m.set("llama.expert_count", uint32_t{8});
+              }).find("llama.expert_count is set"),
               std::string::npos);
-    EXPECT_NE(try_with([](GgufMetadata& m) { m.set("llama.block_count", std::string("2")); })
-                  .find("'llama.block_count' is of type string but an integer was expected"),
+    EXPECT_NE(try_with([](GgufMetadata& m) {
+                  m.set("llama.block_count", std::string("2"));
+              }).find("'llama.block_count' is of type string but an integer was expected"),
               std::string::npos);
     EXPECT_NE(try_with([](GgufMetadata&) {}, {{"rope_freqs.weight", DType::F32, {4}}})
                   .find("x.gguf: tensor 'rope_freqs.weight' has no Hugging Face counterpart"),
@@ -158,7 +168,9 @@ TEST(GgufModel, RefusesWhatTandemDoesNotImplementByName) {
                   .find("x.gguf: tensor 'blk.0.attn_q_norm.weight' (model.layers.0.self_attn.q_norm"
                         ".weight) has no place in tandem's llama layout for this configuration"),
               std::string::npos);
-    EXPECT_NE(try_with([&](GgufMetadata& m) { m.set("llama.feed_forward_length", uint32_t(c.d_ffn + 1)); })
+    EXPECT_NE(try_with([&](GgufMetadata& m) {
+                  m.set("llama.feed_forward_length", uint32_t(c.d_ffn + 1));
+              })
                   .find("x.gguf: tensor 'blk.0.ffn_gate.weight' is [" + std::to_string(c.d_ffn) +
                         ", " + std::to_string(c.d_model) + "] but the metadata implies [" +
                         std::to_string(c.d_ffn + 1)),
@@ -169,16 +181,19 @@ TEST(GgufModel, RefusesWhatTandemDoesNotImplementByName) {
         std::vector<GgufTensor> t = gguf_infos(c, "llama", false);
         t.erase(t.begin() + 3);
         EXPECT_NE(error_message([&] { config_from_gguf(md, t); })
-                      .find("x.gguf: has no tensor 'blk.0.attn_k.weight', which tandem's llama layout needs"),
+                      .find("x.gguf: has no tensor 'blk.0.attn_k.weight', which tandem's llama "
+                            "layout needs"),
                   std::string::npos);
     }
     EXPECT_NE(try_with([](GgufMetadata&) {}, {{"blk.9.attn_q.weight", DType::F32, {4}}})
                   .find("tensor 'blk.9.attn_q.weight' is in layer 9 but the model has"),
               std::string::npos);
-    const std::string wide = try_with([&](GgufMetadata& m) { m.set("llama.embedding_length", uint32_t(2 * c.d_model)); });
+    const std::string wide = try_with(
+        [&](GgufMetadata& m) { m.set("llama.embedding_length", uint32_t(2 * c.d_model)); });
     EXPECT_NE(wide.find("tensor 'token_embd.weight' is [" + std::to_string(c.vocab_size) + ", " +
                         std::to_string(c.d_model) + "] but the metadata implies"),
-              std::string::npos) << wide;
+              std::string::npos)
+        << wide;
 }
 
 TEST(GgufModel, EveryLayoutTensorMapsToLlamaCppNamesAndBack) {
@@ -190,22 +205,34 @@ TEST(GgufModel, EveryLayoutTensorMapsToLlamaCppNamesAndBack) {
         GgufTransform transform;
     };
     const Want wants[] = {
-        {"llama-15m", "llama", "model.embed_tokens.weight", "token_embd.weight", GgufTransform::None},
-        {"llama-15m", "llama", "model.layers.1.self_attn.q_proj.weight", "blk.1.attn_q.weight", GgufTransform::RopePermute},
-        {"llama-15m", "llama", "model.layers.0.self_attn.k_proj.weight", "blk.0.attn_k.weight", GgufTransform::RopePermute},
-        {"llama-15m", "llama", "model.layers.0.self_attn.o_proj.weight", "blk.0.attn_output.weight", GgufTransform::None},
-        {"llama-15m", "llama", "model.layers.0.post_attention_layernorm.weight", "blk.0.ffn_norm.weight", GgufTransform::None},
-        {"llama-15m", "llama", "model.layers.0.mlp.gate_proj.weight", "blk.0.ffn_gate.weight", GgufTransform::None},
+        {"llama-15m", "llama", "model.embed_tokens.weight", "token_embd.weight",
+         GgufTransform::None},
+        {"llama-15m", "llama", "model.layers.1.self_attn.q_proj.weight", "blk.1.attn_q.weight",
+         GgufTransform::RopePermute},
+        {"llama-15m", "llama", "model.layers.0.self_attn.k_proj.weight", "blk.0.attn_k.weight",
+         GgufTransform::RopePermute},
+        {"llama-15m", "llama", "model.layers.0.self_attn.o_proj.weight", "blk.0.attn_output.weight",
+         GgufTransform::None},
+        {"llama-15m", "llama", "model.layers.0.post_attention_layernorm.weight",
+         "blk.0.ffn_norm.weight", GgufTransform::None},
+        {"llama-15m", "llama", "model.layers.0.mlp.gate_proj.weight", "blk.0.ffn_gate.weight",
+         GgufTransform::None},
         {"llama-15m", "llama", "model.norm.weight", "output_norm.weight", GgufTransform::None},
         {"llama-15m", "llama", "lm_head.weight", "output.weight", GgufTransform::None},
-        {"qwen3-tiny", "qwen3", "model.layers.0.self_attn.q_proj.weight", "blk.0.attn_q.weight", GgufTransform::None},
-        {"qwen3-tiny", "qwen3", "model.layers.0.self_attn.k_norm.weight", "blk.0.attn_k_norm.weight", GgufTransform::None},
-        {"tiny", "qwen2", "model.layers.0.self_attn.v_proj.bias", "blk.0.attn_v.bias", GgufTransform::None},
+        {"qwen3-tiny", "qwen3", "model.layers.0.self_attn.q_proj.weight", "blk.0.attn_q.weight",
+         GgufTransform::None},
+        {"qwen3-tiny", "qwen3", "model.layers.0.self_attn.k_norm.weight",
+         "blk.0.attn_k_norm.weight", GgufTransform::None},
+        {"tiny", "qwen2", "model.layers.0.self_attn.v_proj.bias", "blk.0.attn_v.bias",
+         GgufTransform::None},
         {"gpt2-124m", "gpt2", "wpe.weight", "position_embd.weight", GgufTransform::None},
-        {"gpt2-124m", "gpt2", "h.11.attn.c_attn.weight", "blk.11.attn_qkv.weight", GgufTransform::Transpose},
+        {"gpt2-124m", "gpt2", "h.11.attn.c_attn.weight", "blk.11.attn_qkv.weight",
+         GgufTransform::Transpose},
         {"gpt2-124m", "gpt2", "h.0.attn.c_attn.bias", "blk.0.attn_qkv.bias", GgufTransform::None},
-        {"gpt2-124m", "gpt2", "h.0.mlp.c_fc.weight", "blk.0.ffn_up.weight", GgufTransform::Transpose},
-        {"gpt2-124m", "gpt2", "h.0.mlp.c_proj.weight", "blk.0.ffn_down.weight", GgufTransform::Transpose},
+        {"gpt2-124m", "gpt2", "h.0.mlp.c_fc.weight", "blk.0.ffn_up.weight",
+         GgufTransform::Transpose},
+        {"gpt2-124m", "gpt2", "h.0.mlp.c_proj.weight", "blk.0.ffn_down.weight",
+         GgufTransform::Transpose},
         {"gpt2-124m", "gpt2", "h.0.ln_2.bias", "blk.0.ffn_norm.bias", GgufTransform::None},
         {"gpt2-124m", "gpt2", "ln_f.bias", "output_norm.bias", GgufTransform::None},
     };
@@ -219,8 +246,10 @@ TEST(GgufModel, EveryLayoutTensorMapsToLlamaCppNamesAndBack) {
         EXPECT_EQ(back.transform, w.transform);
     }
     const ModelConfig llama = preset_config("llama-15m");
-    EXPECT_EQ(gguf_tensor_for_hf("model.layers.0.self_attn.q_proj.weight", llama, "llama").n_heads, llama.n_heads);
-    EXPECT_EQ(gguf_tensor_for_hf("model.layers.0.self_attn.k_proj.weight", llama, "llama").n_heads, llama.n_heads_kv);
+    EXPECT_EQ(gguf_tensor_for_hf("model.layers.0.self_attn.q_proj.weight", llama, "llama").n_heads,
+              llama.n_heads);
+    EXPECT_EQ(gguf_tensor_for_hf("model.layers.0.self_attn.k_proj.weight", llama, "llama").n_heads,
+              llama.n_heads_kv);
     // Every tensor of every layout maps there and back to itself.
     for (const char* preset : {"tiny", "llama-15m", "gpt2-124m", "qwen3-tiny"}) {
         ModelConfig c = preset_config(preset);
@@ -232,7 +261,9 @@ TEST(GgufModel, EveryLayoutTensorMapsToLlamaCppNamesAndBack) {
             EXPECT_EQ(hf_tensor_for_gguf(m.gguf_name, c, arch).hf_name, e.name);
         }
     }
-    EXPECT_NE(error_message([&] { gguf_tensor_for_hf("model.layers.0.self_attn.o_proj.bias", llama, "llama"); })
+    EXPECT_NE(error_message([&] {
+                  gguf_tensor_for_hf("model.layers.0.self_attn.o_proj.bias", llama, "llama");
+              })
                   .find("tensor 'model.layers.0.self_attn.o_proj.bias' has no GGUF counterpart in "
                         "tandem's llama layout"),
               std::string::npos);
@@ -294,7 +325,8 @@ TEST(GgufModel, Gpt2ConvWeightsAreTransposedBothWays) {
 
 TEST(GgufModel, TensorsConvertBetweenHfValuesAndGgufDtypes) {
     const ModelConfig c = preset_config("llama-15m");
-    const GgufTensorMapping q = gguf_tensor_for_hf("model.layers.0.self_attn.q_proj.weight", c, "llama");
+    const GgufTensorMapping q =
+        gguf_tensor_for_hf("model.layers.0.self_attn.q_proj.weight", c, "llama");
     const int64_t rows = c.n_heads * c.head_dim, cols = c.d_model;
     std::vector<float> hf(size_t(rows * cols));
     for (size_t i = 0; i < hf.size(); ++i) hf[i] = float(int(i % 17) - 8) / 8.0f;
@@ -315,20 +347,26 @@ TEST(GgufModel, TensorsConvertBetweenHfValuesAndGgufDtypes) {
         convert_values(want.data(), DType::F32, stored.data(), dtype, rows * cols);
         EXPECT_EQ(back, want);
     }
-    const GgufTensorMapping fc = gguf_tensor_for_hf("h.0.mlp.c_fc.weight", preset_config("gpt2-124m"), "gpt2");
+    const GgufTensorMapping fc =
+        gguf_tensor_for_hf("h.0.mlp.c_fc.weight", preset_config("gpt2-124m"), "gpt2");
     std::vector<float> w(4 * 64, 0.5f);
-    EXPECT_EQ(gguf_tensor_from_hf(fc, w, {4, 64}, DType::F16).info.shape, (std::vector<int64_t>{64, 4}));
-    EXPECT_NE(error_message([&] { gguf_tensor_from_hf(fc, w, {4, 64}, DType::Q8_0); })
-                  .find("tensor 'blk.0.ffn_up.weight' [64, 4] cannot be q8_0"),
+    EXPECT_EQ(gguf_tensor_from_hf(fc, w, {4, 64}, DType::F16).info.shape,
+              (std::vector<int64_t>{64, 4}));
+    EXPECT_NE(error_message([&] {
+                  gguf_tensor_from_hf(fc, w, {4, 64}, DType::Q8_0);
+              }).find("tensor 'blk.0.ffn_up.weight' [64, 4] cannot be q8_0"),
               std::string::npos);
 }
 
 TEST(GgufModel, ArchitectureChoiceRefusesWhatLlamaCppCannotRun) {
     ModelConfig c = preset_config("qwen3-tiny");
-    EXPECT_NE(error_message([&] { gguf_architecture(c, true); }).find("both qk_norm and q/k/v biases"),
-              std::string::npos);
+    EXPECT_NE(
+        error_message([&] { gguf_architecture(c, true); }).find("both qk_norm and q/k/v biases"),
+        std::string::npos);
     c.qk_norm = false;  // H * D != C in qwen3-tiny
-    EXPECT_NE(error_message([&] { gguf_architecture(c, true); }).find("llama.cpp's qwen2 needs heads x head size"),
+    EXPECT_NE(error_message([&] {
+                  gguf_architecture(c, true);
+              }).find("llama.cpp's qwen2 needs heads x head size"),
               std::string::npos);
     EXPECT_EQ(gguf_architecture(c, false), "llama");
 }
