@@ -3,10 +3,11 @@
 // or an allocation out of proportion to the input. Built by hand (the lead wires TANDEM_FUZZ),
 // from the repository root, with Debian's clang 14 and libclang-rt-14-dev:
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc fuzz/gguf_fuzz.cpp \
-//     src/io/gguf.cpp src/io/gguf_tokenizer.cpp src/io/byte_unicode.cpp src/io/mapped_file.cpp \
-//     src/io/atomic_file.cpp src/model/gguf_model.cpp src/model/config.cpp src/core/dtype.cpp \
+//     src/io/gguf.cpp src/io/gguf_metadata.cpp src/io/gguf_tokenizer.cpp src/io/byte_unicode.cpp \
+//     src/io/mapped_file.cpp src/io/atomic_file.cpp src/model/gguf_model.cpp src/model/config.cpp \
+//     src/model/param_layout.cpp src/model/gpt2.cpp src/model/llama.cpp src/core/dtype.cpp \
 //     src/core/quant.cpp src/core/error.cpp src/core/checksum.cpp src/core/tensor.cpp \
-//     src/model/param_layout.cpp src/model/gpt2.cpp src/model/llama.cpp -lxxhash -o build/gguf_fuzz
+//     -lxxhash -o build/gguf_fuzz
 //   build/gguf_fuzz -jobs=1 -max_total_time=600 -rss_limit_mb=2048 fuzz/corpus/gguf
 // The seed corpus (fuzz/corpus/gguf/) holds tiny valid files written by save_gguf.
 #include <cstddef>

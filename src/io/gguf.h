@@ -29,6 +29,9 @@ enum class GgufType : uint32_t {
 };
 // clang-format on
 std::string_view gguf_type_name(GgufType type);  // "u8", ..., "string", "array"
+// The bytes one element of `type` takes in the file; for a string or an array, the least it can
+// take (its length; its element type and count), which bounds a count before anything is reserved.
+size_t gguf_element_bytes(GgufType type);
 
 // An array of one element type. Numbers and bools are kept as their little-endian bytes (so an
 // array costs no more memory than the file), strings and nested arrays as objects.
