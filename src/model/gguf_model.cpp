@@ -193,6 +193,34 @@ GgufTensorMapping map_name(std::string_view name, const ModelConfig& c, std::str
                 " counterpart in tandem's ", arch, " layout");
 }
 
+// What the metadata claims, bounded by what the file holds before anything is sized from it: a
+// hostile file could otherwise ask for a layout of 2^32 layers, or dimensions whose products
+// overflow. Every layer needs its tensors in the file, and every tensor the layout implies must
+// fit in the values the file's tensors hold (which do not overlap, so they fit in the file).
+void check_sizes_against_file(const ModelConfig& c, std::string_view arch,
+                              std::span<const GgufTensor> tensors) {
+    const uint64_t per_layer = c.family == Family::Gpt2 ? 12 : 9;
+    if (uint64_t(c.n_layers) > tensors.size() / per_layer)
+        throw Error(arch, ".block_count is ", c.n_layers, " but the file holds only ",
+                    tensors.size(), " tensors (", per_layer, " or more per layer)");
+    uint64_t total = 0;
+    for (const GgufTensor& t : tensors) total += uint64_t(t.numel());
+    auto fits = [&](const char* what, int64_t a, int64_t b) {
+        uint64_t n = 0;
+        if (__builtin_mul_overflow(uint64_t(a), uint64_t(b), &n) || n > total)
+            throw Error(what, " (", a, " x ", b, ") is more values than the file's tensors hold (",
+                        total, ")");
+        return int64_t(n);
+    };
+    const int64_t q = fits("attention.head_count x key_length", c.n_heads, c.head_dim);
+    const int64_t kv = fits("attention.head_count_kv x key_length", c.n_heads_kv, c.head_dim);
+    fits("the q projection", q, c.d_model);
+    fits("the k projection", kv, c.d_model);
+    fits("feed_forward_length x embedding_length", c.d_ffn, c.d_model);
+    if (c.family == Family::Gpt2)
+        fits("context_length x embedding_length", c.max_seq_len, c.d_model);
+}
+
 // Every GGUF tensor has a place in tandem's layout of `c`, with the shape that place has in
 // GGUF order, and every place is filled: after this, the transforms may trust the shapes.
 void check_tensors_against_layout(const ModelConfig& c, std::string_view arch, bool has_qkv_bias,
@@ -300,6 +328,7 @@ GgufModelConfig config_from_gguf(const GgufMetadata& md, std::span<const GgufTen
     set_qkv_bias(c, out.has_qkv_bias);
 
     try {
+        check_sizes_against_file(c, arch, tensors);
         c.validate();
         if (c.qk_norm && out.has_qkv_bias)
             throw Error("q/k/v biases together with qk_norm are not a layout tandem has");

@@ -185,6 +185,15 @@ TEST(GgufModel, RefusesWhatTandemDoesNotImplementByName) {
                             "layout needs"),
                   std::string::npos);
     }
+    // Sizes a hostile file could claim, refused before any layout is built from them.
+    EXPECT_NE(try_with([](GgufMetadata& m) {
+                  m.set("llama.block_count", uint32_t{4000000000u});
+              }).find("x.gguf: llama.block_count is 4000000000 but the file holds only"),
+              std::string::npos);
+    EXPECT_NE(try_with([](GgufMetadata& m) {
+                  m.set("llama.feed_forward_length", uint32_t{4000000000u});
+              }).find("feed_forward_length x embedding_length (4000000000 x "),
+              std::string::npos);
     EXPECT_NE(try_with([](GgufMetadata&) {}, {{"blk.9.attn_q.weight", DType::F32, {4}}})
                   .find("tensor 'blk.9.attn_q.weight' is in layer 9 but the model has"),
               std::string::npos);
