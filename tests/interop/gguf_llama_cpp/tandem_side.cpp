@@ -13,6 +13,7 @@
 #include <random>
 #include <string>
 #include <vector>
+
 #include "backend/registry.h"
 #include "io/gguf.h"
 #include "io/gguf_tokenizer.h"
@@ -26,21 +27,34 @@ int main(int argc, char** argv) {
     const std::string mode = argc > 2 ? argv[2] : "f32";  // f32, q8, q4 or nopermute
     BpeModel tok;
     for (int b = 0; b < 256; ++b) tok.tokens.push_back(std::string(1, char(b)));
-    tok.merges.push_back({' ', 't', 256}); tok.tokens.push_back(" t");
-    tok.merges.push_back({'h', 'e', 257}); tok.tokens.push_back("he");
-    tok.merges.push_back({256, 'h', 258}); tok.tokens.push_back(" th");
+    tok.merges.push_back({' ', 't', 256});
+    tok.tokens.push_back(" t");
+    tok.merges.push_back({'h', 'e', 257});
+    tok.tokens.push_back("he");
+    tok.merges.push_back({256, 'h', 258});
+    tok.tokens.push_back(" th");
     tok.added.push_back({"<|endoftext|>", 259, true});
-    tok.eos_id = 259; tok.bos_id = 259;
+    tok.eos_id = 259;
+    tok.bos_id = 259;
     const std::vector<int32_t> tokens = {259, 72, 101, 258, 257, 33, 10, 200, 5, 256, 258, 44};
     for (std::string arch : {"llama", "qwen3", "gpt2"}) {
         model::ModelConfig c;
         c.family = arch == "gpt2" ? model::Family::Gpt2 : model::Family::Llama;
-        c.n_layers = 2; c.n_heads = 4; c.n_heads_kv = arch == "gpt2" ? 4 : 2;
-        c.d_model = 64; c.head_dim = 16; c.d_ffn = 96; c.vocab_size = 260; c.max_seq_len = 32;
+        c.n_layers = 2;
+        c.n_heads = 4;
+        c.n_heads_kv = arch == "gpt2" ? 4 : 2;
+        c.d_model = 64;
+        c.head_dim = 16;
+        c.d_ffn = 96;
+        c.vocab_size = 260;
+        c.max_seq_len = 32;
         c.qk_norm = arch == "qwen3";
         c.tie_embeddings = arch != "llama";
-        c.rope_theta = 10000.0f; c.norm_eps = 1e-5f;
-        tok.pattern = arch == "gpt2" ? kGpt2Pattern : arch == "qwen3" ? kQwen2Pattern : kLlama3Pattern;
+        c.rope_theta = 10000.0f;
+        c.norm_eps = 1e-5f;
+        tok.pattern = arch == "gpt2"    ? kGpt2Pattern
+                      : arch == "qwen3" ? kQwen2Pattern
+                                        : kLlama3Pattern;
         c.validate();
         auto& be = backend::get_backend("cpu");
         model::Model m(c, be, DType::F32, 1, 32);
@@ -61,12 +75,14 @@ int main(int argc, char** argv) {
             // Quantized modes: matrices whose GGUF rows hold whole blocks go to Q8_0 / Q4_0, and
             // tandem computes with the values the file holds.
             DType dtype = DType::F32;
-            const int64_t last = map.transform == model::GgufTransform::Transpose ? shape[0] : shape.back();
+            const int64_t last =
+                map.transform == model::GgufTransform::Transpose ? shape[0] : shape.back();
             if (shape.size() == 2 && last % 32 == 0 && mode == "q8") dtype = DType::Q8_0;
             if (shape.size() == 2 && last % 32 == 0 && mode == "q4") dtype = DType::Q4_0;
             owned.push_back(model::gguf_tensor_from_hf(map, v, shape, dtype));
             std::vector<int64_t> hf_shape;
-            if (mode != "nopermute") v = model::hf_values_from_gguf(owned.back().info, map, hf_shape);
+            if (mode != "nopermute")
+                v = model::hf_values_from_gguf(owned.back().info, map, hf_shape);
             m.load_param(e.name, v);
             ts.push_back(owned.back().info);
         }
@@ -79,12 +95,15 @@ int main(int argc, char** argv) {
         {
             auto back = bpe_model_from_gguf(md);
             std::printf("%s: tandem tokens:", arch.c_str());
-            for (auto id : BpeTokenizer(back).encode("the thin he<|endoftext|> theta")) std::printf(" %d", id);
+            for (auto id : BpeTokenizer(back).encode("the thin he<|endoftext|> theta"))
+                std::printf(" %d", id);
             std::printf("\n");
         }
         // round trip through tandem's reader too
         GgufReader r(dir + "/" + arch + ".gguf");
         auto g = model::config_from_gguf(r);
-        std::printf("%s: written, read back as %s, %zu tensors, %zu bytes of tokens\n", arch.c_str(), g.architecture.c_str(), r.tensors().size(), md.get_strings("tokenizer.ggml.tokens").size());
+        std::printf("%s: written, read back as %s, %zu tensors, %zu bytes of tokens\n",
+                    arch.c_str(), g.architecture.c_str(), r.tensors().size(),
+                    md.get_strings("tokenizer.ggml.tokens").size());
     }
 }
