@@ -3,13 +3,14 @@
 // converter makes (Llama's q/k rows permuted, GPT-2's Conv1D weights transposed). Reading and
 // writing the file is io/gguf.h's job; the tokenizer keys are io/gguf_tokenizer.h's.
 //
-// Loading (`--model x.gguf`):   GgufReader r(path);  auto g = config_from_gguf(r);
-//   for each t in r.tensors(): m = hf_tensor_for_gguf(t.name, g.config, g.architecture);
-//     values to tandem's layout with gguf_to_hf_values (f32) or, for quantized Llama q/k,
-//     rope_rows_from_gguf on the raw rows; the result is HF-shaped tensor m.hf_name.
-// Exporting (`export --format gguf`): md = GgufMetadata(); add_config_to_gguf(md, c, bias);
+// Loading (`--model x.gguf`): GgufReader r(path); g = config_from_gguf(r) (checks every tensor's
+//   name and shape); tokenizer = bpe_model_from_gguf(r.metadata()); for each t in r.tensors():
+//   m = hf_tensor_for_gguf(t.name, g.config, g.architecture), then either f32 values in HF
+//   order (hf_values_from_gguf) or, to keep Q8_0/Q4_0 as they are, the raw bytes (transform
+//   None), rows moved by rope_rows_from_gguf (RopePermute); Transpose (gpt2) needs f32.
+// Exporting (`export --format gguf`): GgufMetadata md; add_config_to_gguf(md, c, bias);
 //   add_bpe_model_to_gguf(md, tokenizer); for each HF tensor: m = gguf_tensor_for_hf(...),
-//   hf_to_gguf_values (f32, then quantize if wanted), save_gguf(path, md, tensors).
+//   gguf_tensor_from_hf(m, values, shape, dtype); save_gguf(path, md, infos).
 #pragma once
 
 #include <cstddef>
