@@ -16,7 +16,7 @@
 #include "core/error.h"
 #include "io/gguf.h"
 #include "io/gguf_tokenizer.h"
-#include "model/gguf_model.h"
+#include "infer/gguf_model.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
@@ -32,14 +32,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         } catch (const tandem::Error&) {
         }
         try {
-            const auto g = tandem::model::config_from_gguf(reader);
+            const auto g = tandem::infer::config_from_gguf(reader);
             // An accepted model: every tensor must convert to its HF values (the small ones, to
             // keep the runs fast), transforms and dequantization included.
             for (const auto& t : reader.tensors()) {
                 if (t.numel() > (1 << 16)) continue;
-                const auto m = tandem::model::hf_tensor_for_gguf(t.name, g.config, g.architecture);
+                const auto m = tandem::infer::hf_tensor_for_gguf(t.name, g.config, g.architecture);
                 std::vector<int64_t> hf_shape;
-                (void)tandem::model::hf_values_from_gguf(t, m, hf_shape);
+                (void)tandem::infer::hf_values_from_gguf(t, m, hf_shape);
             }
         } catch (const tandem::Error&) {
         }

@@ -34,7 +34,7 @@ std::vector<char> read_tensor(const SourceTensor& t, int64_t numel, DType dtype)
     std::vector<char> out(dtype_bytes(dtype, numel));
     if (!t.is_transposed) {
         // A permutation of whole rows: moved as bytes, so a block dtype stays bit for bit.
-        const int64_t cols = t.shape.back();
+        const int64_t cols = t.shape.size() == 2 ? t.shape[1] : 1;  // biases: rows of one
         const size_t row_bytes = dtype_bytes(t.dtype, cols);
         std::vector<char> rows(dtype_bytes(t.dtype, numel));
         for (size_t i = 0; i < t.row_order.size(); ++i)

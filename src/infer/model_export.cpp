@@ -15,6 +15,9 @@ namespace tandem::infer {
 
 namespace fs = std::filesystem;
 
+void export_gguf(const ModelSource& source, const model::Weights& weights,
+                 const ExportOptions& options);  // gguf_export.cpp
+
 namespace {
 
 std::string torch_dtype_name(DType dtype) {
@@ -82,8 +85,7 @@ void export_model(const ModelSource& source, const model::Weights& weights,
         throw Error(out, ": is inside the source ", source.path(), "; choose an --out elsewhere");
     ExportOptions resolved = options;
     resolved.out = out;
-    if (options.format == ExportFormat::Gguf)
-        throw Error("--format gguf: the GGUF writer is not in this build yet");
+    if (options.format == ExportFormat::Gguf) return export_gguf(source, weights, resolved);
     export_hf(source, weights, resolved);
 }
 

@@ -1,4 +1,4 @@
-// Opening tandem checkpoints and Hugging Face directories.
+// Opening tandem checkpoints and Hugging Face directories; GGUF files are gguf_source.cpp's.
 //
 // A Hugging Face model directory, the parts read here:
 //   config.json                       model_type gpt2 | llama | qwen2 | qwen3 (model/hf_config.h)
@@ -28,6 +28,8 @@
 namespace tandem::infer {
 
 namespace fs = std::filesystem;
+
+std::unique_ptr<ModelSource> open_gguf_source(const std::string& path);  // gguf_source.cpp
 
 namespace {
 
@@ -148,6 +150,15 @@ private:
     std::map<std::string, std::string> index_;
 };
 
+bool is_gguf_file(const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) throw Error(path, ": cannot open: ", std::strerror(errno));
+    char magic[4] = {};
+    const size_t n = std::fread(magic, 1, 4, f);
+    std::fclose(f);
+    return n == 4 && std::memcmp(magic, "GGUF", 4) == 0;
+}
+
 }  // namespace
 
 std::string_view format_name(ModelFormat format) {
@@ -162,6 +173,7 @@ std::string_view format_name(ModelFormat format) {
 std::unique_ptr<ModelSource> ModelSource::open(const std::string& path) {
     if (!fs::exists(path)) throw Error(path, ": no such file or directory");
     if (!fs::is_directory(path)) {
+        if (is_gguf_file(path)) return open_gguf_source(path);
         throw Error(path, ": not a model (expected a .gguf file, a Hugging Face model directory, "
                     "or a tandem run or checkpoint directory)");
     }

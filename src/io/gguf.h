@@ -1,6 +1,6 @@
 // GGUF files (llama.cpp's model format): a validating reader over a memory map (versions 2 and
 // 3), typed metadata, and an atomic writer of version 3 that llama.cpp loads. Only the format
-// lives here; what the keys mean for a model is model/gguf_model.h's job, the tokenizer keys are
+// lives here; what the keys mean for a model is infer/gguf_model.h's job, the tokenizer keys are
 // io/gguf_tokenizer.h's.
 #pragma once
 

@@ -18,7 +18,7 @@
 #include "io/gguf.h"
 #include "io/gguf_tokenizer.h"
 #include "io/pretokenizer.h"
-#include "model/gguf_model.h"
+#include "infer/gguf_model.h"
 #include "model/model.h"
 using namespace tandem;
 using namespace tandem::io;
@@ -61,28 +61,28 @@ int main(int argc, char** argv) {
         std::mt19937 rng(42);
         std::uniform_real_distribution<float> u(-1, 1);
         GgufMetadata md;
-        model::add_config_to_gguf(md, c, false);
+        infer::add_config_to_gguf(md, c, false);
         add_bpe_model_to_gguf(md, tok);
-        std::vector<model::OwnedGgufTensor> owned;
+        std::vector<infer::OwnedGgufTensor> owned;
         std::vector<GgufTensor> ts;
         for (const auto& e : m.layout().entries()) {
             std::vector<float> v(e.numel());
             const bool is_norm = e.role == model::ParamRole::Norm;
             for (auto& x : v) x = is_norm ? 1.0f + 0.3f * u(rng) : 0.4f * u(rng);
-            auto map = model::gguf_tensor_for_hf(e.name, c, arch);
-            if (mode == "nopermute") map.transform = model::GgufTransform::None;
+            auto map = infer::gguf_tensor_for_hf(e.name, c, arch);
+            if (mode == "nopermute") map.transform = infer::GgufTransform::None;
             std::vector<int64_t> shape(e.shape.dims.begin(), e.shape.dims.begin() + e.shape.ndim);
             // Quantized modes: matrices whose GGUF rows hold whole blocks go to Q8_0 / Q4_0, and
             // tandem computes with the values the file holds.
             DType dtype = DType::F32;
             const int64_t last =
-                map.transform == model::GgufTransform::Transpose ? shape[0] : shape.back();
+                map.transform == infer::GgufTransform::Transpose ? shape[0] : shape.back();
             if (shape.size() == 2 && last % 32 == 0 && mode == "q8") dtype = DType::Q8_0;
             if (shape.size() == 2 && last % 32 == 0 && mode == "q4") dtype = DType::Q4_0;
-            owned.push_back(model::gguf_tensor_from_hf(map, v, shape, dtype));
+            owned.push_back(infer::gguf_tensor_from_hf(map, v, shape, dtype));
             std::vector<int64_t> hf_shape;
             if (mode != "nopermute")
-                v = model::hf_values_from_gguf(owned.back().info, map, hf_shape);
+                v = infer::hf_values_from_gguf(owned.back().info, map, hf_shape);
             m.load_param(e.name, v);
             ts.push_back(owned.back().info);
         }
@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
         }
         // round trip through tandem's reader too
         GgufReader r(dir + "/" + arch + ".gguf");
-        auto g = model::config_from_gguf(r);
+        auto g = infer::config_from_gguf(r);
         std::printf("%s: written, read back as %s, %zu tensors, %zu bytes of tokens\n",
                     arch.c_str(), g.architecture.c_str(), r.tensors().size(),
                     md.get_strings("tokenizer.ggml.tokens").size());

@@ -1,4 +1,4 @@
-// The meaning of a GGUF model for tandem: llama.cpp's metadata keys <-> ModelConfig, GGUF tensor
+// The meaning of a GGUF model for tandem: llama.cpp's metadata keys <-> model::ModelConfig, GGUF tensor
 // names <-> the Hugging Face names of tandem's layouts, and the value changes llama.cpp's
 // converter makes (Llama's q/k rows permuted, GPT-2's Conv1D weights transposed). Reading and
 // writing the file is io/gguf.h's job; the tokenizer keys are io/gguf_tokenizer.h's.
@@ -23,14 +23,14 @@
 #include "io/gguf.h"
 #include "model/config.h"
 
-namespace tandem::model {
+namespace tandem::infer {
 
 // What config_from_gguf found. `architecture` is "llama", "qwen2", "qwen3" or "gpt2".
 struct GgufModelConfig {
-    ModelConfig config;
+    model::ModelConfig config;
     std::string architecture;
     // Whether blk.N.attn_{q,k,v}.bias are present (Qwen2). Read from the tensor list because
-    // ModelConfig on this branch has no flag for them yet: see set_qkv_bias in gguf_model.cpp.
+    // model::ModelConfig on this branch has no flag for them yet: see set_qkv_bias in gguf_model.cpp.
     bool has_qkv_bias = false;
 };
 
@@ -48,10 +48,10 @@ GgufModelConfig config_from_gguf(const io::GgufReader& reader);
 
 // The architecture llama.cpp knows this model as: gpt2; qwen3 (qk_norm); qwen2 (q/k/v biases;
 // needs H * D == C, as llama.cpp's qwen2 assumes); llama otherwise. Throws Error when none fits.
-std::string gguf_architecture(const ModelConfig& config, bool has_qkv_bias);
+std::string gguf_architecture(const model::ModelConfig& config, bool has_qkv_bias);
 // Sets general.architecture and every <arch>.* key llama.cpp reads for it (counts u32, floats
 // f32, as its loader requires). The tokenizer keys are add_bpe_model_to_gguf's.
-void add_config_to_gguf(io::GgufMetadata& metadata, const ModelConfig& config, bool has_qkv_bias);
+void add_config_to_gguf(io::GgufMetadata& metadata, const model::ModelConfig& config, bool has_qkv_bias);
 
 // How one tensor's values differ between the two namings.
 enum class GgufTransform {
@@ -74,9 +74,9 @@ struct GgufTensorMapping {
 
 // The GGUF name of an HF tensor of tandem's layout, and back. Throw Error naming the tensor and
 // the architecture when it has no counterpart (or its layer index is >= n_layers).
-GgufTensorMapping gguf_tensor_for_hf(std::string_view hf_name, const ModelConfig& config,
+GgufTensorMapping gguf_tensor_for_hf(std::string_view hf_name, const model::ModelConfig& config,
                                      std::string_view architecture);
-GgufTensorMapping hf_tensor_for_gguf(std::string_view gguf_name, const ModelConfig& config,
+GgufTensorMapping hf_tensor_for_gguf(std::string_view gguf_name, const model::ModelConfig& config,
                                      std::string_view architecture);
 
 // Shapes are tandem's row-major order. Each returns the shape of what it wrote to dst (same
@@ -117,4 +117,4 @@ void rope_rows_to_gguf(void* dst, const void* src, int64_t n_heads, int64_t n_ro
 void rope_rows_from_gguf(void* dst, const void* src, int64_t n_heads, int64_t n_rows,
                          size_t row_bytes);
 
-}  // namespace tandem::model
+}  // namespace tandem::infer

@@ -1,4 +1,4 @@
-#include "model/gguf_model.h"
+#include "infer/gguf_model.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,10 @@
 #include "core/quant.h"
 #include "model/param_layout.h"
 
-namespace tandem::model {
+namespace tandem::infer {
+
+// The model layer's names, used throughout the mapping.
+using namespace tandem::model;
 namespace {
 
 using io::GgufMetadata;
@@ -381,4 +384,4 @@ TEST(GgufModel, ArchitectureChoiceRefusesWhatLlamaCppCannotRun) {
 }
 
 }  // namespace
-}  // namespace tandem::model
+}  // namespace tandem::infer

@@ -19,7 +19,7 @@
 // vocab_size (optional; llama.cpp counts tokenizer.ggml.tokens). Counts are u32 and floats f32
 // in converted files; llama.cpp's loader insists on those types, so they are written so.
 // Tied embeddings: llama.cpp uses token_embd.weight for the output when output.weight is absent.
-#include "model/gguf_model.h"
+#include "infer/gguf_model.h"
 
 #include <charconv>
 #include <cstring>
@@ -29,7 +29,10 @@
 #include "core/quant.h"
 #include "model/param_layout.h"
 
-namespace tandem::model {
+namespace tandem::infer {
+
+// The model layer's names, used throughout the mapping.
+using namespace tandem::model;
 
 namespace {
 
@@ -40,14 +43,7 @@ bool is_llama_family(std::string_view arch) {
     return arch == "llama" || arch == "qwen2" || arch == "qwen3";
 }
 
-// LEAD(qkv_bias): ModelConfig gains `bool qkv_bias` on the families branch. When both are
-// merged, set it here (`config.qkv_bias = on;`), and let callers pass config.qkv_bias as the
-// has_qkv_bias argument of gguf_architecture/add_config_to_gguf. Until then the flag travels in
-// GgufModelConfig::has_qkv_bias only.
-void set_qkv_bias(ModelConfig& config, bool on) {
-    (void)config;
-    (void)on;
-}
+void set_qkv_bias(ModelConfig& config, bool on) { config.qkv_bias = on; }
 
 std::string key(std::string_view arch, std::string_view name) {
     return std::string(arch) + "." + std::string(name);
@@ -233,13 +229,6 @@ void check_tensors_against_layout(const ModelConfig& c, std::string_view arch, b
         if (m.transform == GgufTransform::Transpose) std::swap(shape[0], shape[1]);
         want.emplace(m.gguf_name, std::move(shape));
     }
-    // LEAD(qkv_bias): once ModelConfig::qkv_bias puts these in the layout, this block goes.
-    if (has_qkv_bias && !layout.find("model.layers.0.self_attn.q_proj.bias"))
-        for (int64_t l = 0; l < c.n_layers; ++l)
-            for (const char* p : {"q", "k", "v"})
-                want.emplace(
-                    "blk." + std::to_string(l) + ".attn_" + p + ".bias",
-                    std::vector<int64_t>{(p[0] == 'q' ? c.n_heads : c.n_heads_kv) * c.head_dim});
     for (const GgufTensor& t : tensors) {
         const GgufTensorMapping m = map_name(t.name, c, arch, /*from_hf=*/false);
         auto it = want.find(t.name);
@@ -498,4 +487,4 @@ OwnedGgufTensor gguf_tensor_from_hf(const GgufTensorMapping& m, std::span<const 
     return out;
 }
 
-}  // namespace tandem::model
+}  // namespace tandem::infer
