@@ -8,6 +8,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+
 // GCC 12 takes the intrinsics' own _mm512_undefined_ps() for an uninitialised read (a false
 // positive of its AVX-512 headers once inlined at -O3).
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -25,6 +26,23 @@ namespace {
 alignas(64) const float kZeros[512] = {};  // one K slice
 
 // Transposes 8 rows of 16 floats (rows[i][0..15]) into 16 rows of 8: dst[k * stride + i].
+// Half of transpose_8x16's last step: kLanes selects lanes 0-1 (0x44) or 2-3 (0xEE) of each
+// u pair. The selector is an instruction immediate, so each half is its own instantiation.
+template <int kLanes>
+TANDEM_AVX512 inline void store_half_of_lanes(float* dst, int64_t stride, const __m512 u[8], int half) {
+    for (int j = 0; j < 4; j += 2) {
+        const __m512 a = _mm512_shuffle_f32x4(u[j], u[4 + j], kLanes);
+        const __m512 b = _mm512_shuffle_f32x4(u[j + 1], u[5 + j], kLanes);
+        const __m512 lo = _mm512_shuffle_f32x4(a, b, 0x88);  // k = 8 half + j, j + 1
+        const __m512 hi = _mm512_shuffle_f32x4(a, b, 0xDD);  // k = 8 half + 4 + j, 5 + j
+        const int64_t k = 8 * half + j;
+        _mm256_storeu_ps(dst + (k + 0) * stride, _mm512_castps512_ps256(lo));
+        _mm256_storeu_ps(dst + (k + 1) * stride, _mm512_extractf32x8_ps(lo, 1));
+        _mm256_storeu_ps(dst + (k + 4) * stride, _mm512_castps512_ps256(hi));
+        _mm256_storeu_ps(dst + (k + 5) * stride, _mm512_extractf32x8_ps(hi, 1));
+    }
+}
+
 TANDEM_AVX512 inline void transpose_8x16(const float* const rows[8], float* dst, int64_t stride) {
     __m512 r[8], t[8], u[8];
     for (int i = 0; i < 8; ++i) r[i] = _mm512_loadu_ps(rows[i]);
@@ -39,20 +57,8 @@ TANDEM_AVX512 inline void transpose_8x16(const float* const rows[8], float* dst,
         u[h + 3] = _mm512_shuffle_ps(t[h + 1], t[h + 3], 0xEE);  // k 4l+3
     }
     // u[j] lane l holds rows 0-3 of k = 4l + j, u[4 + j] rows 4-7: pair them into whole k rows.
-    for (int half = 0; half < 2; ++half) {  // lanes 0-1 (k 0-7), then lanes 2-3 (k 8-15)
-        const int sel = half ? 0xEE : 0x44;
-        for (int j = 0; j < 4; j += 2) {
-            const __m512 a = _mm512_shuffle_f32x4(u[j], u[4 + j], sel);
-            const __m512 b = _mm512_shuffle_f32x4(u[j + 1], u[5 + j], sel);
-            const __m512 lo = _mm512_shuffle_f32x4(a, b, 0x88);  // k = 8 half + j, j + 1
-            const __m512 hi = _mm512_shuffle_f32x4(a, b, 0xDD);  // k = 8 half + 4 + j, 5 + j
-            const int64_t k = 8 * half + j;
-            _mm256_storeu_ps(dst + (k + 0) * stride, _mm512_castps512_ps256(lo));
-            _mm256_storeu_ps(dst + (k + 1) * stride, _mm512_extractf32x8_ps(lo, 1));
-            _mm256_storeu_ps(dst + (k + 4) * stride, _mm512_castps512_ps256(hi));
-            _mm256_storeu_ps(dst + (k + 5) * stride, _mm512_extractf32x8_ps(hi, 1));
-        }
-    }
+    store_half_of_lanes<0x44>(dst, stride, u, 0);  // lanes 0-1: k 0-7
+    store_half_of_lanes<0xEE>(dst, stride, u, 1);  // lanes 2-3: k 8-15
 }
 
 // Packs `width` (<= 8) strided rows into a panel of 8: dst[k * stride + i] = rows[i][k], k < kc,
