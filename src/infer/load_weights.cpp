@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/quant.h"
 #include "infer/model_source.h"
+#include "io/mapped_file.h"
 #include "io/tokenizer_files.h"
 
 namespace tandem::infer {
@@ -88,11 +89,13 @@ model::Weights load_weights(const ModelSource& source, backend::Backend& backend
         const SourceTensor& t = *source.find(e.name);
         if (!t.is_transposed && t.row_order.empty()) {
             weights.set(e.name, t.data, t.dtype, e.numel());  // straight from the mapped file
-            continue;
+        } else {
+            const DType want = weights.dtype_of(e.name);
+            const std::vector<char> values = read_tensor(t, e.numel(), want);
+            weights.set(e.name, values.data(), want, e.numel());
         }
-        const DType want = weights.dtype_of(e.name);
-        const std::vector<char> values = read_tensor(t, e.numel(), want);
-        weights.set(e.name, values.data(), want, e.numel());
+        // Peak memory: the file's pages and the weights are not resident at once.
+        io::release_pages(t.data, dtype_bytes(t.dtype, e.numel()));
     }
     return weights;
 }

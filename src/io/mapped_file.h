@@ -27,4 +27,9 @@ private:
     size_t size_ = 0;
 };
 
+// Drops the whole pages inside [data, data + bytes) of a read-only file mapping from this
+// process's resident memory (they are read again from the file if touched): a loader calls it
+// after copying a tensor out, so a model's file and its weights are not resident together.
+void release_pages(const void* data, size_t bytes);
+
 }  // namespace tandem::io
