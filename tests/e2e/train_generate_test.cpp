@@ -170,5 +170,49 @@ TEST(Cli, CudaDeviceWithoutCudaIsAClearError) {
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
+// Models in and out from the command line: the trained run exported to each format, each read by
+// info and generate, the backends verified, and a run started from an export.
+TEST_F(TrainGenerate, ExportInfoVerifyAndInitWorkAcrossFormats) {
+    const std::string run = dir_ + "/run";
+    RunResult hf = run_tandem("export --model " + run + " --format hf --type bf16 --out " + dir_ + "/hf");
+    ASSERT_EQ(hf.exit_code, 0) << hf.err;
+    RunResult gguf = run_tandem("export --model " + run + " --format gguf --type q8_0 --out " + dir_ + "/m.gguf");
+    ASSERT_EQ(gguf.exit_code, 0) << gguf.err;
+    RunResult info_hf = run_tandem("info " + dir_ + "/hf");
+    EXPECT_NE(info_hf.out.find("Hugging Face model"), std::string::npos) << info_hf.out;
+    EXPECT_NE(info_hf.out.find("bf16"), std::string::npos) << info_hf.out;
+    RunResult info_gguf = run_tandem("info " + dir_ + "/m.gguf");
+    EXPECT_NE(info_gguf.out.find("GGUF model"), std::string::npos) << info_gguf.out;
+    EXPECT_NE(info_gguf.out.find("q8_0"), std::string::npos) << info_gguf.out;
+    for (const std::string model : {dir_ + "/hf", dir_ + "/m.gguf"}) {
+        RunResult g = run_tandem("generate --model " + model + " --prompt 'The meaning of' --max-tokens 8 --temperature 0");
+        EXPECT_EQ(g.exit_code, 0) << g.err;
+        EXPECT_EQ(g.out.rfind("The meaning of", 0), 0u) << g.out;
+    }
+    RunResult verify = run_tandem("verify --model " + dir_ + "/hf --backends reference,cpu --tokens 8");
+    EXPECT_EQ(verify.exit_code, 0) << verify.err;
+    EXPECT_NE(verify.out.find("reference ~ cpu"), std::string::npos) << verify.out;
+    EXPECT_NE(verify.out.find("agree"), std::string::npos) << verify.out;
+
+    expect_user_error(run_tandem("export --model " + run + " --format gguf --out " + dir_ + "/m.gguf"), "already exists");
+    expect_user_error(run_tandem("export --model " + run + " --format hf --type q4_0 --out " + dir_ + "/q4"), "gguf");
+    expect_user_error(run_tandem("verify --model " + run + " --backends cpu"), "at least two");
+
+    RunResult init = run_tandem("train --data " + dir_ + "/data --out " + dir_ + "/ft init=" + dir_ +
+                                "/m.gguf steps=2 batch_size=2 seq_len=32 eval_every=2 eval_batches=1");
+    EXPECT_EQ(init.exit_code, 0) << init.err;
+    EXPECT_NE(init.err.find("starting from the weights of"), std::string::npos) << init.err;
+
+    // Data prepared with another tokenizer would train the model on the wrong ids.
+    RunResult tok = run_tandem("tokenizer train --input " + std::string(kCorpus[0]) + " --vocab-size 300 --out " + dir_ + "/other.json");
+    ASSERT_EQ(tok.exit_code, 0) << tok.err;
+    RunResult prep = run_tandem("prepare --tokenizer " + dir_ + "/other.json --input " + std::string(kCorpus[0]) +
+                                " --doc-separator % --out " + dir_ + "/other_data");
+    ASSERT_EQ(prep.exit_code, 0) << prep.err;
+    expect_user_error(run_tandem("train --data " + dir_ + "/other_data --out " + dir_ + "/ft2 init=" + dir_ +
+                                     "/hf steps=2 eval_every=0 batch_size=2 seq_len=16"),
+                      "another tokenizer");
+}
+
 }  // namespace
 }  // namespace tandem::testing
