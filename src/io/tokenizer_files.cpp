@@ -63,7 +63,6 @@ class SpellingTable {
         for (size_t i = xxh3_64(key.data(), key.size()) & mask_;; i = (i + 1) & mask_) {
             if (slots_[i] == kEmpty) {
                 slots_[i] = entry;
-                ++size_;
                 return true;
             }
             if (entries_[slots_[i]].first == key) return false;
@@ -75,13 +74,12 @@ class SpellingTable {
             if (entries_[slots_[i]].first == key) return int32_t(entries_[slots_[i]].second);
         }
     }
-    size_t size() const { return size_; }
 
    private:
     static constexpr uint32_t kEmpty = ~uint32_t(0);
     const VocabEntries& entries_;
     std::vector<uint32_t> slots_;
-    size_t mask_ = 0, size_ = 0;
+    size_t mask_ = 0;
 };
 
 // Fills model.tokens from (spelled, id) entries, skipping ids that belong to added tokens; every
@@ -135,9 +133,6 @@ void add_merge(BpeModel& model, std::string_view left, std::string_view right,
                         "', which is not in the vocabulary");
         return id;
     };
-    if (model.merges.size() >= by_spelling.size())
-        throw Error(path, ": ", field, ": more merges than tokens in the vocabulary (",
-                    by_spelling.size(), "; every merge makes one)");
     joined.assign(left);
     joined.append(right);
     model.merges.push_back({find(left), find(right), find(joined)});
@@ -457,6 +452,9 @@ BpeTokenizer load_tokenizer(const std::string& path) {
 }
 
 std::string to_hf_tokenizer_json(const BpeModel& model) {
+    // Stand-ins for the spliced parts; no token can be spelled with U+0001 in GPT-2's characters.
+    static constexpr const char* kVocabMark = "\x01vocab\x01";
+    static constexpr const char* kMergesMark = "\x01merges\x01";
     json added = json::array();
     for (const AddedToken& t : model.added)
         added.push_back({{"id", t.id},
@@ -466,13 +464,22 @@ std::string to_hf_tokenizer_json(const BpeModel& model) {
                          {"rstrip", false},
                          {"normalized", t.normalized},
                          {"special", t.is_special}});
-    nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
-    for (size_t id = 0; id < model.tokens.size(); ++id)
-        if (!model.tokens[id].empty()) vocab[bytes_to_unicode(model.tokens[id])] = id;
-    json merges = json::array();
-    for (const Merge& m : model.merges)
-        merges.push_back(bytes_to_unicode(model.tokens[m.left]) + " " +
-                         bytes_to_unicode(model.tokens[m.right]));
+    // The vocabulary and merges are written as text and spliced in: ordered_json looks each new
+    // key up by a linear scan, which made writing Qwen3's 151k-token vocabulary take a minute.
+    std::string vocab = "{", merges = "[";
+    for (size_t id = 0; id < model.tokens.size(); ++id) {
+        if (model.tokens[id].empty()) continue;
+        vocab += vocab.size() > 1 ? ",\n  " : "\n  ";
+        vocab += json(bytes_to_unicode(model.tokens[id])).dump() + ": " + std::to_string(id);
+    }
+    vocab += "\n }";
+    for (const Merge& m : model.merges) {
+        merges += merges.size() > 1 ? ",\n  " : "\n  ";
+        merges += json(bytes_to_unicode(model.tokens[m.left]) + " " +
+                       bytes_to_unicode(model.tokens[m.right]))
+                      .dump();
+    }
+    merges += "\n ]";
     json byte_level = {{"type", "ByteLevel"},
                        {"add_prefix_space", false},
                        {"trim_offsets", true},
@@ -530,9 +537,16 @@ std::string to_hf_tokenizer_json(const BpeModel& model) {
                      {"fuse_unk", false},
                      {"byte_fallback", false},
                      {"ignore_merges", model.ignore_merges},
-                     {"vocab", vocab},
-                     {"merges", merges}};
-    return root.dump(1) + "\n";
+                     {"vocab", kVocabMark},
+                     {"merges", kMergesMark}};
+    std::string text = root.dump(1) + "\n";
+    for (auto [mark, part] : {std::pair{kVocabMark, &vocab}, std::pair{kMergesMark, &merges}}) {
+        const std::string quoted = json(mark).dump();
+        size_t at = text.find(quoted);
+        TANDEM_ASSERT(at != std::string::npos, mark);
+        text.replace(at, quoted.size(), *part);
+    }
+    return text;
 }
 
 void save_hf_tokenizer_json(const BpeModel& model, const std::string& path) {
