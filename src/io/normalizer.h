@@ -9,8 +9,9 @@
 namespace tandem::io {
 
 // True when NFC certainly leaves `text` unchanged; false means "normalize to find out". Passes
-// every code point below U+0300 and every other starter that has no canonical decomposition and
-// never composes with the character before it. Bytes that are not valid UTF-8 pass.
+// every code point below U+0300 and every other starter that NFC leaves as it is and that never
+// composes with the character before it (CJK, Hangul syllables, precomposed letters such as ệ,
+// emoji). Bytes that are not valid UTF-8 pass.
 bool is_nfc_quick(std::string_view text);
 
 // The same test for one code point (a code point that passes may still be changed by NFC when a
@@ -19,6 +20,7 @@ bool is_nfc_quick_code_point(char32_t c);
 
 // NFC of `text`. Bytes that are not valid UTF-8 are copied unchanged and nothing composes across
 // them (Hugging Face only ever sees valid UTF-8, so this only has to be consistent and lossless).
+// Only the stretches around code points that fail the quick check go through utf8proc.
 std::string to_nfc(std::string_view text);
 
 // `text` itself when it passes the quick check, else its NFC, stored in `buffer`.

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 #include <utf8proc.h>
 
+#include <cstdlib>
+#include <random>
 #include <string>
+#include <vector>
 
 namespace tandem::io {
 namespace {
@@ -99,6 +102,30 @@ TEST(Normalizer, QuickCheckFailsEverySecondHalfOfAComposition) {
     // Hangul composes by arithmetic, outside utf8proc's tables.
     EXPECT_FALSE(is_nfc_quick_code_point(0x1161));
     EXPECT_FALSE(is_nfc_quick_code_point(0x11A8));
+}
+
+// to_nfc normalizes only the stretches around failing code points: on random mixes of what NFC
+// touches, it must agree with utf8proc's NFC of the whole text.
+TEST(Normalizer, StretchByStretchEqualsWholeTextNfc) {
+    const std::vector<char32_t> alphabet = {'a', 'e', ' ', 'A', 0x00E9, 0x0301, 0x0302, 0x0323,
+                                            0x0308, 0x1EC7, 0x1100, 0x1161, 0x11A8, 0xAC00,
+                                            0x212B, 0x4E2D, 0x1F600, 0x0CBF, 0x0CD5, 0x0344};
+    std::mt19937 gen(11);
+    for (int trial = 0; trial < 2000; ++trial) {
+        std::string text;
+        for (size_t n = gen() % 12; n > 0; --n) text += utf8(alphabet[gen() % alphabet.size()]);
+        auto* whole = utf8proc_NFC(reinterpret_cast<const utf8proc_uint8_t*>(text.c_str()));
+        std::string want(reinterpret_cast<const char*>(whole));
+        std::free(whole);
+        ASSERT_EQ(to_nfc(text), want) << text;
+        if (is_nfc_quick(text)) ASSERT_EQ(want, text);
+    }
+}
+
+TEST(Normalizer, PrecomposedVietnameseAndKoreanPassTheQuickCheck) {
+    EXPECT_TRUE(is_nfc_quick("Ti\xE1\xBA\xBFng Vi\xE1\xBB\x87t \xED\x95\x9C\xEA\xB5\xAD"));
+    EXPECT_FALSE(is_nfc_quick_code_point(0x212B));  // a singleton: NFC changes it
+    EXPECT_FALSE(is_nfc_quick_code_point(0x0344));  // decomposes to two marks
 }
 
 }  // namespace
