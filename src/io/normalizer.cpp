@@ -4,11 +4,11 @@
 
 #include <utf8proc.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
-#include <algorithm>
 
 #include "core/error.h"
 
@@ -38,7 +38,6 @@ size_t decode(std::string_view text, size_t i, char32_t& c) {
     c = char32_t(cp);
     return size_t(n);
 }
-
 
 // NFC of `text`, which may hold invalid UTF-8: valid runs through utf8proc, invalid bytes copied.
 void append_nfc(std::string_view text, std::string& out) {

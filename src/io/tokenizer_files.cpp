@@ -96,7 +96,8 @@ void set_vocab(BpeModel& model, const VocabEntries& vocab, const std::string& pa
         is_added[size_t(t.id)] = 1;
     }
     for (size_t i = 0; i < vocab.size(); ++i) {
-        const auto& [spelled, id] = vocab[i];
+        const std::string& spelled = vocab[i].first;  // not a structured binding: captured below
+        const int64_t id = vocab[i].second;
         auto entry = [&] { return field + "[\"" + spelled + "\"]"; };  // built only for errors
         if (id < 0 || id >= id_limit)
             throw Error(path, ": ", entry(), " is ", id, " but ids must be in [0, ", id_limit,
@@ -204,6 +205,19 @@ void set_pre_tokenizer(BpeModel& model, const json& root, const std::string& pat
     if (!has_split) throw Error(path, ": pre_tokenizer has no split pattern");
 }
 
+// A normalizer or post_processor is one step or a {"type": "Sequence", LIST: [steps]}: calls
+// one(step, field) for each step, `field` naming it for errors ("normalizer.normalizers[1]").
+template <typename F>
+void for_each_step(const json& part, const std::string& name, const char* list,
+                   const std::string& path, F&& one) {
+    if (!part.is_object() || part.value("type", json()) != "Sequence") return one(part, name);
+    const std::string field = name + "." + list;
+    const json* steps = find_field(part, list);
+    if (!steps) throw Error(path, ": ", field, " is missing");
+    expect_array(*steps, path, field);
+    for (size_t i = 0; i < steps->size(); ++i) one((*steps)[i], at(field, i));
+}
+
 // NFC, or a Sequence of NFC steps, sets normalize_nfc; anything else is refused by name.
 void set_normalizer(BpeModel& model, const json& root, const std::string& path) {
     const json* norm = find_field(root, "normalizer");
@@ -218,15 +232,7 @@ void set_normalizer(BpeModel& model, const json& root, const std::string& path) 
                         "families (SentencePiece-style Llama 2, Mistral, Gemma; BERT)");
         model.normalize_nfc = true;
     };
-    if (norm->is_object() && norm->value("type", json()) == "Sequence") {
-        const json* steps = find_field(*norm, "normalizers");
-        if (!steps) throw Error(path, ": normalizer.normalizers is missing");
-        expect_array(*steps, path, "normalizer.normalizers");
-        for (size_t i = 0; i < steps->size(); ++i)
-            check((*steps)[i], at("normalizer.normalizers", i));
-        return;
-    }
-    check(*norm, "normalizer");
+    for_each_step(*norm, "normalizer", "normalizers", path, check);
 }
 
 void set_added_tokens(BpeModel& model, const json& root, int64_t id_limit,
@@ -312,15 +318,7 @@ void set_post_processor(BpeModel& model, const json& root, const std::string& pa
             "' is not supported (ByteLevel or TemplateProcessing are; RobertaProcessing and "
             "BertProcessing belong to encoder models)");
     };
-    if (post->is_object() && post->value("type", json()) == "Sequence") {
-        const json* steps = find_field(*post, "processors");
-        if (!steps) throw Error(path, ": post_processor.processors is missing");
-        expect_array(*steps, path, "post_processor.processors");
-        for (size_t i = 0; i < steps->size(); ++i)
-            one((*steps)[i], at("post_processor.processors", i));
-        return;
-    }
-    one(*post, "post_processor");
+    for_each_step(*post, "post_processor", "processors", path, one);
 }
 
 // An id named by the post-processor must be a token the model has.
@@ -500,7 +498,10 @@ std::string to_hf_tokenizer_json(const BpeModel& model) {
         TANDEM_ASSERT(model.eos_id >= 0 || !model.add_eos, model.eos_id);
         json specials = json::object();
         auto special = [&](int32_t id, int type_id) {
-            std::string name = size_t(id) < model.tokens.size() ? model.tokens[size_t(id)] : "";
+            // Named as HF names it: an added token by its text, a vocabulary one as spelled.
+            std::string name = size_t(id) < model.tokens.size()
+                                   ? bytes_to_unicode(model.tokens[size_t(id)])
+                                   : std::string();
             for (const AddedToken& t : model.added)
                 if (t.id == id) name = t.content;
             specials[name] = {{"id", name}, {"ids", {id}}, {"tokens", {name}}};
