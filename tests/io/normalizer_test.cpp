@@ -107,8 +107,8 @@ TEST(Normalizer, QuickCheckFailsEverySecondHalfOfAComposition) {
 // to_nfc normalizes only the stretches around failing code points: on random mixes of what NFC
 // touches, it must agree with utf8proc's NFC of the whole text.
 TEST(Normalizer, StretchByStretchEqualsWholeTextNfc) {
-    const std::vector<char32_t> alphabet = {'a', 'e', ' ', 'A', 0x00E9, 0x0301, 0x0302, 0x0323,
-                                            0x0308, 0x1EC7, 0x1100, 0x1161, 0x11A8, 0xAC00,
+    const std::vector<char32_t> alphabet = {'a',    'e',    ' ',     'A',    0x00E9, 0x0301, 0x0302,
+                                            0x0323, 0x0308, 0x1EC7,  0x1100, 0x1161, 0x11A8, 0xAC00,
                                             0x212B, 0x4E2D, 0x1F600, 0x0CBF, 0x0CD5, 0x0344};
     std::mt19937 gen(11);
     for (int trial = 0; trial < 2000; ++trial) {
