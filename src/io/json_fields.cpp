@@ -28,7 +28,7 @@ std::string join(const std::string& path, std::string_view key) {
 json parse_json_text(std::string_view text, const std::string& file) {
     try {
         return json::parse(text.begin(), text.end());
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1E999
         throw Error(file, ": not valid JSON (truncated or damaged?): ", e.what());
     }
 }

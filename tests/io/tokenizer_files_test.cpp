@@ -265,6 +265,7 @@ TEST(TokenizerFilesHostile, TruncatedConfigIsNamedAtEveryLength) {
 TEST(TokenizerFilesHostile, ConfigWrongTypesAndUnknownTokensAreNamedByField) {
     const std::vector<std::pair<std::string, std::string>> cases = {
         {"[]", "the top level is an array"},
+        {R"({"model_max_length": 3E3333})", "not valid JSON"},  // found by the config fuzzer
         {R"({"added_tokens_decoder": []})", "added_tokens_decoder is an array"},
         {R"({"added_tokens_decoder": {"abc": {"content": "x"}}})", "added_tokens_decoder[\"abc\"]"},
         {R"({"added_tokens_decoder": {"99999999999": {"content": "x"}}})",
