@@ -135,8 +135,6 @@ void EncodeCache::put(std::string_view piece, std::span<const int32_t> ids) {
 
 BpeTokenizer::BpeTokenizer(BpeModel model)
     : model_(std::move(model)), pretokenizer_(model_.pattern) {
-    TANDEM_ASSERT(!model_.add_bos || model_.bos_id >= 0, model_.bos_id);
-    TANDEM_ASSERT(!model_.add_eos || model_.eos_id >= 0, model_.eos_id);
     token_bytes_ = model_.tokens;
     for (const AddedToken& t : model_.added) {
         TANDEM_ASSERT(t.id >= 0, t.id);
@@ -152,6 +150,11 @@ BpeTokenizer::BpeTokenizer(BpeModel model)
         byte_ids_[b] = it->second;
     }
     pairs_ = std::make_unique<PairTable>(model_.merges);
+    // The loaders check these against the files; a model filled elsewhere must too.
+    for (int32_t id : {model_.bos_id, model_.eos_id, model_.pad_id})
+        TANDEM_ASSERT(id >= -1 && id < vocab_size(), id, vocab_size());
+    TANDEM_ASSERT(!model_.add_bos || model_.bos_id >= 0, model_.bos_id);
+    TANDEM_ASSERT(!model_.add_eos || model_.eos_id >= 0, model_.eos_id);
 
     raw_added_by_first_byte_.resize(256);
     normalized_added_by_first_byte_.resize(256);
