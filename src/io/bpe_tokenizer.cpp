@@ -153,8 +153,6 @@ BpeTokenizer::BpeTokenizer(BpeModel model)
     // The loaders check these against the files; a model filled elsewhere must too.
     for (int32_t id : {model_.bos_id, model_.eos_id, model_.pad_id})
         TANDEM_ASSERT(id >= -1 && id < vocab_size(), id, vocab_size());
-    TANDEM_ASSERT(!model_.add_bos || model_.bos_id >= 0, model_.bos_id);
-    TANDEM_ASSERT(!model_.add_eos || model_.eos_id >= 0, model_.eos_id);
 
     raw_added_by_first_byte_.resize(256);
     normalized_added_by_first_byte_.resize(256);
@@ -208,9 +206,10 @@ void BpeTokenizer::encode(std::string_view text, std::vector<int32_t>& out,
 
 std::vector<int32_t> BpeTokenizer::encode_with_special(std::string_view text) const {
     std::vector<int32_t> out;
-    if (model_.add_bos) out.push_back(model_.bos_id);
+    // A flag without its token (a GGUF that asks for BOS but names none) adds nothing.
+    if (model_.add_bos && model_.bos_id >= 0) out.push_back(model_.bos_id);
     encode(text, out);
-    if (model_.add_eos) out.push_back(model_.eos_id);
+    if (model_.add_eos && model_.eos_id >= 0) out.push_back(model_.eos_id);
     return out;
 }
 

@@ -98,7 +98,8 @@ class BpeTokenizer {
                 EncodeCache* cache = nullptr) const;
     std::vector<int32_t> encode(std::string_view text) const;
     // What Hugging Face's tokenizer(text) gives: encode(text) with the model's BOS before it when
-    // add_bos and its EOS after it when add_eos (Llama 3: <|begin_of_text|> first; Qwen: nothing).
+    // add_bos and its EOS after it when add_eos (Llama 3: <|begin_of_text|> first; Qwen: nothing;
+    // a flag whose id is -1 adds nothing).
     // For a prompt typed by a user. A rendered chat template carries its own special tokens:
     // encode that with encode(), as HF's apply_chat_template(tokenize=True) does.
     std::vector<int32_t> encode_with_special(std::string_view text) const;

@@ -154,8 +154,9 @@ std::string to_tokenizer_config_json(const BpeModel& model) {
         return id < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(token_text(model, id));
     };
     nlohmann::ordered_json root;
-    root["add_bos_token"] = model.add_bos;
-    root["add_eos_token"] = model.add_eos;
+    // A flag without its token adds nothing (encode_with_special), and is written so.
+    root["add_bos_token"] = model.add_bos && model.bos_id >= 0;
+    root["add_eos_token"] = model.add_eos && model.eos_id >= 0;
     root["added_tokens_decoder"] = decoder;
     root["bos_token"] = token(model.bos_id);
     root["eos_token"] = token(model.eos_id);

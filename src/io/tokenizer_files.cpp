@@ -492,10 +492,11 @@ std::string to_hf_tokenizer_json(const BpeModel& model) {
                   {"invert", false}},
                  byte_level}}};
     // What tokenizer(text) puts around the text, as Llama 3's files say it.
+    // A flag without its token adds nothing, as in encode_with_special.
+    const bool add_bos = model.add_bos && model.bos_id >= 0;
+    const bool add_eos = model.add_eos && model.eos_id >= 0;
     json post = nullptr;
-    if (model.add_bos || model.add_eos) {
-        TANDEM_ASSERT(model.bos_id >= 0 || !model.add_bos, model.bos_id);
-        TANDEM_ASSERT(model.eos_id >= 0 || !model.add_eos, model.eos_id);
+    if (add_bos || add_eos) {
         json specials = json::object();
         auto special = [&](int32_t id, int type_id) {
             // Named as HF names it: an added token by its text, a vocabulary one as spelled.
@@ -509,9 +510,9 @@ std::string to_hf_tokenizer_json(const BpeModel& model) {
         };
         auto around = [&](const char* sequence, int type_id) {
             json out = json::array();
-            if (model.add_bos) out.push_back(special(model.bos_id, type_id));
+            if (add_bos) out.push_back(special(model.bos_id, type_id));
             out.push_back({{"Sequence", {{"id", sequence}, {"type_id", type_id}}}});
-            if (model.add_eos) out.push_back(special(model.eos_id, type_id));
+            if (add_eos) out.push_back(special(model.eos_id, type_id));
             return out;
         };
         json single = around("A", 0), pair = single;

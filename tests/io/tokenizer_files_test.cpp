@@ -60,6 +60,21 @@ TEST(TokenizerNormalization, AddedTokensMatchRawOrNormalizedTextAsTheirFlagSays)
     EXPECT_EQ(tok.encode("x<|endoftext|>"), (Ids{'x', 258}));
 }
 
+// A GGUF may ask for BOS without naming one: nothing is added, and the files written say so.
+TEST(TokenizerFiles, AddBosWithoutABosTokenAddsNothingAndIsWrittenSo) {
+    BpeModel m = accent_model();
+    m.add_bos = true;
+    m.eos_id = 258, m.add_eos = true;
+    EXPECT_EQ(BpeTokenizer(m).encode_with_special("ca"), (Ids{257, 258}));
+    testing::TempDir dir;
+    save_hf_tokenizer_json(m, dir.file("tokenizer.json"));
+    save_tokenizer_config_json(m, dir.file("tokenizer_config.json"));
+    BpeModel back = load_tokenizer_model(dir.path());
+    EXPECT_FALSE(back.add_bos);
+    EXPECT_TRUE(back.add_eos);
+    EXPECT_EQ(BpeTokenizer(back).encode_with_special("ca"), (Ids{257, 258}));
+}
+
 TEST(TokenizerNormalization, EncodeWithSpecialPutsBosAndEosAround) {
     BpeModel m = accent_model();
     m.added.push_back({"<s>", 259, true});
