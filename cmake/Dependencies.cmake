@@ -38,12 +38,17 @@ find_library(XXHASH_LIBRARY NAMES xxhash REQUIRED)
 find_path(XXHASH_INCLUDE_DIR xxhash.h REQUIRED)
 find_library(PCRE2_LIBRARY NAMES pcre2-8 REQUIRED)
 find_path(PCRE2_INCLUDE_DIR pcre2.h REQUIRED)
+# utf8proc: Unicode NFC for tokenizers whose tokenizer.json asks for it (Qwen).
+find_library(UTF8PROC_LIBRARY NAMES utf8proc REQUIRED)
+find_path(UTF8PROC_INCLUDE_DIR utf8proc.h REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
 
 add_library(tandem_deps INTERFACE)
-target_include_directories(tandem_deps INTERFACE ${CBLAS_INCLUDE_DIR} ${XXHASH_INCLUDE_DIR} ${PCRE2_INCLUDE_DIR})
+target_include_directories(tandem_deps INTERFACE ${CBLAS_INCLUDE_DIR} ${XXHASH_INCLUDE_DIR} ${PCRE2_INCLUDE_DIR}
+                           ${UTF8PROC_INCLUDE_DIR})
 target_link_libraries(tandem_deps INTERFACE OpenMP::OpenMP_CXX nlohmann_json::nlohmann_json
-                      ${CMAKE_DL_LIBS} ${XXHASH_LIBRARY} ${PCRE2_LIBRARY} Threads::Threads)
+                      ${CMAKE_DL_LIBS} ${XXHASH_LIBRARY} ${PCRE2_LIBRARY} ${UTF8PROC_LIBRARY}
+                      Threads::Threads)
 
 # CUDA is optional: AUTO enables it when nvcc is found (CI has nvcc but no GPU, so the CUDA code
 # is always compiled there and its tests skip themselves at run time).

@@ -8,6 +8,7 @@
 
 #include "core/checksum.h"
 #include "core/error.h"
+#include "io/normalizer.h"
 
 namespace tandem::io {
 
@@ -55,6 +56,29 @@ namespace {
 
 uint64_t piece_hash(std::string_view piece) {
     return xxh3_64(piece.data(), piece.size()) | 1;  // never 0, which marks an empty slot
+}
+
+// Cuts `text` at the added tokens of `index` (per first byte, longest first; match[i] is the text
+// of added[i]): on_text(part) for the text between them, on_token(id) for each token, in order.
+template <typename OnText, typename OnToken>
+void split_at_added(std::string_view text, const std::vector<AddedToken>& added,
+                    const std::vector<std::string>& match,
+                    const std::vector<std::vector<int32_t>>& index, OnText&& on_text,
+                    OnToken&& on_token) {
+    size_t done = 0;
+    for (size_t at = 0; at < text.size(); ++at) {
+        const auto& candidates = index[uint8_t(text[at])];
+        for (int32_t i : candidates) {
+            const std::string& m = match[size_t(i)];
+            if (text.compare(at, m.size(), m) != 0) continue;
+            if (at > done) on_text(text.substr(done, at - done));
+            on_token(added[size_t(i)].id);
+            done = at + m.size();
+            at = done - 1;
+            break;
+        }
+    }
+    if (done < text.size()) on_text(text.substr(done));
 }
 
 }  // namespace
@@ -126,16 +150,28 @@ BpeTokenizer::BpeTokenizer(BpeModel model)
         byte_ids_[b] = it->second;
     }
     pairs_ = std::make_unique<PairTable>(model_.merges);
+    // The loaders check these against the files; a model filled elsewhere must too.
+    for (int32_t id : {model_.bos_id, model_.eos_id, model_.pad_id})
+        TANDEM_ASSERT(id >= -1 && id < vocab_size(), id, vocab_size());
 
-    added_by_first_byte_.resize(256);
+    raw_added_by_first_byte_.resize(256);
+    normalized_added_by_first_byte_.resize(256);
     for (size_t i = 0; i < model_.added.size(); ++i) {
-        const std::string& c = model_.added[i].content;
-        if (!c.empty()) added_by_first_byte_[uint8_t(c[0])].push_back(int32_t(i));
+        const AddedToken& t = model_.added[i];
+        // A normalized token is looked for in normalized text, so its own text is normalized
+        // too (as Hugging Face does when it builds its matcher).
+        added_match_.push_back(t.normalized && model_.normalize_nfc ? to_nfc(t.content)
+                                                                    : t.content);
+        if (t.content.empty()) continue;
+        auto& index = t.normalized ? normalized_added_by_first_byte_ : raw_added_by_first_byte_;
+        index[uint8_t(added_match_.back()[0])].push_back(int32_t(i));
+        has_normalized_added_ |= t.normalized;
     }
-    for (auto& list : added_by_first_byte_)
-        std::stable_sort(list.begin(), list.end(), [&](int32_t a, int32_t b) {
-            return model_.added[a].content.size() > model_.added[b].content.size();
-        });
+    for (auto* index : {&raw_added_by_first_byte_, &normalized_added_by_first_byte_})
+        for (auto& list : *index)
+            std::stable_sort(list.begin(), list.end(), [&](int32_t a, int32_t b) {
+                return added_match_[size_t(a)].size() > added_match_[size_t(b)].size();
+            });
 }
 
 BpeTokenizer::~BpeTokenizer() = default;
@@ -152,34 +188,48 @@ void BpeTokenizer::encode(std::string_view text, std::vector<int32_t>& out,
                           EncodeCache* cache) const {
     EncodeCache local;
     if (!cache) cache = &local;
-    size_t done = 0;
-    for (size_t at = 0; at < text.size(); ++at) {
-        const auto& candidates = added_by_first_byte_[uint8_t(text[at])];
-        if (candidates.empty()) continue;
-        for (int32_t i : candidates) {
-            const AddedToken& t = model_.added[i];
-            if (text.compare(at, t.content.size(), t.content) != 0) continue;
-            encode_ordinary(text.substr(done, at - done), out, cache);
-            out.push_back(t.id);
-            done = at + t.content.size();
-            at = done - 1;
-            break;
-        }
-    }
-    encode_ordinary(text.substr(done), out, cache);
+    auto push_token = [&](int32_t id) { out.push_back(id); };
+    // Hugging Face's order: tokens with normalized=false on the raw text, then each part between
+    // them normalized and cut at the normalized tokens.
+    split_at_added(
+        text, model_.added, added_match_, raw_added_by_first_byte_,
+        [&](std::string_view part) {
+            std::string buffer;
+            if (model_.normalize_nfc) part = nfc_view(part, buffer);
+            if (!has_normalized_added_) return encode_normalized(part, out, *cache);
+            split_at_added(
+                part, model_.added, added_match_, normalized_added_by_first_byte_,
+                [&](std::string_view p) { encode_normalized(p, out, *cache); }, push_token);
+        },
+        push_token);
+}
+
+std::vector<int32_t> BpeTokenizer::encode_with_special(std::string_view text) const {
+    std::vector<int32_t> out;
+    // A flag without its token (a GGUF that asks for BOS but names none) adds nothing.
+    if (model_.add_bos && model_.bos_id >= 0) out.push_back(model_.bos_id);
+    encode(text, out);
+    if (model_.add_eos && model_.eos_id >= 0) out.push_back(model_.eos_id);
+    return out;
 }
 
 void BpeTokenizer::encode_ordinary(std::string_view text, std::vector<int32_t>& out,
                                    EncodeCache* cache) const {
-    if (text.empty()) return;
     EncodeCache local;
     if (!cache) cache = &local;
+    std::string buffer;
+    encode_normalized(model_.normalize_nfc ? nfc_view(text, buffer) : text, out, *cache);
+}
+
+void BpeTokenizer::encode_normalized(std::string_view text, std::vector<int32_t>& out,
+                                     EncodeCache& cache) const {
+    if (text.empty()) return;
     // Ids go to a buffer of this thread's own and reach `out` in one copy: callers encoding in
     // parallel keep their output vectors side by side, and appending to them token by token
     // made every push_back contend for one cache line (2 threads were no faster than 1).
     thread_local std::vector<int32_t> encoded;
     encoded.clear();
-    pretokenizer_.split(text, [&](std::string_view piece) { encode_piece(piece, encoded, *cache); });
+    pretokenizer_.split(text, [&](std::string_view piece) { encode_piece(piece, encoded, cache); });
     out.insert(out.end(), encoded.begin(), encoded.end());
 }
 

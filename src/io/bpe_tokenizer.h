@@ -21,6 +21,10 @@ struct AddedToken {
     std::string content;
     int32_t id = 0;
     bool is_special = true;  // false for HF's "normal" added tokens such as Qwen3's <think>
+    // Hugging Face's `normalized`: matched in the normalized text rather than the raw text. With
+    // a normalizer, HF first cuts the raw text at the tokens that are not normalized, then
+    // normalizes each remaining part and cuts it at the normalized ones; tandem does the same.
+    bool normalized = false;
 };
 
 // One merge: the adjacent pair (left, right) becomes `merged`. Its rank is its index in the list.
@@ -86,17 +90,26 @@ class BpeTokenizer {
     BpeTokenizer(BpeTokenizer&&) noexcept;
     BpeTokenizer& operator=(BpeTokenizer&&) noexcept;
 
-    // Appends the ids of `text` to `out`. Added tokens are matched first (longest first at the
-    // same place); nothing is added around the text (no BOS/EOS). Pass a cache to keep merged
-    // pieces across calls; without one, a cache lives for this call only.
+    // Appends the ids of `text` to `out`. Added tokens are matched first (leftmost, longest first
+    // at the same place), then the text between them is NFC-normalized if the model says so;
+    // nothing is added around the text (no BOS/EOS). Pass a cache to keep merged pieces across
+    // calls; without one, a cache lives for this call only.
     void encode(std::string_view text, std::vector<int32_t>& out,
                 EncodeCache* cache = nullptr) const;
     std::vector<int32_t> encode(std::string_view text) const;
+    // What Hugging Face's tokenizer(text) gives: encode(text) with the model's BOS before it when
+    // add_bos and its EOS after it when add_eos (Llama 3: <|begin_of_text|> first; Qwen: nothing;
+    // a flag whose id is -1 adds nothing).
+    // For a prompt typed by a user. A rendered chat template carries its own special tokens:
+    // encode that with encode(), as HF's apply_chat_template(tokenize=True) does.
+    std::vector<int32_t> encode_with_special(std::string_view text) const;
     // The same without matching added tokens: "<|endoftext|>" in the text is plain text.
+    // Normalized like encode.
     void encode_ordinary(std::string_view text, std::vector<int32_t>& out,
                          EncodeCache* cache = nullptr) const;
 
-    // The bytes of `ids`; throws tandem::Error naming the first id outside the vocabulary.
+    // The bytes of `ids` (the NFC form of what was encoded, when the model normalizes); throws
+    // tandem::Error naming the first id outside the vocabulary.
     std::string decode(std::span<const int32_t> ids) const;
 
     // One more than the largest id (vocabulary and added tokens together).
@@ -111,6 +124,8 @@ class BpeTokenizer {
 
    private:
     struct PairTable;
+    void encode_normalized(std::string_view text, std::vector<int32_t>& out,
+                           EncodeCache& cache) const;
     void encode_piece(std::string_view piece, std::vector<int32_t>& out, EncodeCache& cache) const;
     void merge(std::vector<int32_t>& ids) const;
     void merge_long(std::vector<int32_t>& ids) const;
@@ -121,8 +136,11 @@ class BpeTokenizer {
     std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> by_bytes_;
     std::unique_ptr<PairTable> pairs_;
     int32_t byte_ids_[256] = {};
-    // For each first byte, the added tokens that start with it, longest first.
-    std::vector<std::vector<int32_t>> added_by_first_byte_;
+    // For each first byte, the added tokens that start with it, longest first: those matched in
+    // the raw text, and those matched after normalization (AddedToken::normalized).
+    std::vector<std::vector<int32_t>> raw_added_by_first_byte_, normalized_added_by_first_byte_;
+    std::vector<std::string> added_match_;  // the text each added token matches
+    bool has_normalized_added_ = false;
 };
 
 }  // namespace tandem::io

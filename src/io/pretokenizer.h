@@ -3,6 +3,7 @@
 // nothing of vocabularies; bpe_tokenizer.cpp owns those.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -35,13 +36,15 @@ class Pretokenizer {
     void split(std::string_view text, F&& piece) const {
         size_t done = 0, from = 0, start = 0, end = 0;
         while (from < text.size() && find(text, from, start, end)) {
-            if (start > done) piece(text.substr(done, start - done));
-            if (end > start) {
-                piece(text.substr(start, end - start));
-                done = from = end;
-            } else {
-                from = start + 1;  // an empty match: look again one byte further
+            // An empty match (a pattern such as "x*") is no piece: look again one byte further,
+            // leaving the text before it for the next piece, so that no byte is given twice.
+            if (end <= start || start < done) {
+                from = std::max(start, from) + 1;
+                continue;
             }
+            if (start > done) piece(text.substr(done, start - done));
+            piece(text.substr(start, end - start));
+            done = from = end;
         }
         if (done < text.size()) piece(text.substr(done));
     }

@@ -14,30 +14,14 @@
 #include "io/atomic_file.h"
 #include "io/byte_unicode.h"
 #include "io/tokenizer_files.h"
+#include "tokenizer_test_models.h"
 
 namespace tandem::io {
 namespace {
 
 using Ids = std::vector<int32_t>;
-
-// 256 byte tokens (id = byte) and merges given as pairs of byte strings, each merged token
-// taking the next id.
-BpeModel tiny_model(const std::vector<std::pair<std::string, std::string>>& merges) {
-    BpeModel m;
-    for (int b = 0; b < 256; ++b) m.tokens.push_back(std::string(1, char(b)));
-    auto id_of = [&](const std::string& s) {
-        for (size_t i = 0; i < m.tokens.size(); ++i)
-            if (m.tokens[i] == s) return int32_t(i);
-        ADD_FAILURE() << "no token " << s;
-        return int32_t(0);
-    };
-    for (const auto& [a, b] : merges) {
-        m.merges.push_back({id_of(a), id_of(b), int32_t(m.tokens.size())});
-        m.tokens.push_back(a + b);
-    }
-    m.added.push_back({"<|endoftext|>", int32_t(m.tokens.size()), true});
-    return m;
-}
+using testing_models::error_of;
+using testing_models::tiny_model;
 
 // The textbook algorithm, for comparison: merge the lowest-ranked adjacent pair, leftmost first.
 Ids naive_merge(const BpeModel& m, const std::string& piece) {
@@ -193,18 +177,6 @@ TEST(TokenizerFiles, LoadsGpt2EncoderJsonAndVocabBpe) {
     EXPECT_EQ(tok.eot_id(), 259);
     EXPECT_EQ(tok.vocab_size(), 260);
     EXPECT_EQ(tok.special_ids(), (Ids{259}));
-}
-
-// Runs `load` and returns the message of the tandem::Error it must throw.
-template <typename F>
-std::string error_of(F&& load) {
-    try {
-        load();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    ADD_FAILURE() << "no error";
-    return "";
 }
 
 TEST(TokenizerFiles, MergeNamingAnUnknownTokenNamesFileLineAndToken) {

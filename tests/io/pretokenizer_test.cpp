@@ -67,6 +67,18 @@ TEST(Pretokenizer, LongRunsDoNotExhaustTheJitStack) {
     EXPECT_EQ(got[0].size(), (1u << 20) - 1);
 }
 
+// A pattern that can match nothing (found by the tokenizer.json fuzzer: a hostile Split regex
+// ending in "x*") gave the text before an empty match twice, so decode(encode(x)) grew.
+TEST(Pretokenizer, EmptyMatchesGiveNoByteTwice) {
+    Pretokenizer p{"b|a*"};
+    EXPECT_EQ(pieces(p,
+                     "{\n\xFF\xFE"
+                     "aab{b"),
+              (Pieces{"{\n\xFF\xFE", "aa", "b", "{", "b"}));
+    Pretokenizer q{"x*"};
+    EXPECT_EQ(pieces(q, "abc"), (Pieces{"abc"}));
+}
+
 TEST(Pretokenizer, RejectsAPatternThatDoesNotCompileWithItsText) {
     try {
         Pretokenizer p{"(unclosed"};
