@@ -26,8 +26,10 @@ void run_generate(const GenerateArgs& a) {
     infer::LoadedModel loaded = infer::load_model(a.model_path, be);
     const int64_t context = loaded.weights->config().max_seq_len;
     infer::Decoder decoder(*loaded.weights, 1, context, std::min<int64_t>(context, 256));
+    infer::GenerateOptions options = a.options;
+    options.stop_ids = loaded.source->generation().stop_ids;
     const infer::GenerateResult result =
-        infer::generate(decoder, *loaded.tokenizer, a.options, [](std::string_view text) {
+        infer::generate(decoder, *loaded.tokenizer, options, [](std::string_view text) {
             std::fwrite(text.data(), 1, text.size(), stdout);
             std::fflush(stdout);
         });

@@ -44,7 +44,8 @@ GenerateResult generate(Decoder& decoder, const io::BpeTokenizer& tokenizer,
     Sampler sampler(options.sampling);
     GenerateResult result;
 
-    std::vector<int32_t> prompt = tokenizer.encode(options.prompt);
+    // As HF's tokenizer(text): the BOS (or EOS) the model's tokenizer files ask for.
+    std::vector<int32_t> prompt = tokenizer.encode_with_special(options.prompt);
     if (prompt.empty()) {
         // Start from the end-of-text token, the boundary every training document follows.
         prompt.push_back(tokenizer.eot_id());
@@ -56,10 +57,13 @@ GenerateResult generate(Decoder& decoder, const io::BpeTokenizer& tokenizer,
 
     if (options.echo_prompt && on_text) on_text(options.prompt);
     decoder.reset();
-    std::optional<int32_t> eot;
+    // The end-of-text token, the tokenizer's EOS and generation_config.json's: any ends the text.
+    std::vector<int32_t> stop_ids;
     if (options.stop_at_eot) {
+        stop_ids = options.stop_ids;
+        if (tokenizer.model().eos_id >= 0) stop_ids.push_back(tokenizer.model().eos_id);
         try {
-            eot = tokenizer.eot_id();
+            stop_ids.push_back(tokenizer.eot_id());
         } catch (const Error&) {
         }
     }
@@ -80,7 +84,7 @@ GenerateResult generate(Decoder& decoder, const io::BpeTokenizer& tokenizer,
         // Token ids past the tokenizer's vocabulary (a padded model) are never sampled.
         const std::span<const float> row(logits->data(), std::min<int64_t>(V, tokenizer.vocab_size()));
         const int32_t next = sampler.sample(row, decoder.position());
-        if (eot && next == *eot) {
+        if (std::find(stop_ids.begin(), stop_ids.end(), next) != stop_ids.end()) {
             result.finish_reason = "eot";
             break;
         }

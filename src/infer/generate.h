@@ -20,7 +20,8 @@ struct GenerateOptions {
     int64_t max_tokens = 128;
     SamplingParams sampling;
     std::vector<std::string> stop;  // generation ends before the first of these
-    bool stop_at_eot = true;        // the end-of-text token ends generation
+    bool stop_at_eot = true;        // the end-of-text token ends generation, and so do:
+    std::vector<int32_t> stop_ids;  // the model's own (generation_config.json's eos_token_id)
     bool echo_prompt = false;       // stream the prompt first, once it is known to fit
 };
 

@@ -8,6 +8,7 @@
 #include "io/atomic_file.h"
 #include "io/checkpoint_dir.h"
 #include "io/safetensors.h"
+#include "io/tokenizer_config.h"
 #include "io/tokenizer_files.h"
 #include "model/hf_config.h"
 
@@ -55,6 +56,7 @@ void export_hf(const ModelSource& source, const model::Weights& weights, const E
     if (tokenizer.eos_id >= 0) config["eos_token_id"] = tokenizer.eos_id;
     io::write_file_atomic(dir.file("config.json"), config.dump(2) + "\n");
     io::save_hf_tokenizer_json(tokenizer, dir.file("tokenizer.json"));
+    io::save_tokenizer_config_json(tokenizer, dir.file("tokenizer_config.json"));
     nlohmann::json generation = {{"_from_model_config", false}};
     if (!source.generation().stop_ids.empty()) generation["eos_token_id"] = source.generation().stop_ids;
     else if (tokenizer.eos_id >= 0) generation["eos_token_id"] = tokenizer.eos_id;

@@ -89,7 +89,7 @@ VerifyReport verify_backends(const ModelSource& source, const io::BpeTokenizer& 
 
     std::vector<std::vector<int32_t>> prompts, sequences(options.prompts.size());
     for (const auto& text : options.prompts) {
-        std::vector<int32_t> ids = tokenizer.encode(text);
+        std::vector<int32_t> ids = tokenizer.encode_with_special(text);
         if (ids.empty()) ids.push_back(tokenizer.eot_id());
         if (static_cast<int64_t>(ids.size()) + options.n_tokens > context)
             throw Error("verify: a prompt of ", ids.size(), " tokens plus --tokens ", options.n_tokens,

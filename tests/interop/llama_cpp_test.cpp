@@ -96,7 +96,7 @@ protected:
     static int agreeing_tokens(const std::string& gguf, const std::string& prompt) {
         const infer::LoadedModel m = infer::load_model(gguf, backend::get_backend("cpu"));
         const Continuation want = llama(gguf, prompt);
-        EXPECT_EQ(m.tokenizer->encode(prompt), want.prompt) << prompt;
+        EXPECT_EQ(m.tokenizer->encode_with_special(prompt), want.prompt) << prompt;
         const std::vector<int32_t> got = tandem_greedy(*m.weights, want.prompt);
         int n = 0;
         while (n < kTokens && got[n] == want.tokens[n]) ++n;
