@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "infer/model_source.h"
 #include "io/atomic_file.h"
+#include "io/json_fields.h"
 #include "io/checkpoint_dir.h"
 #include "model/config.h"
 #include "train/metrics_log.h"
@@ -20,11 +21,7 @@ namespace fs = std::filesystem;
 namespace {
 
 nlohmann::json read_json(const fs::path& path) {
-    try {
-        return nlohmann::json::parse(io::read_file(path.string()));
-    } catch (const nlohmann::json::exception& e) {
-        throw Error(path.string(), ": not valid JSON: ", e.what());
-    }
+    return io::parse_json_text(io::read_file(path.string()), path.string());
 }
 
 void row(const char* key, const std::string& value) { std::printf("  %-14s %s\n", key, value.c_str()); }

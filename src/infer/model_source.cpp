@@ -20,6 +20,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/json_fields.h"
 #include "io/checkpoint_dir.h"
 #include "io/safetensors.h"
 #include "io/tokenizer_files.h"
@@ -34,11 +35,7 @@ std::unique_ptr<ModelSource> open_gguf_source(const std::string& path);  // gguf
 namespace {
 
 nlohmann::json read_json(const fs::path& path) {
-    try {
-        return nlohmann::json::parse(io::read_file(path.string()));
-    } catch (const nlohmann::json::exception& e) {
-        throw Error(path.string(), ": not valid JSON: ", e.what());
-    }
+    return io::parse_json_text(io::read_file(path.string()), path.string());
 }
 
 // Tensors a Hugging Face file may hold that are buffers, not parameters: GPT-2's causal masks
