@@ -23,14 +23,21 @@ namespace fs = std::filesystem;
 
 std::string script() { return testing::test_data_path("interop/make_hf_models.py"); }
 
-// Runs a command and returns its standard output; fails the test on a non-zero exit.
-std::string run(const std::string& command) {
+// Runs a command and returns its standard output; a non-zero exit is appended to `error`.
+std::string run(const std::string& command, std::string& error) {
     FILE* pipe = popen(command.c_str(), "r");
     std::string out;
     char buffer[1 << 16];
     for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
-    const int status = pclose(pipe);
-    EXPECT_EQ(status, 0) << command << " failed (Debian's python3-torch and the npm packages: run scripts/test)";
+    if (pclose(pipe) != 0 && error.empty())
+        error = command + " failed (Debian's python3-torch and the npm packages: run scripts/test)";
+    return out;
+}
+
+std::string run(const std::string& command) {
+    std::string error;
+    std::string out = run(command, error);
+    EXPECT_TRUE(error.empty()) << error;
     return out;
 }
 
@@ -63,12 +70,16 @@ class HfModels : public ::testing::TestWithParam<std::string> {
 protected:
     static void SetUpTestSuite() {
         dir_ = new testing::TempDir();
-        run("/usr/bin/python3 '" + script() + "' '" + dir_->path() + "' >/dev/null");
+        // Recorded, not failed here: gtest would only skip the tests after a failed suite setup.
+        run("/usr/bin/python3 '" + script() + "' '" + dir_->path() + "' >/dev/null", setup_error_);
     }
     static void TearDownTestSuite() { delete dir_; }
+    void SetUp() override { ASSERT_TRUE(setup_error_.empty()) << setup_error_; }
     static testing::TempDir* dir_;
+    static std::string setup_error_;
 };
 testing::TempDir* HfModels::dir_ = nullptr;
+std::string HfModels::setup_error_;
 
 TEST_P(HfModels, LoadsShardedBf16AndMatchesPyTorchsLogits) {
     const std::string dir = dir_->file(GetParam());

@@ -31,13 +31,21 @@ const char* kConfig = R"({"model": {"preset": "tiny", "n_layers": 2, "d_model": 
 const std::vector<std::string> kPrompts = {"The meaning of life is", "A computer", "Science"};
 constexpr int kTokens = 32;
 
-std::string run(const std::string& command) {
+// Runs a command and returns its output; a non-zero exit is appended to `error` (the suite's
+// setup records it instead of failing there, where gtest would only skip the tests).
+std::string run(const std::string& command, std::string& error) {
     FILE* pipe = popen((command + " 2>&1").c_str(), "r");
     std::string out;
     char buffer[4096];
     for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
-    const int status = pclose(pipe);
-    EXPECT_EQ(status, 0) << command << "\n" << out;
+    if (pclose(pipe) != 0 && error.empty()) error = command + " failed:\n" + out;
+    return out;
+}
+
+std::string run(const std::string& command) {
+    std::string error;
+    std::string out = run(command, error);
+    EXPECT_TRUE(error.empty()) << error;
     return out;
 }
 
@@ -66,22 +74,24 @@ protected:
         dir_ = new testing::TempDir();
         const std::string tandem = quote(testing::tandem_binary());
         const fs::path tools = fs::path(testing::tandem_binary()).parent_path() / "llama-tools";
-        bin_ = run(testing::test_data_path("interop/llama/build_tools.sh") + " " + quote(tools.string()));
+        std::string& e = setup_error_;
+        bin_ = run(testing::test_data_path("interop/llama/build_tools.sh") + " " + quote(tools.string()), e);
         while (!bin_.empty() && (bin_.back() == '\n')) bin_.pop_back();
         bin_ = bin_.substr(bin_.rfind('\n') + 1);
         std::string inputs;
         for (const char* file : kCorpus) inputs += " " + quote(file);
         const std::string d = dir_->path();
-        run(tandem + " tokenizer train --input" + inputs + " --vocab-size 512 --out " + d + "/tok.json");
+        run(tandem + " tokenizer train --input" + inputs + " --vocab-size 512 --out " + d + "/tok.json", e);
         run(tandem + " prepare --tokenizer " + d + "/tok.json --input" + inputs +
-            " --doc-separator % --val-fraction 0.05 --out " + d + "/data");
+            " --doc-separator % --val-fraction 0.05 --out " + d + "/data", e);
         std::ofstream(d + "/config.json") << kConfig;
         run("OMP_NUM_THREADS=1 " + tandem + " train --config " + d + "/config.json --data " + d +
-            "/data --out " + d + "/run");
+            "/data --out " + d + "/run", e);
         for (const char* type : {"f32", "f16", "q8_0"})
             run(tandem + " export --model " + d + "/run --format gguf --type " + type + " --out " + d +
-                "/" + type + ".gguf");
+                "/" + type + ".gguf", e);
     }
+    void SetUp() override { ASSERT_TRUE(setup_error_.empty()) << setup_error_; }
     static void TearDownTestSuite() { delete dir_; }
 
     static std::string file(const std::string& name) { return dir_->file(name); }
@@ -104,10 +114,10 @@ protected:
     }
 
     static testing::TempDir* dir_;
-    static std::string bin_;
+    static std::string bin_, setup_error_;
 };
 testing::TempDir* LlamaCpp::dir_ = nullptr;
-std::string LlamaCpp::bin_;
+std::string LlamaCpp::bin_, LlamaCpp::setup_error_;
 
 TEST_F(LlamaCpp, LoadsTandemsF32AndF16ExportsAndContinuesAsTandemDoes) {
     for (const char* type : {"f32", "f16"})

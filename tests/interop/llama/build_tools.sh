@@ -13,9 +13,13 @@ if [ ! -d "$package" ] || [ ! -d "$libs" ]; then
   exit 1
 fi
 mkdir -p "$out/bin"
-if [ ! -d "$out/src/include" ]; then
+# CTest runs each test of a suite in its own process, all calling this at once: one builds.
+exec 9>"$out/.lock"
+flock 9
+if [ ! -f "$out/src/.complete" ]; then
   rm -rf "$out/src"
-  git clone -q "$package/llama/gitRelease.bundle" "$out/src" 2>/dev/null
+  git clone -q "$package/llama/gitRelease.bundle" "$out/src"
+  touch "$out/src/.complete"
 fi
 cp -u "$libs"/*.so "$out/bin/"
 src="$out/src"
