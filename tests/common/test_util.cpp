@@ -2,7 +2,10 @@
 #include "common/test_util.h"
 
 #include <cmath>
+#include <cstdio>
 #include <random>
+
+#include <gtest/gtest.h>
 
 #include "backend/registry.h"
 #include "core/quant.h"
@@ -99,6 +102,24 @@ std::vector<std::string> backends_under_test() {
     for (const auto& name : backend::available_backends())
         if (name != "reference") names.push_back(name);
     return names;
+}
+
+std::string run_command(const std::string& command, std::string& error) {
+    FILE* pipe = popen(command.c_str(), "r");
+    std::string out;
+    char buffer[1 << 16];
+    for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
+    const int status = pclose(pipe);
+    if (status != 0 && error.empty())
+        error = command + " failed (status " + std::to_string(status) + "); its output:\n" + out;
+    return out;
+}
+
+std::string run_command(const std::string& command) {
+    std::string error;
+    std::string out = run_command(command, error);
+    EXPECT_TRUE(error.empty()) << error;
+    return out;
 }
 
 std::string test_data_path(const std::string& relative) {

@@ -39,6 +39,13 @@ struct DeviceTensor {
 // Backends other than reference that are usable here ("cpu", and "cuda" with a GPU).
 std::vector<std::string> backends_under_test();
 
+// Runs a shell command and returns its standard output. A non-zero exit is written to `error`
+// (unless it already holds one): a suite's setup records it there and fails each test with it,
+// since gtest only skips the tests of a suite whose setup failed, and CTest counts that a pass.
+std::string run_command(const std::string& command, std::string& error);
+// The same, failing the current test on a non-zero exit.
+std::string run_command(const std::string& command);
+
 // Where committed fixtures live (tests/), and the built `tandem` program.
 std::string test_data_path(const std::string& relative);
 std::string tandem_binary();

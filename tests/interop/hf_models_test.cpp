@@ -23,31 +23,13 @@ namespace fs = std::filesystem;
 
 std::string script() { return testing::test_data_path("interop/make_hf_models.py"); }
 
-// Runs a command and returns its standard output; a non-zero exit is appended to `error`.
-std::string run(const std::string& command, std::string& error) {
-    FILE* pipe = popen(command.c_str(), "r");
-    std::string out;
-    char buffer[1 << 16];
-    for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
-    if (pclose(pipe) != 0 && error.empty())
-        error = command + " failed (Debian's python3-torch and the npm packages: run scripts/test)";
-    return out;
-}
-
-std::string run(const std::string& command) {
-    std::string error;
-    std::string out = run(command, error);
-    EXPECT_TRUE(error.empty()) << error;
-    return out;
-}
-
 struct Reference {
     std::vector<int32_t> tokens;
     std::vector<float> logits;  // [T, V]
 };
 
 Reference torch_logits(const std::string& dir) {
-    const nlohmann::json j = nlohmann::json::parse(run("/usr/bin/python3 '" + script() + "' --logits '" + dir + "'"));
+    const nlohmann::json j = nlohmann::json::parse(testing::run_command("/usr/bin/python3 '" + script() + "' --logits '" + dir + "'"));
     Reference r;
     r.tokens = j["tokens"].get<std::vector<int32_t>>();
     for (const auto& row : j["logits"])
@@ -71,7 +53,7 @@ protected:
     static void SetUpTestSuite() {
         dir_ = new testing::TempDir();
         // Recorded, not failed here: gtest would only skip the tests after a failed suite setup.
-        run("/usr/bin/python3 '" + script() + "' '" + dir_->path() + "' >/dev/null", setup_error_);
+        testing::run_command("/usr/bin/python3 '" + script() + "' '" + dir_->path() + "' >/dev/null", setup_error_);
     }
     static void TearDownTestSuite() { delete dir_; }
     void SetUp() override { ASSERT_TRUE(setup_error_.empty()) << setup_error_; }
@@ -105,7 +87,7 @@ TEST_P(HfModels, ExportReadsBackInPyTorchWithTheSameLogits) {
 TEST_P(HfModels, GenerateRunsOnTheDirectory) {
     const std::string command = "'" + testing::tandem_binary() + "' generate --model '" + dir_->file(GetParam()) +
                                 "' --prompt 'Hello there' --max-tokens 8 --temperature 0 2>&1";
-    const std::string out = run(command);
+    const std::string out = testing::run_command(command);
     EXPECT_NE(out.find("Hello there"), std::string::npos) << out;
 }
 

@@ -31,24 +31,6 @@ const char* kConfig = R"({"model": {"preset": "tiny", "n_layers": 2, "d_model": 
 const std::vector<std::string> kPrompts = {"The meaning of life is", "A computer", "Science"};
 constexpr int kTokens = 32;
 
-// Runs a command and returns its output; a non-zero exit is appended to `error` (the suite's
-// setup records it instead of failing there, where gtest would only skip the tests).
-std::string run(const std::string& command, std::string& error) {
-    FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-    std::string out;
-    char buffer[4096];
-    for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
-    if (pclose(pipe) != 0 && error.empty()) error = command + " failed:\n" + out;
-    return out;
-}
-
-std::string run(const std::string& command) {
-    std::string error;
-    std::string out = run(command, error);
-    EXPECT_TRUE(error.empty()) << error;
-    return out;
-}
-
 std::string quote(const std::string& s) { return "'" + s + "'"; }
 
 struct Continuation {
@@ -75,20 +57,20 @@ protected:
         const std::string tandem = quote(testing::tandem_binary());
         const fs::path tools = fs::path(testing::tandem_binary()).parent_path() / "llama-tools";
         std::string& e = setup_error_;
-        bin_ = run(testing::test_data_path("interop/llama/build_tools.sh") + " " + quote(tools.string()), e);
+        bin_ = testing::run_command(testing::test_data_path("interop/llama/build_tools.sh") + " " + quote(tools.string()), e);
         while (!bin_.empty() && (bin_.back() == '\n')) bin_.pop_back();
         bin_ = bin_.substr(bin_.rfind('\n') + 1);
         std::string inputs;
         for (const char* file : kCorpus) inputs += " " + quote(file);
         const std::string d = dir_->path();
-        run(tandem + " tokenizer train --input" + inputs + " --vocab-size 512 --out " + d + "/tok.json", e);
-        run(tandem + " prepare --tokenizer " + d + "/tok.json --input" + inputs +
+        testing::run_command(tandem + " tokenizer train --input" + inputs + " --vocab-size 512 --out " + d + "/tok.json", e);
+        testing::run_command(tandem + " prepare --tokenizer " + d + "/tok.json --input" + inputs +
             " --doc-separator % --val-fraction 0.05 --out " + d + "/data", e);
         std::ofstream(d + "/config.json") << kConfig;
-        run("OMP_NUM_THREADS=1 " + tandem + " train --config " + d + "/config.json --data " + d +
+        testing::run_command("OMP_NUM_THREADS=1 " + tandem + " train --config " + d + "/config.json --data " + d +
             "/data --out " + d + "/run", e);
         for (const char* type : {"f32", "f16", "q8_0"})
-            run(tandem + " export --model " + d + "/run --format gguf --type " + type + " --out " + d +
+            testing::run_command(tandem + " export --model " + d + "/run --format gguf --type " + type + " --out " + d +
                 "/" + type + ".gguf", e);
     }
     void SetUp() override { ASSERT_TRUE(setup_error_.empty()) << setup_error_; }
@@ -97,7 +79,7 @@ protected:
     static std::string file(const std::string& name) { return dir_->file(name); }
 
     static Continuation llama(const std::string& gguf, const std::string& prompt) {
-        const auto j = nlohmann::json::parse(run(quote(bin_ + "/llama_greedy") + " " + quote(gguf) + " " +
+        const auto j = nlohmann::json::parse(testing::run_command(quote(bin_ + "/llama_greedy") + " " + quote(gguf) + " " +
                                                  std::to_string(kTokens) + " " + quote(prompt)));
         return {j["prompt"].get<std::vector<int32_t>>(), j["tokens"].get<std::vector<int32_t>>()};
     }
@@ -138,7 +120,7 @@ TEST_F(LlamaCpp, TandemLoadsWhatLlamaQuantizeWritesAndContinuesAsLlamaCppDoes) {
     for (const char* type : {"Q8_0", "Q4_0"}) {
         const std::string out = file(std::string("llama_") + type + ".gguf");
         // --pure: every matrix in the one type (by default Q4_0 files keep the head in Q6_K).
-        run(quote(bin_ + "/llama-quantize") + " --pure " + quote(file("f32.gguf")) + " " + quote(out) + " " + type);
+        testing::run_command(quote(bin_ + "/llama-quantize") + " --pure " + quote(file("f32.gguf")) + " " + quote(out) + " " + type);
         const auto source = infer::ModelSource::open(out);
         EXPECT_EQ(source->main_dtype(), dtype_from_name(type));
         for (const auto& prompt : kPrompts) {
