@@ -15,7 +15,7 @@ void export_gguf(const ModelSource& source, const model::Weights& weights, const
     io::GgufMetadata metadata;
     add_config_to_gguf(metadata, c, c.qkv_bias);
     metadata.set("general.name", std::string("tandem export of ") + source.path());
-    add_bpe_model_to_gguf(metadata, source.tokenizer());
+    add_bpe_model_to_gguf(metadata, source.tokenizer(), size_t(weights.config().vocab_size));
     const std::string arch = gguf_architecture(c, c.qkv_bias);
 
     std::vector<OwnedGgufTensor> owned;

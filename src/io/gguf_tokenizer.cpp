@@ -183,8 +183,8 @@ BpeModel bpe_model_from_gguf(const GgufMetadata& md) {
     return model;
 }
 
-void add_bpe_model_to_gguf(GgufMetadata& md, const BpeModel& model) {
-    size_t n = model.tokens.size();
+void add_bpe_model_to_gguf(GgufMetadata& md, const BpeModel& model, size_t n_embedding_rows) {
+    size_t n = std::max(model.tokens.size(), n_embedding_rows);
     for (const AddedToken& t : model.added) n = std::max(n, size_t(t.id) + 1);
     std::vector<std::string> tokens(n);
     std::vector<int32_t> types(n, int32_t(GgufTokenType::Unused));

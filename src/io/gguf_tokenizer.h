@@ -32,7 +32,11 @@ BpeModel bpe_model_from_gguf(const GgufMetadata& metadata);
 // ids as u32 (left out when -1; llama.cpp then falls back to its defaults, id 11 for a gpt2
 // tokenizer's bos/eos), add_bos/add_eos as bool, chat_template when not empty. Throws Error
 // when model.pattern has no llama.cpp pre-tokenizer name. normalize_nfc has no GGUF key.
-void add_bpe_model_to_gguf(GgufMetadata& metadata, const BpeModel& model);
+// The token list is padded with unused "[PAD<id>]" entries up to n_embedding_rows (the model's
+// vocab_size, which a padded model such as Qwen3's makes larger than the tokenizer): llama.cpp
+// refuses a model whose token_embd has more rows than the list has tokens.
+void add_bpe_model_to_gguf(GgufMetadata& metadata, const BpeModel& model,
+                           size_t n_embedding_rows = 0);
 
 // The split pattern of a llama.cpp pre-tokenizer name: GPT-2's ("gpt-2", ...), Llama 3's
 // ("llama-bpe", "llama3", ...) or Qwen2's ("qwen2", "deepseek-r1-qwen", ...). Throws Error

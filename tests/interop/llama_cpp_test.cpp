@@ -72,6 +72,11 @@ protected:
         for (const char* type : {"f32", "f16", "q8_0"})
             testing::run_command(tandem + " export --model " + d + "/run --format gguf --type " + type + " --out " + d +
                 "/" + type + ".gguf", e);
+        // A Hugging Face Qwen3 directory: its embedding has more rows than its tokenizer has tokens.
+        testing::run_command("/usr/bin/python3 " + quote(testing::test_data_path("interop/make_hf_models.py")) + " " +
+            quote(d + "/hf"), e);
+        testing::run_command(tandem + " export --model " + d + "/hf/qwen3 --format gguf --type f32 --out " + d +
+            "/qwen3.gguf", e);
     }
     void SetUp() override { ASSERT_TRUE(setup_error_.empty()) << setup_error_; }
     static void TearDownTestSuite() { delete dir_; }
@@ -106,6 +111,13 @@ TEST_F(LlamaCpp, LoadsTandemsF32AndF16ExportsAndContinuesAsTandemDoes) {
         for (const auto& prompt : kPrompts)
             EXPECT_EQ(agreeing_tokens(file(std::string(type) + ".gguf"), prompt), kTokens)
                 << type << ": '" << prompt << "'";
+}
+
+// Qwen3's vocabulary is padded to 151,936 rows past its 151,669 tokens; llama.cpp loads the
+// export only with a token entry per row.
+TEST_F(LlamaCpp, LoadsAQwen3DirectoryExportedAsGgufAndContinuesAsTandemDoes) {
+    for (const auto& prompt : kPrompts)
+        EXPECT_EQ(agreeing_tokens(file("qwen3.gguf"), prompt), kTokens) << "'" << prompt << "'";
 }
 
 TEST_F(LlamaCpp, AgreesOnTheFirstTokenOfTandemsQ8_0Export) {

@@ -42,6 +42,9 @@ make_torch_fixtures.py (norms 1 + 0.2 N, embeddings 0.5 N, matrices N / sqrt(fan
 Usage (Debian's python with torch: /usr/bin/python3):
     make_hf_models.py OUT_DIR
         writes OUT_DIR/qwen3, OUT_DIR/llama3, OUT_DIR/qwen2 (creating OUT_DIR)
+    make_hf_models.py --qwen3-0.6b OUT_DIR
+        writes a Qwen3ForCausalLM of Qwen3-0.6B's full shape (596M parameters, 1.2 GB of bf16)
+        with random weights and Qwen3's tokenizer: the inference benchmarks' model
     make_hf_models.py --logits MODEL_DIR [--tokens 1,2,3] [--dtype f64|f32]
         reads any such directory (model_type llama, qwen2 or qwen3, sharded or single
         model.safetensors, bf16/f16/f32), upcasts the weights, runs the forward of
@@ -81,6 +84,14 @@ def qwen3_config():
         "sliding_window": None, "tie_word_embeddings": True, "torch_dtype": "bfloat16",
         "transformers_version": "4.51.0", "use_cache": True, "use_sliding_window": False,
         "vocab_size": 151936}
+
+
+def qwen3_06b_config():
+    """Qwen3-0.6B's real shape (the inference benchmarks' model): 28 layers, hidden 1024, 16
+    query heads and 8 kv heads of 128, intermediate 3072, tied embeddings."""
+    return dict(qwen3_config(), head_dim=128, hidden_size=1024, intermediate_size=3072,
+                max_window_layers=28, num_attention_heads=16, num_hidden_layers=28,
+                num_key_value_heads=8)
 
 
 def llama3_config(vocab_size, bos_id, eos_ids):
@@ -494,6 +505,11 @@ def main(argv):
         json.dump({"model_type": model_type, "tokens": tokens, "shape": list(logits.shape),
                    "logits": logits.tolist()}, sys.stdout, separators=(",", ":"))
         sys.stdout.write("\n")
+    elif len(argv) == 2 and argv[0] == "--qwen3-0.6b":
+        os.makedirs(argv[1], exist_ok=True)
+        copy_qwen_tokenizer(argv[1], qwen25=False)
+        write_model(argv[1], qwen3_06b_config(),
+                    {"bos_token_id": 151643, "eos_token_id": [151645, 151643]}, seed=14)
     elif len(argv) == 1 and not argv[0].startswith("-"):
         write_all(argv[0])
     else:

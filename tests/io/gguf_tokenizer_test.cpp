@@ -242,5 +242,23 @@ TEST_F(GgufTokenizerRejects, WrongKeyTypes) {
               std::string::npos);
 }
 
+// llama.cpp wants a token for every embedding row: a model padded past its tokenizer (Qwen3:
+// 151,669 tokens, 151,936 rows) gets unused placeholders, which reading back ignores.
+TEST(GgufTokenizer, PadsTheTokenListToTheEmbeddingRows) {
+    const BpeModel m = sample_model(kQwen2Pattern);
+    size_t n = m.tokens.size();
+    for (const AddedToken& t : m.added) n = std::max(n, size_t(t.id) + 1);
+    GgufMetadata md;
+    md.set("general.architecture", std::string("qwen2"));
+    add_bpe_model_to_gguf(md, m, n + 5);
+    const std::vector<std::string>& tokens = md.get_strings("tokenizer.ggml.tokens");
+    ASSERT_EQ(tokens.size(), n + 5);
+    EXPECT_EQ(tokens.back(), "[PAD" + std::to_string(n + 4) + "]");
+    EXPECT_EQ(md.get_ints("tokenizer.ggml.token_type").back(), 5);  // unused
+    const BpeModel back = bpe_model_from_gguf(md);
+    EXPECT_EQ(back.tokens, m.tokens);
+    EXPECT_EQ(back.added.size(), m.added.size());
+}
+
 }  // namespace
 }  // namespace tandem::io
