@@ -197,9 +197,9 @@ TEST(Sampler, TopPKeepsTheShortestPrefixReachingTheMass) {
     }
 }
 
-TEST(Sampler, TopPSelectsAcrossChunksOfALargeVocabulary) {
+TEST(Sampler, TopPBreaksTiesByIdInALargeVocabulary) {
     // 300 equally likely tokens and 700 negligible ones: a nucleus of 0.491 is tokens 0..147
-    // (ties go by id), past the first chunk of 64; 0.999 is all 300, past the second.
+    // (ties go by id); 0.999 is all 300.
     std::vector<float> logits(1000, -30.0f);
     for (int i = 0; i < 300; ++i) logits[i] = 0.5f;
     SamplingParams p;
@@ -214,6 +214,33 @@ TEST(Sampler, TopPSelectsAcrossChunksOfALargeVocabulary) {
     const auto d = counts(most, logits, 3000);
     EXPECT_EQ(std::accumulate(d.begin(), d.begin() + 300, 0), 3000);
     EXPECT_GT(std::accumulate(d.begin() + 280, d.begin() + 300, 0), 0);
+}
+
+TEST(Sampler, TopPCutsAtTheExactTokenAcrossManyWeights) {
+    // Weights 0.999^i over 3000 tokens span several binades (many of the cut's buckets): the
+    // nucleus of 0.5, computed here by plain accumulation, ends at token n - 1, which is drawn,
+    // and token n never is.
+    const int V = 3000;
+    std::vector<float> logits(V);
+    double total = 0;
+    for (int i = 0; i < V; ++i) {
+        logits[i] = static_cast<float>(i * std::log(0.999));
+        total += std::exp(double(logits[i]));
+    }
+    int n = 0;
+    for (double mass = 0; mass < 0.5 * total; ++n) mass += std::exp(double(logits[n]));
+    SamplingParams p;
+    p.seed = 6;
+    p.top_p = 0.5f;
+    Sampler s(p);
+    const auto c = counts(s, logits, 10000);
+    EXPECT_EQ(std::accumulate(c.begin(), c.begin() + n, 0), 10000);
+    EXPECT_GT(c[n - 1], 0);
+    // Shuffled ids change nothing: the cut follows the weights, not the ids.
+    std::vector<float> reversed(logits.rbegin(), logits.rend());
+    const auto r = counts(s, reversed, 10000);
+    EXPECT_EQ(std::accumulate(r.end() - n, r.end(), 0), 10000);
+    EXPECT_GT(r[V - n], 0);
 }
 
 TEST(Sampler, TopPOverAFullVocabularyMatchesASortedReference) {
@@ -237,7 +264,7 @@ TEST(Sampler, TopPOverAFullVocabularyMatchesASortedReference) {
         nucleus.insert(id);
         mass += std::exp((logits[id] - max_logit) / p.temperature);
     }
-    ASSERT_GT(nucleus.size(), 64u);  // more than one chunk
+    ASSERT_GT(nucleus.size(), 64u);
     Sampler s(p);
     for (int pos = 0; pos < 300; ++pos) ASSERT_TRUE(nucleus.count(s.sample(logits, {0, pos}).id));
 }
