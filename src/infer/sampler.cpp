@@ -166,9 +166,11 @@ int32_t draw(const SamplingParams& p, std::vector<Candidate>& candidates,
     // logits (up to logits so close that exp rounds them to one float, then ordered by id), so
     // the selections below keep their meaning. The most likely token is in every kept set.
     const double max_logit = largest(values);
-    const double inv_t = 1.0 / p.temperature;
-    const auto weight = [max_logit, inv_t](float logit) {
-        return static_cast<float>(std::exp((double(logit) - max_logit) * inv_t));
+    // In double: for the smallest float temperatures, 1 / T or (logit - max) / T overflow a
+    // float, and the most likely token would get 0 * inf = NaN.
+    const double temperature = p.temperature;
+    const auto weight = [max_logit, temperature](float logit) {
+        return static_cast<float>(std::exp((double(logit) - max_logit) / temperature));
     };
     // 7. Min-p keeps p(token) >= min_p * p(most likely), that is w >= min_p. The contract
     // applies it after top-p; it is applied while building the candidates here because the two

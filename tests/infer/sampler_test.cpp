@@ -168,6 +168,14 @@ TEST(Sampler, TemperatureDrawsFollowTheSoftmax) {
     }
 }
 
+TEST(Sampler, AVanishingTemperatureDrawsTheMostLikelyToken) {
+    SamplingParams p;
+    p.temperature = 1e-45f;  // the smallest float above 0: 1 / T overflows a float
+    Sampler s(p);
+    for (int pos = 0; pos < 50; ++pos)
+        ASSERT_EQ(s.sample(std::vector<float>{0.5f, 2.0f, 1.999f}, {0, pos}).id, 1);
+}
+
 TEST(Sampler, TopKKeepsTheKMostLikelyAndRenormalises) {
     const std::vector<float> logits = {1.0f, 5.0f, 3.0f, 4.0f, 2.0f};
     SamplingParams p;
