@@ -131,6 +131,17 @@ TANDEM_CPU_CLONES double mass_from(const float* w, int64_t n, float floor) {
     return mass;
 }
 
+// The scratch of the draws made on this thread, reused from one to the next: adjusted logits or
+// weights [V], and (weight or logit, id) candidates.
+struct Scratch {
+    std::vector<float> adjusted;
+    std::vector<Candidate> candidates;
+};
+Scratch& thread_scratch() {
+    thread_local Scratch scratch;
+    return scratch;
+}
+
 // A uniform double in [0, 1) with 53 random bits, for (seed, sequence, position): the sequence
 // fills the counter's step word and rank half-word (sequences up to 2^48 are distinct streams),
 // the position picks the block. 53 bits rather than 24 so that a token of probability 1e-8 in
@@ -316,30 +327,31 @@ SampledToken Sampler::sample(std::span<const float> logits, const SampleKey& key
     const bool has_occurrence =
         (p.presence_penalty != 0 || p.frequency_penalty != 0) && !history.generated.empty();
 
+    auto& [adjusted, candidates] = thread_scratch();
     // Without adjustments the raw logits are used as they are (greedy then reads them once).
     std::span<const float> values = logits;
     if (!p.logit_bias.empty() || has_repetition || has_occurrence) {
-        adjusted_.assign(logits.begin(), logits.end());
-        const auto V = static_cast<int32_t>(adjusted_.size());
+        adjusted.assign(logits.begin(), logits.end());
+        const auto V = static_cast<int32_t>(adjusted.size());
         // 1. Logit bias, added first. Ids past a trimmed span have no logit to bias.
         for (const auto& [id, bias] : p.logit_bias)
-            if (id < V) adjusted_[id] += bias;
+            if (id < V) adjusted[id] += bias;
         if (has_repetition || has_occurrence) {
             // The distinct ids of the history, each with its count among the generated tokens:
             // sorted (count as 0 or 1, id) pairs, one run per id.
-            candidates_.clear();
+            candidates.clear();
             for (int32_t id : history.prompt)
-                if (id >= 0 && id < V) candidates_.emplace_back(0.0f, id);
+                if (id >= 0 && id < V) candidates.emplace_back(0.0f, id);
             for (int32_t id : history.generated)
-                if (id >= 0 && id < V) candidates_.emplace_back(1.0f, id);
-            std::sort(candidates_.begin(), candidates_.end(),
+                if (id >= 0 && id < V) candidates.emplace_back(1.0f, id);
+            std::sort(candidates.begin(), candidates.end(),
                       [](const auto& a, const auto& b) { return a.second < b.second; });
-            for (size_t at = 0; at < candidates_.size();) {
-                const int32_t id = candidates_[at].second;
+            for (size_t at = 0; at < candidates.size();) {
+                const int32_t id = candidates[at].second;
                 double count = 0;
-                for (; at < candidates_.size() && candidates_[at].second == id; ++at)
-                    count += candidates_[at].first;
-                float& logit = adjusted_[id];
+                for (; at < candidates.size() && candidates[at].second == id; ++at)
+                    count += candidates[at].first;
+                float& logit = adjusted[id];
                 // 2. Hugging Face's repetition penalty (CTRL, Keskar et al. 2019), once per
                 // distinct token of prompt and generated text: a positive logit is divided by
                 // the penalty, a negative one multiplied, so a penalty > 1 always lowers it.
@@ -351,12 +363,12 @@ SampledToken Sampler::sample(std::span<const float> logits, const SampleKey& key
                     logit -= static_cast<float>(p.presence_penalty + p.frequency_penalty * count);
             }
         }
-        values = adjusted_;
+        values = adjusted;
     }
 
     SampledToken out;
     // 4. Temperature 0 is greedy over the adjusted logits; else the filters and a draw.
-    out.id = p.temperature == 0 ? argmax(values) : draw(p, candidates_, adjusted_, values, key);
+    out.id = p.temperature == 0 ? argmax(values) : draw(p, candidates, adjusted, values, key);
     if (p.logprobs || p.top_logprobs > 0) add_logprobs(p, logits, out);
     return out;
 }
