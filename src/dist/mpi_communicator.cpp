@@ -123,6 +123,15 @@ void check_reducible(const Tensor& t, const char* what) {
     }
 }
 
+// The whole of a scatter or gather holds one part per rank, of the same dtype.
+void check_split(const char* what, const char* whole_name, const Tensor& whole, const char* part_name,
+                 const Tensor& part, int n_ranks) {
+    if (whole.dtype != part.dtype || whole.numel() != n_ranks * part.numel()) {
+        throw Error("MpiCommunicator::", what, ": ", whole_name, " ", whole.str(), " must hold ", n_ranks,
+                    " (the world size) times ", part_name, " ", part.str(), " of the same dtype");
+    }
+}
+
 }  // namespace
 
 struct MpiCommunicator::Impl {
@@ -325,41 +334,61 @@ struct MpiCommunicator::Impl {
     }
 
     // Chunk c of n elements: [n * c / size, n * (c + 1) / size), as even as integers allow.
-    int64_t bound(int64_t n, int c) const { return n * c / size; }
+    std::vector<int64_t> even_chunks(int64_t n) const {
+        std::vector<int64_t> bounds(size + 1);
+        for (int c = 0; c <= size; ++c) bounds[c] = n * c / size;
+        return bounds;
+    }
 
-    void do_reduce_chunks(const std::string& what, std::byte* base, int64_t n, DType dtype, ReduceOp op) {
+    // Chunk c of `in`, elements [bounds[c], bounds[c + 1]), summed over ranks into its owner,
+    // rank c, in rank order: this rank's sum lands in out. The reduce half of every reduction.
+    void reduce_to_owners(const std::string& what, const std::byte* in, void* out,
+                          const std::vector<int64_t>& bounds, DType dtype, ReduceOp op) {
         const size_t es = dtype_size(dtype);
-        const int64_t mine = bound(n, rank), n_mine = bound(n, rank + 1) - mine;
+        const int64_t n_mine = bounds[rank + 1] - bounds[rank];
         std::byte* slots = scratch_of(static_cast<size_t>(size * n_mine) * es);
         std::vector<Transfer> sends, recvs;
         for (int c = 0; c < size; ++c) {
             if (c == rank) continue;
-            sends.push_back({base + bound(n, c) * es, static_cast<size_t>(bound(n, c + 1) - bound(n, c)) * es, c});
-            recvs.push_back({slots + c * n_mine * es, static_cast<size_t>(n_mine) * es, c});
+            sends.push_back({const_cast<std::byte*>(in) + bounds[c] * es, (bounds[c + 1] - bounds[c]) * es, c});
+            recvs.push_back({slots + c * n_mine * es, n_mine * es, c});
         }
         exchange(what, sends, recvs);
         std::vector<const void*> parts(size);
-        for (int p = 0; p < size; ++p) parts[p] = p == rank ? base + mine * es : slots + p * n_mine * es;
-        reduce_in_order(base + mine * es, parts, n_mine, dtype, op);
+        for (int p = 0; p < size; ++p) parts[p] = p == rank ? in + bounds[rank] * es : slots + p * n_mine * es;
+        reduce_in_order(out, parts, n_mine, dtype, op);
     }
 
-    void do_gather_chunks(const std::string& what, std::byte* base, int64_t n, size_t es) {
-        std::byte* whole = scratch_of(static_cast<size_t>(n) * es);
+    // Each rank's `mine` (its chunk) to every rank: out's elements [bounds[c], bounds[c + 1])
+    // become rank c's. The gather half of all_reduce, and all_gather itself.
+    void gather_from_owners(const std::string& what, const std::byte* mine, std::byte* out,
+                            const std::vector<int64_t>& bounds, size_t es) {
+        std::byte* whole = scratch_of(static_cast<size_t>(bounds[size]) * es);
+        const size_t bytes_mine = (bounds[rank + 1] - bounds[rank]) * es;
         std::vector<Transfer> sends, recvs;
-        const int64_t mine = bound(n, rank), n_mine = bound(n, rank + 1) - mine;
         for (int c = 0; c < size; ++c) {
             if (c == rank) continue;
-            sends.push_back({base + mine * es, static_cast<size_t>(n_mine) * es, c});
-            recvs.push_back({whole + bound(n, c) * es, static_cast<size_t>(bound(n, c + 1) - bound(n, c)) * es, c});
+            sends.push_back({const_cast<std::byte*>(mine), bytes_mine, c});
+            recvs.push_back({whole + bounds[c] * es, (bounds[c + 1] - bounds[c]) * es, c});
         }
         exchange(what, sends, recvs);
-        for (const Transfer& t : recvs) std::memcpy(base + (t.data - whole), t.data, t.bytes);
+        std::memmove(out + bounds[rank] * es, mine, bytes_mine);  // mine may be that very slot
+        for (const Transfer& t : recvs) std::memcpy(out + (t.data - whole), t.data, t.bytes);
     }
 
     void do_all_reduce(const std::string& what, Tensor x, ReduceOp op) {
         if (size == 1) return;
-        do_reduce_chunks(what, x.as<std::byte>(), x.numel(), x.dtype, op);
-        do_gather_chunks(what, x.as<std::byte>(), x.numel(), dtype_size(x.dtype));
+        const std::vector<int64_t> bounds = even_chunks(x.numel());
+        std::byte* mine = x.as<std::byte>() + bounds[rank] * dtype_size(x.dtype);
+        reduce_to_owners(what, x.as<std::byte>(), mine, bounds, x.dtype, op);
+        gather_from_owners(what, mine, x.as<std::byte>(), bounds, dtype_size(x.dtype));
+    }
+
+    // Chunks of n elements each, one per rank: reduce_scatter's and all_gather's layout.
+    std::vector<int64_t> whole_chunks(int64_t n) const {
+        std::vector<int64_t> bounds(size + 1);
+        for (int c = 0; c <= size; ++c) bounds[c] = n * c;
+        return bounds;
     }
 };
 
@@ -437,52 +466,23 @@ std::unique_ptr<PendingCollective> MpiCommunicator::start_all_reduce(Tensor x, R
 void MpiCommunicator::reduce_scatter(Tensor out, Tensor in) {
     check_reducible(in, "reduce_scatter");
     check_host(out, "reduce_scatter");
-    const int n_ranks = size();
-    if (out.dtype != in.dtype || in.numel() != n_ranks * out.numel()) {
-        throw Error("MpiCommunicator::reduce_scatter: in ", in.str(), " must hold ", n_ranks,
-                    " (the world size) times out ", out.str(), " of the same dtype");
-    }
+    check_split("reduce_scatter", "in", in, "out", out, size());
     const std::string what = "reduce_scatter of " + in.str();
     impl_->run_sync(what, [this, what, out, in] {
         Impl& s = *impl_;
-        const int64_t n = out.numel();
-        const size_t es = dtype_size(in.dtype);
-        std::byte* slots = s.scratch_of(static_cast<size_t>(s.size * n) * es);
-        std::vector<Transfer> sends, recvs;
-        for (int c = 0; c < s.size; ++c) {
-            if (c == s.rank) continue;
-            sends.push_back({in.as<std::byte>() + c * n * es, n * es, c});
-            recvs.push_back({slots + c * n * es, n * es, c});
-        }
-        s.exchange(what, sends, recvs);
-        std::vector<const void*> parts(s.size);
-        for (int p = 0; p < s.size; ++p) parts[p] = p == s.rank ? in.as<std::byte>() + p * n * es : slots + p * n * es;
-        reduce_in_order(out.data, parts, n, in.dtype, ReduceOp::Sum);
+        s.reduce_to_owners(what, in.as<std::byte>(), out.data, s.whole_chunks(out.numel()), in.dtype, ReduceOp::Sum);
     });
 }
 
 void MpiCommunicator::all_gather(Tensor out, Tensor in) {
     check_host(in, "all_gather");
     check_host(out, "all_gather");
-    const int n_ranks = size();
-    if (out.dtype != in.dtype || out.numel() != n_ranks * in.numel()) {
-        throw Error("MpiCommunicator::all_gather: out ", out.str(), " must hold ", n_ranks,
-                    " (the world size) times in ", in.str(), " of the same dtype");
-    }
+    check_split("all_gather", "out", out, "in", in, size());
     const std::string what = "all_gather of " + in.str();
     impl_->run_sync(what, [this, what, out, in] {
         Impl& s = *impl_;
-        const size_t bytes = in.bytes();
-        std::byte* slots = s.scratch_of(s.size * bytes);
-        std::vector<Transfer> sends, recvs;
-        for (int c = 0; c < s.size; ++c) {
-            if (c == s.rank) continue;
-            sends.push_back({in.as<std::byte>(), bytes, c});
-            recvs.push_back({slots + c * bytes, bytes, c});
-        }
-        s.exchange(what, sends, recvs);
-        std::memmove(out.as<std::byte>() + s.rank * bytes, in.data, bytes);  // in may be that slot
-        for (const Transfer& t : recvs) std::memcpy(out.as<std::byte>() + t.peer * bytes, t.data, bytes);
+        s.gather_from_owners(what, in.as<std::byte>(), out.as<std::byte>(), s.whole_chunks(in.numel()),
+                             dtype_size(in.dtype));
     });
 }
 

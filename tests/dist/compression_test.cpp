@@ -8,19 +8,13 @@
 #include <cmath>
 #include <vector>
 
+#include "common/error_message.h"
 #include "core/rng.h"
 
 namespace tandem::dist {
 namespace {
 
-std::string error_of(auto&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
+using tandem::testing::error_message;
 
 TEST(Compression, ParsesEveryFormAndNamesTheBadValue) {
     EXPECT_EQ(parse_compression("none").kind, CompressionKind::None);
@@ -30,11 +24,11 @@ TEST(Compression, ParsesEveryFormAndNamesTheBadValue) {
     EXPECT_EQ(p.kind, CompressionKind::PowerSgd);
     EXPECT_EQ(p.rank, 4);
     EXPECT_EQ(p.str(), "powersgd:4");
-    EXPECT_NE(error_of([] { parse_compression("fp8"); }).find("compress='fp8' is not a compression; use none, bf16"),
+    EXPECT_NE(error_message([] { parse_compression("fp8"); }).find("compress='fp8' is not a compression; use none, bf16"),
               std::string::npos);
-    EXPECT_NE(error_of([] { parse_compression("powersgd"); }).find("powersgd needs a rank"), std::string::npos);
-    EXPECT_NE(error_of([] { parse_compression("powersgd:0"); }).find("the rank '0'"), std::string::npos);
-    EXPECT_NE(error_of([] { parse_compression("powersgd:2x"); }).find("the rank '2x'"), std::string::npos);
+    EXPECT_NE(error_message([] { parse_compression("powersgd"); }).find("powersgd needs a rank"), std::string::npos);
+    EXPECT_NE(error_message([] { parse_compression("powersgd:0"); }).find("the rank '0'"), std::string::npos);
+    EXPECT_NE(error_message([] { parse_compression("powersgd:2x"); }).find("the rank '2x'"), std::string::npos);
 }
 
 // Sums over many steps: what was transmitted against what was meant.
@@ -203,13 +197,13 @@ TEST(Compression, RejectsAGradientOfAnotherSizeAndOverlappingBlocks) {
     LocalCommunicator comm;
     GradientCompressor codec(parse_compression("int8"), 10, {}, 1);
     std::vector<float> g(12);
-    EXPECT_NE(error_of([&] { codec.all_reduce(comm, Tensor(g.data(), DType::F32, {12})); })
+    EXPECT_NE(error_message([&] { codec.all_reduce(comm, Tensor(g.data(), DType::F32, {12})); })
                   .find("the gradient is f32[12] on cpu but the compressor was made for f32[10]"),
               std::string::npos);
-    EXPECT_NE(error_of([] { GradientCompressor(parse_compression("powersgd:1"), 100, {{0, 5, 5}, {20, 5, 5}}, 1); })
+    EXPECT_NE(error_message([] { GradientCompressor(parse_compression("powersgd:1"), 100, {{0, 5, 5}, {20, 5, 5}}, 1); })
                   .find("block [5, 5] at offset 20 overlaps another"),
               std::string::npos);
-    EXPECT_NE(error_of([] { GradientCompressor(parse_compression("powersgd:1"), 100, {{90, 5, 5}}, 1); })
+    EXPECT_NE(error_message([] { GradientCompressor(parse_compression("powersgd:1"), 100, {{90, 5, 5}}, 1); })
                   .find("runs past the gradient's 100 elements"),
               std::string::npos);
 }

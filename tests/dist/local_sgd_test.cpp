@@ -8,17 +8,12 @@
 #include <cmath>
 #include <vector>
 
+#include "common/error_message.h"
+
 namespace tandem::dist {
 namespace {
 
-std::string error_of(auto&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
+using tandem::testing::error_message;
 
 TEST(OuterOptimizer, SynchronisesEveryHStepsWithANesterovStepOnTheAnchor) {
     LocalCommunicator comm;
@@ -73,15 +68,15 @@ TEST(OuterOptimizer, ReachesTheMinimumOfAQuadraticWithTheDefaultOuterStep) {
 }
 
 TEST(OuterOptimizer, RejectsBadOptionsAndParameters) {
-    EXPECT_NE(error_of([] { LocalStepsOptions{0, 0.7, 0.9}.validate(); }).find("'local_steps' must be at least 1, got 0"),
+    EXPECT_NE(error_message([] { LocalStepsOptions{0, 0.7, 0.9}.validate(); }).find("'local_steps' must be at least 1, got 0"),
               std::string::npos);
-    EXPECT_NE(error_of([] { LocalStepsOptions{4, -1, 0.9}.validate(); }).find("'outer_lr' must be positive, got -1"),
+    EXPECT_NE(error_message([] { LocalStepsOptions{4, -1, 0.9}.validate(); }).find("'outer_lr' must be positive, got -1"),
               std::string::npos);
-    EXPECT_NE(error_of([] { LocalStepsOptions{4, 0.7, 1.0}.validate(); }).find("'outer_momentum' must be in [0, 1)"),
+    EXPECT_NE(error_message([] { LocalStepsOptions{4, 0.7, 1.0}.validate(); }).find("'outer_momentum' must be in [0, 1)"),
               std::string::npos);
     LocalCommunicator comm;
     std::vector<uint16_t> h(4);
-    EXPECT_NE(error_of([&] { OuterOptimizer(LocalStepsOptions{}, Tensor(h.data(), DType::BF16, {4}), comm); })
+    EXPECT_NE(error_message([&] { OuterOptimizer(LocalStepsOptions{}, Tensor(h.data(), DType::BF16, {4}), comm); })
                   .find("the parameters are bf16[4] on cpu"),
               std::string::npos);
 }

@@ -162,7 +162,7 @@ TEST(MpiCommunicator, APeerThatDoesNotComeEndsInAnErrorAtTheDeadline) {
     std::vector<float> x(64, 1.0f);
     const Tensor t(x.data(), DType::F32, {64});
     if (comm.rank() == 1) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+        std::this_thread::sleep_for(std::chrono::milliseconds(2500));
         try {
             comm.all_reduce(t);  // rank 0's messages were posted before it gave up
         } catch (const Error&) {
@@ -175,7 +175,7 @@ TEST(MpiCommunicator, APeerThatDoesNotComeEndsInAnErrorAtTheDeadline) {
         } catch (const Error& e) {
             const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
             EXPECT_GE(waited, 0.5);
-            EXPECT_LT(waited, 1.4);
+            EXPECT_LT(waited, 2.0);
             EXPECT_NE(std::string(e.what()).find("no message from rank(s) 1"), std::string::npos) << e.what();
             EXPECT_NE(std::string(e.what()).find("deadline of 0.5 s"), std::string::npos) << e.what();
         }
