@@ -19,35 +19,87 @@ constexpr int kMaxPowerSgdRank = 64;
 
 int64_t n_chunks(int64_t n) { return (n + kInt8Chunk - 1) / kInt8Chunk; }
 
-// int8 payload: n codes, then one f32 scale per chunk, padded to whole 32-bit words.
-int64_t int8_payload_words(int64_t n) { return (n + 4 * n_chunks(n) + 3) / 4; }
+// Payloads are 32-bit words (bf16 pairs, or int8 codes then scales) that any communicator
+// moves; every rank's has the same size.
+int64_t payload_words(CompressionKind kind, int64_t n) {
+    // int8: n codes, then one f32 scale per chunk, padded to whole words.
+    return kind == CompressionKind::Bf16 ? (n + 1) / 2 : (n + 4 * n_chunks(n) + 3) / 4;
+}
 
-void encode_int8(std::byte* payload, const float* x, int64_t n) {
+// Rounds to the nearest integer, ties to even, for |v| <= 2^22: adding 1.5 * 2^23 leaves no
+// fraction bits. Unlike nearbyint it needs no SSE4.1, so the loops below vectorise.
+inline float round_small(float v) { return (v + 12582912.0f) - 12582912.0f; }
+
+// Each loop below runs over contiguous elements without a branch so that it vectorises: the
+// codecs run once per step over every gradient element. `bad` collects c - c, which is NaN
+// exactly when c is not finite.
+
+// x += residual; payload = bf16(x); residual = x - payload. Returns whether x was all finite.
+bool encode_bf16(uint16_t* payload, float* x, float* residual, int64_t n) {
+    float bad = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        const float c = x[i] + residual[i];
+        const uint16_t h = bf16_from_f32(c);
+        payload[i] = h;
+        residual[i] = c - f32_from_bf16(h);
+        bad += c - c;
+    }
+    return bad == 0;
+}
+
+// The same for int8: codes = round(x / scale) with scale = max |x| / 127 over each chunk. A
+// non-finite value makes its chunk's scale NaN, so the chunk decodes to NaN on every rank and
+// the anomaly guard sees it, whichever rank it came from.
+bool encode_int8(std::byte* payload, float* x, float* residual, int64_t n) {
     auto* codes = reinterpret_cast<int8_t*>(payload);
     std::byte* scales = payload + n;
+    float bad = 0;
     for (int64_t c = 0; c < n_chunks(n); ++c) {
-        const int64_t begin = c * kInt8Chunk, end = std::min(n, begin + kInt8Chunk);
-        float max_abs = 0;
-        bool finite = true;
-        for (int64_t i = begin; i < end; ++i) {
-            finite = finite && std::isfinite(x[i]);
-            max_abs = std::max(max_abs, std::fabs(x[i]));
+        const int64_t begin = c * kInt8Chunk, m = std::min(n - begin, kInt8Chunk);
+        float* xc = x + begin;
+        float* rc = residual + begin;
+        float max_abs = 0, chunk_bad = 0;
+        for (int64_t i = 0; i < m; ++i) {
+            xc[i] += rc[i];
+            max_abs = std::max(max_abs, std::fabs(xc[i]));
+            chunk_bad += xc[i] - xc[i];
         }
-        // A non-finite value makes its whole chunk decode to NaN on every rank: the anomaly
-        // guard then sees it, whichever rank it came from.
-        const float scale = !finite ? NAN : max_abs / 127.0f;
-        for (int64_t i = begin; i < end; ++i) {
-            const float q = scale > 0 ? std::nearbyint(x[i] / scale) : 0.0f;
-            codes[i] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
+        const float scale = chunk_bad != 0 ? NAN : max_abs / 127.0f;
+        const float inv = scale > 0 ? 127.0f / max_abs : 0.0f;
+        for (int64_t i = 0; i < m; ++i) {
+            const float q = std::clamp(round_small(xc[i] * inv), -127.0f, 127.0f);
+            codes[begin + i] = static_cast<int8_t>(q);
+            rc[i] = xc[i] - q * scale;
         }
         std::memcpy(scales + 4 * c, &scale, 4);
+        bad += chunk_bad;
+    }
+    return bad == 0;
+}
+
+// out = the sum over ranks, in rank order, of the decoded payloads (words apart).
+void decode_sum_bf16(float* out, const uint32_t* payloads, int64_t words, int n_ranks, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+        double sum = 0;
+        for (int r = 0; r < n_ranks; ++r) sum += f32_from_bf16(reinterpret_cast<const uint16_t*>(payloads + r * words)[i]);
+        out[i] = static_cast<float>(sum);
     }
 }
 
-float decode_int8(const std::byte* payload, int64_t n, int64_t i) {
-    float scale;
-    std::memcpy(&scale, payload + n + 4 * (i / kInt8Chunk), 4);
-    return static_cast<float>(reinterpret_cast<const int8_t*>(payload)[i]) * scale;
+void decode_sum_int8(float* out, const uint32_t* payloads, int64_t words, int n_ranks, int64_t n) {
+    double acc[kInt8Chunk];
+    for (int64_t c = 0; c < n_chunks(n); ++c) {
+        const int64_t begin = c * kInt8Chunk, m = std::min(n - begin, kInt8Chunk);
+        for (int64_t i = 0; i < m; ++i) acc[i] = 0;
+        for (int r = 0; r < n_ranks; ++r) {
+            const auto* payload = reinterpret_cast<const std::byte*>(payloads + r * words);
+            const auto* codes = reinterpret_cast<const int8_t*>(payload) + begin;
+            float scale;
+            std::memcpy(&scale, payload + n + 4 * c, 4);
+            for (int64_t i = 0; i < m; ++i) acc[i] += static_cast<float>(codes[i]) * scale;
+        }
+        for (int64_t i = 0; i < m; ++i) out[begin + i] = static_cast<float>(acc[i]);
+    }
 }
 
 }  // namespace
@@ -138,33 +190,20 @@ void GradientCompressor::all_reduce(Communicator& comm, Tensor grad) {
 void GradientCompressor::encode_elementwise(Communicator& comm, float* grad) {
     const int64_t n = n_;
     const int n_ranks = comm.size();
-    bool finite = true;
-    for (int64_t i = 0; i < n; ++i) {
-        grad[i] += residual_[i];  // error feedback: last step's untransmitted part goes now
-        finite = finite && std::isfinite(grad[i]);
-    }
-    const bool is_bf16 = spec_.kind == CompressionKind::Bf16;
-    // Payloads as 32-bit words (bf16 pairs, or int8 codes and scales) so that any communicator
-    // can move them; every rank's payload has the same size.
-    const int64_t words = is_bf16 ? (n + 1) / 2 : int8_payload_words(n);
-    std::vector<uint32_t> gathered(words * n_ranks), mine(words, 0);
-    auto* mine_bytes = reinterpret_cast<std::byte*>(mine.data());
-    if (is_bf16) {
-        auto* h = reinterpret_cast<uint16_t*>(mine_bytes);
-        for (int64_t i = 0; i < n; ++i) h[i] = bf16_from_f32(grad[i]);
+    const int64_t words = payload_words(spec_.kind, n);
+    payload_.resize(words * (n_ranks + 1));  // this rank's payload, then everyone's
+    uint32_t* mine = payload_.data() + words * n_ranks;
+    mine[words - 1] = 0;  // padding bytes, sent like the rest
+    // Error feedback: the gradient plus what earlier steps left out is what this rank sends.
+    const bool finite = spec_.kind == CompressionKind::Bf16
+                            ? encode_bf16(reinterpret_cast<uint16_t*>(mine), grad, residual_.data(), n)
+                            : encode_int8(reinterpret_cast<std::byte*>(mine), grad, residual_.data(), n);
+    if (!finite) std::fill(residual_.begin(), residual_.end(), 0.0f);  // never carry a NaN on
+    comm.all_gather(Tensor(payload_.data(), DType::I32, {words * n_ranks}), Tensor(mine, DType::I32, {words}));
+    if (spec_.kind == CompressionKind::Bf16) {
+        decode_sum_bf16(grad, payload_.data(), words, n_ranks, n);
     } else {
-        encode_int8(mine_bytes, grad, n);
-    }
-    auto decode = [&](const std::byte* payload, int64_t i) {
-        return is_bf16 ? f32_from_bf16(reinterpret_cast<const uint16_t*>(payload)[i]) : decode_int8(payload, n, i);
-    };
-    // The residual: what this rank meant to send less what its payload says.
-    for (int64_t i = 0; i < n; ++i) residual_[i] = finite ? grad[i] - decode(mine_bytes, i) : 0.0f;
-    comm.all_gather(Tensor(gathered.data(), DType::I32, {words * n_ranks}), Tensor(mine.data(), DType::I32, {words}));
-    for (int64_t i = 0; i < n; ++i) {
-        double sum = 0;
-        for (int r = 0; r < n_ranks; ++r) sum += decode(reinterpret_cast<const std::byte*>(gathered.data() + r * words), i);
-        grad[i] = static_cast<float>(sum);
+        decode_sum_int8(grad, payload_.data(), words, n_ranks, n);
     }
     payload_last_ = static_cast<uint64_t>(words) * 4;
 }

@@ -70,6 +70,9 @@ private:
     uint64_t n_calls_ = 0;
     std::vector<float> residual_;
     std::vector<float> q_;  // PowerSGD: Q of each compressed block, transposed ([R, cols])
+    // Buffers of each call, kept so that a step allocates nothing after the first.
+    std::vector<uint32_t> payload_;  // element-wise codecs: every rank's payload, then this rank's
+    std::vector<float> factors_;     // PowerSGD: every P, then the uncompressed elements
     uint64_t payload_last_ = 0, payload_total_ = 0;
 };
 

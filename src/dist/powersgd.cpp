@@ -3,6 +3,7 @@
 // ranks and orthonormalised, Q = Mᵀ P̂ is summed, and P̂ Qᵀ is the sum's estimate; Q is kept
 // for the next step (the warm start that makes one iteration enough). Factors are held
 // transposed ([R, rows], [R, cols]) so that each column is contiguous.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -13,29 +14,62 @@ namespace tandem::dist {
 
 namespace {
 
-// pt[k][i] = sum_j m[i, j] qt[k][j]   (P = M Q)
+// The products run on OpenMP threads over rows (or column blocks), each output element summed
+// in one fixed order whatever the thread count, so every rank computes the same bits.
+
+// pt[k][i] = sum_j m[i, j] qt[k][j]   (P = M Q). Eight partial sums per dot product, added in a
+// fixed order at the end: the form of a float reduction that GCC vectorises without -ffast-math.
 void multiply_m_q(float* pt, const float* m, const float* qt, int64_t rows, int64_t cols, int r) {
+#pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < rows; ++i) {
         const float* row = m + i * cols;
         for (int k = 0; k < r; ++k) {
             const float* q = qt + k * cols;
-            double acc = 0;
-            for (int64_t j = 0; j < cols; ++j) acc += static_cast<double>(row[j]) * q[j];
-            pt[k * rows + i] = static_cast<float>(acc);
+            float part[8] = {};
+            int64_t j = 0;
+            for (; j + 8 <= cols; j += 8)
+                for (int l = 0; l < 8; ++l) part[l] += row[j + l] * q[j + l];
+            float acc = 0;
+            for (; j < cols; ++j) acc += row[j] * q[j];
+            for (float x : part) acc += x;
+            pt[k * rows + i] = acc;
         }
     }
 }
 
-// qt[k][j] = sum_i m[i, j] pt[k][i]   (Q = Mᵀ P), row by row so the inner loop is contiguous
+// qt[k][j] = sum_i m[i, j] pt[k][i]   (Q = Mᵀ P), row by row so the inner loop is contiguous;
+// threads take blocks of columns, so the sum over rows keeps its order.
 void multiply_mt_p(float* qt, const float* m, const float* pt, int64_t rows, int64_t cols, int r) {
-    std::memset(qt, 0, sizeof(float) * r * cols);
+    constexpr int64_t kColumns = 256;
+#pragma omp parallel for schedule(static)
+    for (int64_t j0 = 0; j0 < cols; j0 += kColumns) {
+        const int64_t j1 = std::min(cols, j0 + kColumns);
+        for (int k = 0; k < r; ++k) std::fill(qt + k * cols + j0, qt + k * cols + j1, 0.0f);
+        for (int64_t i = 0; i < rows; ++i) {
+            const float* row = m + i * cols;
+            for (int k = 0; k < r; ++k) {
+                const float p = pt[k * rows + i];
+                float* q = qt + k * cols;
+                for (int64_t j = j0; j < j1; ++j) q[j] += p * row[j];
+            }
+        }
+    }
+}
+
+// out[i, :] = sum_k pt[k][i] qt[k][:]   (P Qᵀ), and m[i, :] -= out[i, :] / n_ranks
+void multiply_p_qt(float* out, float* m, const float* pt, const float* qt, int64_t rows, int64_t cols, int r,
+                   float inv_ranks) {
+#pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < rows; ++i) {
-        const float* row = m + i * cols;
+        float* o = out + i * cols;
+        float* mi = m + i * cols;
+        std::fill(o, o + cols, 0.0f);
         for (int k = 0; k < r; ++k) {
             const float p = pt[k * rows + i];
-            float* q = qt + k * cols;
-            for (int64_t j = 0; j < cols; ++j) q[j] += p * row[j];
+            const float* q = qt + k * cols;
+            for (int64_t j = 0; j < cols; ++j) o[j] += p * q[j];
         }
+        for (int64_t j = 0; j < cols; ++j) mi[j] -= o[j] * inv_ranks;
     }
 }
 
@@ -63,13 +97,14 @@ void GradientCompressor::powersgd(Communicator& comm, float* grad) {
     const int r = spec_.rank;
     const double n_ranks = comm.size();
     float* m = residual_.data();  // M = gradient + residual, built in the residual's place
-    bool finite = true;
+    float bad = 0;  // collects x - x: NaN exactly when some x is not finite
     for (const GradientBlock& b : blocks_) {
         for (int64_t e = b.offset; e < b.offset + b.rows * b.cols; ++e) {
             m[e] += grad[e];
-            finite = finite && std::isfinite(m[e]);
+            bad += m[e] - m[e];
         }
     }
+    const bool finite = bad == 0;
     // A column of Q that is zero (the first call, or a block whose gradient was zero) would stay
     // zero forever: it is drawn again, from a key that every rank shares.
     int64_t q_at = 0;
@@ -85,7 +120,8 @@ void GradientCompressor::powersgd(Communicator& comm, float* grad) {
     int64_t p_size = 0, dense_size = 0;
     for (const GradientBlock& b : blocks_) p_size += r * b.rows;
     for (int64_t c : dense_counts_) dense_size += c;
-    std::vector<float> first(p_size + dense_size);
+    std::vector<float>& first = factors_;
+    first.resize(p_size + dense_size);
     int64_t at = 0;
     q_at = 0;
     for (const GradientBlock& b : blocks_) {
@@ -117,18 +153,8 @@ void GradientCompressor::powersgd(Communicator& comm, float* grad) {
     at = 0;
     q_at = 0;
     for (const GradientBlock& b : blocks_) {
-        const float* pt = first.data() + at;
-        const float* qt = q_.data() + q_at;
-        for (int64_t i = 0; i < b.rows; ++i) {
-            float* out = grad + b.offset + i * b.cols;
-            std::memset(out, 0, sizeof(float) * b.cols);
-            for (int k = 0; k < r; ++k) {
-                const float p = pt[k * b.rows + i];
-                for (int64_t j = 0; j < b.cols; ++j) out[j] += p * qt[k * b.cols + j];
-            }
-            float* mi = m + b.offset + i * b.cols;
-            for (int64_t j = 0; j < b.cols; ++j) mi[j] -= static_cast<float>(out[j] / n_ranks);
-        }
+        multiply_p_qt(grad + b.offset, m + b.offset, first.data() + at, q_.data() + q_at, b.rows, b.cols, r,
+                      static_cast<float>(1.0 / n_ranks));
         at += r * b.rows;
         q_at += r * b.cols;
     }
