@@ -290,7 +290,7 @@ struct MpiCommunicator::Impl {
                 std::this_thread::yield();
             } else {
                 std::this_thread::sleep_for(nap);
-                nap = std::min(nap * 2, std::chrono::microseconds(1000));
+                nap = std::min(nap * 2, std::chrono::microseconds(100));
             }
         }
         for (size_t i = 0; i < n_recv_requests; ++i) {
