@@ -93,7 +93,8 @@ constexpr size_t kMaxPiece = size_t{1} << 30;
 struct JobState {
     std::mutex mutex;
     std::condition_variable finished;
-    bool done = false;
+    bool started = false, done = false;
+    std::chrono::steady_clock::time_point started_at;
     std::string error;
 };
 
@@ -162,14 +163,18 @@ struct MpiCommunicator::Impl {
     }
 
     void wait(JobState& state) {
-        // The worker's own polls end by the deadline; this bound only guards against an MPI call
-        // that never returns.
+        // The worker's own polls end by the deadline (each of a collective's two exchanges); this
+        // bound only guards against an MPI call that never returns. It counts from the job's
+        // start: a job queued behind started buckets waits for them first.
         const auto limit = std::chrono::duration<double>(2 * deadline_seconds + 10);
         std::unique_lock lock(state.mutex);
-        if (!state.finished.wait_for(lock, limit, [&] { return state.done; })) {
-            g_collective_failed = true;
-            throw Error("MpiCommunicator: a collective did not return within ", 2 * deadline_seconds + 10,
-                        " s although its deadline is ", deadline_seconds, " s (an MPI call hangs)");
+        while (!state.done) {
+            state.finished.wait_for(lock, std::chrono::milliseconds(500));
+            if (!state.done && state.started && std::chrono::steady_clock::now() - state.started_at > limit) {
+                g_collective_failed = true;
+                throw Error("MpiCommunicator: a collective did not return within ", limit.count(),
+                            " s although its deadline is ", deadline_seconds, " s (an MPI call hangs)");
+            }
         }
         if (!state.error.empty()) throw Error(state.error);
     }
@@ -188,6 +193,11 @@ struct MpiCommunicator::Impl {
                 if (queue.empty()) return;
                 job = std::move(queue.front());
                 queue.pop_front();
+            }
+            {
+                std::lock_guard lock(job.state->mutex);
+                job.state->started = true;
+                job.state->started_at = std::chrono::steady_clock::now();
             }
             std::string error;
             if (!failure.empty()) {
