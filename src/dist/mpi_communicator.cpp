@@ -314,6 +314,12 @@ struct MpiCommunicator::Impl {
         }
     }
 
+    // Polls one request that every rank takes part in (a barrier, a communicator's creation).
+    void wait_for_everyone(const std::string& what, std::vector<MPI_Request>& requests) {
+        const Transfer everyone{nullptr, 0, -1};
+        poll(what, requests, {&everyone}, {0}, 0);
+    }
+
     std::string missing_peers(std::vector<MPI_Request>& requests, const std::vector<const Transfer*>& owners,
                               size_t n_recv_requests) {
         const std::string prefix = Error::concat("no progress within the deadline of ", deadline_seconds,
@@ -413,12 +419,24 @@ MpiCommunicator::MpiCommunicator(MpiOptions options) : impl_(std::make_unique<Im
     ensure_mpi_initialized();
     Impl& s = *impl_;
     s.deadline_seconds = options.deadline_seconds;
-    TANDEM_MPI(MPI_Comm_dup(MPI_COMM_WORLD, &s.comm));
+    // Non-blocking, and polled against the deadline like every collective: a blocking
+    // MPI_Comm_dup would hold the MPI lock while it waits for the other ranks.
+    TANDEM_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &s.rank));
+    TANDEM_MPI(MPI_Comm_size(MPI_COMM_WORLD, &s.size));
+    std::vector<MPI_Request> dup(1);
+    TANDEM_MPI(MPI_Comm_idup(MPI_COMM_WORLD, &s.comm, &dup[0]));
+    try {
+        s.wait_for_everyone("creating the communicator (MPI_Comm_idup)", dup);
+    } catch (const Error&) {
+        // The pending request still points into impl_: it is left allocated, and MPI is not
+        // finalised (a peer never came).
+        g_collective_failed = true;
+        (void)impl_.release();
+        throw;
+    }
     // Errors come back as codes (a truncated message, a failed peer) and become Errors here,
     // instead of MPI's default handler aborting the job without saying which collective failed.
     TANDEM_MPI(MPI_Comm_set_errhandler(s.comm, MPI_ERRORS_RETURN));
-    TANDEM_MPI(MPI_Comm_rank(s.comm, &s.rank));
-    TANDEM_MPI(MPI_Comm_size(s.comm, &s.size));
     s.worker = std::thread([&s] { s.work(); });
 }
 
@@ -521,8 +539,7 @@ void MpiCommunicator::barrier() {
         Impl& s = *impl_;
         std::vector<MPI_Request> requests(1);
         TANDEM_MPI(MPI_Ibarrier(s.comm, &requests[0]));
-        const Transfer everyone{nullptr, 0, -1};
-        s.poll("barrier", requests, {&everyone}, {0}, 0);
+        s.wait_for_everyone("barrier", requests);
     });
 }
 
