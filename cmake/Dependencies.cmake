@@ -42,6 +42,9 @@ find_path(PCRE2_INCLUDE_DIR pcre2.h REQUIRED)
 find_library(UTF8PROC_LIBRARY NAMES utf8proc REQUIRED)
 find_path(UTF8PROC_INCLUDE_DIR utf8proc.h REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
+# Open MPI (libopenmpi-dev): the communicator of `mpirun -np N tandem train`. Only its C API is
+# used, by libtandem alone (not libtandem_cuda); the tests launch with MPIEXEC_EXECUTABLE.
+find_package(MPI REQUIRED COMPONENTS C)
 
 add_library(tandem_deps INTERFACE)
 target_include_directories(tandem_deps INTERFACE ${CBLAS_INCLUDE_DIR} ${XXHASH_INCLUDE_DIR} ${PCRE2_INCLUDE_DIR}

@@ -14,7 +14,7 @@ using PhiloxKey = std::array<uint32_t, 2>;
 PhiloxCounter philox4x32_10(PhiloxCounter counter, PhiloxKey key);
 
 // What a stream of draws is for; streams of different purposes never overlap.
-enum class RngPurpose : uint16_t { Init = 1, DataOrder = 2, Sampling = 3, Dropout = 4 };
+enum class RngPurpose : uint16_t { Init = 1, DataOrder = 2, Sampling = 3, Dropout = 4, Compression = 5 };
 
 // The key of one stream. `step` is the training step (or the tensor index for initialisation).
 struct RngKey {

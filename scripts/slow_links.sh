@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The slow-link matrix of issue #17: 2 ranks (one core each) against 1 rank on one core, over
+# Open MPI's TCP transport on a loopback shaped with tc tbf in a network namespace of its own
+# (docs: ../shared/recipes/slow-links.md; the kernel has tbf but no netem, so rate is shaped and
+# latency is not). For each link rate and setting it trains the same number of tokens and
+# prints tokens/s, the speed-up over one rank, bytes sent per step and the final validation
+# loss against the uncompressed 2-rank run. Needs root (ip netns, tc); deletes its namespace on
+# exit. Note that both ranks' traffic crosses the same shaped loopback: the rate is shared.
+#
+# usage: scripts/slow_links.sh --data DIR [--tandem PATH] [--steps N] [--out DIR] [--dry-run]
+#   --data     token shards from `tandem prepare`
+#   --steps    training steps per run (default 200); batch and model are fixed below
+#   --dry-run  print every command instead of running it
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tandem=build/release/tandem data="" steps=200 out=runs/slow-links dry_run=0
+while (($#)); do
+  case "$1" in
+    --data) data=$2; shift 2 ;;
+    --tandem) tandem=$2; shift 2 ;;
+    --steps) steps=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --dry-run) dry_run=1; shift ;;
+    *) echo "usage: scripts/slow_links.sh --data DIR [--tandem PATH] [--steps N] [--out DIR] [--dry-run]" >&2; exit 2 ;;
+  esac
+done
+[ -n "$data" ] || { echo "slow_links: --data DIR is required (token shards from tandem prepare)" >&2; exit 2; }
+if ((!dry_run)); then
+  [ "$(id -u)" -eq 0 ] || { echo "slow_links: needs root for ip netns and tc" >&2; exit 2; }
+  [ -x "$tandem" ] || { echo "slow_links: no tandem binary at $tandem (build it, or pass --tandem)" >&2; exit 2; }
+  [ -f "$data/meta.json" ] || { echo "slow_links: $data has no meta.json: prepare it with tandem prepare" >&2; exit 2; }
+fi
+
+# The llama-15m shape at one global batch: 2 ranks take half of it each.
+common=(model=llama-15m "steps=$steps" batch_size=8 seq_len=256 eval_every=0 eval_batches=16
+        checkpoint_every=1000000 device=cpu seed=1)
+rates=("unshaped" "1gbit burst 1mb latency 50ms" "100mbit burst 256kb latency 100ms")
+settings=("compress=none" "compress=bf16" "compress=int8" "compress=powersgd:4"
+          "compress=none local_steps=8" "compress=int8 local_steps=8")
+ns=tandem-slow-$$
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1  # Open MPI refuses root otherwise
+
+run() {
+  if ((dry_run)); then printf '+ %s\n' "$*"; else "$@"; fi
+}
+cleanup() { ((dry_run)) || ip netns del "$ns" 2>/dev/null || true; }
+trap cleanup EXIT
+
+run mkdir -p "$out"
+run ip netns add "$ns"
+run ip netns exec "$ns" ip link set lo up
+run ip netns exec "$ns" ip link set lo mtu 1500  # tbf drops packets above its burst; lo's MTU is 64 KiB
+
+# One rank on one core: the baseline every speed-up is against.
+run env OMP_NUM_THREADS=1 taskset -c 0 "$tandem" train --data "$data" --out "$out/one-rank" "${common[@]}"
+
+for rate in "${rates[@]}"; do
+  tag=${rate%% *}
+  if [ "$tag" = unshaped ]; then
+    run ip netns exec "$ns" tc qdisc del dev lo root 2>/dev/null || true
+  else
+    # shellcheck disable=SC2086  # the rate's words are tc arguments
+    run ip netns exec "$ns" tc qdisc replace dev lo root tbf rate $rate
+  fi
+  for setting in "${settings[@]}"; do
+    name="$tag-$(echo "$setting" | sed 's/ /_/g; s/=/-/g; s/:/./g')"
+    # shellcheck disable=SC2086  # a setting is several KEY=VALUE words
+    run ip netns exec "$ns" mpirun -np 2 --bind-to core --map-by core -x OMP_NUM_THREADS=1 \
+      --mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo \
+      "$tandem" train --data "$data" --out "$out/$name" "${common[@]}" $setting
+  done
+done
+
+# The table, from each run's metrics.jsonl (rank 0 writes it): tokens/s of the whole step (all
+# ranks), bytes_sent per step (rank 0's communicator count), the last validation loss.
+table() {
+  python3 - "$out" "${rates[@]}" -- "${settings[@]}" <<'PY'
+import json, os, statistics, sys
+out = sys.argv[1]
+split = sys.argv.index("--")
+rates, settings = [r.split()[0] for r in sys.argv[2:split]], sys.argv[split + 1:]
+def read(name):
+    path = os.path.join(out, name, "metrics.jsonl")
+    if not os.path.exists(path):
+        return None
+    steps = [r for r in map(json.loads, open(path)) if "tokens_per_s" in r]
+    val = [r["val_loss"] for r in steps if r.get("val_loss") is not None]
+    timed = steps[1:] or steps  # the first step warms up
+    # Every step has the same tokens, so the run's rate is the harmonic mean of the steps'
+    # (a local-steps run is slow on its synchronising steps only); bytes are a mean likewise.
+    return {"tok_s": len(timed) / sum(1 / r["tokens_per_s"] for r in timed),
+            "bytes": statistics.mean(r.get("bytes_sent", 0) for r in steps),
+            "val": val[-1] if val else float("nan")}
+base = read("one-rank")
+print("| link | setting | tokens/s | vs 1 rank | bytes sent/step | val loss | vs uncompressed |")
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+if base:
+    print(f"| - | 1 rank, 1 core | {base['tok_s']:.0f} | 1.00x | 0 | {base['val']:.4f} | |")
+for rate in rates:
+    ref = read(f"{rate}-compress-none")
+    for s in settings:
+        r = read(f"{rate}-" + s.replace(" ", "_").replace("=", "-").replace(":", "."))
+        if not r:
+            continue
+        speed = f"{r['tok_s'] / base['tok_s']:.2f}x" if base else "?"
+        vs = f"{100 * (r['val'] / ref['val'] - 1):+.2f}%" if ref else "?"
+        print(f"| {rate} | {s} | {r['tok_s']:.0f} | {speed} | {r['bytes'] / 1e6:.2f} MB | {r['val']:.4f} | {vs} |")
+PY
+}
+if ((dry_run)); then
+  echo "+ table from $out/*/metrics.jsonl"
+else
+  table
+fi

@@ -1,0 +1,79 @@
+// Gradient compression for slow links, the `compress=` option: none, bf16, int8 (a scale per
+// chunk of 256 values) and powersgd:R (Vogels et al. 2019), each with error feedback: what a
+// rank did not transmit is kept as its residual and added to its next gradient, so that over
+// many steps the transmitted sum tracks the true one. Aggregation is in rank order, so every
+// rank gets the same bits.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "dist/communicator.h"
+
+namespace tandem::dist {
+
+enum class CompressionKind { None, Bf16, Int8, PowerSgd };
+
+struct CompressionSpec {
+    CompressionKind kind = CompressionKind::None;
+    int rank = 0;  // PowerSGD's R
+    std::string str() const;  // "none", "int8", "powersgd:4": what parse_compression reads
+};
+
+// Reads the value of `compress=`; throws Error naming the value and the accepted forms.
+CompressionSpec parse_compression(std::string_view text);
+
+// One matrix [rows, cols] of the flat gradient, at element `offset` (a parameter's view).
+// PowerSGD compresses matrices; vectors (rows or cols of 1) and elements outside every block
+// travel uncompressed.
+struct GradientBlock {
+    int64_t offset = 0, rows = 0, cols = 0;
+};
+
+class GradientCompressor {
+public:
+    // n: elements of the flat f32 gradient. blocks: its matrices (only PowerSGD reads them;
+    // they must not overlap). seed: PowerSGD's first Q, the same on every rank.
+    GradientCompressor(CompressionSpec spec, int64_t n, std::vector<GradientBlock> blocks, uint64_t seed);
+
+    // grad f32[n] on the host: this rank's gradient in; out, on every rank, the sum over ranks
+    // of what each transmitted (bitwise the same everywhere). What was not transmitted stays
+    // in this rank's residual for the next call. A non-finite gradient is passed on as it is
+    // (the anomaly guard must see it) and clears the residual rather than poison it.
+    void all_reduce(Communicator& comm, Tensor grad);
+
+    // This rank's encoded contribution in the last call and over all calls, in bytes: what it
+    // sends each peer (the communicator's bytes_sent() counts what went on the wire).
+    uint64_t payload_bytes_last() const { return payload_last_; }
+    uint64_t payload_bytes_total() const { return payload_total_; }
+    // The bytes of one uncompressed f32 gradient, for the ratio.
+    uint64_t dense_bytes() const { return static_cast<uint64_t>(n_) * 4; }
+
+    const CompressionSpec& spec() const { return spec_; }
+    // What a checkpoint must keep to resume exactly: the residual f32[n] ("residual", absent for
+    // none) and PowerSGD's warm-started Q of each compressed block ("powersgd_q", concatenated).
+    std::vector<std::pair<std::string, Tensor>> state();
+
+private:
+    void encode_elementwise(Communicator& comm, float* grad);
+    void powersgd(Communicator& comm, float* grad);
+
+    CompressionSpec spec_;
+    int64_t n_;
+    std::vector<GradientBlock> blocks_;    // PowerSGD's compressed blocks
+    std::vector<int64_t> dense_offsets_;  // PowerSGD: elements sent uncompressed (runs)
+    std::vector<int64_t> dense_counts_;
+    uint64_t seed_;
+    uint64_t n_calls_ = 0;
+    std::vector<float> residual_;
+    std::vector<float> q_;  // PowerSGD: Q of each compressed block, transposed ([R, cols])
+    // Buffers of each call, kept so that a step allocates nothing after the first.
+    std::vector<uint32_t> payload_;  // element-wise codecs: every rank's payload, then this rank's
+    std::vector<float> factors_;     // PowerSGD: every P, then the uncompressed elements
+    uint64_t payload_last_ = 0, payload_total_ = 0;
+};
+
+}  // namespace tandem::dist
