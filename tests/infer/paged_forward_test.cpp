@@ -346,14 +346,6 @@ public:
                                  int64_t) override {
         ADD_FAILURE() << "a lacking kernel was called";
     }
-    void kv_cache_write(Tensor k, Tensor v, Tensor qkv, int64_t H, int64_t Hkv,
-                        int64_t pos) override {
-        be_.kv_cache_write(k, v, qkv, H, Hkv, pos);
-    }
-    void attention_cached_forward(Tensor o, Tensor qkv, Tensor k, Tensor v, int64_t H,
-                                  int64_t Hkv, int64_t pos) override {
-        be_.attention_cached_forward(o, qkv, k, v, H, Hkv, pos);
-    }
     void add(Tensor o, Tensor a, Tensor b) override { be_.add(o, a, b); }
     void cross_entropy_forward(Tensor l, Tensor lse, Tensor z, Tensor t, int32_t ig) override {
         be_.cross_entropy_forward(l, lse, z, t, ig);
