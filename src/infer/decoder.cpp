@@ -32,7 +32,9 @@ PagedForwardOptions options_for(const model::Weights& weights, int64_t max_batch
 
 Decoder::Decoder(const model::Weights& weights, int64_t max_batch, int64_t max_seq,
                  int64_t max_chunk)
-    : max_batch_(max_batch), max_seq_(max_seq), max_chunk_(max_chunk),
+    : max_batch_(max_batch),
+      max_seq_(max_seq),
+      max_chunk_(max_chunk),
       forward_(weights, options_for(weights, max_batch, max_seq, max_chunk)) {
     const int64_t pages = forward_.pages().n_pages;
     page_table_.resize(pages);

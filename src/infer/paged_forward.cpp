@@ -27,7 +27,9 @@ std::string joined(const std::vector<std::string_view>& names) {
 }  // namespace
 
 PagedForward::PagedForward(const model::Weights& weights, const PagedForwardOptions& options)
-    : weights_(weights), be_(weights.backend()), options_(options),
+    : weights_(weights),
+      be_(weights.backend()),
+      options_(options),
       dtype_(compute_dtype_for(weights)) {
     const model::ModelConfig& c = weights.config();
     if (const auto missing = be_.missing_kernels(); !missing.empty())
@@ -59,16 +61,20 @@ PagedForward::PagedForward(const model::Weights& weights, const PagedForwardOpti
     }
     Step largest;
     const int64_t N = options.max_tokens_per_step;
-    scratch_ = backend::Buffer(be_, lay_out(largest, nullptr, N,
-                                            std::min(N, options.logit_rows_per_pass)));
+    scratch_ = backend::Buffer(
+        be_, lay_out(largest, nullptr, N, std::min(N, options.logit_rows_per_pass)));
 }
 
 DType PagedForward::compute_dtype_for(const model::Weights& weights) {
     return weights.is_uniform() && weights.dtype() == DType::F64 ? DType::F64 : DType::F32;
 }
 
-int64_t PagedForward::vocab_size() const { return weights_.config().vocab_size; }
-int64_t PagedForward::max_positions() const { return weights_.config().max_seq_len; }
+int64_t PagedForward::vocab_size() const {
+    return weights_.config().vocab_size;
+}
+int64_t PagedForward::max_positions() const {
+    return weights_.config().max_seq_len;
+}
 
 size_t PagedForward::lay_out(Step& st, void* base, int64_t N, int64_t R) const {
     const model::ModelConfig& c = weights_.config();
@@ -141,8 +147,8 @@ void PagedForward::validate(const StepBatch& batch) const {
             throw Error("step batch: position ", pos, " at row ", n,
                         " is outside the model's context [0, ", T_max, ")");
         if (s < 0 || s >= S)
-            throw Error("step batch: seq_index ", s, " at row ", n,
-                        " is outside the page table's ", S, " sequences");
+            throw Error("step batch: seq_index ", s, " at row ", n, " is outside the page table's ",
+                        S, " sequences");
         if (pos / page_size >= per_seq)
             throw Error("step batch: position ", pos, " at row ", n, " (sequence ", s,
                         ") is past its page table of ", per_seq, " pages of ", page_size);
@@ -159,8 +165,8 @@ void PagedForward::validate(const StepBatch& batch) const {
     for (size_t i = 0; i < batch.logit_rows.size(); ++i) {
         const int32_t row = batch.logit_rows[i];
         if (row < 0 || row >= N || (i > 0 && row <= batch.logit_rows[i - 1]))
-            throw Error("step batch: logit_rows[", i, "] = ", row,
-                        " is not a row of the step [0, ", N, ") above the one before it");
+            throw Error("step batch: logit_rows[", i, "] = ", row, " is not a row of the step [0, ",
+                        N, ") above the one before it");
     }
 }
 
@@ -216,7 +222,8 @@ void PagedForward::logits_of(const Step& st, std::span<const int32_t> rows, floa
     const model::NormSaved saved{first(st.head_norm.mean, R, 1), first(st.head_norm.rstd, R, 1)};
     model::norm_forward(be_, normed, saved, x, w.final_norm);
     const Tensor logits = first(st.logits, R, V);
-    model::linear_forward(be_, logits, normed, model::Linear{w.lm_head, {}, false});  // [V, C]: x W^T
+    model::linear_forward(be_, logits, normed,
+                          model::Linear{w.lm_head, {}, false});  // [V, C]: x W^T
     if (dtype_ == DType::F32) {
         be_.copy_to_host(host, logits.data, logits.bytes());
     } else {

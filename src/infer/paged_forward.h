@@ -27,7 +27,7 @@ struct PagedForwardOptions {
 };
 
 class PagedForward final : public StepModel {
-public:
+   public:
     // Throws Error, naming the culprit: a backend that lacks one of the inference kernels
     // (Backend::missing_kernels), one that does not compute in the activations' dtype (f64 when
     // the weights are all f64, else f32), a kv dtype other than f32/f16, or empty sizes.
@@ -52,7 +52,7 @@ public:
     size_t cache_bytes() const { return cache_.bytes(); }
     size_t scratch_bytes() const { return scratch_.bytes(); }
 
-private:
+   private:
     // The per-step tensors, laid out for N rows (and R logit rows) from the scratch arena's base.
     struct Step {
         Tensor tokens, positions, seq_index;  // i32 [N]

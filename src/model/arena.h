@@ -10,7 +10,7 @@
 namespace tandem::model {
 
 class ArenaCarver {
-public:
+   public:
     ArenaCarver(void* base, Device device) : base_(static_cast<char*>(base)), device_(device) {}
     Tensor take(DType dtype, Shape shape) {
         offset_ = (offset_ + 63) / 64 * 64;
@@ -20,7 +20,7 @@ public:
     }
     size_t bytes() const { return offset_; }
 
-private:
+   private:
     char* base_;
     Device device_;
     size_t offset_ = 0;

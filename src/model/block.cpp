@@ -4,7 +4,9 @@
 namespace tandem::model {
 
 namespace {
-Tensor rows(Tensor t) { return t.view({t.rows(), t.cols()}); }
+Tensor rows(Tensor t) {
+    return t.view({t.rows(), t.cols()});
+}
 }  // namespace
 
 void block_forward(backend::Backend& be, const BlockActivations& b, Tensor proj,

@@ -18,8 +18,8 @@ struct Heads {
     int64_t H, Hkv, D, page_size;
     int64_t width() const { return (H + 2 * Hkv) * D; }
     std::string str() const {
-        return "H=" + std::to_string(H) + " Hkv=" + std::to_string(Hkv) + " D=" +
-               std::to_string(D) + " page=" + std::to_string(page_size);
+        return "H=" + std::to_string(H) + " Hkv=" + std::to_string(Hkv) +
+               " D=" + std::to_string(D) + " page=" + std::to_string(page_size);
     }
 };
 
@@ -105,8 +105,7 @@ std::vector<Target> paged_targets() {
     return targets;
 }
 
-const std::vector<Heads> kHeads = {
-    {6, 2, 16, 4}, {4, 4, 64, 16}, {8, 1, 128, 3}, {2, 1, 8, 1}};
+const std::vector<Heads> kHeads = {{6, 2, 16, 4}, {4, 4, 64, 16}, {8, 1, 128, 3}, {2, 1, 8, 1}};
 
 TEST(PagedAttention, MatchesReferenceInMixedStepsForEachCacheDtype) {
     for (const Target& target : paged_targets())
@@ -137,8 +136,7 @@ TEST(PagedAttention, MatchesReferenceInMixedStepsForEachCacheDtype) {
                     Pair pos = ints(target, step.positions, {N});
                     Pair out = overwritten(target, {N, h.H * h.D}, target.dtype);
                     run_both(target, [&](backend::Backend& be, Side s) {
-                        be.paged_kv_write(s(k), s(v), s(qkv), s(table), s(seq), s(pos), h.H,
-                                          h.Hkv);
+                        be.paged_kv_write(s(k), s(v), s(qkv), s(table), s(seq), s(pos), h.H, h.Hkv);
                         be.paged_attention_forward(s(out), s(qkv), s(k), s(v), s(table), s(seq),
                                                    s(pos), h.H, h.Hkv);
                     });
@@ -156,7 +154,8 @@ std::vector<std::vector<float>> run_paged(backend::Backend& be, DType dtype, DTy
     const Heads& h = sc.h;
     const int64_t W = h.width(), O = h.H * h.D;
     DeviceTensor k(be, cache, sc.pages_shape()), v(be, cache, sc.pages_shape());
-    DeviceTensor table = DeviceTensor::from_ints(be, sc.page_table, {sc.n_seqs(), sc.pages_per_seq});
+    DeviceTensor table =
+        DeviceTensor::from_ints(be, sc.page_table, {sc.n_seqs(), sc.pages_per_seq});
     std::vector<std::vector<float>> result;
     for (int64_t len : sc.lengths) result.emplace_back(len * O);
     for (const Step& step : sc.steps) {
@@ -214,9 +213,11 @@ TEST(PagedAttention, EveryBackendEqualsItsFullCausalAttention) {
 // ---- rows at their own positions ----------------------------------------------------------
 
 const backend::RopeParams kPlainRope{10000.0f};
-const backend::RopeParams kLlama3Rope{
-    500000.0f, {.factor = 8.0f, .low_freq_factor = 1.0f, .high_freq_factor = 4.0f,
-                .original_max_positions = 64}};
+const backend::RopeParams kLlama3Rope{500000.0f,
+                                      {.factor = 8.0f,
+                                       .low_freq_factor = 1.0f,
+                                       .high_freq_factor = 4.0f,
+                                       .original_max_positions = 64}};
 
 TEST(RopeAt, MatchesReferenceAtScrambledPositions) {
     for (const Target& target : paged_targets())
@@ -237,7 +238,8 @@ TEST(RopeAt, MatchesReferenceAtScrambledPositions) {
 // Positions offset, offset + 1, ... give rope_forward's rotation with that pos_offset.
 TEST(RopeAt, EqualsRopeForwardAtConsecutivePositions) {
     std::vector<backend::Backend*> all = {&reference_backend()};
-    for (const std::string& name : backends_under_test()) all.push_back(&backend::get_backend(name));
+    for (const std::string& name : backends_under_test())
+        all.push_back(&backend::get_backend(name));
     for (backend::Backend* be : all) {
         if (!be->missing_kernels().empty()) continue;
         const Heads h{6, 2, 16, 1};
@@ -260,18 +262,18 @@ TEST(EmbeddingAt, MatchesReferenceForEveryStorageDtypeOfTheTables) {
         for (DType storage : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0})
             for (bool has_wpe : {true, false}) {
                 const std::string what = target.label() + " tables " +
-                                         std::string(dtype_name(storage)) +
-                                         (has_wpe ? " wpe" : "");
+                                         std::string(dtype_name(storage)) + (has_wpe ? " wpe" : "");
                 backend::Backend& ref = reference_backend();
                 const std::vector<float> wte_host = random_normal(V * C, 2),
                                          wpe_host = random_normal(T_max * C, 3);
                 // The tables in their storage dtype on both sides (what a quantized model holds).
                 Pair wte{DeviceTensor::from(*target.backend, wte_host, {V, C}, storage),
                          DeviceTensor::from(ref, wte_host, {V, C}, storage)};
-                Pair wpe = has_wpe ? Pair{DeviceTensor::from(*target.backend, wpe_host,
-                                                             {T_max, C}, storage),
-                                          DeviceTensor::from(ref, wpe_host, {T_max, C}, storage)}
-                                   : none();
+                Pair wpe =
+                    has_wpe
+                        ? Pair{DeviceTensor::from(*target.backend, wpe_host, {T_max, C}, storage),
+                               DeviceTensor::from(ref, wpe_host, {T_max, C}, storage)}
+                        : none();
                 Pair tokens = ints(target, {3, 0, 10, 3, 7, 1}, {N});
                 Pair pos = ints(target, {0, 39, 5, 5, 1, 12}, {N});
                 Pair out = overwritten(target, {N, C}, target.dtype);
@@ -286,7 +288,8 @@ TEST(EmbeddingAt, MatchesReferenceForEveryStorageDtypeOfTheTables) {
 TEST(EmbeddingAt, ReferenceRowIsTheDequantizedTableRowPlusThePositionRow) {
     backend::Backend& ref = reference_backend();
     const int64_t C = 32, V = 4, T_max = 8;
-    const std::vector<float> wte_host = random_normal(V * C, 12), wpe_host = random_normal(T_max * C, 13);
+    const std::vector<float> wte_host = random_normal(V * C, 12),
+                             wpe_host = random_normal(T_max * C, 13);
     DeviceTensor wte = DeviceTensor::from(ref, wte_host, {V, C}, DType::Q8_0);
     DeviceTensor wpe = DeviceTensor::from(ref, wpe_host, {T_max, C}, DType::F32);
     DeviceTensor tokens = DeviceTensor::from_ints(ref, {2}, {1});
@@ -332,7 +335,9 @@ const std::vector<BadTable> kBadTables = {
     // Sequence 1's second page is 7 in a pool of 3; row 1 (position 3) reads and writes it.
     {{0, 1, 2, 7}, {1, 3}, "page id out of range.*7, 3", "page id out of range.*7, 3"},
     // Position 4 needs slot 2 of a table two pages wide.
-    {{0, 1, 2, 1}, {1, 4}, "position past the page table.*1, 4, 2, 2",
+    {{0, 1, 2, 1},
+     {1, 4},
+     "position past the page table.*1, 4, 2, 2",
      "position past the page table"},
     // Sequence 1 has no first page (-1): writing position 3 is fine, attending to 0..3 is not.
     {{0, 1, -1, 2}, {1, 3}, nullptr, "page id out of range.*-1"},

@@ -31,7 +31,9 @@ model::ModelConfig config_of(const std::string& name) {
     if (name == "llama3") {  // GQA with Llama 3's rope scaling over a short original context
         model::ModelConfig c = model::preset_config("tiny");
         c.rope_theta = 500000.0f;
-        c.rope_scaling = {.factor = 8.0f, .low_freq_factor = 1.0f, .high_freq_factor = 4.0f,
+        c.rope_scaling = {.factor = 8.0f,
+                          .low_freq_factor = 1.0f,
+                          .high_freq_factor = 4.0f,
                           .original_max_positions = 16};
         return c;
     }
@@ -63,7 +65,8 @@ Plan plan(const std::vector<std::vector<int32_t>>& tokens, int64_t page_size, in
     std::vector<int32_t> table(S * per_seq, -1);
     size_t next = 0;
     for (int64_t s = 0; s < S; ++s)
-        for (int64_t i = 0; i * page_size < p.lengths[s]; ++i) table[s * per_seq + i] = pool.at(next++);
+        for (int64_t i = 0; i * page_size < p.lengths[s]; ++i)
+            table[s * per_seq + i] = pool.at(next++);
 
     std::vector<int64_t> done(S, 0);
     for (size_t i = 0;; ++i) {
@@ -270,19 +273,21 @@ TEST(PagedForward, RejectsImpossibleOptions) {
 // Host memory and nothing else: it says it lacks two inference kernels, and no kernel of it may
 // run (the refusal comes before any).
 class LackingBackend final : public backend::HostMemoryBackend {
-public:
+   public:
     std::string_view name() const override { return "lacking"; }
     bool supports(DType dtype) const override { return dtype == DType::F32; }
     std::vector<std::string_view> missing_kernels() const override {
         return {"paged_kv_write", "paged_attention_forward"};
     }
-#define TANDEM_UNREACHABLE(signature) \
-    void signature override { ADD_FAILURE() << "a kernel of the lacking backend ran"; }
+#define TANDEM_UNREACHABLE(signature)                           \
+    void signature override {                                   \
+        ADD_FAILURE() << "a kernel of the lacking backend ran"; \
+    }
     TANDEM_UNREACHABLE(embedding_forward(Tensor, Tensor, Tensor, Tensor, int64_t))
     TANDEM_UNREACHABLE(embedding_backward(Tensor, Tensor, Tensor, Tensor))
     TANDEM_UNREACHABLE(layer_norm_forward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, float))
-    TANDEM_UNREACHABLE(
-        layer_norm_backward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor))
+    TANDEM_UNREACHABLE(layer_norm_backward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
+                                           Tensor))
     TANDEM_UNREACHABLE(rms_norm_forward(Tensor, Tensor, Tensor, Tensor, float))
     TANDEM_UNREACHABLE(rms_norm_backward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor))
     TANDEM_UNREACHABLE(matmul(Tensor, Tensor, Tensor, Tensor, bool, bool, bool))
@@ -291,20 +296,19 @@ public:
     TANDEM_UNREACHABLE(gelu_backward(Tensor, Tensor, Tensor))
     TANDEM_UNREACHABLE(swiglu_forward(Tensor, Tensor))
     TANDEM_UNREACHABLE(swiglu_backward(Tensor, Tensor, Tensor))
-    TANDEM_UNREACHABLE(
-        qk_norm_forward(Tensor, Tensor, Tensor, Tensor, Tensor, int64_t, int64_t, float))
+    TANDEM_UNREACHABLE(qk_norm_forward(Tensor, Tensor, Tensor, Tensor, Tensor, int64_t, int64_t,
+                                       float))
     TANDEM_UNREACHABLE(qk_norm_backward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
                                         Tensor, int64_t, int64_t))
     TANDEM_UNREACHABLE(rope_forward(Tensor, int64_t, int64_t, const backend::RopeParams&, int64_t))
     TANDEM_UNREACHABLE(rope_backward(Tensor, int64_t, int64_t, const backend::RopeParams&, int64_t))
     TANDEM_UNREACHABLE(attention_forward(Tensor, Tensor, Tensor, int64_t, int64_t))
-    TANDEM_UNREACHABLE(
-        attention_backward(Tensor, Tensor, Tensor, Tensor, Tensor, int64_t, int64_t))
+    TANDEM_UNREACHABLE(attention_backward(Tensor, Tensor, Tensor, Tensor, Tensor, int64_t, int64_t))
     TANDEM_UNREACHABLE(embedding_at_forward(Tensor, Tensor, Tensor, Tensor, Tensor))
-    TANDEM_UNREACHABLE(
-        rope_at_forward(Tensor, Tensor, int64_t, int64_t, const backend::RopeParams&))
-    TANDEM_UNREACHABLE(
-        paged_kv_write(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, int64_t, int64_t))
+    TANDEM_UNREACHABLE(rope_at_forward(Tensor, Tensor, int64_t, int64_t,
+                                       const backend::RopeParams&))
+    TANDEM_UNREACHABLE(paged_kv_write(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, int64_t,
+                                      int64_t))
     TANDEM_UNREACHABLE(paged_attention_forward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
                                                Tensor, int64_t, int64_t))
     TANDEM_UNREACHABLE(add(Tensor, Tensor, Tensor))

@@ -79,8 +79,8 @@ __attribute__((target("avx,f16c"))) void halves_to_floats_f16c(float* dst, const
                                                                int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(dst + i,
-                         _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+        _mm256_storeu_ps(
+            dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
     for (; i < n; ++i) dst[i] = f32_from_f16(src[i]);
 }
 bool has_f16c() {
@@ -89,7 +89,9 @@ bool has_f16c() {
 }
 #else
 void halves_to_floats_f16c(float*, const uint16_t*, int64_t) {}
-bool has_f16c() { return false; }
+bool has_f16c() {
+    return false;
+}
 #endif
 void halves_to_floats(float* dst, const uint16_t* src, int64_t n) {
     if (has_f16c()) return halves_to_floats_f16c(dst, src, n);
@@ -118,7 +120,9 @@ PageRows as_floats(const uint16_t* first, int64_t count, int64_t stride, int64_t
     return {buffer, count, D};
 }
 
-void store_row(float* dst, const float* src, int64_t n) { std::copy(src, src + n, dst); }
+void store_row(float* dst, const float* src, int64_t n) {
+    std::copy(src, src + n, dst);
+}
 void store_row(uint16_t* dst, const float* src, int64_t n) {
     for (int64_t i = 0; i < n; ++i) dst[i] = f16_from_f32(src[i]);
 }
@@ -129,9 +133,16 @@ struct Paged {
 
     Paged(Tensor qkv, Tensor k_pages, Tensor page_table, Tensor seq_index_t, Tensor positions_t,
           int64_t H_, int64_t Hkv_)
-        : N(qkv.size(0)), H(H_), Hkv(Hkv_), D(qkv.size(1) / (H_ + 2 * Hkv_)), W(qkv.size(1)),
-          KV(k_pages.size(2)), page_size(k_pages.size(1)), pages_per_seq(page_table.size(1)),
-          table(page_table.as<int32_t>()), seq_index(seq_index_t.as<int32_t>()),
+        : N(qkv.size(0)),
+          H(H_),
+          Hkv(Hkv_),
+          D(qkv.size(1) / (H_ + 2 * Hkv_)),
+          W(qkv.size(1)),
+          KV(k_pages.size(2)),
+          page_size(k_pages.size(1)),
+          pages_per_seq(page_table.size(1)),
+          table(page_table.as<int32_t>()),
+          seq_index(seq_index_t.as<int32_t>()),
           positions(positions_t.as<int32_t>()) {}
     // The page holding position `pos` of row n's sequence.
     int64_t page(int64_t n, int64_t pos) const {
@@ -161,7 +172,7 @@ void attend(const Paged& p, Tensor out, Tensor qkv, Tensor k_pages, Tensor v_pag
     const Elem* values = v_pages.as<Elem>();
 #pragma omp parallel
     {
-        std::vector<float> scores(group * longest);  // per thread: [group, visible]
+        std::vector<float> scores(group * longest);       // per thread: [group, visible]
         std::vector<float> converted(p.page_size * p.D);  // an f16 page's rows as f32
 #pragma omp for schedule(dynamic, 1)
         for (int64_t task = 0; task < tasks; ++task) {
@@ -172,7 +183,9 @@ void attend(const Paged& p, Tensor out, Tensor qkv, Tensor k_pages, Tensor v_pag
             const auto rows = [&](const Elem* base, int64_t first) {
                 return base + p.page(n, first) * p.page_size * p.KV + g * p.D;
             };
-            const auto count = [&](int64_t first) { return std::min(p.page_size, visible - first); };
+            const auto count = [&](int64_t first) {
+                return std::min(p.page_size, visible - first);
+            };
             const auto pass = [&](const Elem* base, auto&& compute) {
                 for (int64_t first = 0; first < visible; first += p.page_size) {
                     const int64_t next = first + p.page_size;
@@ -184,7 +197,8 @@ void attend(const Paged& p, Tensor out, Tensor qkv, Tensor k_pages, Tensor v_pag
             pass(keys, [&](int64_t first, PageRows k) {
                 page_scores(scores.data() + first, visible, q, group, k, p.D, scale);
             });
-            for (int64_t j = 0; j < group; ++j) softmax_in_place(scores.data() + j * visible, visible);
+            for (int64_t j = 0; j < group; ++j)
+                softmax_in_place(scores.data() + j * visible, visible);
             std::fill(o, o + group * p.D, 0.0f);
             pass(values, [&](int64_t first, PageRows v) {
                 page_values(o, scores.data() + first, visible, group, v, p.D);
@@ -195,8 +209,8 @@ void attend(const Paged& p, Tensor out, Tensor qkv, Tensor k_pages, Tensor v_pag
 
 }  // namespace
 
-void paged_kv_write(Tensor k_pages, Tensor v_pages, Tensor qkv, Tensor page_table,
-                    Tensor seq_index, Tensor positions, int64_t H, int64_t Hkv) {
+void paged_kv_write(Tensor k_pages, Tensor v_pages, Tensor qkv, Tensor page_table, Tensor seq_index,
+                    Tensor positions, int64_t H, int64_t Hkv) {
     const Paged p(qkv, k_pages, page_table, seq_index, positions, H, Hkv);
     if (k_pages.dtype == DType::F16)
         write<uint16_t>(p, k_pages, v_pages, qkv);

@@ -12,19 +12,30 @@ namespace {
 
 double load(const Tensor& cache, int64_t i) {
     switch (cache.dtype) {
-        case DType::F32: return cache.as<float>()[i];
-        case DType::F64: return cache.as<double>()[i];
-        case DType::F16: return f32_from_f16(cache.as<uint16_t>()[i]);
-        default: TANDEM_ASSERT(false, "kv cache dtype", dtype_name(cache.dtype));
+        case DType::F32:
+            return cache.as<float>()[i];
+        case DType::F64:
+            return cache.as<double>()[i];
+        case DType::F16:
+            return f32_from_f16(cache.as<uint16_t>()[i]);
+        default:
+            TANDEM_ASSERT(false, "kv cache dtype", dtype_name(cache.dtype));
     }
 }
 
 void store(const Tensor& cache, int64_t i, double x) {
     switch (cache.dtype) {
-        case DType::F32: cache.as<float>()[i] = static_cast<float>(x); return;
-        case DType::F64: cache.as<double>()[i] = x; return;
-        case DType::F16: cache.as<uint16_t>()[i] = f16_from_f32(static_cast<float>(x)); return;
-        default: TANDEM_ASSERT(false, "kv cache dtype", dtype_name(cache.dtype));
+        case DType::F32:
+            cache.as<float>()[i] = static_cast<float>(x);
+            return;
+        case DType::F64:
+            cache.as<double>()[i] = x;
+            return;
+        case DType::F16:
+            cache.as<uint16_t>()[i] = f16_from_f32(static_cast<float>(x));
+            return;
+        default:
+            TANDEM_ASSERT(false, "kv cache dtype", dtype_name(cache.dtype));
     }
 }
 
@@ -39,15 +50,15 @@ struct PageIndex {
 };
 
 PageIndex page_index(Tensor k_pages, Tensor page_table, Tensor seq_index) {
-    return {page_table.as<int32_t>(), seq_index.as<int32_t>(), page_table.size(1),
-            k_pages.size(1), k_pages.size(2)};
+    return {page_table.as<int32_t>(), seq_index.as<int32_t>(), page_table.size(1), k_pages.size(1),
+            k_pages.size(2)};
 }
 
 }  // namespace
 
 template <typename Real>
-void paged_kv_write(Tensor k_pages, Tensor v_pages, Tensor qkv, Tensor page_table,
-                    Tensor seq_index, Tensor positions, int64_t H, int64_t Hkv) {
+void paged_kv_write(Tensor k_pages, Tensor v_pages, Tensor qkv, Tensor page_table, Tensor seq_index,
+                    Tensor positions, int64_t H, int64_t Hkv) {
     const int64_t N = qkv.size(0), W = qkv.size(1), D = W / (H + 2 * Hkv), KV = Hkv * D;
     const PageIndex ix = page_index(k_pages, page_table, seq_index);
     for (int64_t n = 0; n < N; ++n) {
