@@ -136,17 +136,32 @@ class CpuBackend final : public HostMemoryBackend {
         cpu::attention_backward(dqkv, dout, qkv, out, lse, H, Hkv);
     }
 
-    void kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, int64_t H, int64_t Hkv,
-                        int64_t pos) override {
-        checks::kv_cache(k_cache, v_cache, qkv, H, Hkv, pos);
-        expect_f32(qkv);
-        cpu::kv_cache_write(k_cache, v_cache, qkv, H, Hkv, pos);
+    void embedding_at_forward(Tensor out, Tensor tokens, Tensor positions, Tensor wte,
+                              Tensor wpe) override {
+        checks::embedding_at_forward(out, tokens, positions, wte, wpe);
+        expect_f32(out);
+        cpu::embedding_at_forward(out, tokens, positions, wte, wpe);
     }
-    void attention_cached_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_cache,
-                                  int64_t H, int64_t Hkv, int64_t pos) override {
-        checks::attention_cached_forward(out, qkv, k_cache, v_cache, H, Hkv, pos);
+    void rope_at_forward(Tensor qkv, Tensor positions, int64_t H, int64_t Hkv,
+                         const RopeParams& rope) override {
+        checks::rope_at(qkv, positions, H, Hkv);
         expect_f32(qkv);
-        cpu::attention_cached_forward(out, qkv, k_cache, v_cache, H, Hkv, pos);
+        cpu::rope_at(qkv, positions, H, Hkv, rope);
+    }
+    void paged_kv_write(Tensor k_pages, Tensor v_pages, Tensor qkv, Tensor page_table,
+                        Tensor seq_index, Tensor positions, int64_t H, int64_t Hkv) override {
+        checks::paged_kv_write(k_pages, v_pages, qkv, page_table, seq_index, positions, H, Hkv);
+        expect_f32(qkv);
+        cpu::paged_kv_write(k_pages, v_pages, qkv, page_table, seq_index, positions, H, Hkv);
+    }
+    void paged_attention_forward(Tensor out, Tensor qkv, Tensor k_pages, Tensor v_pages,
+                                 Tensor page_table, Tensor seq_index, Tensor positions, int64_t H,
+                                 int64_t Hkv) override {
+        checks::paged_attention_forward(out, qkv, k_pages, v_pages, page_table, seq_index,
+                                        positions, H, Hkv);
+        expect_f32(qkv);
+        cpu::paged_attention_forward(out, qkv, k_pages, v_pages, page_table, seq_index,
+                                     positions, H, Hkv);
     }
 
     void add(Tensor out, Tensor a, Tensor b) override {
