@@ -124,7 +124,10 @@ void run_demo(const DemoArgs& a) {
     for (int64_t i = 0; i < a.samples; ++i) {
         infer::GenerateOptions g;
         g.max_tokens = 100;
-        g.sampling = {.temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .seed = static_cast<uint64_t>(i + 1)};
+        g.sampling.temperature = 0.8f;
+        g.sampling.top_k = 40;
+        g.sampling.top_p = 0.95f;
+        g.sampling.seed = static_cast<uint64_t>(i + 1);
         const infer::GenerateResult sample = infer::generate(decoder, *loaded.tokenizer, g);
         std::printf("--- sample %lld (seed %lld) ---\n%s\n", (long long)i + 1, (long long)i + 1, sample.text.c_str());
     }

@@ -21,7 +21,6 @@ struct GenerateArgs {
 };
 
 void run_generate(const GenerateArgs& a) {
-    a.options.sampling.validate();
     backend::Backend& be = backend::get_backend(a.device);
     infer::LoadedModel loaded = infer::load_model(a.model_path, be);
     const int64_t context = loaded.weights->config().max_seq_len;

@@ -41,6 +41,7 @@ GenerateResult generate(Decoder& decoder, const io::BpeTokenizer& tokenizer,
     if (options.max_tokens < 0) throw Error("--max-tokens must be >= 0, got ", options.max_tokens);
     for (const auto& stop : options.stop)
         if (stop.empty()) throw Error("--stop strings must not be empty");
+    options.sampling.validate(tokenizer.vocab_size());
     Sampler sampler(options.sampling);
     GenerateResult result;
 
@@ -83,7 +84,8 @@ GenerateResult generate(Decoder& decoder, const io::BpeTokenizer& tokenizer,
     for (int64_t i = 0; i < options.max_tokens; ++i) {
         // Token ids past the tokenizer's vocabulary (a padded model) are never sampled.
         const std::span<const float> row(logits->data(), std::min<int64_t>(V, tokenizer.vocab_size()));
-        const int32_t next = sampler.sample(row, decoder.position());
+        const int32_t next =
+            sampler.sample(row, {0, decoder.position()}, {prompt, generated}).id;
         if (std::find(stop_ids.begin(), stop_ids.end(), next) != stop_ids.end()) {
             result.finish_reason = "eot";
             break;
