@@ -1,6 +1,6 @@
 // Text in, text out: encodes a prompt, prefills the decoder, samples token after token and
-// streams the text as it becomes whole (UTF-8 sequences and possible stop strings are held back
-// until they are decided).
+// streams the text as it becomes final (through TextStream: UTF-8 sequences and possible stop
+// strings are held back until they are decided).
 #pragma once
 
 #include <cstdint>
@@ -32,12 +32,10 @@ struct GenerateResult {
     std::string finish_reason;  // "length", "stop", "eot", "context"
 };
 
-// Throws Error when the prompt is empty after encoding or does not fit the context.
+// Throws Error when the prompt does not fit the context, a stop string is empty or the sampling
+// options are out of range (SamplingParams::validate).
 GenerateResult generate(Decoder& decoder, const io::BpeTokenizer& tokenizer,
                         const GenerateOptions& options,
                         const std::function<void(std::string_view)>& on_text = {});
-
-// How many bytes at the end of `text` begin a UTF-8 sequence that is not complete yet.
-size_t incomplete_utf8_tail(std::string_view text);
 
 }  // namespace tandem::infer

@@ -1,9 +1,12 @@
 // The per-request sampler: logit adjustments (bias, then penalties), greedy or a filtered draw,
-// and log-probabilities of the raw logits. Nothing here sorts the whole vocabulary: top-k and
-// top-p select partially, and greedy is one pass. Validating the options is here too.
+// and log-probabilities of the raw logits. Nothing here sorts the whole vocabulary: top-k selects
+// partially, top-p sums a histogram of the weights and sorts only the bucket it cuts, and greedy
+// is one pass. Validating the options is here too.
 #include "infer/sampler.h"
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cmath>
 
 #include "core/error.h"
@@ -112,6 +115,48 @@ double uniform_draw(uint64_t seed, const SampleKey& key) {
     return static_cast<double>(bits) * 0x1p-53;
 }
 
+// Top-p's cut without sorting the vocabulary. Returns n such that candidates[0, n) is the
+// nucleus: the shortest prefix, in order of weight, whose mass reaches `target` (all of them
+// when none does), and sets `kept` to its mass. The weights are floats in [0, 1], whose bit
+// patterns order like their values, so their top bits (the exponent and 4 bits of mantissa: 16
+// buckets per binade) name a bucket. One pass sums the mass of each bucket; walking the buckets
+// down finds the one in which the mass reaches the target; only that bucket is sorted. The
+// nucleus goes first: the buckets above in their previous order, then the sorted cut.
+size_t cut_nucleus(std::vector<Candidate>& candidates, double target, double& kept) {
+    constexpr int kShift = 19;
+    constexpr uint32_t kBuckets = (std::bit_cast<uint32_t>(1.0f) >> kShift) + 1;
+    const auto bucket = [](float w) {  // NaN (from a NaN logit) lands in the top bucket
+        return std::min(std::bit_cast<uint32_t>(w) >> kShift, kBuckets - 1);
+    };
+    std::array<double, kBuckets> bucket_mass{};
+    for (const Candidate& c : candidates) bucket_mass[bucket(c.first)] += c.first;
+    double mass = 0;
+    uint32_t edge = kBuckets;
+    while (edge > 0 && mass + bucket_mass[edge - 1] < target) mass += bucket_mass[--edge];
+    if (edge == 0) {  // min-p left less than the target: its cut is the shorter one
+        kept = mass;
+        return candidates.size();
+    }
+    --edge;
+    std::vector<Candidate> boundary;
+    size_t n = 0;
+    for (size_t i = 0; i < candidates.size(); ++i) {  // compaction in place: n <= i
+        const uint32_t b = bucket(candidates[i].first);
+        if (b > edge)
+            candidates[n++] = candidates[i];
+        else if (b == edge)
+            boundary.push_back(candidates[i]);
+    }
+    std::sort(boundary.begin(), boundary.end(), before);
+    for (const Candidate& c : boundary) {
+        candidates[n++] = c;
+        mass += c.first;
+        if (mass >= target) break;
+    }
+    kept = mass;
+    return n;
+}
+
 // Temperature, top-k, top-p, min-p and the draw over `values`; `candidates` is scratch.
 int32_t draw(const SamplingParams& p, std::vector<Candidate>& candidates,
              std::span<const float> values, const SampleKey& key) {
@@ -141,11 +186,18 @@ int32_t draw(const SamplingParams& p, std::vector<Candidate>& candidates,
         if (p.top_k <= 256) {
             select_largest(values, static_cast<size_t>(p.top_k), candidates);
         } else {
+            // nth_element finds the k-th largest; a second scan then collects the k in id
+            // order, so that their order does not depend on the library's selection.
             candidates.resize(values.size());
             for (int64_t i = 0; i < V; ++i) candidates[i] = {values[i], static_cast<int32_t>(i)};
-            std::nth_element(candidates.begin(), candidates.begin() + p.top_k, candidates.end(),
-                             before);
-            candidates.resize(p.top_k);
+            const auto kth = candidates.begin() + (p.top_k - 1);
+            std::nth_element(candidates.begin(), kth, candidates.end(), before);
+            const Candidate last = *kth;
+            candidates.clear();
+            for (int64_t i = 0; i < V; ++i) {
+                const Candidate c{values[i], static_cast<int32_t>(i)};
+                if (!before(last, c)) candidates.push_back(c);
+            }
         }
         for (auto& c : candidates) {
             c.first = weight(c.first);
@@ -168,48 +220,9 @@ int32_t draw(const SamplingParams& p, std::vector<Candidate>& candidates,
     }
 
     // 6. Top-p (nucleus): the shortest prefix, in order of probability, whose mass reaches top_p
-    // of the total.
+    // of the total over the top-k set.
     size_t n_kept = candidates.size();
-    if (p.top_p < 1) {
-        const double target = p.top_p * total;
-        // The n tokens of the top-k set that weigh less than eps = (1 - top_p) * total / (2 n)
-        // weigh less than half of what the nucleus leaves out, even all together, so the prefix
-        // reaches the target before any of them and they can go unsorted: of a model's peaked
-        // distribution over 151,936 words this leaves hundreds or thousands. (Like min-p, eps
-        // is a threshold, and the two together keep the shorter prefix.)
-        const double n_total = has_top_k ? double(p.top_k) : double(V);
-        const auto eps = static_cast<float>((1 - p.top_p) * total / (2.0 * n_total));
-        std::erase_if(candidates, [eps](const Candidate& c) { return c.first < eps; });
-        kept = 0;
-        for (const Candidate& c : candidates) kept += c.first;
-        // Sorted chunk by chunk (64, then 4x larger), each chunk chosen by partial selection
-        // among the rest: a peaked distribution settles in the first chunk.
-        double mass = 0;
-        size_t sorted = 0;
-        n_kept = candidates.size();
-        for (size_t chunk = 64; sorted < candidates.size(); chunk *= 4) {
-            // A chunk of a quarter of the rest or more: sorting all of it costs less than
-            // selecting again.
-            const size_t rest = candidates.size() - sorted;
-            const size_t end = chunk * 4 >= rest ? candidates.size() : sorted + chunk;
-            const auto first = candidates.begin() + static_cast<ptrdiff_t>(sorted);
-            const auto last = candidates.begin() + static_cast<ptrdiff_t>(end);
-            std::nth_element(first, last - 1, candidates.end(), before);
-            std::sort(first, last, before);
-            for (; sorted < end; ++sorted) {
-                mass += candidates[sorted].first;
-                if (mass >= target) break;
-            }
-            if (sorted < end) {
-                n_kept = sorted + 1;
-                kept = mass;
-                break;
-            }
-        }
-    } else if (has_top_k) {
-        // The walk below then goes in the total order, not in nth_element's.
-        std::sort(candidates.begin(), candidates.end(), before);
-    }
+    if (p.top_p < 1) n_kept = cut_nucleus(candidates, p.top_p * total, kept);
 
     // 8. The draw: a point in [0, kept mass), and the candidate whose interval holds it.
     const double u = uniform_draw(p.seed, key) * kept;

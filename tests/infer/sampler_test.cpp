@@ -60,9 +60,18 @@ std::vector<double> normalised(std::vector<double> w) {
     return w;
 }
 
-// Chi-square critical values at p = 0.001 by degrees of freedom: a correct sampler with a fixed
+// Draws n times and compares the frequencies with `weights` (not normalised; 0: never drawn) by
+// Pearson's chi-square against its critical value at p = 0.001: a correct sampler with a fixed
 // seed passes, a wrong distribution (a missed renormalisation, a kept token too many) does not.
-constexpr double kChi2Critical[] = {0, 10.83, 13.82, 16.27, 18.47, 20.52, 22.46};
+void expect_draws_follow(Sampler& s, const std::vector<float>& logits,
+                         const std::vector<double>& weights, int n = 10000) {
+    constexpr double kCritical[] = {0, 10.83, 13.82, 16.27, 18.47, 20.52, 22.46};  // by dof
+    const auto n_kept =
+        std::count_if(weights.begin(), weights.end(), [](double w) { return w > 0; });
+    const auto dof = std::max<int64_t>(1, n_kept - 1);
+    ASSERT_LT(dof, 7);
+    EXPECT_LT(chi_square(counts(s, logits, n), normalised(weights)), kCritical[dof]);
+}
 
 TEST(Sampler, GreedyTakesTheLargestLogitAndTheLowestIdOnTies) {
     Sampler s(greedy());
@@ -154,7 +163,8 @@ TEST(Sampler, TemperatureDrawsFollowTheSoftmax) {
         Sampler s(p);
         std::vector<double> w;
         for (float x : logits) w.push_back(std::exp(x / t));
-        EXPECT_LT(chi_square(counts(s, logits, 20000), normalised(w)), kChi2Critical[5]) << t;
+        SCOPED_TRACE(t);
+        expect_draws_follow(s, logits, w, 20000);
     }
 }
 
@@ -164,8 +174,7 @@ TEST(Sampler, TopKKeepsTheKMostLikelyAndRenormalises) {
     p.top_k = 2;
     p.seed = 5;
     Sampler s(p);
-    const std::vector<double> expected = normalised({0, std::exp(5.0), 0, std::exp(4.0), 0});
-    EXPECT_LT(chi_square(counts(s, logits, 10000), expected), kChi2Critical[1]);
+    expect_draws_follow(s, logits, {0, std::exp(5.0), 0, std::exp(4.0), 0});
     p.top_k = 1;
     Sampler one(p);
     for (int pos = 0; pos < 200; ++pos) ASSERT_EQ(one.sample(logits, {0, pos}).id, 1);
@@ -173,33 +182,34 @@ TEST(Sampler, TopKKeepsTheKMostLikelyAndRenormalises) {
     Sampler all(p);
     std::vector<double> w;
     for (float x : logits) w.push_back(std::exp(x));
-    EXPECT_LT(chi_square(counts(all, logits, 20000), normalised(w)), kChi2Critical[4]);
+    expect_draws_follow(all, logits, w, 20000);
 }
 
-TEST(Sampler, TopPKeepsTheShortestPrefixReachingTheMass) {
+// Over the probabilities 0.15, 0.5, 0.05, 0.3: each value of one option (top_p or min_p) and
+// the weights the draws must follow with it.
+void expect_cuts(float SamplingParams::*option,
+                 const std::vector<std::pair<float, std::vector<double>>>& cases) {
     const std::vector<float> logits = logits_of({0.15, 0.5, 0.05, 0.3});
-    SamplingParams p;
-    p.seed = 9;
-    struct Case {
-        float top_p;
-        std::vector<double> expected;
-    };
-    for (const Case& c : {Case{0.4f, {0, 1, 0, 0}}, Case{0.75f, {0, 0.5, 0, 0.3}},
-                          Case{0.85f, {0.15, 0.5, 0, 0.3}}, Case{1.0f, {0.15, 0.5, 0.05, 0.3}}}) {
-        p.top_p = c.top_p;
+    for (const auto& [value, expected] : cases) {
+        SamplingParams p;
+        p.seed = 9;
+        p.*option = value;
         Sampler s(p);
-        const auto observed = counts(s, logits, 10000);
-        const auto n_kept =
-            std::count_if(c.expected.begin(), c.expected.end(), [](double e) { return e > 0; });
-        EXPECT_LT(chi_square(observed, normalised(c.expected)),
-                  kChi2Critical[std::max<int64_t>(1, n_kept - 1)])
-            << c.top_p;
+        SCOPED_TRACE(value);
+        expect_draws_follow(s, logits, expected);
     }
 }
 
-TEST(Sampler, TopPSelectsAcrossChunksOfALargeVocabulary) {
+TEST(Sampler, TopPKeepsTheShortestPrefixReachingTheMass) {
+    expect_cuts(&SamplingParams::top_p, {{0.4f, {0, 1, 0, 0}},
+                                         {0.75f, {0, 0.5, 0, 0.3}},
+                                         {0.85f, {0.15, 0.5, 0, 0.3}},
+                                         {1.0f, {0.15, 0.5, 0.05, 0.3}}});
+}
+
+TEST(Sampler, TopPBreaksTiesByIdInALargeVocabulary) {
     // 300 equally likely tokens and 700 negligible ones: a nucleus of 0.491 is tokens 0..147
-    // (ties go by id), past the first chunk of 64; 0.999 is all 300, past the second.
+    // (ties go by id); 0.999 is all 300.
     std::vector<float> logits(1000, -30.0f);
     for (int i = 0; i < 300; ++i) logits[i] = 0.5f;
     SamplingParams p;
@@ -214,6 +224,33 @@ TEST(Sampler, TopPSelectsAcrossChunksOfALargeVocabulary) {
     const auto d = counts(most, logits, 3000);
     EXPECT_EQ(std::accumulate(d.begin(), d.begin() + 300, 0), 3000);
     EXPECT_GT(std::accumulate(d.begin() + 280, d.begin() + 300, 0), 0);
+}
+
+TEST(Sampler, TopPCutsAtTheExactTokenAcrossManyWeights) {
+    // Weights 0.999^i over 3000 tokens span several binades (many of the cut's buckets): the
+    // nucleus of 0.5, computed here by plain accumulation, ends at token n - 1, which is drawn,
+    // and token n never is.
+    const int V = 3000;
+    std::vector<float> logits(V);
+    double total = 0;
+    for (int i = 0; i < V; ++i) {
+        logits[i] = static_cast<float>(i * std::log(0.999));
+        total += std::exp(double(logits[i]));
+    }
+    int n = 0;
+    for (double mass = 0; mass < 0.5 * total; ++n) mass += std::exp(double(logits[n]));
+    SamplingParams p;
+    p.seed = 6;
+    p.top_p = 0.5f;
+    Sampler s(p);
+    const auto c = counts(s, logits, 10000);
+    EXPECT_EQ(std::accumulate(c.begin(), c.begin() + n, 0), 10000);
+    EXPECT_GT(c[n - 1], 0);
+    // Shuffled ids change nothing: the cut follows the weights, not the ids.
+    std::vector<float> reversed(logits.rbegin(), logits.rend());
+    const auto r = counts(s, reversed, 10000);
+    EXPECT_EQ(std::accumulate(r.end() - n, r.end(), 0), 10000);
+    EXPECT_GT(r[V - n], 0);
 }
 
 TEST(Sampler, TopPOverAFullVocabularyMatchesASortedReference) {
@@ -237,30 +274,17 @@ TEST(Sampler, TopPOverAFullVocabularyMatchesASortedReference) {
         nucleus.insert(id);
         mass += std::exp((logits[id] - max_logit) / p.temperature);
     }
-    ASSERT_GT(nucleus.size(), 64u);  // more than one chunk
+    ASSERT_GT(nucleus.size(), 64u);
     Sampler s(p);
     for (int pos = 0; pos < 300; ++pos) ASSERT_TRUE(nucleus.count(s.sample(logits, {0, pos}).id));
 }
 
 TEST(Sampler, MinPDropsTokensBelowAFractionOfTheMostLikely) {
-    const std::vector<float> logits = logits_of({0.15, 0.5, 0.05, 0.3});
-    SamplingParams p;
-    p.seed = 2;
-    struct Case {
-        float min_p;
-        std::vector<double> expected;
-    };
     // Relative to 0.5: 0.35 keeps >= 0.175, 0.25 keeps >= 0.125, 1 keeps the most likely only.
-    for (const Case& c : {Case{0.35f, {0, 0.5, 0, 0.3}}, Case{0.25f, {0.15, 0.5, 0, 0.3}},
-                          Case{1.0f, {0, 1, 0, 0}}, Case{0.05f, {0.15, 0.5, 0.05, 0.3}}}) {
-        p.min_p = c.min_p;
-        Sampler s(p);
-        const auto n_kept =
-            std::count_if(c.expected.begin(), c.expected.end(), [](double e) { return e > 0; });
-        EXPECT_LT(chi_square(counts(s, logits, 10000), normalised(c.expected)),
-                  kChi2Critical[std::max<int64_t>(1, n_kept - 1)])
-            << c.min_p;
-    }
+    expect_cuts(&SamplingParams::min_p, {{0.35f, {0, 0.5, 0, 0.3}},
+                                         {0.25f, {0.15, 0.5, 0, 0.3}},
+                                         {1.0f, {0, 1, 0, 0}},
+                                         {0.05f, {0.15, 0.5, 0.05, 0.3}}});
 }
 
 TEST(Sampler, TopKThenTopPThenMinP) {
@@ -272,19 +296,22 @@ TEST(Sampler, TopKThenTopPThenMinP) {
     // whole vocabulary it would have taken four: 0.3, 0.55, 0.75, 0.9).
     p.top_p = 0.8f;
     Sampler k_p(p);
-    EXPECT_LT(chi_square(counts(k_p, logits, 10000), normalised({0.25, 0, 0.3, 0, 0, 0.2})),
-              kChi2Critical[2]);
+    expect_draws_follow(k_p, logits, {0.25, 0, 0.3, 0, 0, 0.2});
     // Min-p 0.75 of 0.3 keeps >= 0.225: ids 2 and 0.
     p.min_p = 0.75f;
-    Sampler all_three(p);
-    EXPECT_LT(chi_square(counts(all_three, logits, 10000), normalised({0.25, 0, 0.3, 0, 0, 0})),
-              kChi2Critical[1]);
+    Sampler k_p_min(p);
+    expect_draws_follow(k_p_min, logits, {0.25, 0, 0.3, 0, 0, 0});
     // Top-p 0.6 stops at two (0.611), min-p 0.5 would have kept four: two stay.
     p.top_p = 0.6f;
     p.min_p = 0.5f;
     Sampler two(p);
-    EXPECT_LT(chi_square(counts(two, logits, 10000), normalised({0.25, 0, 0.3, 0, 0, 0})),
-              kChi2Critical[1]);
+    expect_draws_follow(two, logits, {0.25, 0, 0.3, 0, 0, 0});
+    // Min-p 0.6 drops 0.15, but top-p's 0.7 still refers to the top-k set's 0.9: three reach it
+    // (over the 0.75 min-p leaves, two would have: 0.55 >= 0.525).
+    p.top_p = 0.7f;
+    p.min_p = 0.6f;
+    Sampler three(p);
+    expect_draws_follow(three, logits, {0.25, 0, 0.3, 0, 0, 0.2});
     // Top-k 1 wins over everything else.
     p.top_k = 1;
     Sampler one(p);
