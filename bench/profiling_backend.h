@@ -129,6 +129,25 @@ class ProfilingBackend final : public backend::Backend {
         timed("attention_cached_forward",
               [&] { be_.attention_cached_forward(o, qkv, k, v, H, Hkv, pos); });
     }
+    void embedding_at_forward(Tensor o, Tensor tok, Tensor pos, Tensor wte, Tensor wpe) override {
+        timed("embedding_at_forward", [&] { be_.embedding_at_forward(o, tok, pos, wte, wpe); });
+    }
+    void rope_at_forward(Tensor qkv, Tensor pos, int64_t H, int64_t Hkv,
+                         const backend::RopeParams& rope) override {
+        timed("rope_at_forward", [&] { be_.rope_at_forward(qkv, pos, H, Hkv, rope); });
+    }
+    void paged_kv_write(Tensor k, Tensor v, Tensor qkv, Tensor table, Tensor seq, Tensor pos,
+                        int64_t H, int64_t Hkv) override {
+        timed("paged_kv_write", [&] { be_.paged_kv_write(k, v, qkv, table, seq, pos, H, Hkv); });
+    }
+    void paged_attention_forward(Tensor o, Tensor qkv, Tensor k, Tensor v, Tensor table,
+                                 Tensor seq, Tensor pos, int64_t H, int64_t Hkv) override {
+        timed("paged_attention_forward",
+              [&] { be_.paged_attention_forward(o, qkv, k, v, table, seq, pos, H, Hkv); });
+    }
+    std::vector<std::string_view> missing_kernels() const override {
+        return be_.missing_kernels();
+    }
     void add(Tensor o, Tensor a, Tensor b) override {
         timed("add", [&] { be_.add(o, a, b); });
     }

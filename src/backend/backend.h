@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "backend/rope_params.h"
 #include "core/tensor.h"
@@ -144,6 +145,39 @@ public:
     // cache positions [0, pos + t] (which kv_cache_write has filled, its own included).
     virtual void attention_cached_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_cache,
                                           int64_t H, int64_t Hkv, int64_t pos) = 0;
+
+    // ---- inference: rows at their own positions, and a paged key/value cache ---------------
+    // A step's N rows are tokens of any sequences, flattened: row n is at absolute position
+    // positions[n] (i32 [N]) of sequence seq_index[n] (i32 [N]). Activations are in the compute
+    // dtype; qkv [N, (H + 2 Hkv) * D] is the packed layout above.
+
+    // out[n, :] = wte[tokens[n], :] + wpe[positions[n], :]. out [N, C]; tokens, positions i32
+    // [N]; wte [V, C] and wpe [T_max, C] (or empty) in any storage dtype (f32, f64, bf16, f16,
+    // q8_0, q4_0: tied embeddings may be quantized), converted to out's dtype.
+    virtual void embedding_at_forward(Tensor out, Tensor tokens, Tensor positions, Tensor wte,
+                                      Tensor wpe) = 0;
+    // rope_forward with row n at angle positions[n] * inv_freq(i, D), in place on qkv [N, W].
+    virtual void rope_at_forward(Tensor qkv, Tensor positions, int64_t H, int64_t Hkv,
+                                 const RopeParams& rope) = 0;
+
+    // The cache of one layer is k_pages, v_pages [P, page_size, Hkv * D] in the cache dtype
+    // (f32 or f16; f64 too with f64 activations); kernels convert. page_table i32 [S,
+    // pages_per_seq] maps position p of sequence s to slot p % page_size of page
+    // page_table[s, p / page_size]. Every page a row reads or writes is in [0, P).
+    // Writes the k and v heads of row n of qkv to position positions[n] of its sequence.
+    virtual void paged_kv_write(Tensor k_pages, Tensor v_pages, Tensor qkv, Tensor page_table,
+                                Tensor seq_index, Tensor positions, int64_t H, int64_t Hkv) = 0;
+    // out [N, H * D]: query head h of row n attends causally to positions [0, positions[n]] of
+    // its sequence through the page table (paged_kv_write has filled them, its own included):
+    // out[n, h] = sum_p softmax_p(q . k_p / sqrt(D)) v_p, with kv head h / (H / Hkv).
+    virtual void paged_attention_forward(Tensor out, Tensor qkv, Tensor k_pages, Tensor v_pages,
+                                         Tensor page_table, Tensor seq_index, Tensor positions,
+                                         int64_t H, int64_t Hkv) = 0;
+
+    // The inference kernels above that this backend does not implement yet (it aborts if one is
+    // called): an engine asks before it runs and refuses such a backend with an Error. Empty on a
+    // backend that implements them all.
+    virtual std::vector<std::string_view> missing_kernels() const { return {}; }
 
     // ---- residual stream ------------------------------------------------------------------
     // out = a + b, all the same shape; out may alias a or b.

@@ -179,6 +179,97 @@ void attention_cached_forward(const Tensor& out, const Tensor& qkv, const Tensor
     expect(out, qkv.dtype, {d.B, d.Tq, H * d.D});
 }
 
+void embedding_at_forward(const Tensor& out, const Tensor& tokens, const Tensor& positions,
+                          const Tensor& wte, const Tensor& wpe) {
+    TANDEM_ASSERT(out.ndim() == 2 && wte.ndim() == 2 && is_float(out.dtype), out.str(), wte.str());
+    const int64_t N = out.size(0), C = out.size(1), V = wte.size(0);
+    expect(tokens, DType::I32, {N});
+    expect(positions, DType::I32, {N});
+    TANDEM_ASSERT(is_float(wte.dtype) && wte.size(1) == C, wte.str(), out.str());
+    const int64_t T_max = wpe.empty() ? 0 : wpe.size(0);
+    if (!wpe.empty())
+        TANDEM_ASSERT(wpe.ndim() == 2 && is_float(wpe.dtype) && wpe.size(1) == C, wpe.str(),
+                      out.str());
+    if (tokens.device != Device::Host) return;
+    for (int64_t n = 0; n < N; ++n) {
+        const int32_t id = tokens.as<int32_t>()[n], pos = positions.as<int32_t>()[n];
+        TANDEM_ASSERT(id >= 0 && id < V, "token out of the vocabulary", n, id, V);
+        TANDEM_ASSERT(pos >= 0 && (wpe.empty() || pos < T_max), "position out of wpe", n, pos,
+                      T_max);
+    }
+}
+
+void rope_at(const Tensor& qkv, const Tensor& positions, int64_t H, int64_t Hkv) {
+    TANDEM_ASSERT(qkv.ndim() == 2 && is_float(qkv.dtype), qkv.str());
+    TANDEM_ASSERT(H > 0 && Hkv > 0 && H % Hkv == 0 && qkv.size(1) % (H + 2 * Hkv) == 0, H, Hkv,
+                  qkv.str());
+    TANDEM_ASSERT((qkv.size(1) / (H + 2 * Hkv)) % 2 == 0, "RoPE needs an even head dim",
+                  qkv.str());
+    expect(positions, DType::I32, {qkv.size(0)});
+    if (positions.device != Device::Host) return;
+    for (int64_t n = 0; n < qkv.size(0); ++n)
+        TANDEM_ASSERT(positions.as<int32_t>()[n] >= 0, n, positions.as<int32_t>()[n]);
+}
+
+namespace {
+
+// Shapes and dtypes of a paged call, and on the host every row's sequence, position and the
+// pages it touches: only the page of its own position when writing, every page of [0, pos]
+// when attending.
+PagedDims paged(const Tensor& k_pages, const Tensor& v_pages, const Tensor& qkv,
+                const Tensor& page_table, const Tensor& seq_index, const Tensor& positions,
+                int64_t H, int64_t Hkv, bool reads_context) {
+    TANDEM_ASSERT(qkv.ndim() == 2 && is_float(qkv.dtype), qkv.str());
+    TANDEM_ASSERT(H > 0 && Hkv > 0 && H % Hkv == 0 && qkv.size(1) % (H + 2 * Hkv) == 0, H, Hkv,
+                  qkv.str());
+    const int64_t N = qkv.size(0), D = qkv.size(1) / (H + 2 * Hkv);
+    TANDEM_ASSERT(k_pages.ndim() == 3 && page_table.ndim() == 2, k_pages.str(), page_table.str());
+    const DType cache = k_pages.dtype;
+    TANDEM_ASSERT(cache == DType::F32 || cache == DType::F16 ||
+                      (cache == DType::F64 && qkv.dtype == DType::F64),
+                  "the kv cache is f32 or f16 (f64 with f64 activations)", k_pages.str(),
+                  qkv.str());
+    const PagedDims d{N, H, Hkv, D, k_pages.size(0), k_pages.size(1), page_table.size(0),
+                      page_table.size(1)};
+    expect(k_pages, cache, {d.n_pages, d.page_size, Hkv * D});
+    expect(v_pages, cache, {d.n_pages, d.page_size, Hkv * D});
+    expect(page_table, DType::I32, {d.n_seqs, d.pages_per_seq});
+    expect(seq_index, DType::I32, {N});
+    expect(positions, DType::I32, {N});
+    if (page_table.device != Device::Host) return d;
+    const int32_t* table = page_table.as<int32_t>();
+    for (int64_t n = 0; n < N; ++n) {
+        const int64_t s = seq_index.as<int32_t>()[n], pos = positions.as<int32_t>()[n];
+        TANDEM_ASSERT(s >= 0 && s < d.n_seqs, "sequence out of the page table", n, s, d.n_seqs);
+        TANDEM_ASSERT(pos >= 0 && pos / d.page_size < d.pages_per_seq,
+                      "position past the page table", n, pos, d.page_size, d.pages_per_seq);
+        for (int64_t i = reads_context ? 0 : pos / d.page_size; i <= pos / d.page_size; ++i) {
+            const int32_t page = table[s * d.pages_per_seq + i];
+            TANDEM_ASSERT(page >= 0 && page < d.n_pages, "page id out of range", n, s, i, page,
+                          d.n_pages);
+        }
+    }
+    return d;
+}
+
+}  // namespace
+
+PagedDims paged_kv_write(const Tensor& k_pages, const Tensor& v_pages, const Tensor& qkv,
+                         const Tensor& page_table, const Tensor& seq_index,
+                         const Tensor& positions, int64_t H, int64_t Hkv) {
+    return paged(k_pages, v_pages, qkv, page_table, seq_index, positions, H, Hkv, false);
+}
+
+PagedDims paged_attention_forward(const Tensor& out, const Tensor& qkv, const Tensor& k_pages,
+                                  const Tensor& v_pages, const Tensor& page_table,
+                                  const Tensor& seq_index, const Tensor& positions, int64_t H,
+                                  int64_t Hkv) {
+    const PagedDims d =
+        paged(k_pages, v_pages, qkv, page_table, seq_index, positions, H, Hkv, true);
+    expect(out, qkv.dtype, {d.N, H * d.D});
+    return d;
+}
+
 void cross_entropy_forward(const Tensor& losses, const Tensor& lse, const Tensor& logits,
                            const Tensor& targets) {
     TANDEM_ASSERT(logits.ndim() >= 1 && is_float(logits.dtype), logits.str());

@@ -56,6 +56,26 @@ KvCacheDims kv_cache(const Tensor& k_cache, const Tensor& v_cache, const Tensor&
 void attention_cached_forward(const Tensor& out, const Tensor& qkv, const Tensor& k_cache,
                               const Tensor& v_cache, int64_t H, int64_t Hkv, int64_t pos);
 
+// Rows at their own positions (inference). On host memory the checks also read the i32 inputs:
+// a token or position out of range, a row whose sequence, position or page falls outside the
+// page table or the pool stops here, before a kernel reads past a buffer.
+void embedding_at_forward(const Tensor& out, const Tensor& tokens, const Tensor& positions,
+                          const Tensor& wte, const Tensor& wpe);
+void rope_at(const Tensor& qkv, const Tensor& positions, int64_t H, int64_t Hkv);
+
+// The sizes of one paged-cache call: qkv [N, (H + 2 Hkv) D], pages [P, page_size, Hkv D],
+// page_table [S, pages_per_seq].
+struct PagedDims {
+    int64_t N, H, Hkv, D, n_pages, page_size, n_seqs, pages_per_seq;
+};
+PagedDims paged_kv_write(const Tensor& k_pages, const Tensor& v_pages, const Tensor& qkv,
+                         const Tensor& page_table, const Tensor& seq_index,
+                         const Tensor& positions, int64_t H, int64_t Hkv);
+PagedDims paged_attention_forward(const Tensor& out, const Tensor& qkv, const Tensor& k_pages,
+                                  const Tensor& v_pages, const Tensor& page_table,
+                                  const Tensor& seq_index, const Tensor& positions, int64_t H,
+                                  int64_t Hkv);
+
 void cross_entropy_forward(const Tensor& losses, const Tensor& lse, const Tensor& logits,
                            const Tensor& targets);
 void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const Tensor& lse,

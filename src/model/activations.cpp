@@ -3,32 +3,13 @@
 
 #include <cstdint>
 
+#include "model/arena.h"
+
 namespace tandem::model {
-
-namespace {
-
-class Carver {
-public:
-    Carver(void* base, Device device) : base_(static_cast<char*>(base)), device_(device) {}
-    Tensor take(DType dtype, Shape shape) {
-        offset_ = (offset_ + 63) / 64 * 64;  // aligned like the backend's allocations
-        Tensor t(base_ ? base_ + offset_ : nullptr, dtype, shape, device_);
-        offset_ += t.bytes();
-        return t;
-    }
-    size_t bytes() const { return offset_; }
-
-private:
-    char* base_;
-    Device device_;
-    size_t offset_ = 0;
-};
-
-}  // namespace
 
 size_t layout_activations(Activations& a, void* base, Device device, const ModelConfig& c,
                           DType dtype, int64_t B, int64_t T) {
-    Carver arena(base, device);  // a measuring pass (base null) never dereferences its views
+    ArenaCarver arena(base, device);  // a measuring pass (base null) never dereferences its views
     const DType stats = dtype == DType::F64 ? DType::F64 : DType::F32;
     const int64_t N = B * T, C = c.d_model, F = c.d_ffn, V = c.vocab_size;
     const int64_t QKV = c.qkv_dim(), HD = c.n_heads * c.head_dim;

@@ -1,11 +1,11 @@
-// The Model: buffers, init, and the forward and backward wiring shared by every family.
-// A block is   mid = x + attention(attn_norm(x));   out = mid + mlp(mlp_norm(mid)),
-// and the model is   embed -> blocks -> final_norm -> lm_head -> cross-entropy.
+// The Model: buffers, init, and the forward and backward wiring shared by every family:
+// embed -> blocks (model/block.h) -> final_norm -> lm_head -> cross-entropy.
 #include "model/model.h"
 
 #include <nlohmann/json.hpp>
 
 #include "core/quant.h"
+#include "model/block.h"
 #include "model/families.h"
 #include "model/layers/embedding.h"
 
@@ -101,16 +101,8 @@ double Model::forward(std::span<const int32_t> tokens, std::span<const int32_t> 
     const ModelWeights& w = weights_.views();
     const AttentionShape shape = attention_shape(c);
     embedding_forward(*be_, a.embed, a.tokens, w.embed);
-    for (size_t l = 0; l < a.blocks.size(); ++l) {
-        const BlockWeights& bw = w.blocks[l];
-        const BlockActivations& b = a.blocks[l];
-        norm_forward(*be_, rows(b.attn_in), b.attn_norm, rows(b.x), bw.attn_norm);
-        attention_forward(*be_, a.proj, b.attn, b.attn_in, bw.attn, shape);
-        be_->add(b.mid, b.x, a.proj);
-        norm_forward(*be_, rows(b.mlp_in), b.mlp_norm, rows(b.mid), bw.mlp_norm);
-        mlp_forward(*be_, rows(a.proj), b.mlp, rows(b.mlp_in), bw.mlp);
-        be_->add(b.out, b.mid, a.proj);
-    }
+    for (size_t l = 0; l < a.blocks.size(); ++l)
+        block_forward(*be_, a.blocks[l], a.proj, w.blocks[l], shape);
     Tensor last = a.blocks.empty() ? a.embed : a.blocks.back().out;
     norm_forward(*be_, rows(a.head_in), a.final_norm, rows(last), w.final_norm);
     const Tensor targets_flat = has_targets_ ? a.targets.view({B * T}) : Tensor{};
@@ -134,21 +126,9 @@ void Model::backward() {
     be_->fill_zero(a.dres);  // norms add into the residual gradient
     norm_backward(*be_, rows(a.dres), dw.final_norm, rows(a.dnorm), rows(last), w.final_norm,
                   a.final_norm);
-    for (size_t l = a.blocks.size(); l-- > 0;) {
-        const BlockWeights& bw = w.blocks[l];
-        const BlockWeights& dbw = dw.blocks[l];
-        const BlockActivations& b = a.blocks[l];
-        // dres is d/d(out); the residual add passes it unchanged to mid, and the MLP branch adds
-        // its share through the norm.
-        mlp_backward(*be_, rows(a.dnorm), dbw.mlp, a.mlp_scratch, rows(a.dres), rows(b.mlp_in),
-                     b.mlp, bw.mlp);
-        norm_backward(*be_, rows(a.dres), dbw.mlp_norm, rows(a.dnorm), rows(b.mid), bw.mlp_norm,
-                      b.mlp_norm);
-        attention_backward(*be_, a.dnorm, dbw.attn, a.attn_scratch, a.dres, b.attn_in, b.attn,
-                           bw.attn, shape);
-        norm_backward(*be_, rows(a.dres), dbw.attn_norm, rows(a.dnorm), rows(b.x), bw.attn_norm,
-                      b.attn_norm);
-    }
+    for (size_t l = a.blocks.size(); l-- > 0;)
+        block_backward(*be_, a.dres, a.dnorm, dw.blocks[l], a.attn_scratch, a.mlp_scratch,
+                       a.blocks[l], w.blocks[l], shape);
     embedding_backward(*be_, dw.embed, a.dres, a.tokens);
 }
 

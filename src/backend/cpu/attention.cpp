@@ -181,6 +181,26 @@ void rope(Tensor qkv, int64_t H, int64_t Hkv, const RopeParams& params, int64_t 
     }
 }
 
+void rope_at(Tensor qkv, Tensor positions, int64_t H, int64_t Hkv, const RopeParams& params) {
+    const int64_t N = qkv.size(0), W = qkv.size(1), D = W / (H + 2 * Hkv), half = D / 2;
+    std::vector<double> inv_freq(half);
+    for (int64_t i = 0; i < half; ++i) inv_freq[i] = params.inv_freq(i, D);
+    // Each row its own angles (rows of one step are at unrelated positions), in double as above.
+#pragma omp parallel
+    {
+        std::vector<float> cos(half), sin(half);
+#pragma omp for schedule(static)
+        for (int64_t n = 0; n < N; ++n) {
+            const double pos = positions.as<int32_t>()[n];
+            for (int64_t i = 0; i < half; ++i) {
+                cos[i] = static_cast<float>(std::cos(pos * inv_freq[i]));
+                sin[i] = static_cast<float>(std::sin(pos * inv_freq[i]));
+            }
+            rotate_heads(qkv.as<float>() + n * W, cos.data(), sin.data(), H + Hkv, D, false);
+        }
+    }
+}
+
 void attention_forward_on(GemmKernel kernel, Tensor out, Tensor lse, Tensor qkv, int64_t H,
                           int64_t Hkv) {
     const Layout L = layout_of(qkv, H, Hkv, kernel);

@@ -6,6 +6,7 @@
 
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/simd.h"
+#include "core/quant.h"
 
 namespace tandem::backend::cpu {
 
@@ -32,6 +33,28 @@ void embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe, int64_
             std::copy(e, e + C, o);
         else
             sum_rows(o, e, wpe.as<float>() + (pos_offset + r % T) * C, C);
+    }
+}
+
+// Tables in any storage dtype: each row converted on its own (a q8_0 row is whole blocks), the
+// position row through a per-thread buffer.
+void embedding_at_forward(Tensor out, Tensor tokens, Tensor positions, Tensor wte, Tensor wpe) {
+    const int64_t N = out.size(0), C = out.size(1);
+    const auto row_of = [C](const Tensor& table, int64_t i) {
+        return static_cast<const char*>(table.data) + dtype_bytes(table.dtype, C) * i;
+    };
+#pragma omp parallel
+    {
+        std::vector<float> p(wpe.empty() ? 0 : C);
+#pragma omp for schedule(static)
+        for (int64_t n = 0; n < N; ++n) {
+            float* o = out.as<float>() + n * C;
+            convert_values(o, DType::F32, row_of(wte, tokens.as<int32_t>()[n]), wte.dtype, C);
+            if (wpe.empty()) continue;
+            convert_values(p.data(), DType::F32, row_of(wpe, positions.as<int32_t>()[n]),
+                           wpe.dtype, C);
+            sum_rows(o, o, p.data(), C);
+        }
     }
 }
 

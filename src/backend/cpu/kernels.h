@@ -10,6 +10,7 @@
 namespace tandem::backend::cpu {
 
 void embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe, int64_t pos_offset);
+void embedding_at_forward(Tensor out, Tensor tokens, Tensor positions, Tensor wte, Tensor wpe);
 void embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens);
 
 void layer_norm_forward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias,
@@ -38,6 +39,12 @@ void attention_forward(Tensor out, Tensor lse, Tensor qkv, int64_t H, int64_t Hk
 void kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, int64_t H, int64_t Hkv, int64_t pos);
 void attention_cached_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_cache, int64_t H,
                               int64_t Hkv, int64_t pos);
+void rope_at(Tensor qkv, Tensor positions, int64_t H, int64_t Hkv, const RopeParams& params);
+void paged_kv_write(Tensor k_pages, Tensor v_pages, Tensor qkv, Tensor page_table,
+                    Tensor seq_index, Tensor positions, int64_t H, int64_t Hkv);
+void paged_attention_forward(Tensor out, Tensor qkv, Tensor k_pages, Tensor v_pages,
+                             Tensor page_table, Tensor seq_index, Tensor positions, int64_t H,
+                             int64_t Hkv);
 void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse, int64_t H,
                         int64_t Hkv);
 // The two above with their products on `kernel` (openblas, or one of tandem's this CPU runs)

@@ -130,6 +130,26 @@ public:
                                   int64_t H, int64_t Hkv, int64_t pos) override {
         cuda::attention_cached_forward(ctx_, out, qkv, k_cache, v_cache, H, Hkv, pos);
     }
+    // TODO(#15): the paged inference kernels. Until then missing_kernels() names them and the
+    // engine refuses this backend before any of them is called.
+    void embedding_at_forward(Tensor, Tensor, Tensor, Tensor, Tensor) override {
+        missing("embedding_at_forward");
+    }
+    void rope_at_forward(Tensor, Tensor, int64_t, int64_t, const RopeParams&) override {
+        missing("rope_at_forward");
+    }
+    void paged_kv_write(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, int64_t,
+                        int64_t) override {
+        missing("paged_kv_write");
+    }
+    void paged_attention_forward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, int64_t,
+                                 int64_t) override {
+        missing("paged_attention_forward");
+    }
+    std::vector<std::string_view> missing_kernels() const override {
+        return {"embedding_at_forward", "rope_at_forward", "paged_kv_write",
+                "paged_attention_forward"};
+    }
     void add(Tensor out, Tensor a, Tensor b) override { cuda::add(ctx_, out, a, b); }
     void cross_entropy_forward(Tensor losses, Tensor lse, Tensor logits, Tensor targets,
                                int32_t ignore_index) override {
@@ -151,6 +171,11 @@ public:
     cuda::CachingAllocator& allocator() { return allocator_; }
 
 private:
+    [[noreturn]] static void missing(const char* kernel) {
+        TANDEM_ASSERT(false, "the cuda backend has no", kernel, "(it is in missing_kernels())");
+        __builtin_unreachable();
+    }
+
     cuda::CachingAllocator allocator_;  // declared first: destroyed after the handles
     cuda::Context ctx_;
 };

@@ -55,27 +55,43 @@ double llama3_inv_freq(double f, const RopeScaling& s) {
 
 }  // namespace
 
+namespace {
+
+// Rotates the q and k heads of one position (v untouched) by its angles, or by minus them.
+template <typename Real>
+void rotate_position(Real* x, int64_t heads, int64_t D, double pos, const RopeParams& params,
+                     bool inverse) {
+    const int64_t half = D / 2;
+    for (int64_t h = 0; h < heads; ++h, x += D)
+        for (int64_t i = 0; i < half; ++i) {
+            double inv_freq = std::pow(double(params.theta), -2.0 * i / double(D));
+            if (params.scaling.is_on()) inv_freq = llama3_inv_freq(inv_freq, params.scaling);
+            const double angle = pos * inv_freq;
+            const double c = std::cos(angle), s = inverse ? -std::sin(angle) : std::sin(angle);
+            const double x0 = x[i], x1 = x[i + half];
+            x[i] = static_cast<Real>(x0 * c - x1 * s);
+            x[i + half] = static_cast<Real>(x1 * c + x0 * s);
+        }
+}
+
+}  // namespace
+
 template <typename Real>
 void rope(Tensor qkv, int64_t H, int64_t Hkv, const RopeParams& params, int64_t pos_offset,
           bool inverse) {
     const int64_t B = qkv.size(0), T = qkv.size(1), W = qkv.size(2), D = W / (H + 2 * Hkv);
-    const int64_t half = D / 2;
     for (int64_t b = 0; b < B; ++b)
         for (int64_t t = 0; t < T; ++t)
-            for (int64_t h = 0; h < H + Hkv; ++h) {  // q heads then k heads; v untouched
-                Real* x = qkv.as<Real>() + (b * T + t) * W + h * D;
-                for (int64_t i = 0; i < half; ++i) {
-                    double inv_freq = std::pow(double(params.theta), -2.0 * i / double(D));
-                    if (params.scaling.is_on())
-                        inv_freq = llama3_inv_freq(inv_freq, params.scaling);
-                    const double angle = double(pos_offset + t) * inv_freq;
-                    const double c = std::cos(angle),
-                                 s = inverse ? -std::sin(angle) : std::sin(angle);
-                    const double x0 = x[i], x1 = x[i + half];
-                    x[i] = static_cast<Real>(x0 * c - x1 * s);
-                    x[i + half] = static_cast<Real>(x1 * c + x0 * s);
-                }
-            }
+            rotate_position(qkv.as<Real>() + (b * T + t) * W, H + Hkv, D, double(pos_offset + t),
+                            params, inverse);
+}
+
+template <typename Real>
+void rope_at(Tensor qkv, Tensor positions, int64_t H, int64_t Hkv, const RopeParams& params) {
+    const int64_t N = qkv.size(0), W = qkv.size(1), D = W / (H + 2 * Hkv);
+    for (int64_t n = 0; n < N; ++n)
+        rotate_position(qkv.as<Real>() + n * W, H + Hkv, D, double(positions.as<int32_t>()[n]),
+                        params, false);
 }
 
 template <typename Real>
@@ -143,6 +159,7 @@ void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor
 }
 
 TANDEM_REFERENCE_INSTANTIATE(rope, Tensor, int64_t, int64_t, const RopeParams&, int64_t, bool);
+TANDEM_REFERENCE_INSTANTIATE(rope_at, Tensor, Tensor, int64_t, int64_t, const RopeParams&);
 TANDEM_REFERENCE_INSTANTIATE(attention_forward, Tensor, Tensor, Tensor, int64_t, int64_t);
 TANDEM_REFERENCE_INSTANTIATE(attention_backward, Tensor, Tensor, Tensor, Tensor, Tensor, int64_t,
                              int64_t);

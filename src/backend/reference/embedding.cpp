@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "backend/reference/kernels.h"
+#include "core/quant.h"
 
 namespace tandem::backend::reference {
 
@@ -21,6 +22,24 @@ void embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe, int64_
             Real* o = out.as<Real>() + (b * T + t) * C;
             for (int64_t c = 0; c < C; ++c) o[c] = e[c] + (p ? p[c] : Real(0));
         }
+}
+
+// Rows of a table in any storage dtype, converted row by row (a q8_0 row is whole blocks).
+template <typename Real>
+void embedding_at_forward(Tensor out, Tensor tokens, Tensor positions, Tensor wte, Tensor wpe) {
+    const int64_t N = out.size(0), C = out.size(1);
+    const DType real = out.dtype;
+    const auto row_of = [C](const Tensor& table, int64_t i) {
+        return static_cast<const char*>(table.data) + dtype_bytes(table.dtype, C) * i;
+    };
+    std::vector<Real> p(C);
+    for (int64_t n = 0; n < N; ++n) {
+        Real* o = out.as<Real>() + n * C;
+        convert_values(o, real, row_of(wte, tokens.as<int32_t>()[n]), wte.dtype, C);
+        if (wpe.empty()) continue;
+        convert_values(p.data(), real, row_of(wpe, positions.as<int32_t>()[n]), wpe.dtype, C);
+        for (int64_t c = 0; c < C; ++c) o[c] += p[c];
+    }
 }
 
 template <typename Real>
@@ -58,6 +77,7 @@ void embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) {
 }
 
 TANDEM_REFERENCE_INSTANTIATE(embedding_forward, Tensor, Tensor, Tensor, Tensor, int64_t);
+TANDEM_REFERENCE_INSTANTIATE(embedding_at_forward, Tensor, Tensor, Tensor, Tensor, Tensor);
 TANDEM_REFERENCE_INSTANTIATE(embedding_backward, Tensor, Tensor, Tensor, Tensor);
 
 }  // namespace tandem::backend::reference

@@ -63,6 +63,18 @@ void attention_cached_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_c
                               int64_t Hkv, int64_t pos);
 
 template <typename Real>
+void embedding_at_forward(Tensor out, Tensor tokens, Tensor positions, Tensor wte, Tensor wpe);
+template <typename Real>
+void rope_at(Tensor qkv, Tensor positions, int64_t H, int64_t Hkv, const RopeParams& params);
+template <typename Real>
+void paged_kv_write(Tensor k_pages, Tensor v_pages, Tensor qkv, Tensor page_table,
+                    Tensor seq_index, Tensor positions, int64_t H, int64_t Hkv);
+template <typename Real>
+void paged_attention_forward(Tensor out, Tensor qkv, Tensor k_pages, Tensor v_pages,
+                             Tensor page_table, Tensor seq_index, Tensor positions, int64_t H,
+                             int64_t Hkv);
+
+template <typename Real>
 void add(Tensor out, Tensor a, Tensor b);
 template <typename Real>
 void scale(Tensor x, float s);

@@ -149,6 +149,33 @@ class ReferenceBackend final : public HostMemoryBackend {
                                                                        H, Hkv, pos));
     }
 
+    void embedding_at_forward(Tensor out, Tensor tokens, Tensor positions, Tensor wte,
+                              Tensor wpe) override {
+        checks::embedding_at_forward(out, tokens, positions, wte, wpe);
+        TANDEM_DISPATCH(out.dtype,
+                        ref::embedding_at_forward<Real>(out, tokens, positions, wte, wpe));
+    }
+    void rope_at_forward(Tensor qkv, Tensor positions, int64_t H, int64_t Hkv,
+                         const RopeParams& rope) override {
+        checks::rope_at(qkv, positions, H, Hkv);
+        TANDEM_DISPATCH(qkv.dtype, ref::rope_at<Real>(qkv, positions, H, Hkv, rope));
+    }
+    void paged_kv_write(Tensor k_pages, Tensor v_pages, Tensor qkv, Tensor page_table,
+                        Tensor seq_index, Tensor positions, int64_t H, int64_t Hkv) override {
+        checks::paged_kv_write(k_pages, v_pages, qkv, page_table, seq_index, positions, H, Hkv);
+        TANDEM_DISPATCH(qkv.dtype, ref::paged_kv_write<Real>(k_pages, v_pages, qkv, page_table,
+                                                             seq_index, positions, H, Hkv));
+    }
+    void paged_attention_forward(Tensor out, Tensor qkv, Tensor k_pages, Tensor v_pages,
+                                 Tensor page_table, Tensor seq_index, Tensor positions, int64_t H,
+                                 int64_t Hkv) override {
+        checks::paged_attention_forward(out, qkv, k_pages, v_pages, page_table, seq_index,
+                                        positions, H, Hkv);
+        TANDEM_DISPATCH(qkv.dtype,
+                        ref::paged_attention_forward<Real>(out, qkv, k_pages, v_pages, page_table,
+                                                           seq_index, positions, H, Hkv));
+    }
+
     void add(Tensor out, Tensor a, Tensor b) override {
         checks::same_shape(out, a);
         checks::same_shape(b, a);

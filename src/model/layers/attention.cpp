@@ -10,7 +10,8 @@ Tensor rows(Tensor t) { return t.view({t.rows(), t.cols()}); }
 }  // namespace
 
 void attention_forward(backend::Backend& be, Tensor y, const AttentionSaved& saved, Tensor x,
-                       const AttentionWeights& w, const AttentionShape& s) {
+                       const AttentionWeights& w, const AttentionShape& s,
+                       const PagedAttention* paged) {
     if (s.has_qk_norm) {
         linear_forward(be, rows(saved.qkv_raw), rows(x), w.qkv);
         be.qk_norm_forward(saved.qkv, saved.qk_rstd, saved.qkv_raw, w.q_norm, w.k_norm, s.H,
@@ -18,8 +19,17 @@ void attention_forward(backend::Backend& be, Tensor y, const AttentionSaved& sav
     } else {
         linear_forward(be, rows(saved.qkv), rows(x), w.qkv);
     }
-    if (s.has_rope) be.rope_forward(saved.qkv, s.H, s.Hkv, s.rope, /*pos_offset=*/0);
-    be.attention_forward(saved.att, saved.lse, saved.qkv, s.H, s.Hkv);
+    if (paged) {
+        const Tensor qkv = rows(saved.qkv), att = rows(saved.att);
+        if (s.has_rope) be.rope_at_forward(qkv, paged->positions, s.H, s.Hkv, s.rope);
+        be.paged_kv_write(paged->k_pages, paged->v_pages, qkv, paged->page_table,
+                          paged->seq_index, paged->positions, s.H, s.Hkv);
+        be.paged_attention_forward(att, qkv, paged->k_pages, paged->v_pages, paged->page_table,
+                                   paged->seq_index, paged->positions, s.H, s.Hkv);
+    } else {
+        if (s.has_rope) be.rope_forward(saved.qkv, s.H, s.Hkv, s.rope, /*pos_offset=*/0);
+        be.attention_forward(saved.att, saved.lse, saved.qkv, s.H, s.Hkv);
+    }
     linear_forward(be, rows(y), rows(saved.att), w.out);
 }
 

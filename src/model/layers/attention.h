@@ -1,6 +1,8 @@
 // The attention half of a transformer block: one QKV product into the packed
 // [B, T, (H + 2 Hkv) D] layout, optional per-head RMSNorm of q and k (Qwen3), RoPE (Llama),
-// causal attention and the output product. The residual add is the block's job.
+// attention and the output product. Attention is full causal self-attention over each of B
+// sequences (training; saves lse for backward), or over a paged key/value cache (inference: the
+// rows are tokens of any sequences at their own positions). The residual add is the block's job.
 #pragma once
 
 #include "backend/backend.h"
@@ -39,9 +41,21 @@ struct AttentionScratch {
     Tensor datt;      // [B, T, H D]
 };
 
-// y [B, T, C] = attention(x [B, T, C]), positions pos_offset + t.
+// Attention over a paged key/value cache, for one layer: each row's k and v go into its page
+// slot, and each row attends to its sequence's positions [0, its own] (backend.h,
+// paged_attention_forward). The saved tensors are then shaped [1, N, ...]; lse is unused.
+struct PagedAttention {
+    Tensor k_pages, v_pages;  // this layer's [P, page_size, Hkv D]
+    Tensor page_table;        // i32 [S, pages_per_seq]
+    Tensor seq_index;         // i32 [N]
+    Tensor positions;         // i32 [N]
+};
+
+// y [B, T, C] = attention(x [B, T, C]): full causal attention at positions 0..T-1 when `paged`
+// is null, else attention over the paged cache at the rows' own positions.
 void attention_forward(backend::Backend& be, Tensor y, const AttentionSaved& saved, Tensor x,
-                       const AttentionWeights& w, const AttentionShape& s);
+                       const AttentionWeights& w, const AttentionShape& s,
+                       const PagedAttention* paged = nullptr);
 // dx [B, T, C] is overwritten; the gradients in dw are accumulated (+=).
 void attention_backward(backend::Backend& be, Tensor dx, const AttentionWeights& dw,
                         const AttentionScratch& scratch, Tensor dy, Tensor x,
