@@ -9,9 +9,13 @@
 #include <cmath>
 #include <thread>
 
+#include "backend/registry.h"
 #include "common/error_message.h"
 #include "common/hf_dir_util.h"
 #include "fake_step_model.h"
+#include "infer/paged_forward.h"
+#include "model/config.h"
+#include "model/weights.h"
 
 namespace tandem::infer {
 namespace {
@@ -292,6 +296,30 @@ TEST(Engine, AcceptsRequestsFromAnotherThreadWhileStepping) {
     });
     for (size_t i = 0; i < rs.size(); ++i)
         EXPECT_EQ(got[ids_of[i]], testing::oracle_greedy(rs[i].prompt, rs[i].max_tokens, kVocab));
+}
+
+// The same over real weights: PagedForward on the cpu backend (f32), a pool small enough to
+// preempt, prompts chunked differently in the crowd than alone. Greedy and sampled alike.
+TEST(Engine, OverPagedForwardACrowdWithPreemptionGivesWhatEachGivesAlone) {
+    model::ModelConfig c = model::preset_config("tiny");
+    c.max_seq_len = 64;
+    model::Weights weights(c, backend::get_backend("cpu"), DType::F32);
+    weights.init(11);
+    auto make = [&](int64_t n_pages) {
+        return std::make_unique<PagedForward>(
+            weights, PagedForwardOptions{.max_tokens_per_step = 24,
+                                         .pages = {.n_pages = n_pages, .page_size = 4}});
+    };
+    const std::vector<Request> rs = crowd();
+    auto crowded = make(12);
+    Engine engine(*crowded, tokenizer(), {.max_seqs = 8, .prefill_chunk = 5});
+    const auto together = in_crowd(rs, engine);
+    EXPECT_GT(engine.stats().n_preemptions, 0);
+    for (size_t i = 0; i < rs.size(); ++i) {
+        auto model = make(64);
+        Engine alone(*model, tokenizer());
+        expect_same(alone.run_to_completion({rs[i]})[0], together[i], "request " + std::to_string(i));
+    }
 }
 
 TEST(Engine, MalformedRequestsNameTheField) {
