@@ -192,7 +192,7 @@ std::vector<SequenceEvent> Engine::step() {
     const std::span<const float> logits = model_.run(plan.batch);
     TANDEM_ASSERT(logits.size() == plan.sampling.size() * model_vocab_, logits.size());
     ++stats_.n_steps;
-    stats_.n_prompt_rows += plan.batch.size() - static_cast<int64_t>(plan.sampling.size());
+    stats_.n_rows += plan.batch.size();
     stats_.n_preemptions += static_cast<int64_t>(plan.preempted.size());
     for (size_t i = 0; i < plan.sampling.size(); ++i)
         sample(plan.sampling[i], logits.subspan(i * model_vocab_, vocab_), events);

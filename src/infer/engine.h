@@ -60,7 +60,7 @@ struct Completion {
 
 struct EngineStats {
     int64_t n_steps = 0;
-    int64_t n_prompt_rows = 0;     // rows run that were not a sequence's newest token
+    int64_t n_rows = 0;            // tokens run through the model (prompts, recomputation, decode)
     int64_t n_generated = 0;       // tokens sampled (stop tokens included)
     int64_t n_preemptions = 0;
 };

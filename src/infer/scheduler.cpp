@@ -67,10 +67,10 @@ void Scheduler::preempt(SeqId id) {
     ++n_preemptions_;
 }
 
-int64_t Scheduler::grant(SeqId id, int64_t want, int64_t min_rows, std::vector<Pick>& picks,
-                         int64_t& budget, StepPlan& plan) {
+int64_t Scheduler::grant(SeqId id, int64_t want, std::vector<Pick>& picks, int64_t& budget,
+                         StepPlan& plan) {
     Seq& s = seqs_.at(id);
-    while (pool_.reachable_positions(s.pages) - s.n_cached < min_rows) {
+    while (pool_.reachable_positions(s.pages) - s.n_cached < 1) {
         const SeqId victim = running_.back();
         if (auto p = std::find_if(picks.begin(), picks.end(), [&](const Pick& k) { return k.id == victim; });
             p != picks.end()) {
@@ -97,7 +97,7 @@ StepPlan Scheduler::schedule() {
         if (budget == 0) break;
         if (std::find(running_.begin(), running_.end(), id) == running_.end()) continue;
         if (uncached(seqs_.at(id)) != 1) continue;
-        if (grant(id, 1, 1, picks, budget, plan) == 0) continue;
+        if (grant(id, 1, picks, budget, plan) == 0) continue;
         picks.push_back({id, 1});
         budget -= 1;
     }
@@ -108,7 +108,7 @@ StepPlan Scheduler::schedule() {
         const int64_t left = uncached(seqs_.at(id));
         if (left < 2) continue;
         const int64_t want = std::min({left, options_.prefill_chunk, budget});
-        const int64_t rows = grant(id, want, 1, picks, budget, plan);
+        const int64_t rows = grant(id, want, picks, budget, plan);
         if (rows == 0) continue;
         picks.push_back({id, rows});
         budget -= rows;

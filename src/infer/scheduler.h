@@ -71,11 +71,11 @@ private:
         int64_t n_rows;
     };
     int64_t uncached(const Seq& s) const { return static_cast<int64_t>(s.tokens.size()) - s.n_cached; }
-    // Gives `s` pages for up to `want` more rows, preempting the newest running sequences while
-    // none can be had. Returns the rows granted (at least `min_rows`), or 0 when `s` itself was
-    // preempted.
-    int64_t grant(SeqId id, int64_t want, int64_t min_rows, std::vector<Pick>& picks,
-                  int64_t& budget, StepPlan& plan);
+    // Gives sequence `id` pages for up to `want` more rows, preempting the newest running
+    // sequences while not even one row's can be had. Returns the rows granted (>= 1), or 0 when
+    // `id` itself was preempted.
+    int64_t grant(SeqId id, int64_t want, std::vector<Pick>& picks, int64_t& budget,
+                  StepPlan& plan);
     void preempt(SeqId id);
     StepPlan build(const std::vector<Pick>& picks, StepPlan plan);
 
