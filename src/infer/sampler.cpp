@@ -9,6 +9,7 @@
 #include <bit>
 #include <cmath>
 
+#include "backend/cpu/simd.h"
 #include "core/error.h"
 #include "core/rng.h"
 
@@ -90,17 +91,55 @@ int32_t argmax(std::span<const float> values) {
     return static_cast<int32_t>(best);
 }
 
-// The largest value (NaN ignored). std::max_element's loop measured several times slower on
-// 151,936 logits: it chains each compare on the last and keeps the maximum in memory.
+// The largest value, vectorised: std::max_element's loop chains every compare on
+// the one before.
+TANDEM_CPU_CLONES float largest(const float* values, int64_t n) {
+    float m = values[0];
+#pragma omp simd reduction(max : m)
+    for (int64_t i = 0; i < n; ++i) m = values[i] > m ? values[i] : m;
+    return m;
+}
 float largest(std::span<const float> values) {
-    // Four running maxima: one would chain every compare on the one before.
-    float m[4] = {values[0], values[0], values[0], values[0]};
-    size_t i = 0;
-    for (; i + 4 <= values.size(); i += 4)
-        for (int lane = 0; lane < 4; ++lane)
-            m[lane] = values[i + lane] > m[lane] ? values[i + lane] : m[lane];
-    for (; i < values.size(); ++i) m[0] = values[i] > m[0] ? values[i] : m[0];
-    return std::max(std::max(m[0], m[1]), std::max(m[2], m[3]));
+    return largest(values.data(), static_cast<int64_t>(values.size()));
+}
+
+// The weight of a logit at temperature T: exp((logit - max) / T), the softmax before its
+// normalisation, 1 for the most likely token. exp_approx (relative error a few 1e-8) because it
+// vectorises where std::exp is a libm call: over 151,936 logits that pass was most of the time
+// of a draw. The quotient overflows to -inf for a vanishing T, which exp_approx takes to 0.
+inline float tempered(float logit, float max_logit, float temperature) {
+    return backend::cpu::exp_approx((logit - max_logit) / temperature);
+}
+
+// w[i] = tempered(values[i]) for all n, returning their sum; w may be values itself.
+TANDEM_CPU_CLONES double tempered_weights(float* w, const float* values, int64_t n, float max_logit,
+                                          float temperature) {
+    double total = 0;
+#pragma omp simd reduction(+ : total)
+    for (int64_t i = 0; i < n; ++i) {
+        w[i] = tempered(values[i], max_logit, temperature);
+        total += w[i];
+    }
+    return total;
+}
+
+// The sum of the weights at or above `floor`.
+TANDEM_CPU_CLONES double mass_from(const float* w, int64_t n, float floor) {
+    double mass = 0;
+#pragma omp simd reduction(+ : mass)
+    for (int64_t i = 0; i < n; ++i) mass += w[i] >= floor ? w[i] : 0.0f;
+    return mass;
+}
+
+// The scratch of the draws made on this thread, reused from one to the next: adjusted logits or
+// weights [V], and (weight or logit, id) candidates.
+struct Scratch {
+    std::vector<float> adjusted;
+    std::vector<Candidate> candidates;
+};
+Scratch& thread_scratch() {
+    thread_local Scratch scratch;
+    return scratch;
 }
 
 // A uniform double in [0, 1) with 53 random bits, for (seed, sequence, position): the sequence
@@ -157,32 +196,42 @@ size_t cut_nucleus(std::vector<Candidate>& candidates, double target, double& ke
     return n;
 }
 
-// Temperature, top-k, top-p, min-p and the draw over `values`; `candidates` is scratch.
+// The token whose interval of [0, total mass) holds `point`, walking `candidates[0, n)` in
+// order; a point rounded up to the total goes to the last token of positive weight.
+int32_t walk(const std::vector<Candidate>& candidates, size_t n, double point) {
+    double mass = 0;
+    size_t last_positive = 0;
+    for (size_t i = 0; i < n; ++i) {
+        if (candidates[i].first == 0) continue;
+        mass += candidates[i].first;
+        last_positive = i;
+        if (point < mass) return candidates[i].second;
+    }
+    return candidates[last_positive].second;
+}
+
+// Temperature, top-k, top-p, min-p and the draw over `values`; `candidates` and `weights` are
+// scratch (`values` may be `weights`' own storage).
 int32_t draw(const SamplingParams& p, std::vector<Candidate>& candidates,
-             std::span<const float> values, const SampleKey& key) {
+             std::vector<float>& weights, std::span<const float> values, const SampleKey& key) {
     const auto V = static_cast<int64_t>(values.size());
-    // Each candidate carries its weight exp((logit - max) / T): the softmax at the temperature
-    // before normalisation, 1 for the most likely token. The order of weights is the order of
-    // logits (up to logits so close that exp rounds them to one float, then ordered by id), so
-    // the selections below keep their meaning. The most likely token is in every kept set.
-    const double max_logit = largest(values);
-    const double inv_t = 1.0 / p.temperature;
-    const auto weight = [max_logit, inv_t](float logit) {
-        return static_cast<float>(std::exp((double(logit) - max_logit) * inv_t));
-    };
-    // 7. Min-p keeps p(token) >= min_p * p(most likely), that is w >= min_p. The contract
-    // applies it after top-p; it is applied while building the candidates here because the two
-    // commute: each keeps a prefix of the candidates in order of probability (min-p by a
-    // threshold), so either order keeps the shorter prefix, provided top-p's fraction refers to
-    // the total over the top-k set, min-p's drops included (`total` below).
+    const double u = uniform_draw(p.seed, key);
+    // The order of weights is the order of logits (up to logits so close that their weights
+    // round to one float, then ordered by id), so the selections below keep their meaning on
+    // weights. The most likely token (weight 1) is in every kept set.
+    const float max_logit = largest(values);
+    // 7. Min-p keeps p(token) >= min_p * p(most likely), that is weight >= min_p. The contract
+    // applies it after top-p; it is applied first here because the two commute: each keeps a
+    // prefix of the candidates in order of probability (min-p by a threshold), so either order
+    // keeps the shorter prefix, provided top-p's fraction refers to the total over the top-k
+    // set, min-p's drops included (`total`).
     const float min_p = p.min_p;
     double total = 0;  // over the top-k set
     double kept = 0;   // over the candidates
 
     // 5. Top-k: the k largest logits. A small k by one scan (each insertion costs O(k), and
     // there are about k log(V / k) of them); a larger one by partial selection, O(V).
-    const bool has_top_k = p.top_k > 0 && p.top_k < V;
-    if (has_top_k) {
+    if (p.top_k > 0 && p.top_k < V) {
         if (p.top_k <= 256) {
             select_largest(values, static_cast<size_t>(p.top_k), candidates);
         } else {
@@ -200,21 +249,45 @@ int32_t draw(const SamplingParams& p, std::vector<Candidate>& candidates,
             }
         }
         for (auto& c : candidates) {
-            c.first = weight(c.first);
+            c.first = tempered(c.first, max_logit, p.temperature);
             total += c.first;
             kept += c.first >= min_p ? c.first : 0;
         }
         std::erase_if(candidates, [min_p](const Candidate& c) { return c.first < min_p; });
     } else {
-        // Written unconditionally and counted branch-free: the loop is bound by exp alone.
+        weights.resize(values.size());  // no reallocation when `values` is its storage
+        total = tempered_weights(weights.data(), values.data(), V, max_logit, p.temperature);
+        if (p.top_p == 1) {
+            // Temperature and min-p alone: the draw walks the weights in id order, no
+            // candidates; whole blocks of 1024 are stepped over by their vectorised sums.
+            kept = min_p > 0 ? mass_from(weights.data(), V, min_p) : total;
+            const double point = u * kept;
+            constexpr int64_t kBlock = 1024;
+            double mass = 0;
+            int64_t i = 0;
+            for (; i + kBlock <= V; i += kBlock) {
+                const double block = mass_from(weights.data() + i, kBlock, min_p);
+                if (point < mass + block) break;
+                mass += block;
+            }
+            const auto is_kept = [&](int64_t j) { return weights[j] >= min_p && weights[j] > 0; };
+            for (; i < V; ++i) {
+                if (!is_kept(i)) continue;
+                mass += weights[i];
+                if (point < mass) return static_cast<int32_t>(i);
+            }
+            // The point rounded up to the kept mass: the last kept token.
+            int64_t last = V - 1;
+            while (last > 0 && !is_kept(last)) --last;
+            return static_cast<int32_t>(last);
+        }
+        // Written unconditionally and counted branch-free.
         candidates.resize(values.size());
         size_t n = 0;
         for (int64_t i = 0; i < V; ++i) {
-            const float w = weight(values[i]);
-            total += w;
-            candidates[n] = {w, static_cast<int32_t>(i)};
-            kept += w >= min_p ? w : 0;
-            n += w >= min_p;
+            candidates[n] = {weights[i], static_cast<int32_t>(i)};
+            kept += weights[i] >= min_p ? weights[i] : 0;
+            n += weights[i] >= min_p;
         }
         candidates.resize(n);
     }
@@ -223,18 +296,8 @@ int32_t draw(const SamplingParams& p, std::vector<Candidate>& candidates,
     // of the total over the top-k set.
     size_t n_kept = candidates.size();
     if (p.top_p < 1) n_kept = cut_nucleus(candidates, p.top_p * total, kept);
-
     // 8. The draw: a point in [0, kept mass), and the candidate whose interval holds it.
-    const double u = uniform_draw(p.seed, key) * kept;
-    double mass = 0;
-    size_t last_positive = 0;
-    for (size_t i = 0; i < n_kept; ++i) {
-        if (candidates[i].first == 0) continue;
-        mass += candidates[i].first;
-        last_positive = i;
-        if (u < mass) return candidates[i].second;
-    }
-    return candidates[last_positive].second;  // u rounded up to the kept mass
+    return walk(candidates, n_kept, u * kept);
 }
 
 // The chosen token's log-probability and the top_logprobs most likely, from the raw logits.
@@ -264,30 +327,31 @@ SampledToken Sampler::sample(std::span<const float> logits, const SampleKey& key
     const bool has_occurrence =
         (p.presence_penalty != 0 || p.frequency_penalty != 0) && !history.generated.empty();
 
+    auto& [adjusted, candidates] = thread_scratch();
     // Without adjustments the raw logits are used as they are (greedy then reads them once).
     std::span<const float> values = logits;
     if (!p.logit_bias.empty() || has_repetition || has_occurrence) {
-        adjusted_.assign(logits.begin(), logits.end());
-        const auto V = static_cast<int32_t>(adjusted_.size());
+        adjusted.assign(logits.begin(), logits.end());
+        const auto V = static_cast<int32_t>(adjusted.size());
         // 1. Logit bias, added first. Ids past a trimmed span have no logit to bias.
         for (const auto& [id, bias] : p.logit_bias)
-            if (id < V) adjusted_[id] += bias;
+            if (id < V) adjusted[id] += bias;
         if (has_repetition || has_occurrence) {
             // The distinct ids of the history, each with its count among the generated tokens:
             // sorted (count as 0 or 1, id) pairs, one run per id.
-            candidates_.clear();
+            candidates.clear();
             for (int32_t id : history.prompt)
-                if (id >= 0 && id < V) candidates_.emplace_back(0.0f, id);
+                if (id >= 0 && id < V) candidates.emplace_back(0.0f, id);
             for (int32_t id : history.generated)
-                if (id >= 0 && id < V) candidates_.emplace_back(1.0f, id);
-            std::sort(candidates_.begin(), candidates_.end(),
+                if (id >= 0 && id < V) candidates.emplace_back(1.0f, id);
+            std::sort(candidates.begin(), candidates.end(),
                       [](const auto& a, const auto& b) { return a.second < b.second; });
-            for (size_t at = 0; at < candidates_.size();) {
-                const int32_t id = candidates_[at].second;
+            for (size_t at = 0; at < candidates.size();) {
+                const int32_t id = candidates[at].second;
                 double count = 0;
-                for (; at < candidates_.size() && candidates_[at].second == id; ++at)
-                    count += candidates_[at].first;
-                float& logit = adjusted_[id];
+                for (; at < candidates.size() && candidates[at].second == id; ++at)
+                    count += candidates[at].first;
+                float& logit = adjusted[id];
                 // 2. Hugging Face's repetition penalty (CTRL, Keskar et al. 2019), once per
                 // distinct token of prompt and generated text: a positive logit is divided by
                 // the penalty, a negative one multiplied, so a penalty > 1 always lowers it.
@@ -299,12 +363,12 @@ SampledToken Sampler::sample(std::span<const float> logits, const SampleKey& key
                     logit -= static_cast<float>(p.presence_penalty + p.frequency_penalty * count);
             }
         }
-        values = adjusted_;
+        values = adjusted;
     }
 
     SampledToken out;
     // 4. Temperature 0 is greedy over the adjusted logits; else the filters and a draw.
-    out.id = p.temperature == 0 ? argmax(values) : draw(p, candidates_, values, key);
+    out.id = p.temperature == 0 ? argmax(values) : draw(p, candidates, adjusted, values, key);
     if (p.logprobs || p.top_logprobs > 0) add_logprobs(p, logits, out);
     return out;
 }

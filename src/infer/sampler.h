@@ -67,8 +67,8 @@ public:
 
 private:
     SamplingParams params_;
-    std::vector<float> adjusted_;                        // reused between calls
-    std::vector<std::pair<float, int32_t>> candidates_;  // reused between calls
+    // The vocabulary-sized scratch of a draw (about 1.8 MB for 151,936 words) is kept per thread
+    // in sampler.cpp rather than here: an engine holds one Sampler per live sequence.
 };
 
 }  // namespace tandem::infer

@@ -168,6 +168,38 @@ TEST(Sampler, TemperatureDrawsFollowTheSoftmax) {
     }
 }
 
+TEST(Sampler, DrawsFollowTheSoftmaxAcrossALargeVocabulary) {
+    // Four likely tokens far apart (the draw steps over whole blocks of weights to reach them)
+    // among 5,000 negligible ones, at temperature 1 and then with min-p.
+    std::vector<float> logits(5000, -60.0f);
+    const std::vector<int> ids = {10, 1500, 3000, 4999};
+    const std::vector<double> probs = {0.1, 0.2, 0.3, 0.4};
+    for (size_t i = 0; i < ids.size(); ++i) logits[ids[i]] = static_cast<float>(std::log(probs[i]));
+    SamplingParams p;
+    p.seed = 12;
+    for (float min_p : {0.0f, 0.6f}) {  // 0.6: keeps >= 0.24, that is 0.3 and 0.4
+        p.min_p = min_p;
+        Sampler s(p);
+        const auto c = counts(s, logits, 10000);
+        std::vector<int> observed;
+        std::vector<double> expected;
+        for (size_t i = 0; i < ids.size(); ++i) {
+            observed.push_back(c[ids[i]]);
+            expected.push_back(probs[i] >= 0.24 || min_p == 0 ? probs[i] : 0);
+        }
+        EXPECT_EQ(std::accumulate(observed.begin(), observed.end(), 0), 10000) << min_p;
+        EXPECT_LT(chi_square(observed, normalised(expected)), min_p == 0 ? 16.27 : 10.83) << min_p;
+    }
+}
+
+TEST(Sampler, AVanishingTemperatureDrawsTheMostLikelyToken) {
+    SamplingParams p;
+    p.temperature = 1e-45f;  // the smallest float above 0: 1 / T overflows a float
+    Sampler s(p);
+    for (int pos = 0; pos < 50; ++pos)
+        ASSERT_EQ(s.sample(std::vector<float>{0.5f, 2.0f, 1.999f}, {0, pos}).id, 1);
+}
+
 TEST(Sampler, TopKKeepsTheKMostLikelyAndRenormalises) {
     const std::vector<float> logits = {1.0f, 5.0f, 3.0f, 4.0f, 2.0f};
     SamplingParams p;
