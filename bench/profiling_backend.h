@@ -120,15 +120,6 @@ class ProfilingBackend final : public backend::Backend {
         timed("attention_backward",
               [&] { be_.attention_backward(dqkv, d, qkv, o, lse, H, Hkv); });
     }
-    void kv_cache_write(Tensor k, Tensor v, Tensor qkv, int64_t H, int64_t Hkv,
-                        int64_t pos) override {
-        timed("kv_cache_write", [&] { be_.kv_cache_write(k, v, qkv, H, Hkv, pos); });
-    }
-    void attention_cached_forward(Tensor o, Tensor qkv, Tensor k, Tensor v, int64_t H,
-                                  int64_t Hkv, int64_t pos) override {
-        timed("attention_cached_forward",
-              [&] { be_.attention_cached_forward(o, qkv, k, v, H, Hkv, pos); });
-    }
     void embedding_at_forward(Tensor o, Tensor tok, Tensor pos, Tensor wte, Tensor wpe) override {
         timed("embedding_at_forward", [&] { be_.embedding_at_forward(o, tok, pos, wte, wpe); });
     }

@@ -135,17 +135,6 @@ public:
     virtual void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse,
                                     int64_t H, int64_t Hkv) = 0;
 
-    // ---- inference: attention over a key/value cache --------------------------------------
-    // k_cache, v_cache [B, S, Hkv * D] hold the keys and values (after qk-norm and RoPE) of
-    // positions [0, S) of each sequence; S is the cache's capacity.
-    // Copies the k and v heads of qkv [B, Tq, (H + 2 Hkv) * D] to positions [pos, pos + Tq).
-    virtual void kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, int64_t H,
-                                int64_t Hkv, int64_t pos) = 0;
-    // out [B, Tq, H * D]: query t of qkv, at absolute position pos + t, attends causally to
-    // cache positions [0, pos + t] (which kv_cache_write has filled, its own included).
-    virtual void attention_cached_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_cache,
-                                          int64_t H, int64_t Hkv, int64_t pos) = 0;
-
     // ---- inference: rows at their own positions, and a paged key/value cache ---------------
     // A step's N rows are tokens of any sequences, flattened: row n is at absolute position
     // positions[n] (i32 [N]) of sequence seq_index[n] (i32 [N]). Activations are in the compute

@@ -162,23 +162,6 @@ void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qk
     expect(dqkv, qkv.dtype, qkv.shape);
 }
 
-KvCacheDims kv_cache(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv, int64_t H,
-                     int64_t Hkv, int64_t pos) {
-    const AttentionDims d = qkv_layout(qkv, H, Hkv);
-    TANDEM_ASSERT(k_cache.ndim() == 3 && k_cache.size(0) == d.B, k_cache.str(), qkv.str());
-    const int64_t S = k_cache.size(1);
-    expect(k_cache, qkv.dtype, {d.B, S, Hkv * d.D});
-    expect(v_cache, qkv.dtype, {d.B, S, Hkv * d.D});
-    TANDEM_ASSERT(pos >= 0 && pos + d.T <= S, pos, d.T, S);
-    return {d.B, d.T, S, H, Hkv, d.D};
-}
-
-void attention_cached_forward(const Tensor& out, const Tensor& qkv, const Tensor& k_cache,
-                              const Tensor& v_cache, int64_t H, int64_t Hkv, int64_t pos) {
-    const KvCacheDims d = kv_cache(k_cache, v_cache, qkv, H, Hkv, pos);
-    expect(out, qkv.dtype, {d.B, d.Tq, H * d.D});
-}
-
 void embedding_at_forward(const Tensor& out, const Tensor& tokens, const Tensor& positions,
                           const Tensor& wte, const Tensor& wpe) {
     TANDEM_ASSERT(out.ndim() == 2 && wte.ndim() == 2 && is_float(out.dtype), out.str(), wte.str());

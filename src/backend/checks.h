@@ -47,15 +47,6 @@ void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& qkv, 
 void attention_backward(const Tensor& dqkv, const Tensor& dout, const Tensor& qkv,
                         const Tensor& out, const Tensor& lse, int64_t H, int64_t Hkv);
 
-// The sizes of one cached-attention call: qkv [B, Tq, ...] against caches [B, S, Hkv * D].
-struct KvCacheDims {
-    int64_t B, Tq, S, H, Hkv, D;
-};
-KvCacheDims kv_cache(const Tensor& k_cache, const Tensor& v_cache, const Tensor& qkv, int64_t H,
-                     int64_t Hkv, int64_t pos);
-void attention_cached_forward(const Tensor& out, const Tensor& qkv, const Tensor& k_cache,
-                              const Tensor& v_cache, int64_t H, int64_t Hkv, int64_t pos);
-
 // Rows at their own positions (inference). On host memory the checks also read the i32 inputs:
 // a token or position out of range, a row whose sequence, position or page falls outside the
 // page table or the pool stops here, before a kernel reads past a buffer.

@@ -18,12 +18,6 @@ namespace tandem::infer {
 
 namespace {
 
-// f64 only for weights that are all f64 (reference-backend checks); everything else, quantized
-// or not, computes its activations in f32.
-DType compute_dtype_of(const model::Weights& weights) {
-    return weights.is_uniform() && weights.dtype() == DType::F64 ? DType::F64 : DType::F32;
-}
-
 std::string joined(const std::vector<std::string_view>& names) {
     std::string out;
     for (std::string_view name : names) out += (out.empty() ? "" : ", ") + std::string(name);
@@ -34,7 +28,7 @@ std::string joined(const std::vector<std::string_view>& names) {
 
 PagedForward::PagedForward(const model::Weights& weights, const PagedForwardOptions& options)
     : weights_(weights), be_(weights.backend()), options_(options),
-      dtype_(compute_dtype_of(weights)) {
+      dtype_(compute_dtype_for(weights)) {
     const model::ModelConfig& c = weights.config();
     if (const auto missing = be_.missing_kernels(); !missing.empty())
         throw Error("paged forward: the ", be_.name(), " backend lacks the inference kernels ",
@@ -67,6 +61,10 @@ PagedForward::PagedForward(const model::Weights& weights, const PagedForwardOpti
     const int64_t N = options.max_tokens_per_step;
     scratch_ = backend::Buffer(be_, lay_out(largest, nullptr, N,
                                             std::min(N, options.logit_rows_per_pass)));
+}
+
+DType PagedForward::compute_dtype_for(const model::Weights& weights) {
+    return weights.is_uniform() && weights.dtype() == DType::F64 ? DType::F64 : DType::F32;
 }
 
 int64_t PagedForward::vocab_size() const { return weights_.config().vocab_size; }

@@ -42,6 +42,10 @@ public:
     // [logit_rows.size(), V] row-major, valid until the next call.
     std::span<const float> run(const StepBatch& batch) override;
 
+    // The activations' dtype for these weights: f64 when they are all f64 (reference checks),
+    // else f32 (whatever their storage dtypes).
+    static DType compute_dtype_for(const model::Weights& weights);
+
     const model::Weights& weights() const { return weights_; }
     DType compute_dtype() const { return dtype_; }
     DType kv_dtype() const { return options_.kv_dtype; }

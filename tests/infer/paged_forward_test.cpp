@@ -11,6 +11,7 @@
 #include <numeric>
 #include <random>
 
+#include "backend/host_memory.h"
 #include "backend/registry.h"
 #include "common/test_util.h"
 #include "core/error.h"
@@ -266,112 +267,60 @@ TEST(PagedForward, RejectsImpossibleOptions) {
 
 // ---- a backend that lacks the kernels --------------------------------------------------------
 
-// The reference backend in every kernel, claiming to lack the paged attention.
-class LackingBackend final : public backend::Backend {
+// Host memory and nothing else: it says it lacks two inference kernels, and no kernel of it may
+// run (the refusal comes before any).
+class LackingBackend final : public backend::HostMemoryBackend {
 public:
     std::string_view name() const override { return "lacking"; }
+    bool supports(DType dtype) const override { return dtype == DType::F32; }
     std::vector<std::string_view> missing_kernels() const override {
         return {"paged_kv_write", "paged_attention_forward"};
     }
-    Device device() const override { return be_.device(); }
-    bool supports(DType d) const override { return be_.supports(d); }
-    void* alloc(size_t n) override { return be_.alloc(n); }
-    void free(void* p) override { be_.free(p); }
-    void copy_to_device(void* d, const void* s, size_t n) override { be_.copy_to_device(d, s, n); }
-    void copy_to_host(void* d, const void* s, size_t n) override { be_.copy_to_host(d, s, n); }
-    void copy(void* d, const void* s, size_t n) override { be_.copy(d, s, n); }
-    void fill_zero(Tensor x) override { be_.fill_zero(x); }
-    void embedding_forward(Tensor o, Tensor t, Tensor e, Tensor p, int64_t off) override {
-        be_.embedding_forward(o, t, e, p, off);
+#define TANDEM_UNREACHABLE(signature) \
+    void signature override { ADD_FAILURE() << "a kernel of the lacking backend ran"; }
+    TANDEM_UNREACHABLE(embedding_forward(Tensor, Tensor, Tensor, Tensor, int64_t))
+    TANDEM_UNREACHABLE(embedding_backward(Tensor, Tensor, Tensor, Tensor))
+    TANDEM_UNREACHABLE(layer_norm_forward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, float))
+    TANDEM_UNREACHABLE(
+        layer_norm_backward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor))
+    TANDEM_UNREACHABLE(rms_norm_forward(Tensor, Tensor, Tensor, Tensor, float))
+    TANDEM_UNREACHABLE(rms_norm_backward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor))
+    TANDEM_UNREACHABLE(matmul(Tensor, Tensor, Tensor, Tensor, bool, bool, bool))
+    TANDEM_UNREACHABLE(bias_backward(Tensor, Tensor))
+    TANDEM_UNREACHABLE(gelu_forward(Tensor, Tensor))
+    TANDEM_UNREACHABLE(gelu_backward(Tensor, Tensor, Tensor))
+    TANDEM_UNREACHABLE(swiglu_forward(Tensor, Tensor))
+    TANDEM_UNREACHABLE(swiglu_backward(Tensor, Tensor, Tensor))
+    TANDEM_UNREACHABLE(
+        qk_norm_forward(Tensor, Tensor, Tensor, Tensor, Tensor, int64_t, int64_t, float))
+    TANDEM_UNREACHABLE(qk_norm_backward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
+                                        Tensor, int64_t, int64_t))
+    TANDEM_UNREACHABLE(rope_forward(Tensor, int64_t, int64_t, const backend::RopeParams&, int64_t))
+    TANDEM_UNREACHABLE(rope_backward(Tensor, int64_t, int64_t, const backend::RopeParams&, int64_t))
+    TANDEM_UNREACHABLE(attention_forward(Tensor, Tensor, Tensor, int64_t, int64_t))
+    TANDEM_UNREACHABLE(
+        attention_backward(Tensor, Tensor, Tensor, Tensor, Tensor, int64_t, int64_t))
+    TANDEM_UNREACHABLE(embedding_at_forward(Tensor, Tensor, Tensor, Tensor, Tensor))
+    TANDEM_UNREACHABLE(
+        rope_at_forward(Tensor, Tensor, int64_t, int64_t, const backend::RopeParams&))
+    TANDEM_UNREACHABLE(
+        paged_kv_write(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, int64_t, int64_t))
+    TANDEM_UNREACHABLE(paged_attention_forward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
+                                               Tensor, int64_t, int64_t))
+    TANDEM_UNREACHABLE(add(Tensor, Tensor, Tensor))
+    TANDEM_UNREACHABLE(cross_entropy_forward(Tensor, Tensor, Tensor, Tensor, int32_t))
+    TANDEM_UNREACHABLE(cross_entropy_backward(Tensor, Tensor, Tensor, Tensor, float, int32_t))
+    TANDEM_UNREACHABLE(scale(Tensor, float))
+    TANDEM_UNREACHABLE(adamw_update(Tensor, Tensor, Tensor, Tensor, const backend::AdamWParams&))
+#undef TANDEM_UNREACHABLE
+    double sum(Tensor) override {
+        ADD_FAILURE() << "sum ran";
+        return 0;
     }
-    void embedding_backward(Tensor de, Tensor dp, Tensor d, Tensor t) override {
-        be_.embedding_backward(de, dp, d, t);
+    double sum_squares(Tensor) override {
+        ADD_FAILURE() << "sum_squares ran";
+        return 0;
     }
-    void layer_norm_forward(Tensor y, Tensor m, Tensor r, Tensor x, Tensor w, Tensor b,
-                            float eps) override {
-        be_.layer_norm_forward(y, m, r, x, w, b, eps);
-    }
-    void layer_norm_backward(Tensor dx, Tensor dw, Tensor db, Tensor dy, Tensor x, Tensor w,
-                             Tensor m, Tensor r) override {
-        be_.layer_norm_backward(dx, dw, db, dy, x, w, m, r);
-    }
-    void rms_norm_forward(Tensor y, Tensor r, Tensor x, Tensor w, float eps) override {
-        be_.rms_norm_forward(y, r, x, w, eps);
-    }
-    void rms_norm_backward(Tensor dx, Tensor dw, Tensor dy, Tensor x, Tensor w, Tensor r) override {
-        be_.rms_norm_backward(dx, dw, dy, x, w, r);
-    }
-    void matmul(Tensor o, Tensor a, Tensor b, Tensor bias, bool ta, bool tb, bool acc) override {
-        be_.matmul(o, a, b, bias, ta, tb, acc);
-    }
-    void bias_backward(Tensor db, Tensor d) override { be_.bias_backward(db, d); }
-    void gelu_forward(Tensor y, Tensor x) override { be_.gelu_forward(y, x); }
-    void gelu_backward(Tensor dx, Tensor dy, Tensor x) override { be_.gelu_backward(dx, dy, x); }
-    void swiglu_forward(Tensor y, Tensor g) override { be_.swiglu_forward(y, g); }
-    void swiglu_backward(Tensor dg, Tensor dy, Tensor g) override { be_.swiglu_backward(dg, dy, g); }
-    void qk_norm_forward(Tensor y, Tensor r, Tensor qkv, Tensor qw, Tensor kw, int64_t H,
-                         int64_t Hkv, float eps) override {
-        be_.qk_norm_forward(y, r, qkv, qw, kw, H, Hkv, eps);
-    }
-    void qk_norm_backward(Tensor d, Tensor dq, Tensor dk, Tensor dy, Tensor qkv, Tensor qw,
-                          Tensor kw, Tensor r, int64_t H, int64_t Hkv) override {
-        be_.qk_norm_backward(d, dq, dk, dy, qkv, qw, kw, r, H, Hkv);
-    }
-    void rope_forward(Tensor qkv, int64_t H, int64_t Hkv, const backend::RopeParams& p,
-                      int64_t off) override {
-        be_.rope_forward(qkv, H, Hkv, p, off);
-    }
-    void rope_backward(Tensor d, int64_t H, int64_t Hkv, const backend::RopeParams& p,
-                       int64_t off) override {
-        be_.rope_backward(d, H, Hkv, p, off);
-    }
-    void attention_forward(Tensor o, Tensor lse, Tensor qkv, int64_t H, int64_t Hkv) override {
-        be_.attention_forward(o, lse, qkv, H, Hkv);
-    }
-    void attention_backward(Tensor d, Tensor dout, Tensor qkv, Tensor o, Tensor lse, int64_t H,
-                            int64_t Hkv) override {
-        be_.attention_backward(d, dout, qkv, o, lse, H, Hkv);
-    }
-    void embedding_at_forward(Tensor o, Tensor t, Tensor p, Tensor e, Tensor pe) override {
-        be_.embedding_at_forward(o, t, p, e, pe);
-    }
-    void rope_at_forward(Tensor qkv, Tensor p, int64_t H, int64_t Hkv,
-                         const backend::RopeParams& r) override {
-        be_.rope_at_forward(qkv, p, H, Hkv, r);
-    }
-    void paged_kv_write(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, int64_t, int64_t) override {
-        ADD_FAILURE() << "a lacking kernel was called";
-    }
-    void paged_attention_forward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, int64_t,
-                                 int64_t) override {
-        ADD_FAILURE() << "a lacking kernel was called";
-    }
-    void kv_cache_write(Tensor k, Tensor v, Tensor qkv, int64_t H, int64_t Hkv,
-                        int64_t pos) override {
-        be_.kv_cache_write(k, v, qkv, H, Hkv, pos);
-    }
-    void attention_cached_forward(Tensor o, Tensor qkv, Tensor k, Tensor v, int64_t H,
-                                  int64_t Hkv, int64_t pos) override {
-        be_.attention_cached_forward(o, qkv, k, v, H, Hkv, pos);
-    }
-    void add(Tensor o, Tensor a, Tensor b) override { be_.add(o, a, b); }
-    void cross_entropy_forward(Tensor l, Tensor lse, Tensor z, Tensor t, int32_t ig) override {
-        be_.cross_entropy_forward(l, lse, z, t, ig);
-    }
-    void cross_entropy_backward(Tensor dz, Tensor z, Tensor lse, Tensor t, float dl,
-                                int32_t ig) override {
-        be_.cross_entropy_backward(dz, z, lse, t, dl, ig);
-    }
-    double sum(Tensor x) override { return be_.sum(x); }
-    double sum_squares(Tensor x) override { return be_.sum_squares(x); }
-    void scale(Tensor x, float s) override { be_.scale(x, s); }
-    void adamw_update(Tensor p, Tensor g, Tensor m, Tensor v,
-                      const backend::AdamWParams& hp) override {
-        be_.adamw_update(p, g, m, v, hp);
-    }
-
-private:
-    backend::Backend& be_ = backend::get_backend("reference");
 };
 
 TEST(PagedForward, RefusesABackendThatLacksAnInferenceKernel) {

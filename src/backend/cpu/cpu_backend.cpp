@@ -136,19 +136,6 @@ class CpuBackend final : public HostMemoryBackend {
         cpu::attention_backward(dqkv, dout, qkv, out, lse, H, Hkv);
     }
 
-    void kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, int64_t H, int64_t Hkv,
-                        int64_t pos) override {
-        checks::kv_cache(k_cache, v_cache, qkv, H, Hkv, pos);
-        expect_f32(qkv);
-        cpu::kv_cache_write(k_cache, v_cache, qkv, H, Hkv, pos);
-    }
-    void attention_cached_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_cache,
-                                  int64_t H, int64_t Hkv, int64_t pos) override {
-        checks::attention_cached_forward(out, qkv, k_cache, v_cache, H, Hkv, pos);
-        expect_f32(qkv);
-        cpu::attention_cached_forward(out, qkv, k_cache, v_cache, H, Hkv, pos);
-    }
-
     void embedding_at_forward(Tensor out, Tensor tokens, Tensor positions, Tensor wte,
                               Tensor wpe) override {
         checks::embedding_at_forward(out, tokens, positions, wte, wpe);

@@ -36,9 +36,6 @@ void swiglu_backward(Tensor dgate_up, Tensor dy, Tensor gate_up);
 void rope(Tensor qkv, int64_t H, int64_t Hkv, const RopeParams& params, int64_t pos_offset,
           bool inverse);
 void attention_forward(Tensor out, Tensor lse, Tensor qkv, int64_t H, int64_t Hkv);
-void kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, int64_t H, int64_t Hkv, int64_t pos);
-void attention_cached_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_cache, int64_t H,
-                              int64_t Hkv, int64_t pos);
 void rope_at(Tensor qkv, Tensor positions, int64_t H, int64_t Hkv, const RopeParams& params);
 void paged_kv_write(Tensor k_pages, Tensor v_pages, Tensor qkv, Tensor page_table,
                     Tensor seq_index, Tensor positions, int64_t H, int64_t Hkv);

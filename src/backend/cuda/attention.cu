@@ -1,6 +1,5 @@
-// Rotary embeddings, causal grouped-query attention that never stores the T x T scores, and
-// its inference form over a key/value cache (the same forward kernel, reading k and v from the
-// caches; kv_cache_write fills them).
+// Rotary embeddings and causal grouped-query attention that never stores the T x T scores.
+// (The paged-cache inference kernels are not written for CUDA yet: see missing_kernels.)
 // Forward is flash-style: a block owns 32 query rows of one (batch, head), walks the key/value
 // tiles of 32 positions up to the diagonal through shared memory, and keeps an online softmax
 // (running max m and sum l, the accumulator rescaled when m grows), saving lse = m + log l.
@@ -127,22 +126,6 @@ __global__ void __launch_bounds__(kThreads)
         if (d < a.D) out[a.at(a.o, b, t, h) + d] = from_f32<T>(acc[i] * inv_l);
     }
     if (lse && grp == 0) lse[(int64_t(b) * a.H + h) * a.Tq + t] = m + logf(l);
-}
-
-// Copies the k and v heads of qkv [B, Tq, W] to cache positions [pos, pos + Tq).
-template <typename T>
-__global__ void kv_cache_write_kernel(T* k_cache, T* v_cache, const T* qkv, int64_t B, int Tq,
-                                      int64_t S, int H, int Hkv, int D, int64_t pos) {
-    const int64_t W = int64_t(H + 2 * Hkv) * D, n = B * Tq * Hkv * D;
-    for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < n;
-         idx += int64_t(gridDim.x) * blockDim.x) {
-        const int64_t e = idx % (int64_t(Hkv) * D), bt = idx / (int64_t(Hkv) * D);
-        const int64_t b = bt / Tq, t = bt % Tq;
-        const int64_t src = bt * W + int64_t(H) * D + e;
-        const int64_t dst = (b * S + pos + t) * Hkv * D + e;
-        k_cache[dst] = qkv[src];
-        v_cache[dst] = qkv[src + int64_t(Hkv) * D];
-    }
 }
 
 // delta[b, h, t] = dout . out, one warp per row.
@@ -356,43 +339,6 @@ void attention_forward(Context& ctx, Tensor out, Tensor lse, Tensor qkv, int64_t
             attention_forward_kernel<T, decltype(ni)::value><<<grid, kThreads, 0, ctx.stream>>>(
                 out.as<T>(), lse.as<float>(), x, x + int64_t(H) * geo.D,
                 x + int64_t(H + Hkv) * geo.D, args, scale);
-        });
-    });
-    TANDEM_CUDA_CHECK_LAUNCH();
-}
-
-void kv_cache_write(Context& ctx, Tensor k_cache, Tensor v_cache, Tensor qkv, int64_t H,
-                    int64_t Hkv, int64_t pos) {
-    const checks::KvCacheDims d = checks::kv_cache(k_cache, v_cache, qkv, H, Hkv, pos);
-    expect_compute_dtype(qkv);
-    const int64_t n = d.B * d.Tq * Hkv * d.D;
-    if (n == 0) return;
-    dispatch(qkv.dtype, [&](auto tag) {
-        using T = decltype(tag);
-        kv_cache_write_kernel<T><<<n_blocks_for(n, 256), 256, 0, ctx.stream>>>(
-            k_cache.as<T>(), v_cache.as<T>(), qkv.as<T>(), d.B, int(d.Tq), d.S, int(H), int(Hkv),
-            int(d.D), pos);
-    });
-    TANDEM_CUDA_CHECK_LAUNCH();
-}
-
-void attention_cached_forward(Context& ctx, Tensor out, Tensor qkv, Tensor k_cache,
-                              Tensor v_cache, int64_t H, int64_t Hkv, int64_t pos) {
-    checks::attention_cached_forward(out, qkv, k_cache, v_cache, H, Hkv, pos);
-    expect_compute_dtype(qkv);
-    const checks::KvCacheDims d = checks::kv_cache(k_cache, v_cache, qkv, H, Hkv, pos);
-    TANDEM_ASSERT(d.S < (int64_t(1) << 30), k_cache.str());
-    if (d.B == 0 || d.Tq == 0) return;
-    const float scale = float(1.0 / std::sqrt(double(d.D)));
-    const int64_t W = (H + 2 * Hkv) * d.D, O = H * d.D, KV = Hkv * d.D;
-    const ForwardArgs args{int(d.Tq), int(pos + d.Tq), int(pos), int(H), int(Hkv), int(d.D),
-                           {d.Tq * W, W}, {d.S * KV, KV}, {d.Tq * O, O}};
-    const dim3 grid(unsigned((d.Tq + kRows - 1) / kRows), unsigned(H), unsigned(d.B));
-    dispatch(qkv.dtype, [&](auto tag) {
-        using T = decltype(tag);
-        dispatch_head_dim(int(d.D), [&](auto ni) {
-            attention_forward_kernel<T, decltype(ni)::value><<<grid, kThreads, 0, ctx.stream>>>(
-                out.as<T>(), nullptr, qkv.as<T>(), k_cache.as<T>(), v_cache.as<T>(), args, scale);
         });
     });
     TANDEM_CUDA_CHECK_LAUNCH();

@@ -79,11 +79,6 @@ void attention_forward(Context&, Tensor out, Tensor lse, Tensor qkv, int64_t H, 
 void attention_backward(Context&, Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse,
                         int64_t H, int64_t Hkv);
 
-void kv_cache_write(Context&, Tensor k_cache, Tensor v_cache, Tensor qkv, int64_t H, int64_t Hkv,
-                    int64_t pos);
-void attention_cached_forward(Context&, Tensor out, Tensor qkv, Tensor k_cache, Tensor v_cache,
-                              int64_t H, int64_t Hkv, int64_t pos);
-
 void add(Context&, Tensor out, Tensor a, Tensor b);
 void scale(Context&, Tensor x, float s);
 double sum(Context&, Tensor x, bool squares);

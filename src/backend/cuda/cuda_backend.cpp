@@ -122,14 +122,6 @@ public:
                             int64_t H, int64_t Hkv) override {
         cuda::attention_backward(ctx_, dqkv, dout, qkv, out, lse, H, Hkv);
     }
-    void kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, int64_t H, int64_t Hkv,
-                        int64_t pos) override {
-        cuda::kv_cache_write(ctx_, k_cache, v_cache, qkv, H, Hkv, pos);
-    }
-    void attention_cached_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_cache,
-                                  int64_t H, int64_t Hkv, int64_t pos) override {
-        cuda::attention_cached_forward(ctx_, out, qkv, k_cache, v_cache, H, Hkv, pos);
-    }
     // TODO(#15): the paged inference kernels. Until then missing_kernels() names them and the
     // engine refuses this backend before any of them is called.
     void embedding_at_forward(Tensor, Tensor, Tensor, Tensor, Tensor) override {

@@ -137,18 +137,6 @@ class ReferenceBackend final : public HostMemoryBackend {
                         ref::attention_backward<Real>(dqkv, dout, qkv, out, lse, H, Hkv));
     }
 
-    void kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, int64_t H, int64_t Hkv,
-                        int64_t pos) override {
-        checks::kv_cache(k_cache, v_cache, qkv, H, Hkv, pos);
-        TANDEM_DISPATCH(qkv.dtype, ref::kv_cache_write<Real>(k_cache, v_cache, qkv, H, Hkv, pos));
-    }
-    void attention_cached_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_cache,
-                                  int64_t H, int64_t Hkv, int64_t pos) override {
-        checks::attention_cached_forward(out, qkv, k_cache, v_cache, H, Hkv, pos);
-        TANDEM_DISPATCH(qkv.dtype, ref::attention_cached_forward<Real>(out, qkv, k_cache, v_cache,
-                                                                       H, Hkv, pos));
-    }
-
     void embedding_at_forward(Tensor out, Tensor tokens, Tensor positions, Tensor wte,
                               Tensor wpe) override {
         checks::embedding_at_forward(out, tokens, positions, wte, wpe);

@@ -269,29 +269,6 @@ TEST_P(CudaKernels, AttentionLongSequence) {
     check_attention(dtype(), {1, 300, 2, 1, 64});
 }
 
-TEST_P(CudaKernels, KvCacheWriteAndCachedAttention) {
-    for (auto [B, H, Hkv, D] : {std::tuple{2, 6, 2, 16}, std::tuple{1, 4, 4, 64},
-                                std::tuple{1, 8, 1, 128}}) {
-        const int64_t S = 45, W = (H + 2 * Hkv) * D;
-        const std::string what = "H=" + std::to_string(H) + " Hkv=" + std::to_string(Hkv) +
-                                 " D=" + std::to_string(D);
-        Pair k_cache = make_zeros({B, S, Hkv * D}, dtype()), v_cache = make_zeros({B, S, Hkv * D}, dtype());
-        int64_t pos = 0;
-        for (int64_t Tq : {33, 1, 7, 1}) {  // a prefill, then decode steps and a chunk
-            Pair qkv = values(random_normal(B * Tq * W, 111 + pos), {B, Tq, W});
-            Pair out = make_poisoned({B, Tq, H * D}, dtype());
-            run_both([&](backend::Backend& be, Side s) {
-                be.kv_cache_write(s(k_cache), s(v_cache), s(qkv), H, Hkv, pos);
-                be.attention_cached_forward(s(out), s(qkv), s(k_cache), s(v_cache), H, Hkv, pos);
-            });
-            expect_close(k_cache, tol(), "kv_cache_write k " + what);
-            expect_close(v_cache, tol(), "kv_cache_write v " + what);
-            expect_close(out, tol(), "attention_cached_forward pos=" + std::to_string(pos) + " " + what);
-            pos += Tq;
-        }
-    }
-}
-
 TEST_P(CudaKernels, CrossEntropyWithIgnoredTargets) {
     for (auto [N, V] : {std::tuple{1, 1}, std::tuple{7, 33}, std::tuple{33, 4097},
                         std::tuple{4, 50304}}) {
