@@ -13,8 +13,9 @@
 #include "cli/train_progress.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "infer/decoder.h"
+#include "infer/engine.h"
 #include "infer/generate.h"
+#include "infer/paged_forward.h"
 #include "infer/model_source.h"
 #include "io/bpe_trainer.h"
 #include "io/prepare.h"
@@ -120,7 +121,10 @@ void run_demo(const DemoArgs& a) {
     backend::Backend& be = backend::get_backend(a.device);
     infer::LoadedModel loaded = infer::load_model(run_dir, be);
     const int64_t context = loaded.weights->config().max_seq_len;
-    infer::Decoder decoder(*loaded.weights, 1, context, context);
+    // One sequence at a time, the whole context in the cache.
+    infer::PagedForward model(*loaded.weights, {.max_tokens_per_step = context,
+                                                .pages = {.n_pages = (context + 15) / 16, .page_size = 16}});
+    infer::Engine engine(model, *loaded.tokenizer);
     for (int64_t i = 0; i < a.samples; ++i) {
         infer::GenerateOptions g;
         g.max_tokens = 100;
@@ -128,7 +132,7 @@ void run_demo(const DemoArgs& a) {
         g.sampling.top_k = 40;
         g.sampling.top_p = 0.95f;
         g.sampling.seed = static_cast<uint64_t>(i + 1);
-        const infer::GenerateResult sample = infer::generate(decoder, *loaded.tokenizer, g);
+        const infer::GenerateResult sample = infer::generate(engine, *loaded.tokenizer, g);
         std::printf("--- sample %lld (seed %lld) ---\n%s\n", (long long)i + 1, (long long)i + 1, sample.text.c_str());
     }
     std::printf("---\n");

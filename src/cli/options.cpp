@@ -76,4 +76,27 @@ void add_text_input_options(CLI::App* cmd, TextInputArgs& a, const std::string& 
                     "default: each file is one document");
 }
 
+void add_engine_options(CLI::App* cmd, EngineArgs& a) {
+    between(cmd->add_option("--max-seqs", a.max_seqs, "sequences running at once at most"), 1, 4096)
+        ->capture_default_str();
+    between(cmd->add_option("--max-tokens-per-step", a.max_tokens_per_step,
+                            "tokens of one model step at most (default: the model's limit)"),
+            1, 1 << 20);
+    between(cmd->add_option("--prefill-chunk", a.prefill_chunk,
+                            "prompt tokens of one sequence per step at most"),
+            1, 1 << 20)
+        ->capture_default_str();
+    CLI::Option* pages = between(
+        cmd->add_option("--kv-pages", a.kv_pages,
+                        "pages in the KV cache (default: what the prompts and --max-tokens need)"),
+        1, INT32_MAX);
+    positive(cmd->add_option("--kv-memory", a.kv_memory_mb, "KV cache size in MB, instead of --kv-pages"))
+        ->excludes(pages);
+    between(cmd->add_option("--kv-page-size", a.kv_page_size, "positions per KV page"), 1, 4096)
+        ->capture_default_str();
+    cmd->add_option("--kv-dtype", a.kv_dtype, "f32 or f16: the keys and values kept per position")
+        ->check(CLI::IsMember({"f32", "f16"}))
+        ->capture_default_str();
+}
+
 }  // namespace tandem::cli

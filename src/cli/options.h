@@ -50,4 +50,17 @@ struct TextInputArgs {
 void add_text_input_options(CLI::App* cmd, TextInputArgs& args, const std::string& input_help,
                             bool required);
 
+// The inference engine's limits and its KV cache, as generate (and later serve) take them.
+struct EngineArgs {
+    int64_t max_seqs = 64;            // --max-seqs
+    int64_t max_tokens_per_step = 0;  // --max-tokens-per-step; 0: the model's
+    int64_t prefill_chunk = 256;      // --prefill-chunk
+    int64_t kv_pages = 0;             // --kv-pages; 0: from --kv-memory, else what the work needs
+    double kv_memory_mb = 0;          // --kv-memory
+    int64_t kv_page_size = 16;        // --kv-page-size, positions per page
+    std::string kv_dtype = "f32";     // --kv-dtype
+};
+
+void add_engine_options(CLI::App* cmd, EngineArgs& args);
+
 }  // namespace tandem::cli

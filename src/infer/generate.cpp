@@ -1,86 +1,97 @@
-// The generation loop: prefill, then sample and feed one token at a time; what text may be
-// streamed yet is TextStream's decision.
+// Prompts to engine requests and engine events back to text, for one prompt or a batch.
 #include "infer/generate.h"
 
-#include <algorithm>
+#include <unordered_map>
 
 #include "core/error.h"
-#include "infer/text_stream.h"
 
 namespace tandem::infer {
 
-GenerateResult generate(Decoder& decoder, const io::BpeTokenizer& tokenizer,
+std::vector<int32_t> encode_prompt(const io::BpeTokenizer& tokenizer, std::string_view prompt) {
+    std::vector<int32_t> ids = tokenizer.encode_with_special(prompt);
+    if (ids.empty()) ids.push_back(tokenizer.eot_id());
+    return ids;
+}
+
+Request make_request(const io::BpeTokenizer& tokenizer, const GenerateOptions& options,
+                     std::vector<int32_t> prompt) {
+    Request r{.prompt = std::move(prompt),
+              .sampling = options.sampling,
+              .max_tokens = options.max_tokens,
+              .stop = options.stop,
+              .n = options.n};
+    // The end-of-text token, the tokenizer's EOS and generation_config.json's: any ends the text.
+    if (options.stop_at_eot) {
+        r.stop_ids = options.stop_ids;
+        if (tokenizer.model().eos_id >= 0) r.stop_ids.push_back(tokenizer.model().eos_id);
+        try {
+            r.stop_ids.push_back(tokenizer.eot_id());
+        } catch (const Error&) {  // a tokenizer without one: the others still stop
+        }
+    }
+    return r;
+}
+
+namespace {
+
+void add_event(GenerateResult& result, const SequenceEvent& e) {
+    result.n_tokens += static_cast<int64_t>(e.tokens.size());
+    result.text += e.text;
+    if (e.finish != FinishReason::None) result.finish_reason = finish_reason_name(e.finish);
+}
+
+}  // namespace
+
+GenerateResult generate(Engine& engine, const io::BpeTokenizer& tokenizer,
                         const GenerateOptions& options,
                         const std::function<void(std::string_view)>& on_text) {
-    if (options.max_tokens < 0) throw Error("--max-tokens must be >= 0, got ", options.max_tokens);
-    TextStream stream(tokenizer, options.stop);  // throws on an empty stop string
-    options.sampling.validate(tokenizer.vocab_size());
-    Sampler sampler(options.sampling);
+    TANDEM_ASSERT(options.n == 1 && !engine.has_work(), options.n);
     GenerateResult result;
-
-    // As HF's tokenizer(text): the BOS (or EOS) the model's tokenizer files ask for.
-    std::vector<int32_t> prompt = tokenizer.encode_with_special(options.prompt);
-    if (prompt.empty()) {
-        // Start from the end-of-text token, the boundary every training document follows.
-        prompt.push_back(tokenizer.eot_id());
-    }
+    std::vector<int32_t> prompt = encode_prompt(tokenizer, options.prompt);
     result.n_prompt_tokens = static_cast<int64_t>(prompt.size());
-    if (result.n_prompt_tokens >= decoder.capacity())
-        throw Error("the prompt is ", prompt.size(), " tokens but the model's context holds ",
-                    decoder.capacity(), " (shorten the prompt)");
-
+    engine.submit(make_request(tokenizer, options, std::move(prompt)));
     if (options.echo_prompt && on_text) on_text(options.prompt);
-    decoder.reset();
-    // The end-of-text token, the tokenizer's EOS and generation_config.json's: any ends the text.
-    std::vector<int32_t> stop_ids;
-    if (options.stop_at_eot) {
-        stop_ids = options.stop_ids;
-        if (tokenizer.model().eos_id >= 0) stop_ids.push_back(tokenizer.model().eos_id);
-        try {
-            stop_ids.push_back(tokenizer.eot_id());
-        } catch (const Error&) {
-        }
-    }
-    // Prefill in chunks the decoder accepts, then one token at a time.
-    const std::vector<float>* logits = nullptr;
-    const int64_t V = decoder.weights().config().vocab_size;
-    for (size_t at = 0; at < prompt.size();) {
-        const int64_t n = std::min<int64_t>(decoder.max_chunk(), prompt.size() - at);
-        logits = &decoder.feed(std::span(prompt).subspan(at, n), 1, n);
-        at += n;
-    }
-
-    const auto emit = [&](const std::string& text) {
-        if (on_text && !text.empty()) on_text(text);
-    };
-    result.finish_reason = "length";
-    std::vector<int32_t> generated;
-    for (int64_t i = 0; i < options.max_tokens; ++i) {
-        // Token ids past the tokenizer's vocabulary (a padded model) are never sampled.
-        const std::span<const float> row(logits->data(),
-                                         std::min<int64_t>(V, tokenizer.vocab_size()));
-        const int32_t next = sampler.sample(row, {0, decoder.position()}, {prompt, generated}).id;
-        if (std::find(stop_ids.begin(), stop_ids.end(), next) != stop_ids.end()) {
-            result.finish_reason = "eot";
-            break;
-        }
-        generated.push_back(next);
-        ++result.n_tokens;
-        const TextStream::Update update = stream.push(next);  // a stop string ends the text
-        emit(update.text);
-        if (update.stopped) {
-            result.finish_reason = "stop";
-            break;
-        }
-        if (decoder.position() >= decoder.capacity()) {
-            result.finish_reason = "context";
-            break;
-        }
-        logits = &decoder.feed(std::span(&generated.back(), 1), 1, 1);
-    }
-    emit(stream.finish());
-    result.text = stream.text();
+    engine.run([&](const SequenceEvent& e) {
+        add_event(result, e);
+        if (on_text && !e.text.empty()) on_text(e.text);
+    });
     return result;
+}
+
+std::vector<std::vector<GenerateResult>> generate_batch(
+    Engine& engine, const io::BpeTokenizer& tokenizer, std::span<const std::string> prompts,
+    const GenerateOptions& options, const std::function<void(const BatchProgress&)>& on_progress) {
+    std::vector<Request> requests;
+    std::vector<std::vector<GenerateResult>> results(prompts.size());
+    for (size_t i = 0; i < prompts.size(); ++i) {
+        requests.push_back(make_request(tokenizer, options, encode_prompt(tokenizer, prompts[i])));
+        results[i].resize(options.n);
+        for (GenerateResult& r : results[i])
+            r.n_prompt_tokens = static_cast<int64_t>(requests.back().prompt.size());
+    }
+    // Every request is checked before any is queued: a bad prompt stops the batch before it runs.
+    std::unordered_map<RequestId, size_t> prompt_of;
+    for (size_t i = 0; i < requests.size(); ++i) {
+        try {
+            prompt_of[engine.submit(std::move(requests[i]))] = i;
+        } catch (const Error& e) {
+            for (const auto& [id, at] : prompt_of) engine.cancel(id);
+            engine.run();  // takes the cancellations in
+            throw Error("prompt ", i + 1, ": ", e.what());
+        }
+    }
+    BatchProgress progress{.n_total = static_cast<int64_t>(prompts.size()) * options.n};
+    while (engine.has_work()) {
+        for (const SequenceEvent& e : engine.step()) {
+            auto it = prompt_of.find(e.request);
+            if (it == prompt_of.end()) continue;  // someone else's request
+            add_event(results[it->second][e.sequence], e);
+            progress.n_tokens += static_cast<int64_t>(e.tokens.size());
+            progress.n_done += e.finish != FinishReason::None;
+        }
+        if (on_progress) on_progress(progress);
+    }
+    return results;
 }
 
 }  // namespace tandem::infer

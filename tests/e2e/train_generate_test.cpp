@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "e2e_util.h"
@@ -116,6 +117,57 @@ TEST_F(TrainGenerate, GenerationIsDeterministicForASeedAndGreedyAtTemperatureZer
     RunResult c = run_tandem("generate --model " + dir_ + "/run/checkpoints/step-100 --prompt 'The meaning of' "
                              "--max-tokens 24 --temperature 0.9 --seed 3");
     EXPECT_EQ(c.out, a.out);
+}
+
+void expect_user_error(const RunResult& r, const std::string& fragment);
+
+// The lines of a batched generate's stdout, one JSON object per sample.
+std::vector<nlohmann::json> json_lines(const std::string& out) {
+    std::vector<nlohmann::json> lines;
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+    return lines;
+}
+
+TEST_F(TrainGenerate, GreedyOutputOfEveryPromptIsTheSameAloneAndInABatchOf16) {
+    const std::vector<std::string> prompts = {
+        "The meaning of", "A", "Science is the", "Computers are", "Never", "What is",
+        "The best way to", "If you", "I think that", "In the beginning", "Why", "There are two",
+        "Life", "It is a truth universally", "The", "Today"};
+    std::string file;
+    for (const std::string& p : prompts) file += p + "\n";
+    std::ofstream(dir_ + "/prompts.txt") << file;
+    const std::string common = "generate --model " + dir_ + "/run --temperature 0 --max-tokens 20 ";
+    RunResult batch = run_tandem(common + "--prompts " + dir_ + "/prompts.txt --max-seqs 16 --prefill-chunk 8");
+    ASSERT_EQ(batch.exit_code, 0) << batch.err;
+    EXPECT_NE(batch.err.find("tokens/s"), std::string::npos) << batch.err;
+    const auto lines = json_lines(batch.out);
+    ASSERT_EQ(lines.size(), prompts.size()) << batch.out;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+        EXPECT_EQ(lines[i]["index"], i);
+        EXPECT_EQ(lines[i]["prompt"], prompts[i]);
+        RunResult alone = run_tandem(common + "--prompt " + shell_quote(prompts[i]));
+        ASSERT_EQ(alone.exit_code, 0) << alone.err;
+        EXPECT_EQ(alone.out, prompts[i] + lines[i]["text"].get<std::string>() + "\n") << "prompt " << i;
+    }
+}
+
+TEST_F(TrainGenerate, JsonLinesPromptsWithNSamplesEachAndTheirErrors) {
+    std::ofstream(dir_ + "/prompts.jsonl") << "{\"prompt\": \"The meaning of\"}\n{\"prompt\": \"Why\"}\n";
+    const std::string common = "generate --model " + dir_ + "/run --temperature 0.9 --seed 5 --max-tokens 12 --n 3 ";
+    RunResult a = run_tandem(common + "--prompts " + dir_ + "/prompts.jsonl");
+    ASSERT_EQ(a.exit_code, 0) << a.err;
+    const auto lines = json_lines(a.out);
+    ASSERT_EQ(lines.size(), 6u) << a.out;
+    EXPECT_EQ(lines[4]["prompt"], "Why");
+    EXPECT_EQ(lines[4]["sample"], 1);
+    EXPECT_NE(lines[0]["text"], lines[1]["text"]);  // samples of one prompt differ
+    EXPECT_EQ(run_tandem(common + "--prompts " + dir_ + "/prompts.jsonl").out, a.out);  // and repeat
+
+    std::ofstream(dir_ + "/bad.jsonl") << "{\"prompt\": \"a\"}\n{\"text\": \"b\"}\n";
+    expect_user_error(run_tandem(common + "--prompts " + dir_ + "/bad.jsonl"), "bad.jsonl:2:");
+    expect_user_error(run_tandem(common + "--prompts " + dir_ + "/missing.txt"), "missing.txt");
+    expect_user_error(run_tandem(common + "--prompt x --kv-pages 1 --kv-page-size 4"), "KV pages");
 }
 
 TEST_F(TrainGenerate, InfoDescribesRunsCheckpointsAndShards) {

@@ -1,0 +1,91 @@
+// Continuous batching without a model: which sequences run in the next step, how many of their
+// tokens, and in which pages of the cache. Sequences join and leave between steps; each step
+// takes the decode tokens of running sequences first, then prompt chunks with the token budget
+// left, then admits queued sequences. When a running sequence needs a page and the pool has none,
+// the most recently admitted sequence is preempted: its pages are freed and it goes back to the
+// head of the queue with its tokens kept, to be recomputed later. Sampling is the engine's job.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "infer/page_pool.h"
+#include "infer/step_model.h"
+
+namespace tandem::infer {
+
+using SeqId = int64_t;
+
+struct SchedulerOptions {
+    int64_t max_seqs = 64;             // running sequences at most
+    int64_t max_tokens_per_step = 512;  // rows of one step at most
+    int64_t prefill_chunk = 256;        // rows of one sequence's prompt in one step at most
+};
+
+// One scheduled step: the batch for the StepModel and who is in it.
+struct StepPlan {
+    StepBatch batch;
+    std::vector<SeqId> seqs;      // sequence of each page_table row, in batch order
+    std::vector<SeqId> sampling;  // sequence of each logit row: it samples a token after the step
+    std::vector<SeqId> preempted;  // sent back to the queue while planning this step
+    bool empty() const { return batch.tokens.empty(); }
+};
+
+class Scheduler {
+public:
+    // Throws Error naming the option when a limit is below 1.
+    Scheduler(SchedulerOptions options, PageGeometry pages, int64_t max_positions);
+
+    // Queues a sequence whose known tokens are `tokens` (its prompt, or prompt and generated
+    // tokens), which will hold at most `max_cached` positions in the cache. Throws Error when
+    // those positions need more pages than the whole pool has: it could never run.
+    void add(SeqId id, std::vector<int32_t> tokens, int64_t max_cached);
+    // A token sampled for a sequence after a step: its next input.
+    void append(SeqId id, int32_t token);
+    // Drops a waiting or running sequence and returns its pages; false when `id` is unknown.
+    bool remove(SeqId id);
+
+    // Plans the next step and counts its rows as cached. Empty when nothing can run.
+    StepPlan schedule();
+
+    bool contains(SeqId id) const { return seqs_.count(id) != 0; }
+    std::span<const int32_t> tokens(SeqId id) const;
+    int64_t n_waiting() const { return static_cast<int64_t>(waiting_.size()); }
+    int64_t n_running() const { return static_cast<int64_t>(running_.size()); }
+    bool empty() const { return seqs_.empty(); }
+    int64_t n_preemptions() const { return n_preemptions_; }
+    const PagePool& pool() const { return pool_; }
+    const SchedulerOptions& options() const { return options_; }
+
+private:
+    struct Seq {
+        std::vector<int32_t> tokens;  // every known token; positions [0, n_cached) are cached
+        int64_t n_cached = 0;
+        PageList pages;
+    };
+    struct Pick {
+        SeqId id;
+        int64_t n_rows;
+    };
+    int64_t uncached(const Seq& s) const { return static_cast<int64_t>(s.tokens.size()) - s.n_cached; }
+    // Gives sequence `id` pages for up to `want` more rows, preempting the newest running
+    // sequences while not even one row's can be had. Returns the rows granted (>= 1), or 0 when
+    // `id` itself was preempted.
+    int64_t grant(SeqId id, int64_t want, std::vector<Pick>& picks, int64_t& budget,
+                  StepPlan& plan);
+    void preempt(SeqId id);
+    StepPlan build(const std::vector<Pick>& picks, StepPlan plan);
+
+    SchedulerOptions options_;
+    int64_t max_positions_;
+    PagePool pool_;
+    std::unordered_map<SeqId, Seq> seqs_;
+    std::deque<SeqId> waiting_;   // front runs first
+    std::vector<SeqId> running_;  // in admission order: the newest is last
+    int64_t n_preemptions_ = 0;
+};
+
+}  // namespace tandem::infer

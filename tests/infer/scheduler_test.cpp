@@ -1,0 +1,221 @@
+// The page pool and the scheduler driven with a fake model that reads every sequence back through
+// its pages: outputs match the page-free oracle alone and in a crowd, per-step limits hold, a
+// full pool makes sequences wait or recompute, and removed sequences return their pages.
+#include "infer/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "common/error_message.h"
+#include "fake_step_model.h"
+
+namespace tandem::infer {
+namespace {
+
+using testing::error_message;
+using testing::FakeLimits;
+using testing::FakeStepModel;
+
+TEST(PagePool, ReservesGrowsAndReleases) {
+    PagePool pool({.n_pages = 4, .page_size = 3});
+    EXPECT_EQ(pool.pages_for(0), 0);
+    EXPECT_EQ(pool.pages_for(3), 1);
+    EXPECT_EQ(pool.pages_for(4), 2);
+    PageList a, b;
+    ASSERT_TRUE(pool.reserve(a, 4));
+    EXPECT_EQ(a.size(), 2u);
+    ASSERT_TRUE(pool.reserve(a, 6));  // still two pages
+    EXPECT_EQ(a.size(), 2u);
+    EXPECT_EQ(pool.reachable_positions(a), 12);
+    // Three more pages do not exist: b stays empty, a keeps its own.
+    EXPECT_FALSE(pool.reserve(b, 9));
+    EXPECT_TRUE(b.empty());
+    ASSERT_TRUE(pool.reserve(b, 6));
+    EXPECT_EQ(pool.n_free(), 0);
+    for (int32_t p : a) EXPECT_EQ(std::count(b.begin(), b.end(), p), 0);
+    pool.release(a);
+    EXPECT_TRUE(a.empty());
+    EXPECT_EQ(pool.n_free(), 2);
+}
+
+TEST(PagePool, RejectsEmptyGeometry) {
+    EXPECT_NE(error_message([] { PagePool({.n_pages = 0, .page_size = 4}); }).find("n_pages is 0"),
+              std::string::npos);
+    EXPECT_NE(error_message([] { PagePool({.n_pages = 4, .page_size = 0}); }).find("page_size is 0"),
+              std::string::npos);
+}
+
+struct Job {
+    std::vector<int32_t> prompt;
+    int64_t n_new = 0;
+    int64_t join_step = 0;  // submitted before this step
+    int64_t cancel_step = -1;
+};
+
+std::vector<int32_t> prompt_of(int seed, int len) {
+    std::vector<int32_t> p;
+    for (int i = 0; i < len; ++i) p.push_back(int32_t(testing::fake_mix(seed * 1000 + i) % 250));
+    return p;
+}
+
+// Runs jobs greedily through a scheduler over `model`; returns every job's generated tokens.
+struct Driver {
+    FakeStepModel model;
+    Scheduler sched;
+    int64_t max_running = 0;
+    std::vector<StepPlan> plans;
+
+    Driver(FakeLimits limits, SchedulerOptions options)
+        : model(limits), sched(options, limits.pages, limits.max_positions) {}
+
+    std::vector<std::vector<int32_t>> run(const std::vector<Job>& jobs) {
+        std::vector<std::vector<int32_t>> out(jobs.size());
+        std::vector<float> row;
+        for (int64_t step = 0; step < 1000; ++step) {
+            for (size_t j = 0; j < jobs.size(); ++j) {
+                if (jobs[j].join_step == step)
+                    sched.add(SeqId(j), jobs[j].prompt,
+                              int64_t(jobs[j].prompt.size()) + jobs[j].n_new - 1);
+                if (jobs[j].cancel_step == step) EXPECT_TRUE(sched.remove(SeqId(j)));
+            }
+            const StepPlan plan = sched.schedule();
+            plans.push_back(plan);
+            max_running = std::max(max_running, sched.n_running());
+            if (plan.empty()) {
+                bool later = false;
+                for (const Job& j : jobs) later |= j.join_step > step;
+                if (!later) break;
+                continue;
+            }
+            const auto logits = model.run(plan.batch);
+            const int64_t V = model.vocab_size();
+            for (size_t i = 0; i < plan.sampling.size(); ++i) {
+                const SeqId id = plan.sampling[i];
+                const float* l = logits.data() + i * V;
+                const auto next = int32_t(std::max_element(l, l + V) - l);
+                out[id].push_back(next);
+                if (int64_t(out[id].size()) == jobs[id].n_new)
+                    EXPECT_TRUE(sched.remove(id));
+                else
+                    sched.append(id, next);
+            }
+        }
+        EXPECT_TRUE(sched.empty());
+        EXPECT_EQ(sched.pool().n_free(), sched.pool().n_pages());
+        return out;
+    }
+};
+
+std::vector<int32_t> oracle(const Job& j) {
+    return testing::oracle_greedy(j.prompt, j.n_new, 257);
+}
+
+TEST(Scheduler, CrowdJoiningAndLeavingMatchesTheOracle) {
+    std::vector<Job> jobs;
+    for (int i = 0; i < 12; ++i) jobs.push_back({prompt_of(i, 1 + (i * 7) % 19), 3 + i % 9, i / 2});
+    Driver d({.max_tokens_per_step = 16, .pages = {.n_pages = 64, .page_size = 4}},
+             {.max_seqs = 6, .max_tokens_per_step = 16, .prefill_chunk = 5});
+    const auto out = d.run(jobs);
+    for (size_t j = 0; j < jobs.size(); ++j) EXPECT_EQ(out[j], oracle(jobs[j])) << "job " << j;
+    EXPECT_LE(d.max_running, 6);
+    EXPECT_EQ(d.sched.n_preemptions(), 0);
+}
+
+TEST(Scheduler, StepsKeepTheTokenBudgetAndPrefillChunkAndDecodeFirst) {
+    std::vector<Job> jobs;
+    for (int i = 0; i < 6; ++i) jobs.push_back({prompt_of(i, 20 + i), 6, i});
+    Driver d({.max_tokens_per_step = 32, .pages = {.n_pages = 64, .page_size = 4}},
+             {.max_seqs = 8, .max_tokens_per_step = 9, .prefill_chunk = 4});
+    const auto out = d.run(jobs);
+    for (size_t j = 0; j < jobs.size(); ++j) EXPECT_EQ(out[j], oracle(jobs[j])) << "job " << j;
+    bool mixed = false;
+    for (const StepPlan& p : d.plans) {
+        const StepBatch& b = p.batch;
+        EXPECT_LE(b.size(), 9);
+        // Per page_table row: its rows, and whether they decode (past the prompt) or prefill.
+        std::vector<int64_t> rows(b.n_seqs, 0);
+        std::vector<bool> decodes(b.n_seqs, false);
+        for (int64_t n = 0; n < b.size(); ++n) {
+            ++rows[b.seq_index[n]];
+            const auto& prompt = jobs[p.seqs[b.seq_index[n]]].prompt;
+            decodes[b.seq_index[n]] = b.positions[n] >= int64_t(prompt.size());
+        }
+        bool prefill_seen = false;
+        for (int64_t s = 0; s < b.n_seqs; ++s) {
+            if (decodes[s]) {
+                EXPECT_EQ(rows[s], 1);
+                EXPECT_FALSE(prefill_seen) << "a decode row after a prompt chunk";
+                mixed |= prefill_seen;
+            } else {
+                EXPECT_LE(rows[s], 4) << "a prompt chunk longer than prefill_chunk";
+                prefill_seen = true;
+            }
+        }
+        mixed |= prefill_seen && std::count(decodes.begin(), decodes.end(), true) > 0;
+    }
+    EXPECT_TRUE(mixed) << "no step mixed decode rows with prompt chunks";
+}
+
+TEST(Scheduler, FullPoolMakesNewSequencesWaitAndPreemptionRecomputesTheSameOutput) {
+    // 10 pages of 4: each job needs up to 5 pages, so at most two fit; long decodes outgrow the
+    // pool and force preemption of the newest.
+    std::vector<Job> jobs;
+    for (int i = 0; i < 6; ++i) jobs.push_back({prompt_of(i + 50, 6 + i), 12, 0});
+    Driver d({.max_tokens_per_step = 16, .pages = {.n_pages = 10, .page_size = 4}},
+             {.max_seqs = 6, .max_tokens_per_step = 16, .prefill_chunk = 8});
+    const auto out = d.run(jobs);
+    for (size_t j = 0; j < jobs.size(); ++j) EXPECT_EQ(out[j], oracle(jobs[j])) << "job " << j;
+    EXPECT_GT(d.sched.n_preemptions(), 0);
+}
+
+TEST(Scheduler, WaitingSequencesStartOnlyWhenPagesFree) {
+    Scheduler s({.max_seqs = 4, .max_tokens_per_step = 64, .prefill_chunk = 64},
+                {.n_pages = 4, .page_size = 4}, 64);
+    s.add(1, prompt_of(1, 16), 16);  // the whole pool
+    s.add(2, prompt_of(2, 3), 3);
+    StepPlan p = s.schedule();
+    EXPECT_EQ(p.seqs, std::vector<SeqId>{1});
+    EXPECT_EQ(s.n_waiting(), 1);
+    EXPECT_EQ(s.pool().n_free(), 0);
+    EXPECT_TRUE(s.schedule().empty());  // 1 waits for its token, 2 for pages
+    EXPECT_TRUE(s.remove(1));
+    EXPECT_EQ(s.pool().n_free(), 4);
+    p = s.schedule();
+    EXPECT_EQ(p.seqs, std::vector<SeqId>{2});
+    EXPECT_EQ(p.sampling, std::vector<SeqId>{2});
+}
+
+TEST(Scheduler, RemovingWaitingOrRunningSequencesFreesTheirPages) {
+    std::vector<Job> jobs;
+    for (int i = 0; i < 8; ++i) {
+        Job j{prompt_of(i + 80, 9), 10, i % 3};
+        if (i % 2 == 1) j.cancel_step = 1 + i;  // some while waiting, some while running
+        jobs.push_back(j);
+    }
+    Driver d({.max_tokens_per_step = 16, .pages = {.n_pages = 12, .page_size = 4}},
+             {.max_seqs = 3, .max_tokens_per_step = 16, .prefill_chunk = 4});
+    const auto out = d.run(jobs);  // checks every page is back at the end
+    for (size_t j = 0; j < jobs.size(); j += 2) EXPECT_EQ(out[j], oracle(jobs[j])) << "job " << j;
+}
+
+TEST(Scheduler, RefusesASequenceLargerThanThePool) {
+    Scheduler s({}, {.n_pages = 3, .page_size = 4}, 64);
+    const std::string m = error_message([&] { s.add(1, prompt_of(1, 5), 13); });
+    EXPECT_NE(m.find("needs 4 pages of 4 but the whole KV cache holds 3"), std::string::npos) << m;
+    EXPECT_TRUE(s.empty());
+}
+
+TEST(Scheduler, RejectsLimitsBelowOne) {
+    const PageGeometry g{4, 4};
+    EXPECT_NE(error_message([&] { Scheduler({.max_seqs = 0}, g, 8); }).find("max_seqs"),
+              std::string::npos);
+    EXPECT_NE(error_message([&] { Scheduler({.max_tokens_per_step = 0}, g, 8); })
+                  .find("max_tokens_per_step"),
+              std::string::npos);
+    EXPECT_NE(error_message([&] { Scheduler({.prefill_chunk = 0}, g, 8); }).find("prefill_chunk"),
+              std::string::npos);
+}
+
+}  // namespace
+}  // namespace tandem::infer
