@@ -1,5 +1,5 @@
-// One training run: setup (fresh or resumed), the step loop with gradient accumulation, the
-// anomaly guard and its policies, fault injection, the watchdog, evaluation on fixed validation
+// One training run: setup (fresh or resumed), the step loop around TrainStep (train_step.h), the
+// anomaly policies, fault injection, the watchdog, evaluation on fixed validation
 // batches, metrics, the loss plot, and checkpoints written in the background.
 #include "train/trainer.h"
 
@@ -16,6 +16,7 @@
 #include "backend/registry.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "dist/communicator.h"
 #include "io/atomic_file.h"
 #include "io/checkpoint_dir.h"
 #include "io/tokenizer_files.h"
@@ -23,6 +24,7 @@
 #include "model/model.h"
 #include "train/adamw.h"
 #include "train/anomaly_guard.h"
+#include "train/batch_source.h"
 #include "train/checkpoint.h"
 #include "train/checkpoint_writer.h"
 #include "train/data_loader.h"
@@ -30,6 +32,7 @@
 #include "train/loss_plot.h"
 #include "train/lr_schedule.h"
 #include "train/metrics_log.h"
+#include "train/train_step.h"
 #include "train/watchdog.h"
 
 namespace tandem::train {
@@ -85,16 +88,6 @@ void check_same_tokenizer(const InitialWeights& init, const std::string& data_to
         throw Error("init=", init.source, ": the data in ", data_tokenizer_path,
                     " was prepared with another tokenizer than the model's (run tandem prepare "
                     "--tokenizer ", init.source, " on your text first)");
-}
-
-// Splits [B, T + 1] windows into inputs [B, T] and next-token targets [B, T].
-void split_windows(const std::vector<int32_t>& windows, int64_t B, int64_t T,
-                   std::vector<int32_t>& inputs, std::vector<int32_t>& targets) {
-    for (int64_t b = 0; b < B; ++b) {
-        const int32_t* row = windows.data() + b * (T + 1);
-        std::copy(row, row + T, inputs.begin() + b * T);
-        std::copy(row + 1, row + T + 1, targets.begin() + b * T);
-    }
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -182,7 +175,10 @@ private:
     std::map<int64_t, double> stall_by_step_;  // checkpoints in flight: the stall they cost
     std::string last_checkpoint_;
     std::unique_ptr<Watchdog> watchdog_;
-    std::vector<int32_t> windows_, inputs_, targets_;
+    dist::LocalCommunicator comm_;
+    std::unique_ptr<TrainStep> step_;
+    std::vector<int32_t> windows_;  // evaluation
+    Batch eval_batch_;
 };
 
 TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
@@ -302,10 +298,8 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
         log_warn(d, "; exiting with code 3");
         std::_Exit(3);
     });
-    const int64_t B = cfg_.batch_size, T = cfg_.seq_len;
-    windows_.resize(B * (T + 1));
-    inputs_.resize(B * T);
-    targets_.resize(B * T);
+    step_ = std::make_unique<TrainStep>(*model_, *optimizer_, guard_, comm_, cfg_.grad_accum);
+    windows_.resize(cfg_.batch_size * (cfg_.seq_len + 1));
 }
 
 void TrainingRun::record_event(const std::string& event, int64_t step, const std::string& reason,
@@ -326,8 +320,8 @@ std::optional<double> TrainingRun::evaluate(int64_t step) {
     for (int64_t i = 0; i < n; ++i) {
         watchdog_->beat("evaluation", step);
         val_data_->fixed_batch(i, windows_);
-        split_windows(windows_, B, T, inputs_, targets_);
-        total += model_->forward(inputs_, targets_, B, T);
+        split_windows(windows_, B, T, eval_batch_);
+        total += model_->forward(eval_batch_.tokens, eval_batch_.targets, B, T);
         if (i == 0 && faults_.take(FaultKind::Kill, step, "eval")) ::raise(SIGKILL);
     }
     return total / double(n);
@@ -467,8 +461,8 @@ void TrainingRun::stop_with_last_good_state(int64_t step, const std::string& why
 }
 
 TrainResult TrainingRun::run() {
-    const int64_t B = cfg_.batch_size, T = cfg_.seq_len;
     const LrSchedule schedule{cfg_.lr, cfg_.lr_min, cfg_.warmup_steps, cfg_.steps};
+    WindowBatchSource source(train_data_, cfg_.batch_size, cfg_.seq_len);
     TrainResult result;
     result.n_params = model_->layout().n_params();
     const int64_t last_step = options_.stop_after > 0 ? std::min(options_.stop_after, cfg_.steps) : cfg_.steps;
@@ -478,31 +472,19 @@ TrainResult TrainingRun::run() {
         const auto begin = std::chrono::steady_clock::now();
         watchdog_->beat("forward and backward", step);
         inject_before_forward(step);
-        model_->zero_grad();
-        double loss = 0;
-        for (int64_t micro = 0; micro < cfg_.grad_accum; ++micro) {
-            train_data_.next_batch(windows_);
-            split_windows(windows_, B, T, inputs_, targets_);
-            loss += model_->forward(inputs_, targets_, B, T);
-            model_->backward();
-        }
-        loss /= double(cfg_.grad_accum);
-        // backward() adds the gradient of each micro-batch's mean; the step wants their mean.
-        if (cfg_.grad_accum > 1) be_.scale(model_->grads(), 1.0f / float(cfg_.grad_accum));
-        inject_after_backward(step, loss);
-        watchdog_->beat("optimizer", step);
         const double lr = schedule.lr_at(step);
-        const double grad_norm = optimizer_->grad_norm(model_->grads());
-        const std::optional<std::string> anomaly = guard_.check(loss, grad_norm);
+        const StepResult result = step_->run(source, lr, {.after_backward = [&](double& loss) {
+                                                 inject_after_backward(step, loss);
+                                                 watchdog_->beat("optimizer", step);
+                                             }});
+        const double loss = result.loss, grad_norm = result.grad_norm;
+        const std::optional<std::string>& anomaly = result.anomaly;
         if (anomaly) {
             const int64_t continue_after = handle_anomaly(step, *anomaly);
             if (continue_after != step) {  // rolled back
                 step = continue_after;
                 continue;
             }
-        } else {
-            optimizer_->update(model_->params(), model_->grads(), float(lr), grad_norm);
-            guard_.accept(loss, grad_norm);
         }
         be_.synchronize();
         const double seconds = seconds_since(begin);
@@ -511,9 +493,9 @@ TrainResult TrainingRun::run() {
 
         state_.step = step;
         state_.cursor = train_data_.cursor();
-        state_.tokens_seen += B * T * cfg_.grad_accum;
+        state_.tokens_seen += result.n_tokens;
 
-        StepReport report{step, cfg_.steps, loss, lr, grad_norm, double(B * T * cfg_.grad_accum) / seconds,
+        StepReport report{step, cfg_.steps, loss, lr, grad_norm, double(result.n_tokens) / seconds,
                           recent_step_seconds * double(last_step - step), std::nullopt};
         nlohmann::json record = {{"step", step}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
                                  {"tokens_per_s", report.tokens_per_s}};
