@@ -144,8 +144,10 @@ private:
     bool checkpoint();
     // Reports the writes that ended (with `wait`: after the one in flight ends too).
     void collect_checkpoints(bool wait);
-    // The anomaly policy for `step`; returns the step to continue after.
-    int64_t handle_anomaly(int64_t step, const std::string& reason);
+    // The anomaly policy for `step`, whose update the guard refused; returns the step to continue
+    // after (another one than `step` after a rollback). Sets is_applied when the update was
+    // taken after all.
+    int64_t handle_anomaly(int64_t step, const StepResult& result, double lr, bool& is_applied);
     [[noreturn]] void stop_with_last_good_state(int64_t step, const std::string& why);
 
     const TrainOptions& options_;
@@ -193,6 +195,7 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
                    .seq_len = cfg_.seq_len, .seed = cfg_.seed}),
       policy_(anomaly_policy_from_string(cfg_.anomaly_policy)),
       guard_({.window = cfg_.anomaly_window, .zscore = cfg_.anomaly_zscore,
+              .loss_factor = cfg_.anomaly_loss_factor, .norm_factor = cfg_.anomaly_norm_factor,
               .max_consecutive = cfg_.anomaly_max_consecutive}) {
     if (!faults_.empty()) say("fault injection: " + std::to_string(options.faults.size()) + " fault(s) planned");
     // Data first: its tokenizer fixes the vocabulary.
@@ -407,10 +410,26 @@ void TrainingRun::collect_checkpoints(bool wait) {
     }
 }
 
-int64_t TrainingRun::handle_anomaly(int64_t step, const std::string& reason) {
+int64_t TrainingRun::handle_anomaly(int64_t step, const StepResult& result, double lr, bool& is_applied) {
+    const std::string& reason = *result.anomaly;
+    is_applied = false;
+    // A finite spike right after another anomaly, on another batch: the weights, not a batch,
+    // cause it, and refusing the update again would freeze the run on those weights until it
+    // stops. Take the update, clipped as every update is (a run that spikes once at a high
+    // learning rate recovers by itself); NaN and infinity are never applied.
+    const bool is_finite = std::isfinite(result.loss) && std::isfinite(result.grad_norm);
+    if (is_finite && guard_.consecutive() >= 1 && policy_ != AnomalyPolicy::Stop) {
+        step_->apply(result, lr);
+        guard_.absorb(result.loss, result.grad_norm);
+        is_applied = true;
+        warn("step " + std::to_string(step) + ": " + reason + "; the spike outlived its batch (" +
+             std::to_string(guard_.consecutive()) + " anomalies in a row), so the clipped update is taken");
+        record_event("anomaly", step, reason, "clipped_update", {{"in_a_row", guard_.consecutive()}});
+        return step;
+    }
     guard_.reject();
     if (guard_.too_many_in_a_row())
-        stop_with_last_good_state(step, std::to_string(guard_.consecutive()) + " anomalies in a row (the last: " +
+        stop_with_last_good_state(step, std::to_string(guard_.refused()) + " anomalies in a row (the last: " +
                                             reason + "); anomaly_max_consecutive is " +
                                             std::to_string(cfg_.anomaly_max_consecutive));
     switch (policy_) {
@@ -421,9 +440,7 @@ int64_t TrainingRun::handle_anomaly(int64_t step, const std::string& reason) {
         case AnomalyPolicy::Rollback: {
             const CheckpointSnapshot& good = *last_good_;
             restore_snapshot(good, *model_, *optimizer_);
-            const int64_t consecutive = guard_.consecutive();
-            guard_.restore(good.state.anomaly_guard);
-            for (int64_t i = 0; i < consecutive; ++i) guard_.reject();
+            guard_.restore_window(good.state.anomaly_guard);
             const int64_t skipped = step - good.state.step;
             warn("step " + std::to_string(step) + ": " + reason + "; rolled back to step " +
                  std::to_string(good.state.step) + ", skipping the " + std::to_string(skipped) +
@@ -478,13 +495,15 @@ TrainResult TrainingRun::run() {
                                                  watchdog_->beat("optimizer", step);
                                              }});
         const double loss = result.loss, grad_norm = result.grad_norm;
-        const std::optional<std::string>& anomaly = result.anomaly;
-        if (anomaly) {
-            const int64_t continue_after = handle_anomaly(step, *anomaly);
+        bool is_skipped = false;
+        if (result.anomaly) {
+            bool is_applied = false;
+            const int64_t continue_after = handle_anomaly(step, result, lr, is_applied);
             if (continue_after != step) {  // rolled back
                 step = continue_after;
                 continue;
             }
+            is_skipped = !is_applied;
         }
         be_.synchronize();
         const double seconds = seconds_since(begin);
@@ -501,7 +520,7 @@ TrainResult TrainingRun::run() {
                                  {"tokens_per_s", report.tokens_per_s}};
         if (!std::isfinite(loss)) record["loss"] = nullptr;  // JSON has no NaN
         if (!std::isfinite(grad_norm)) record["grad_norm"] = nullptr;
-        if (anomaly) record["skipped"] = true;
+        if (is_skipped) record["skipped"] = true;
         const bool is_last = step == last_step;
         if ((cfg_.eval_every > 0 && step % cfg_.eval_every == 0) || is_last) {
             report.val_loss = evaluate(step);
