@@ -145,10 +145,10 @@ class ProfilingBackend final : public backend::Backend {
     void cross_entropy_forward(Tensor l, Tensor lse, Tensor z, Tensor t, int32_t ig) override {
         timed("cross_entropy_forward", [&] { be_.cross_entropy_forward(l, lse, z, t, ig); });
     }
-    void cross_entropy_backward(Tensor dz, Tensor z, Tensor lse, Tensor t, float dl,
+    void cross_entropy_backward(Tensor dz, Tensor z, Tensor lse, Tensor t, Tensor w, float dl,
                                 int32_t ig) override {
         timed("cross_entropy_backward",
-              [&] { be_.cross_entropy_backward(dz, z, lse, t, dl, ig); });
+              [&] { be_.cross_entropy_backward(dz, z, lse, t, w, dl, ig); });
     }
     double sum(Tensor x) override {
         double r = 0;

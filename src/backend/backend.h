@@ -177,10 +177,12 @@ public:
     // ignore_index. losses, lse [N]; logits [N, V]; targets i32 [N] in [0, V) or ignore_index.
     virtual void cross_entropy_forward(Tensor losses, Tensor lse, Tensor logits, Tensor targets,
                                        int32_t ignore_index) = 0;
-    // dlogits[n, :] = dloss * (softmax(logits[n, :]) - onehot(targets[n])), and 0 on ignored
-    // rows. dlogits may alias logits (the logits are dead after the loss).
+    // dlogits[n, :] = dloss * weights[n] * (softmax(logits[n, :]) - onehot(targets[n])), and 0
+    // on ignored rows and rows of weight 0 (whatever their logits). weights [N] in the dtype of
+    // lse (per-token loss weights, or a 0/1 mask), or empty for weight 1 everywhere. dlogits may
+    // alias logits (the logits are dead after the loss).
     virtual void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets,
-                                        float dloss, int32_t ignore_index) = 0;
+                                        Tensor weights, float dloss, int32_t ignore_index) = 0;
 
     // ---- reductions and the optimizer -----------------------------------------------------
     // Sum of x (any shape), and sum of x^2 (the squared global norm when x is the flat gradient

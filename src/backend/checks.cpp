@@ -263,9 +263,10 @@ void cross_entropy_forward(const Tensor& losses, const Tensor& lse, const Tensor
 }
 
 void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const Tensor& lse,
-                            const Tensor& targets) {
+                            const Tensor& targets, const Tensor& weights) {
     cross_entropy_forward(lse, lse, logits, targets);
     expect(dlogits, logits.dtype, logits.shape);
+    if (!weights.empty()) expect_rows(weights, stats_dtype(logits.dtype), logits.rows());
 }
 
 void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,

@@ -70,7 +70,7 @@ PagedDims paged_attention_forward(const Tensor& out, const Tensor& qkv, const Te
 void cross_entropy_forward(const Tensor& losses, const Tensor& lse, const Tensor& logits,
                            const Tensor& targets);
 void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const Tensor& lse,
-                            const Tensor& targets);
+                            const Tensor& targets, const Tensor& weights);
 void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
            const AdamWParams& hp);
 

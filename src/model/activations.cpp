@@ -26,6 +26,7 @@ size_t layout_activations(Activations& a, void* base, Device device, const Model
 
     a.tokens = arena.take(DType::I32, {B, T});
     a.targets = arena.take(DType::I32, {B, T});
+    a.loss_weights = arena.take(stats, {B, T});
     a.embed = residual();
     a.blocks.resize(c.n_layers);
     Tensor x = a.embed;

@@ -28,6 +28,7 @@ struct BlockActivations {
 struct Activations {
     Tensor tokens;   // i32 [B, T]
     Tensor targets;  // i32 [B, T]
+    Tensor loss_weights;  // [B, T] in the stats dtype: per-token loss weights, when a batch has them
     Tensor embed;    // [B, T, C] the first residual
     std::vector<BlockActivations> blocks;
     Tensor head_in;  // [B, T, C] final_norm(last residual)

@@ -2,6 +2,8 @@
 // embed -> blocks (model/block.h) -> final_norm -> lm_head -> cross-entropy.
 #include "model/model.h"
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "core/quant.h"
@@ -66,7 +68,8 @@ void Model::load_weights(const Weights& source) {
 }
 
 double Model::forward(std::span<const int32_t> tokens, std::span<const int32_t> targets,
-                      int64_t B, int64_t T, int32_t ignore_index) {
+                      int64_t B, int64_t T, int32_t ignore_index,
+                      std::span<const float> loss_weights) {
     // Validate at the boundary: after this, kernels trust the ids.
     if (B <= 0 || B > max_batch_ || T <= 0 || T > max_seq_)
         throw Error("model: batch ", B, " x sequence ", T, " is outside the ", max_batch_, " x ",
@@ -88,15 +91,27 @@ double Model::forward(std::span<const int32_t> tokens, std::span<const int32_t> 
                         ") and is not the ignore index ", ignore_index);
         ++n_targets_;
     }
+    if (!loss_weights.empty()) {
+        if (targets.empty()) throw Error("model: loss weights were given without targets");
+        if (loss_weights.size() != n)
+            throw Error("model: got ", loss_weights.size(), " loss weights for ", B, " x ", T);
+        for (size_t i = 0; i < n; ++i)
+            if (!std::isfinite(loss_weights[i]) || loss_weights[i] < 0)
+                throw Error("model: loss weight ", loss_weights[i], " at position ", i,
+                            " is not a finite number >= 0");
+    }
     B_ = B;
     T_ = T;
     has_targets_ = !targets.empty();
+    has_loss_weights_ = !loss_weights.empty();
     ignore_index_ = ignore_index;
+    weight_sum_ = loss_weight_sum(targets, loss_weights, ignore_index);
 
     Activations& a = acts_;
     layout_activations(a, arena_.data(), be_->device(), c, dtype_, B, T);
     be_->copy_to_device(a.tokens.data, tokens.data(), n * sizeof(int32_t));
     if (has_targets_) be_->copy_to_device(a.targets.data, targets.data(), n * sizeof(int32_t));
+    if (has_loss_weights_) copy_weights_to_device(a.loss_weights, loss_weights);
 
     const ModelWeights& w = weights_.views();
     const AttentionShape shape = attention_shape(c);
@@ -106,22 +121,52 @@ double Model::forward(std::span<const int32_t> tokens, std::span<const int32_t> 
     Tensor last = a.blocks.empty() ? a.embed : a.blocks.back().out;
     norm_forward(*be_, rows(a.head_in), a.final_norm, rows(last), w.final_norm);
     const Tensor targets_flat = has_targets_ ? a.targets.view({B * T}) : Tensor{};
-    const double loss_sum = lm_head_forward(*be_, a.head, rows(a.head_in), w.lm_head,
-                                            targets_flat, ignore_index);
-    return n_targets_ > 0 ? loss_sum / static_cast<double>(n_targets_) : 0.0;
+    loss_sum_ = lm_head_forward(*be_, a.head, rows(a.head_in), w.lm_head, targets_flat,
+                                ignore_index);
+    if (has_loss_weights_) loss_sum_ = weighted_loss_sum(a.head.losses, loss_weights);
+    return weight_sum_ > 0 ? loss_sum_ / weight_sum_ : 0.0;
+}
+
+void Model::copy_weights_to_device(Tensor device, std::span<const float> host) {
+    if (device.dtype == DType::F32) {
+        be_->copy_to_device(device.data, host.data(), host.size_bytes());
+        return;
+    }
+    std::vector<double> wide(host.begin(), host.end());  // f64 statistics (gradient checks)
+    be_->copy_to_device(device.data, wide.data(), wide.size() * sizeof(double));
+}
+
+// sum(w_i * loss_i) in double on the host: the losses are one value per position, small beside
+// the logits they come from, and the weights are on the host already.
+double Model::weighted_loss_sum(Tensor losses, std::span<const float> loss_weights) {
+    host_losses_.resize(losses.bytes());
+    be_->copy_to_host(host_losses_.data(), losses.data, losses.bytes());
+    double total = 0;
+    for (size_t i = 0; i < loss_weights.size(); ++i) {
+        const double l = losses.dtype == DType::F64
+                             ? reinterpret_cast<const double*>(host_losses_.data())[i]
+                             : reinterpret_cast<const float*>(host_losses_.data())[i];
+        if (loss_weights[i] != 0) total += double(loss_weights[i]) * l;  // ignored rows hold 0
+    }
+    return total;
 }
 
 void Model::backward() {
+    // d(mean loss)/d(loss_n) = w_n / sum(w); no weight means no gradient.
+    backward(weight_sum_ > 0 ? 1.0 / weight_sum_ : 0.0);
+}
+
+void Model::backward(double dloss) {
     TANDEM_ASSERT(has_targets_, "backward needs a forward with targets");
     Activations& a = acts_;
     const ModelWeights& w = weights_.views();
     const ModelWeights& dw = dweights_;
     const AttentionShape shape = attention_shape(config());
-    // d(mean loss)/d(loss_n) = 1 / n_targets; no targets means no gradient.
-    const float dloss = n_targets_ > 0 ? static_cast<float>(1.0 / n_targets_) : 0.0f;
+    const Tensor loss_weights = has_loss_weights_ ? a.loss_weights.view({B_ * T_}) : Tensor{};
 
     lm_head_backward(*be_, rows(a.dnorm), dw.lm_head, a.head, rows(a.head_in), w.lm_head,
-                     a.targets.view({B_ * T_}), dloss, ignore_index_);
+                     a.targets.view({B_ * T_}), loss_weights, static_cast<float>(dloss),
+                     ignore_index_);
     Tensor last = a.blocks.empty() ? a.embed : a.blocks.back().out;
     be_->fill_zero(a.dres);  // norms add into the residual gradient
     norm_backward(*be_, rows(a.dres), dw.final_norm, rows(a.dnorm), rows(last), w.final_norm,
@@ -133,6 +178,14 @@ void Model::backward() {
 }
 
 void Model::zero_grad() { be_->fill_zero(grads_); }
+
+double loss_weight_sum(std::span<const int32_t> targets, std::span<const float> loss_weights,
+                       int32_t ignore_index) {
+    double total = 0;
+    for (size_t i = 0; i < targets.size(); ++i)
+        if (targets[i] != ignore_index) total += loss_weights.empty() ? 1.0 : loss_weights[i];
+    return total;
+}
 
 Tensor Model::logits() const {
     TANDEM_ASSERT(B_ > 0, "logits before any forward");

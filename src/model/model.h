@@ -23,6 +23,12 @@ namespace tandem::model {
 // Targets equal to this are ignored by the loss (PyTorch's default ignore_index).
 inline constexpr int32_t kIgnoreIndex = -100;
 
+// The total loss weight of a batch: the sum of loss_weights over targets other than
+// ignore_index, or their count when loss_weights is empty (weight 1 everywhere). The loss of a
+// batch, or of a training step over many, is sum(w_i * loss_i) / this.
+double loss_weight_sum(std::span<const int32_t> targets, std::span<const float> loss_weights,
+                       int32_t ignore_index = kIgnoreIndex);
+
 // The attention sizes and options of a configuration (heads, RoPE, qk-norm).
 AttentionShape attention_shape(const ModelConfig& config);
 
@@ -53,18 +59,27 @@ public:
     // compute dtype: fine-tuning starts here. Zeroes the gradients.
     void load_weights(const Weights& source);
 
-    // tokens, targets: host i32 [B, T] row-major (targets empty: logits only). Checks the ids,
-    // copies them to the device and runs the forward pass. Returns the mean loss over targets
-    // other than ignore_index (0 when there are none, or without targets).
+    // tokens, targets: host i32 [B, T] row-major (targets empty: logits only). loss_weights:
+    // host [B, T] per-token loss weights (finite, >= 0; a 0/1 mask drops tokens), or empty for
+    // weight 1 everywhere. Checks the ids and weights, copies them to the device and runs the
+    // forward pass. Returns the weighted mean loss, sum(w_i * loss_i) / sum(w_i) over targets
+    // other than ignore_index (0 when that weight is 0, or without targets).
     double forward(std::span<const int32_t> tokens, std::span<const int32_t> targets, int64_t B,
-                   int64_t T, int32_t ignore_index = kIgnoreIndex);
-    // Adds the gradient of the last forward's mean loss to grads(). Needs targets; overwrites
-    // the logits.
+                   int64_t T, int32_t ignore_index = kIgnoreIndex,
+                   std::span<const float> loss_weights = {});
+    // Adds the gradient of the last forward's mean loss to grads(): backward(1 / weight_sum()).
     void backward();
+    // Adds the gradient of dloss * sum(w_i * loss_i) over the last forward's targets to grads():
+    // a training step over many batches passes 1 / (the weight of all of them). Needs targets;
+    // overwrites the logits.
+    void backward(double dloss);
     void zero_grad();
 
     Tensor logits() const;  // [B, T, V] of the last forward, until backward
     int64_t n_targets() const { return n_targets_; }  // non-ignored targets of the last forward
+    // Of the last forward: sum(w_i * loss_i) and sum(w_i) over its non-ignored targets.
+    double loss_sum() const { return loss_sum_; }
+    double weight_sum() const { return weight_sum_; }
 
     // Parameters and gradients by Hugging Face name, as f32 in host memory (converted from and
     // to the compute dtype). Throws Error on an unknown name or a wrong element count.
@@ -84,9 +99,14 @@ private:
     Activations acts_;
 
     int64_t B_ = 0, T_ = 0;  // of the last forward
-    bool has_targets_ = false;
+    bool has_targets_ = false, has_loss_weights_ = false;
     int32_t ignore_index_ = kIgnoreIndex;
     int64_t n_targets_ = 0;
+    double loss_sum_ = 0, weight_sum_ = 0;
+    std::vector<char> host_losses_;  // scratch for the weighted loss sum
+
+    void copy_weights_to_device(Tensor device, std::span<const float> host);
+    double weighted_loss_sum(Tensor losses, std::span<const float> loss_weights);
 };
 
 }  // namespace tandem::model

@@ -1,4 +1,4 @@
-// Non-finite checks and the robust z-score spike test.
+// Non-finite checks, the spike test (robust z-score and minimum factor), and the counts.
 #include "train/anomaly_guard.h"
 
 #include <algorithm>
@@ -58,6 +58,10 @@ const char* to_string(AnomalyPolicy policy) {
 AnomalyGuard::AnomalyGuard(const AnomalyGuardConfig& config) : config_(config) {
     if (config.window < 5) throw Error("anomaly_window ", config.window, " must be at least 5");
     if (!(config.zscore > 0)) throw Error("anomaly_zscore ", config.zscore, " must be positive");
+    if (!(config.loss_factor >= 1))
+        throw Error("anomaly_loss_factor ", config.loss_factor, " must be at least 1");
+    if (!(config.norm_factor >= 1))
+        throw Error("anomaly_norm_factor ", config.norm_factor, " must be at least 1");
     if (config.max_consecutive < 1)
         throw Error("anomaly_max_consecutive ", config.max_consecutive, " must be at least 1");
 }
@@ -70,43 +74,70 @@ std::optional<std::string> AnomalyGuard::check(double loss, double grad_norm) co
     if (std::isnan(grad_norm)) return "gradient norm is NaN";
     if (std::isinf(grad_norm)) return "gradient norm is infinite";
     if (int64_t(losses_.size()) < min_history()) return std::nullopt;
+    const std::string window = " of the last " + std::to_string(losses_.size()) + " steps";
     double median = 0;
     const double z_loss = robust_z(losses_, loss, median);
-    if (z_loss > config_.zscore)
-        return "loss spike: " + fixed(loss, 4) + " is " + fixed(z_loss, 1) + " robust deviations above the median " +
-               fixed(median, 4) + " of the last " + std::to_string(losses_.size()) + " steps";
+    if (z_loss > config_.zscore && loss > config_.loss_factor * median)
+        return "loss spike: " + fixed(loss, 4) + " is " + fixed(loss / median, 2) + " times the median " +
+               fixed(median, 4) + window + " and " + fixed(z_loss, 1) + " robust deviations above it";
     // Gradient norms vary by factors, not by amounts: they are compared on a log scale.
     const double z_norm = robust_z(log_grad_norms_, std::log(std::max(grad_norm, 1e-30)), median);
-    if (z_norm > config_.zscore)
-        return "gradient norm spike: " + fixed(grad_norm, 4) + " is " + fixed(z_norm, 1) +
-               " robust deviations (on a log scale) above the median " + fixed(std::exp(median), 4) + " of the last " +
-               std::to_string(log_grad_norms_.size()) + " steps";
+    const double factor = grad_norm / std::exp(median);
+    if (z_norm > config_.zscore && factor > config_.norm_factor)
+        return "gradient norm spike: " + fixed(grad_norm, 4) + " is " + fixed(factor, 1) + " times the median " +
+               fixed(std::exp(median), 4) + window + " and " + fixed(z_norm, 1) +
+               " robust deviations (on a log scale) above it";
     return std::nullopt;
 }
 
-void AnomalyGuard::accept(double loss, double grad_norm) {
+void AnomalyGuard::push(double loss, double grad_norm) {
     losses_.push_back(loss);
     log_grad_norms_.push_back(std::log(std::max(grad_norm, 1e-30)));
     while (int64_t(losses_.size()) > config_.window) {
         losses_.pop_front();
         log_grad_norms_.pop_front();
     }
-    consecutive_ = 0;
+}
+
+void AnomalyGuard::accept(double loss, double grad_norm) {
+    push(loss, grad_norm);
+    consecutive_ = refused_ = 0;
+}
+
+void AnomalyGuard::reject() {
+    ++consecutive_;
+    ++refused_;
+}
+
+void AnomalyGuard::absorb(double loss, double grad_norm) {
+    push(loss, grad_norm);
+    ++consecutive_;
+    refused_ = 0;
 }
 
 nlohmann::json AnomalyGuard::to_json() const {
-    return {{"losses", losses_}, {"log_grad_norms", log_grad_norms_}, {"consecutive", consecutive_}};
+    return {{"losses", losses_}, {"log_grad_norms", log_grad_norms_}, {"consecutive", consecutive_},
+            {"refused", refused_}};
+}
+
+void AnomalyGuard::restore_window(const nlohmann::json& json) {
+    const int64_t consecutive = consecutive_, refused = refused_;
+    restore(json);
+    consecutive_ = consecutive;
+    refused_ = refused;
 }
 
 void AnomalyGuard::restore(const nlohmann::json& json) {
     losses_.clear();
     log_grad_norms_.clear();
-    consecutive_ = 0;
+    consecutive_ = refused_ = 0;
     if (json.empty()) return;
     try {
         for (double x : json.at("losses")) losses_.push_back(x);
         for (double x : json.at("log_grad_norms")) log_grad_norms_.push_back(x);
         consecutive_ = json.at("consecutive").get<int64_t>();
+        // Checkpoints from before absorbed spikes existed: every anomaly in a row was refused.
+        refused_ = json.value("refused", consecutive_);
     } catch (const nlohmann::json::exception& e) {
         throw Error("anomaly guard state: ", e.what());
     }

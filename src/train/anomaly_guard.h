@@ -1,7 +1,9 @@
 // Watches every step's loss and global gradient norm before the update is applied: a value that
-// is NaN or infinite, or a spike far above the recent steps, is an anomaly. Spikes are judged by
-// a robust z-score over a moving window of accepted steps, (x - median) / (1.4826 * MAD), which a
-// few earlier spikes cannot drag along the way a mean and standard deviation would. The caller
+// is NaN or infinite, or a spike far above the recent steps, is an anomaly. A spike must pass two
+// tests against a moving window of accepted steps: a robust z-score, (x - median) / (1.4826 *
+// MAD), which a few earlier spikes cannot drag along the way a mean and standard deviation would,
+// and a minimum factor over the median, since a quiet window makes the MAD so small that ordinary
+// fluctuation (a gradient norm twice the median) would pass the z-score alone. The caller
 // decides what to do (the policy); the guard only judges and remembers.
 #pragma once
 
@@ -19,8 +21,10 @@ const char* to_string(AnomalyPolicy policy);
 
 struct AnomalyGuardConfig {
     int64_t window = 100;       // accepted steps the spike test compares against
-    double zscore = 8.0;        // a loss or gradient norm this many robust deviations up is a spike
-    int64_t max_consecutive = 5;  // this many anomalies in a row end the run
+    double zscore = 8.0;        // a spike is this many robust deviations above the median...
+    double loss_factor = 1.5;   // ...and a loss this many times the median,
+    double norm_factor = 4.0;   // or a gradient norm this many times (healthy runs reach ~2.5x)
+    int64_t max_consecutive = 5;  // this many updates refused in a row end the run
 };
 
 class AnomalyGuard {
@@ -32,11 +36,18 @@ public:
     // guard.
     std::optional<std::string> check(double loss, double grad_norm) const;
     // Records the outcome of the step just checked: a normal step joins the window and resets the
-    // count of anomalies in a row; an anomaly adds to that count.
+    // counts of anomalies in a row. An anomaly whose update is refused adds to both counts; one
+    // whose update is taken anyway (absorb: a spike that outlived its batch) joins the window, so
+    // that a lasting change of level stops being a spike, and counts as an anomaly in a row but
+    // not as a refused update.
     void accept(double loss, double grad_norm);
-    void reject() { ++consecutive_; }
-    int64_t consecutive() const { return consecutive_; }
-    bool too_many_in_a_row() const { return consecutive_ >= config_.max_consecutive; }
+    void reject();
+    void absorb(double loss, double grad_norm);
+    int64_t consecutive() const { return consecutive_; }  // anomalies in a row
+    int64_t refused() const { return refused_; }          // refused updates in a row
+    bool too_many_in_a_row() const { return refused_ >= config_.max_consecutive; }
+    // Keeps the counts but takes the window of `json` (a rollback to an older state).
+    void restore_window(const nlohmann::json& json);
 
     // The window and the count, saved in checkpoints so that a resumed run judges exactly as the
     // uninterrupted one would.
@@ -48,8 +59,10 @@ private:
     int64_t min_history() const;
 
     AnomalyGuardConfig config_;
+    void push(double loss, double grad_norm);
+
     std::deque<double> losses_, log_grad_norms_;
-    int64_t consecutive_ = 0;
+    int64_t consecutive_ = 0, refused_ = 0;
 };
 
 }  // namespace tandem::train

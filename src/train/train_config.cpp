@@ -15,7 +15,8 @@ const std::vector<std::string>& known_keys() {
         "model", "init", "batch_size", "seq_len", "grad_accum", "steps", "lr", "lr_min", "warmup_steps",
         "weight_decay", "beta1", "beta2", "eps", "grad_clip", "eval_every", "eval_batches",
         "checkpoint_every", "log_every", "seed", "device", "async_checkpoints", "keep_checkpoints",
-        "keep_every", "anomaly_policy", "anomaly_window", "anomaly_zscore", "anomaly_max_consecutive",
+        "keep_every", "anomaly_policy", "anomaly_window", "anomaly_zscore", "anomaly_loss_factor",
+        "anomaly_norm_factor", "anomaly_max_consecutive",
         "watchdog_factor", "watchdog_min_seconds"};
     return keys;
 }
@@ -74,7 +75,8 @@ nlohmann::json TrainConfig::to_json() const {
             {"device", device},         {"async_checkpoints", async_checkpoints},
             {"keep_checkpoints", keep_checkpoints}, {"keep_every", keep_every},
             {"anomaly_policy", anomaly_policy}, {"anomaly_window", anomaly_window},
-            {"anomaly_zscore", anomaly_zscore}, {"anomaly_max_consecutive", anomaly_max_consecutive},
+            {"anomaly_zscore", anomaly_zscore}, {"anomaly_loss_factor", anomaly_loss_factor},
+            {"anomaly_norm_factor", anomaly_norm_factor}, {"anomaly_max_consecutive", anomaly_max_consecutive},
             {"watchdog_factor", watchdog_factor}, {"watchdog_min_seconds", watchdog_min_seconds}};
 }
 
@@ -120,6 +122,8 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& json, const std::string
     read_key(json, "anomaly_policy", c.anomaly_policy, origin);
     read_key(json, "anomaly_window", c.anomaly_window, origin);
     read_key(json, "anomaly_zscore", c.anomaly_zscore, origin);
+    read_key(json, "anomaly_loss_factor", c.anomaly_loss_factor, origin);
+    read_key(json, "anomaly_norm_factor", c.anomaly_norm_factor, origin);
     read_key(json, "anomaly_max_consecutive", c.anomaly_max_consecutive, origin);
     read_key(json, "watchdog_factor", c.watchdog_factor, origin);
     read_key(json, "watchdog_min_seconds", c.watchdog_min_seconds, origin);
@@ -160,6 +164,9 @@ void TrainConfig::validate() const {
     anomaly_policy_from_string(anomaly_policy);
     if (anomaly_window < 5) throw Error("config key 'anomaly_window' must be at least 5, got ", anomaly_window);
     positive("anomaly_zscore", anomaly_zscore);
+    for (const auto& [key, factor] : {std::pair{"anomaly_loss_factor", anomaly_loss_factor},
+                                      std::pair{"anomaly_norm_factor", anomaly_norm_factor}})
+        if (!(factor >= 1)) throw Error("config key '", key, "' must be at least 1 (a factor over the median), got ", factor);
     positive("anomaly_max_consecutive", anomaly_max_consecutive);
     non_negative("watchdog_factor", watchdog_factor);
     positive("watchdog_min_seconds", watchdog_min_seconds);

@@ -38,11 +38,13 @@ struct TrainConfig {
     int64_t keep_checkpoints = 3;
     int64_t keep_every = 0;
     // The anomaly guard (anomaly_guard.h): what to do about a NaN/Inf or spiking loss or
-    // gradient norm (skip, rollback, stop), the window and threshold of the spike test, and how
-    // many anomalies in a row end the run.
+    // gradient norm (skip, rollback, stop), the window and thresholds of the spike test, and how
+    // many refused updates in a row end the run.
     std::string anomaly_policy = "skip";
     int64_t anomaly_window = 100;
     double anomaly_zscore = 8.0;
+    double anomaly_loss_factor = 1.5;  // a spike is also this many times the median loss
+    double anomaly_norm_factor = 4.0;  // or gradient norm
     int64_t anomaly_max_consecutive = 5;
     // The watchdog (watchdog.h): a phase of a step taking longer than max(watchdog_min_seconds,
     // watchdog_factor × the median step) ends the process; 0 turns it off.

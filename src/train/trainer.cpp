@@ -1,5 +1,5 @@
-// One training run: setup (fresh or resumed), the step loop with gradient accumulation, the
-// anomaly guard and its policies, fault injection, the watchdog, evaluation on fixed validation
+// One training run: setup (fresh or resumed), the step loop around TrainStep (train_step.h), the
+// anomaly policies, fault injection, the watchdog, evaluation on fixed validation
 // batches, metrics, the loss plot, and checkpoints written in the background.
 #include "train/trainer.h"
 
@@ -16,6 +16,7 @@
 #include "backend/registry.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "dist/communicator.h"
 #include "io/atomic_file.h"
 #include "io/checkpoint_dir.h"
 #include "io/tokenizer_files.h"
@@ -23,6 +24,7 @@
 #include "model/model.h"
 #include "train/adamw.h"
 #include "train/anomaly_guard.h"
+#include "train/batch_source.h"
 #include "train/checkpoint.h"
 #include "train/checkpoint_writer.h"
 #include "train/data_loader.h"
@@ -30,6 +32,7 @@
 #include "train/loss_plot.h"
 #include "train/lr_schedule.h"
 #include "train/metrics_log.h"
+#include "train/train_step.h"
 #include "train/watchdog.h"
 
 namespace tandem::train {
@@ -87,16 +90,6 @@ void check_same_tokenizer(const InitialWeights& init, const std::string& data_to
                     "--tokenizer ", init.source, " on your text first)");
 }
 
-// Splits [B, T + 1] windows into inputs [B, T] and next-token targets [B, T].
-void split_windows(const std::vector<int32_t>& windows, int64_t B, int64_t T,
-                   std::vector<int32_t>& inputs, std::vector<int32_t>& targets) {
-    for (int64_t b = 0; b < B; ++b) {
-        const int32_t* row = windows.data() + b * (T + 1);
-        std::copy(row, row + T, inputs.begin() + b * T);
-        std::copy(row + 1, row + T + 1, targets.begin() + b * T);
-    }
-}
-
 double seconds_since(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
@@ -151,8 +144,10 @@ private:
     bool checkpoint();
     // Reports the writes that ended (with `wait`: after the one in flight ends too).
     void collect_checkpoints(bool wait);
-    // The anomaly policy for `step`; returns the step to continue after.
-    int64_t handle_anomaly(int64_t step, const std::string& reason);
+    // The anomaly policy for `step`, whose update the guard refused; returns the step to continue
+    // after (another one than `step` after a rollback). Sets is_applied when the update was
+    // taken after all.
+    int64_t handle_anomaly(int64_t step, const StepResult& result, double lr, bool& is_applied);
     [[noreturn]] void stop_with_last_good_state(int64_t step, const std::string& why);
 
     const TrainOptions& options_;
@@ -182,7 +177,10 @@ private:
     std::map<int64_t, double> stall_by_step_;  // checkpoints in flight: the stall they cost
     std::string last_checkpoint_;
     std::unique_ptr<Watchdog> watchdog_;
-    std::vector<int32_t> windows_, inputs_, targets_;
+    dist::LocalCommunicator comm_;
+    std::unique_ptr<TrainStep> step_;
+    std::vector<int32_t> windows_;  // evaluation
+    Batch eval_batch_;
 };
 
 TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
@@ -197,6 +195,7 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
                    .seq_len = cfg_.seq_len, .seed = cfg_.seed}),
       policy_(anomaly_policy_from_string(cfg_.anomaly_policy)),
       guard_({.window = cfg_.anomaly_window, .zscore = cfg_.anomaly_zscore,
+              .loss_factor = cfg_.anomaly_loss_factor, .norm_factor = cfg_.anomaly_norm_factor,
               .max_consecutive = cfg_.anomaly_max_consecutive}) {
     if (!faults_.empty()) say("fault injection: " + std::to_string(options.faults.size()) + " fault(s) planned");
     // Data first: its tokenizer fixes the vocabulary.
@@ -302,10 +301,8 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
         log_warn(d, "; exiting with code 3");
         std::_Exit(3);
     });
-    const int64_t B = cfg_.batch_size, T = cfg_.seq_len;
-    windows_.resize(B * (T + 1));
-    inputs_.resize(B * T);
-    targets_.resize(B * T);
+    step_ = std::make_unique<TrainStep>(*model_, *optimizer_, guard_, comm_, cfg_.grad_accum);
+    windows_.resize(cfg_.batch_size * (cfg_.seq_len + 1));
 }
 
 void TrainingRun::record_event(const std::string& event, int64_t step, const std::string& reason,
@@ -326,8 +323,8 @@ std::optional<double> TrainingRun::evaluate(int64_t step) {
     for (int64_t i = 0; i < n; ++i) {
         watchdog_->beat("evaluation", step);
         val_data_->fixed_batch(i, windows_);
-        split_windows(windows_, B, T, inputs_, targets_);
-        total += model_->forward(inputs_, targets_, B, T);
+        split_windows(windows_, B, T, eval_batch_);
+        total += model_->forward(eval_batch_.tokens, eval_batch_.targets, B, T);
         if (i == 0 && faults_.take(FaultKind::Kill, step, "eval")) ::raise(SIGKILL);
     }
     return total / double(n);
@@ -413,10 +410,26 @@ void TrainingRun::collect_checkpoints(bool wait) {
     }
 }
 
-int64_t TrainingRun::handle_anomaly(int64_t step, const std::string& reason) {
+int64_t TrainingRun::handle_anomaly(int64_t step, const StepResult& result, double lr, bool& is_applied) {
+    const std::string& reason = *result.anomaly;
+    is_applied = false;
+    // A finite spike right after another anomaly, on another batch: the weights, not a batch,
+    // cause it, and refusing the update again would freeze the run on those weights until it
+    // stops. Take the update, clipped as every update is (a run that spikes once at a high
+    // learning rate recovers by itself); NaN and infinity are never applied.
+    const bool is_finite = std::isfinite(result.loss) && std::isfinite(result.grad_norm);
+    if (is_finite && guard_.consecutive() >= 1 && policy_ != AnomalyPolicy::Stop) {
+        step_->apply(result, lr);
+        guard_.absorb(result.loss, result.grad_norm);
+        is_applied = true;
+        warn("step " + std::to_string(step) + ": " + reason + "; the spike outlived its batch (" +
+             std::to_string(guard_.consecutive()) + " anomalies in a row), so the clipped update is taken");
+        record_event("anomaly", step, reason, "clipped_update", {{"in_a_row", guard_.consecutive()}});
+        return step;
+    }
     guard_.reject();
     if (guard_.too_many_in_a_row())
-        stop_with_last_good_state(step, std::to_string(guard_.consecutive()) + " anomalies in a row (the last: " +
+        stop_with_last_good_state(step, std::to_string(guard_.refused()) + " anomalies in a row (the last: " +
                                             reason + "); anomaly_max_consecutive is " +
                                             std::to_string(cfg_.anomaly_max_consecutive));
     switch (policy_) {
@@ -427,9 +440,7 @@ int64_t TrainingRun::handle_anomaly(int64_t step, const std::string& reason) {
         case AnomalyPolicy::Rollback: {
             const CheckpointSnapshot& good = *last_good_;
             restore_snapshot(good, *model_, *optimizer_);
-            const int64_t consecutive = guard_.consecutive();
-            guard_.restore(good.state.anomaly_guard);
-            for (int64_t i = 0; i < consecutive; ++i) guard_.reject();
+            guard_.restore_window(good.state.anomaly_guard);
             const int64_t skipped = step - good.state.step;
             warn("step " + std::to_string(step) + ": " + reason + "; rolled back to step " +
                  std::to_string(good.state.step) + ", skipping the " + std::to_string(skipped) +
@@ -467,8 +478,8 @@ void TrainingRun::stop_with_last_good_state(int64_t step, const std::string& why
 }
 
 TrainResult TrainingRun::run() {
-    const int64_t B = cfg_.batch_size, T = cfg_.seq_len;
     const LrSchedule schedule{cfg_.lr, cfg_.lr_min, cfg_.warmup_steps, cfg_.steps};
+    WindowBatchSource source(train_data_, cfg_.batch_size, cfg_.seq_len);
     TrainResult result;
     result.n_params = model_->layout().n_params();
     const int64_t last_step = options_.stop_after > 0 ? std::min(options_.stop_after, cfg_.steps) : cfg_.steps;
@@ -478,31 +489,21 @@ TrainResult TrainingRun::run() {
         const auto begin = std::chrono::steady_clock::now();
         watchdog_->beat("forward and backward", step);
         inject_before_forward(step);
-        model_->zero_grad();
-        double loss = 0;
-        for (int64_t micro = 0; micro < cfg_.grad_accum; ++micro) {
-            train_data_.next_batch(windows_);
-            split_windows(windows_, B, T, inputs_, targets_);
-            loss += model_->forward(inputs_, targets_, B, T);
-            model_->backward();
-        }
-        loss /= double(cfg_.grad_accum);
-        // backward() adds the gradient of each micro-batch's mean; the step wants their mean.
-        if (cfg_.grad_accum > 1) be_.scale(model_->grads(), 1.0f / float(cfg_.grad_accum));
-        inject_after_backward(step, loss);
-        watchdog_->beat("optimizer", step);
         const double lr = schedule.lr_at(step);
-        const double grad_norm = optimizer_->grad_norm(model_->grads());
-        const std::optional<std::string> anomaly = guard_.check(loss, grad_norm);
-        if (anomaly) {
-            const int64_t continue_after = handle_anomaly(step, *anomaly);
+        const StepResult result = step_->run(source, lr, {.after_backward = [&](double& loss) {
+                                                 inject_after_backward(step, loss);
+                                                 watchdog_->beat("optimizer", step);
+                                             }});
+        const double loss = result.loss, grad_norm = result.grad_norm;
+        bool is_skipped = false;
+        if (result.anomaly) {
+            bool is_applied = false;
+            const int64_t continue_after = handle_anomaly(step, result, lr, is_applied);
             if (continue_after != step) {  // rolled back
                 step = continue_after;
                 continue;
             }
-        } else {
-            optimizer_->update(model_->params(), model_->grads(), float(lr), grad_norm);
-            guard_.accept(loss, grad_norm);
+            is_skipped = !is_applied;
         }
         be_.synchronize();
         const double seconds = seconds_since(begin);
@@ -511,15 +512,15 @@ TrainResult TrainingRun::run() {
 
         state_.step = step;
         state_.cursor = train_data_.cursor();
-        state_.tokens_seen += B * T * cfg_.grad_accum;
+        state_.tokens_seen += result.n_tokens;
 
-        StepReport report{step, cfg_.steps, loss, lr, grad_norm, double(B * T * cfg_.grad_accum) / seconds,
+        StepReport report{step, cfg_.steps, loss, lr, grad_norm, double(result.n_tokens) / seconds,
                           recent_step_seconds * double(last_step - step), std::nullopt};
         nlohmann::json record = {{"step", step}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
                                  {"tokens_per_s", report.tokens_per_s}};
         if (!std::isfinite(loss)) record["loss"] = nullptr;  // JSON has no NaN
         if (!std::isfinite(grad_norm)) record["grad_norm"] = nullptr;
-        if (anomaly) record["skipped"] = true;
+        if (is_skipped) record["skipped"] = true;
         const bool is_last = step == last_step;
         if ((cfg_.eval_every > 0 && step % cfg_.eval_every == 0) || is_last) {
             report.val_loss = evaluate(step);

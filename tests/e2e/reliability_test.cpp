@@ -188,6 +188,39 @@ TEST_F(Reliability, SkipPolicyDropsNanAndSpikeUpdatesAndRecordsThem) {
     EXPECT_TRUE(weights_are_finite(run_dir("skip") + "/checkpoints/step-60"));
 }
 
+TEST_F(Reliability, ASpikeThatOutlivesItsBatchTakesTheClippedUpdateAndTheRunFinishes) {
+    // Three spiking steps in a row (x10) stand for weights that spike on any batch: the first
+    // update is refused, the next two are taken clipped; a NaN right after is still refused.
+    RunResult r = run_tandem(train_args("outlived", "--inject spike@30:10 --inject spike@31:10 --inject spike@32:10 "
+                                                    "--inject nan@33"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto anomalies = events("outlived", "anomaly");
+    ASSERT_EQ(anomalies.size(), 4u);
+    EXPECT_EQ(anomalies[0]["action"], "skip");
+    EXPECT_EQ(anomalies[1]["action"], "clipped_update");
+    EXPECT_EQ(anomalies[1]["in_a_row"], 2);
+    EXPECT_EQ(anomalies[2]["action"], "clipped_update");
+    EXPECT_EQ(anomalies[3]["action"], "skip");
+    EXPECT_EQ(anomalies[3]["reason"], "gradient norm is NaN");
+    EXPECT_NE(r.err.find("step 31: "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("the spike outlived its batch (2 anomalies in a row), so the clipped update is taken"),
+              std::string::npos)
+        << r.err;
+    EXPECT_TRUE(weights_are_finite(run_dir("outlived") + "/checkpoints/step-60"));
+}
+
+TEST_F(Reliability, HealthyRunsOfTenSeedsRaiseNoAnomaly) {
+    // The guard must not cry wolf: ten seeds of the tiny run (lr 5e-3, small batches, so its
+    // gradient norms wander by factors of two), every step from the 21st judged.
+    for (int seed = 1; seed <= 10; ++seed) {
+        const std::string run = "healthy-" + std::to_string(seed);
+        RunResult r = run_tandem(train_args(run, "seed=" + std::to_string(seed) +
+                                                     " steps=40 eval_every=0 checkpoint_every=40"));
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        for (const auto& a : events(run, "anomaly")) ADD_FAILURE() << "seed " << seed << ": " << a.dump();
+    }
+}
+
 TEST_F(Reliability, RollbackPolicyRestoresTheLastGoodStateAndSkipsTheBadWindow) {
     RunResult r = run_tandem(
         train_args("rollback", "anomaly_policy=rollback --inject nan@23:model.layers.0.mlp.down_proj.weight"));

@@ -51,6 +51,7 @@ TEST(TrainConfig, ReliabilityKeysAreCheckedAndNamed) {
     EXPECT_NE(error_of({{"async_checkpoints", 1}}).find("'async_checkpoints'"), std::string::npos);
     EXPECT_NE(error_of({{"keep_checkpoints", 0}}).find("'keep_checkpoints'"), std::string::npos);
     EXPECT_NE(error_of({{"anomaly_window", 3}}).find("'anomaly_window'"), std::string::npos);
+    EXPECT_NE(error_of({{"anomaly_norm_factor", 0.9}}).find("'anomaly_norm_factor' must be at least 1"), std::string::npos);
     EXPECT_NE(error_of({{"watchdog_factor", -1.0}}).find("'watchdog_factor'"), std::string::npos);
     EXPECT_NE(error_of({{"anomaly_polcy", "skip"}}).find("did you mean 'anomaly_policy'"), std::string::npos);
 }

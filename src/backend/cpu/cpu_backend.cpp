@@ -178,10 +178,10 @@ class CpuBackend final : public HostMemoryBackend {
         cpu::cross_entropy_forward(losses, lse, logits, targets, ignore_index);
     }
     void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets,
-                                float dloss, int32_t ignore_index) override {
-        checks::cross_entropy_backward(dlogits, logits, lse, targets);
+                                Tensor weights, float dloss, int32_t ignore_index) override {
+        checks::cross_entropy_backward(dlogits, logits, lse, targets, weights);
         expect_f32(logits);
-        cpu::cross_entropy_backward(dlogits, logits, lse, targets, dloss, ignore_index);
+        cpu::cross_entropy_backward(dlogits, logits, lse, targets, weights, dloss, ignore_index);
     }
 
     double sum(Tensor x) override {

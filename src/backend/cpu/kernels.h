@@ -59,8 +59,8 @@ double sum_squares(Tensor x);
 
 void cross_entropy_forward(Tensor losses, Tensor lse, Tensor logits, Tensor targets,
                            int32_t ignore_index);
-void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets, float dloss,
-                            int32_t ignore_index);
+void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets,
+                            Tensor weights, float dloss, int32_t ignore_index);
 
 void adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWParams& hp);
 

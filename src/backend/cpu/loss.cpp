@@ -40,19 +40,23 @@ void cross_entropy_forward(Tensor losses, Tensor lse, Tensor logits, Tensor targ
     }
 }
 
-void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets, float dloss,
-                            int32_t ignore_index) {
+void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets,
+                            Tensor weights, float dloss, int32_t ignore_index) {
     const int64_t N = logits.rows(), V = logits.cols();
+    const float* w = weights.empty() ? nullptr : weights.as<float>();
 #pragma omp parallel for schedule(static)
     for (int64_t n = 0; n < N; ++n) {
         float* dz = dlogits.as<float>() + n * V;
         const int32_t target = targets.as<int32_t>()[n];
-        if (target == ignore_index) {
+        // dloss * 1.0f is dloss exactly: unweighted rows are bit for bit what they were before
+        // weights existed.
+        const float scale = w ? dloss * w[n] : dloss;
+        if (target == ignore_index || (w && w[n] == 0.0f)) {
             std::fill(dz, dz + V, 0.0f);
             continue;
         }
-        softmax_row(dz, logits.as<float>() + n * V, lse.as<float>()[n], dloss, V);
-        dz[target] -= dloss;
+        softmax_row(dz, logits.as<float>() + n * V, lse.as<float>()[n], scale, V);
+        dz[target] -= scale;
     }
 }
 

@@ -86,7 +86,7 @@ double sum(Context&, Tensor x, bool squares);
 void cross_entropy_forward(Context&, Tensor losses, Tensor lse, Tensor logits, Tensor targets,
                            int32_t ignore_index);
 void cross_entropy_backward(Context&, Tensor dlogits, Tensor logits, Tensor lse, Tensor targets,
-                            float dloss, int32_t ignore_index);
+                            Tensor weights, float dloss, int32_t ignore_index);
 
 void adamw_update(Context&, Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWParams& hp);
 

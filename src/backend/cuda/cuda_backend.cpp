@@ -148,8 +148,9 @@ public:
         cuda::cross_entropy_forward(ctx_, losses, lse, logits, targets, ignore_index);
     }
     void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets,
-                                float dloss, int32_t ignore_index) override {
-        cuda::cross_entropy_backward(ctx_, dlogits, logits, lse, targets, dloss, ignore_index);
+                                Tensor weights, float dloss, int32_t ignore_index) override {
+        cuda::cross_entropy_backward(ctx_, dlogits, logits, lse, targets, weights, dloss,
+                                     ignore_index);
     }
     double sum(Tensor x) override { return cuda::sum(ctx_, x, false); }
     double sum_squares(Tensor x) override { return cuda::sum(ctx_, x, true); }

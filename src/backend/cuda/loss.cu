@@ -56,17 +56,20 @@ __global__ void cross_entropy_forward_kernel(float* losses, float* lse_out, cons
     }
 }
 
+// weights: [N] per-token loss weights, or nullptr for weight 1 everywhere.
 template <typename T>
 __global__ void cross_entropy_backward_kernel(T* dlogits, const T* logits, const float* lse,
-                                              const int32_t* targets, int64_t V, float dloss,
-                                              int32_t ignore_index) {
+                                              const int32_t* targets, const float* weights,
+                                              int64_t V, float dloss, int32_t ignore_index) {
     const int64_t n = blockIdx.x;
     const int32_t target = targets[n];
     const float l = lse[n];
-    const bool ignored = target == ignore_index;
+    const float scale = weights ? dloss * weights[n] : dloss;
+    // A row of weight 0 is exactly 0 even where its logits are not finite: a mask drops it.
+    const bool dropped = target == ignore_index || (weights && weights[n] == 0.0f);
     for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {
         const float p = expf(to_f32(logits[n * V + v]) - l);
-        const float g = ignored ? 0.0f : dloss * (p - (v == target ? 1.0f : 0.0f));
+        const float g = dropped ? 0.0f : scale * (p - (v == target ? 1.0f : 0.0f));
         dlogits[n * V + v] = from_f32<T>(g);
     }
 }
@@ -89,16 +92,16 @@ void cross_entropy_forward(Context& ctx, Tensor losses, Tensor lse, Tensor logit
 }
 
 void cross_entropy_backward(Context& ctx, Tensor dlogits, Tensor logits, Tensor lse,
-                            Tensor targets, float dloss, int32_t ignore_index) {
-    checks::cross_entropy_backward(dlogits, logits, lse, targets);
+                            Tensor targets, Tensor weights, float dloss, int32_t ignore_index) {
+    checks::cross_entropy_backward(dlogits, logits, lse, targets, weights);
     expect_compute_dtype(logits);
     const int64_t N = logits.rows(), V = logits.cols();
     if (N == 0) return;
     dispatch(logits.dtype, [&](auto tag) {
         using T = decltype(tag);
         cross_entropy_backward_kernel<T><<<unsigned(N), kThreads, 0, ctx.stream>>>(
-            dlogits.as<T>(), logits.as<T>(), lse.as<float>(), targets.as<int32_t>(), V, dloss,
-            ignore_index);
+            dlogits.as<T>(), logits.as<T>(), lse.as<float>(), targets.as<int32_t>(),
+            weights.empty() ? nullptr : weights.as<float>(), V, dloss, ignore_index);
     });
     TANDEM_CUDA_CHECK_LAUNCH();
 }

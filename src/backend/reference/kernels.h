@@ -80,8 +80,8 @@ template <typename Real>
 void cross_entropy_forward(Tensor losses, Tensor lse, Tensor logits, Tensor targets,
                            int32_t ignore_index);
 template <typename Real>
-void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets, float dloss,
-                            int32_t ignore_index);
+void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets,
+                            Tensor weights, float dloss, int32_t ignore_index);
 
 template <typename Real>
 void adamw_update(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWParams& hp);

@@ -25,24 +25,27 @@ void cross_entropy_forward(Tensor losses, Tensor lse, Tensor logits, Tensor targ
 }
 
 template <typename Real>
-void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets, float dloss,
-                            int32_t ignore_index) {
+void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets,
+                            Tensor weights, float dloss, int32_t ignore_index) {
     const int64_t N = logits.rows(), V = logits.cols();
     for (int64_t n = 0; n < N; ++n) {
         const Real* z = logits.as<Real>() + n * V;
         Real* dz = dlogits.as<Real>() + n * V;  // may alias z: each element is read, then written
         const int32_t target = targets.as<int32_t>()[n];
         const double l = lse.as<Real>()[n];
+        const double w = weights.empty() ? 1.0 : double(weights.as<Real>()[n]);
+        // A row of weight 0 is exactly 0 even where its logits are not finite: a mask drops it.
+        const bool is_dropped = target == ignore_index || w == 0.0;
         for (int64_t v = 0; v < V; ++v) {
             const double p = std::exp(z[v] - l);
-            const double g = target == ignore_index ? 0.0 : dloss * (p - (v == target ? 1.0 : 0.0));
+            const double g = is_dropped ? 0.0 : dloss * w * (p - (v == target ? 1.0 : 0.0));
             dz[v] = static_cast<Real>(g);
         }
     }
 }
 
 TANDEM_REFERENCE_INSTANTIATE(cross_entropy_forward, Tensor, Tensor, Tensor, Tensor, int32_t);
-TANDEM_REFERENCE_INSTANTIATE(cross_entropy_backward, Tensor, Tensor, Tensor, Tensor, float,
-                             int32_t);
+TANDEM_REFERENCE_INSTANTIATE(cross_entropy_backward, Tensor, Tensor, Tensor, Tensor, Tensor,
+                             float, int32_t);
 
 }  // namespace tandem::backend::reference

@@ -177,10 +177,11 @@ class ReferenceBackend final : public HostMemoryBackend {
                                                                        ignore_index));
     }
     void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor targets,
-                                float dloss, int32_t ignore_index) override {
-        checks::cross_entropy_backward(dlogits, logits, lse, targets);
-        TANDEM_DISPATCH(logits.dtype, ref::cross_entropy_backward<Real>(
-                                          dlogits, logits, lse, targets, dloss, ignore_index));
+                                Tensor weights, float dloss, int32_t ignore_index) override {
+        checks::cross_entropy_backward(dlogits, logits, lse, targets, weights);
+        TANDEM_DISPATCH(logits.dtype,
+                        ref::cross_entropy_backward<Real>(dlogits, logits, lse, targets, weights,
+                                                          dloss, ignore_index));
     }
 
     double sum(Tensor x) override {

@@ -12,11 +12,13 @@ double lm_head_forward(backend::Backend& be, const LmHeadSaved& saved, Tensor x,
 }
 
 void lm_head_backward(backend::Backend& be, Tensor dx, Tensor dweight, const LmHeadSaved& saved,
-                      Tensor x, Tensor weight, Tensor targets, float dloss, int32_t ignore_index) {
+                      Tensor x, Tensor weight, Tensor targets, Tensor loss_weights, float dloss,
+                      int32_t ignore_index) {
     // The logits are dead after the loss, so their memory holds dlogits [N, V]: the largest
     // activation is not allocated twice.
     Tensor dlogits = saved.logits;
-    be.cross_entropy_backward(dlogits, saved.logits, saved.lse, targets, dloss, ignore_index);
+    be.cross_entropy_backward(dlogits, saved.logits, saved.lse, targets, loss_weights, dloss,
+                              ignore_index);
     be.matmul(dweight, dlogits, x, {}, /*trans_a=*/true, false, /*accumulate=*/true);
     be.matmul(dx, dlogits, weight, {}, false, false, false);
 }

@@ -17,8 +17,10 @@ struct LmHeadSaved {
 // also computes the per-position losses and returns their sum (double, on the host).
 double lm_head_forward(backend::Backend& be, const LmHeadSaved& saved, Tensor x, Tensor weight,
                        Tensor targets, int32_t ignore_index);
-// Gradient of dloss * sum(losses): dx [N, C] overwritten, dweight [V, C] +=. Destroys logits.
+// Gradient of dloss * sum(loss_weights * losses): dx [N, C] overwritten, dweight [V, C] +=.
+// loss_weights [N] in the dtype of losses, or empty for weight 1 everywhere. Destroys logits.
 void lm_head_backward(backend::Backend& be, Tensor dx, Tensor dweight, const LmHeadSaved& saved,
-                      Tensor x, Tensor weight, Tensor targets, float dloss, int32_t ignore_index);
+                      Tensor x, Tensor weight, Tensor targets, Tensor loss_weights, float dloss,
+                      int32_t ignore_index);
 
 }  // namespace tandem::model

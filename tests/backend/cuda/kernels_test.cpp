@@ -286,12 +286,21 @@ TEST_P(CudaKernels, CrossEntropyWithIgnoredTargets) {
 
         Pair dlogits = make_poisoned({N, V}, dtype());
         run_both([&](backend::Backend& be, Side s) {
-            be.cross_entropy_backward(s(dlogits), s(logits), s(lse), s(targets), 0.25f, -100);
+            be.cross_entropy_backward(s(dlogits), s(logits), s(lse), s(targets), {}, 0.25f, -100);
         });
         expect_close(dlogits, tol(), "cross_entropy dlogits " + what);
+        // per-token weights, every fourth of them 0 (a mask)
+        std::vector<float> w = random_uniform(N, 83, 0.0f, 2.0f);
+        for (int64_t i = 1; i < N; i += 4) w[i] = 0.0f;
+        Pair weights = make_pair(w, {N}, DType::F32);
+        run_both([&](backend::Backend& be, Side s) {
+            be.cross_entropy_backward(s(dlogits), s(logits), s(lse), s(targets), s(weights), 0.25f,
+                                      -100);
+        });
+        expect_close(dlogits, tol(), "cross_entropy weighted dlogits " + what);
         // dlogits aliasing logits, as the model calls it
         run_both([&](backend::Backend& be, Side s) {
-            be.cross_entropy_backward(s(logits), s(logits), s(lse), s(targets), 0.25f, -100);
+            be.cross_entropy_backward(s(logits), s(logits), s(lse), s(targets), {}, 0.25f, -100);
         });
         expect_close(logits, tol(), "cross_entropy dlogits in place " + what);
     }

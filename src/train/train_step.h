@@ -1,0 +1,65 @@
+// One optimizer step, written once for pre-training, fine-tuning, RL and data parallel: n_micro
+// micro-batches from a BatchSource through forward and backward, the sums that must agree across
+// ranks reduced through a dist::Communicator, the anomaly guard's verdict on the reduced loss
+// and gradient norm, then clipping and AdamW. The step's loss is sum(w_i * loss_i) / sum(w_i)
+// over every target of every micro-batch on every rank, and its gradient is that mean's.
+// Schedules, policies after an anomaly, checkpoints and metrics stay with the caller (trainer).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "dist/communicator.h"
+#include "model/model.h"
+#include "train/adamw.h"
+#include "train/anomaly_guard.h"
+#include "train/batch_source.h"
+
+namespace tandem::train {
+
+struct StepResult {
+    double loss = 0;         // sum(w_i * loss_i) / sum(w_i) over the step, the same on every rank
+    double grad_norm = 0;    // global L2 norm of the step's gradient, before clipping
+    double loss_weight = 0;  // sum(w_i) over the step and every rank: its targets, unweighted
+    int64_t n_tokens = 0;    // input positions the step read, over every rank
+    std::optional<std::string> anomaly;  // the guard's reason; set: nothing was applied
+};
+
+struct StepHooks {
+    // After the gradients and the loss are reduced, before they are judged (fault injection,
+    // watchdog beats): may change the loss and the model's gradients.
+    std::function<void(double& loss)> after_backward;
+};
+
+class TrainStep {
+public:
+    // n_micro: micro-batches per step (gradient accumulation). The references must outlive the
+    // step; the step allocates its host batches once, on the first run.
+    TrainStep(model::Model& model, AdamW& optimizer, AnomalyGuard& guard, dist::Communicator& comm,
+              int64_t n_micro);
+
+    // One step. A normal one is applied with learning rate lr and accepted by the guard. On an
+    // anomaly, the weights, the optimizer and the guard are unchanged (the caller's policy
+    // decides) and the step's gradient stays in model.grads() for apply().
+    StepResult run(BatchSource& source, double lr, const StepHooks& hooks = {});
+    // Applies the update of a step the guard rejected, its gradient clipped as usual; the guard's
+    // window does not take its values.
+    void apply(const StepResult& result, double lr);
+
+private:
+    // Every rank's sum of `values`, in place (a no-op with one rank).
+    void all_reduce(std::span<double> values);
+
+    model::Model& model_;
+    AdamW& optimizer_;
+    AnomalyGuard& guard_;
+    dist::Communicator& comm_;
+    int64_t n_micro_;
+    std::vector<Batch> batches_;
+};
+
+}  // namespace tandem::train
