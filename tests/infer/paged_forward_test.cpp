@@ -313,7 +313,7 @@ class LackingBackend final : public backend::HostMemoryBackend {
                                                Tensor, int64_t, int64_t))
     TANDEM_UNREACHABLE(add(Tensor, Tensor, Tensor))
     TANDEM_UNREACHABLE(cross_entropy_forward(Tensor, Tensor, Tensor, Tensor, int32_t))
-    TANDEM_UNREACHABLE(cross_entropy_backward(Tensor, Tensor, Tensor, Tensor, float, int32_t))
+    TANDEM_UNREACHABLE(cross_entropy_backward(Tensor, Tensor, Tensor, Tensor, Tensor, float, int32_t))
     TANDEM_UNREACHABLE(scale(Tensor, float))
     TANDEM_UNREACHABLE(adamw_update(Tensor, Tensor, Tensor, Tensor, const backend::AdamWParams&))
 #undef TANDEM_UNREACHABLE
