@@ -131,6 +131,25 @@ MatmulDims matmul(const Tensor& out, const Tensor& a, const Tensor& b, const Ten
     return {S, M, N, K};
 }
 
+MatmulWeightsDims matmul_weights(const Tensor& out, const Tensor& x, const Tensor& w,
+                                 const Tensor& bias, bool w_is_in_out) {
+    TANDEM_ASSERT(is_float(out.dtype) && !is_block_dtype(out.dtype) && out.ndim() >= 1,
+                  out.str());
+    expect_dtype(x, out.dtype);
+    TANDEM_ASSERT(w.ndim() == 2, w.str());
+    const int64_t N = out.rows(), O = out.cols(), K = x.cols();
+    TANDEM_ASSERT(x.rows() == N, x.str(), out.str());
+    expect_shape(w, w_is_in_out ? Shape{K, O} : Shape{O, K});
+    TANDEM_ASSERT(w.dtype == DType::F32 || w.dtype == DType::F16 || w.dtype == DType::BF16 ||
+                      w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0,
+                  "matmul_weights: unsupported weight dtype", w.str());
+    // A block dtype's blocks run along the stored rows.
+    TANDEM_ASSERT(w.cols() % dtype_block_values(w.dtype) == 0,
+                  "matmul_weights: weight rows are not whole blocks", w.str());
+    if (!bias.empty()) expect(bias, out.dtype, {O});
+    return {N, O, K};
+}
+
 void bias_backward(const Tensor& dbias, const Tensor& dout) {
     TANDEM_ASSERT(is_float(dout.dtype) && dout.ndim() >= 1, dout.str());
     expect(dbias, dout.dtype, {dout.cols()});

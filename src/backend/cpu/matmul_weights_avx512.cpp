@@ -1,0 +1,228 @@
+// The AVX-512 tiles of matmul_weights (matmul_weights_kernels.h): kTileRows weight rows against
+// 1-4 activation rows, 16 accumulators of 16 lanes at most. Q8_0 and Q4_0 go two blocks (64
+// values) per instruction through VNNI's u8 x s8 dot products (vpdpbusd) against activations in
+// the q8 form; bf16 through AVX512_BF16's pair products (vdpbf16ps) against x rounded to bf16,
+// or widened to f32; f16 widened by vcvtph2ps; f32 as it is.
+#include <cstring>
+
+#include "backend/cpu/matmul_weights_kernels.h"
+#include "core/dtype.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#pragma GCC diagnostic ignored "-Wuninitialized"  // GCC 12's AVX-512 headers (see gemm_avx512.cpp)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#define TANDEM_AVX512W __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma")))
+#define TANDEM_AVX512BF16 \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,f16c,fma")))
+#define TANDEM_HAVE_AVX512_WEIGHTS 1
+#endif
+
+namespace tandem::backend::cpu {
+
+#ifdef TANDEM_HAVE_AVX512_WEIGHTS
+
+namespace {
+
+TANDEM_AVX512W inline float half_at(const char* p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+// The two blocks' scales d0, d1 over the lanes of their int32 sums: [d0 x 8, d1 x 8].
+TANDEM_AVX512W inline __m512 pair_scales(float d0, float d1) {
+    return _mm512_insertf32x8(_mm512_set1_ps(d0), _mm256_set1_ps(d1), 1);
+}
+
+// Q8_0 blocks g, g + 1 of a row as unsigned bytes (w + 128, the offset of the q8 form) and
+// their scales; a missing second block is zeros with scale 0.
+TANDEM_AVX512W inline void load_q8_0(const char* row, int64_t b, bool pair, __m512i* q,
+                                     __m512* d) {
+    const char* p = row + b * 34;
+    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2));
+    const __m256i hi = pair ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 36))
+                            : _mm256_set1_epi8(static_cast<char>(0x80));
+    *q = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1),
+                          _mm512_set1_epi8(static_cast<char>(0x80)));
+    *d = pair_scales(half_at(p), pair ? half_at(p + 34) : 0.0f);
+}
+
+// Q4_0 blocks b, b + 1 as their nibbles (w + 8, unsigned) in value order: per block, nibbles
+// of qs[0..15] & 15 (values 0-15), then qs >> 4 (values 16-31).
+TANDEM_AVX512W inline void load_q4_0(const char* row, int64_t b, bool pair, __m512i* q,
+                                     __m512* d) {
+    const char* p = row + b * 18;
+    const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+    const __m128i q1 =
+        pair ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 20)) : _mm_setzero_si128();
+    const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1);
+    const __m256i mask = _mm256_set1_epi8(0x0f);
+    const __m256i lo = _mm256_and_si256(both, mask);
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(both, 4), mask);
+    const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);  // lo0 lo1 hi0 hi1
+    *q = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));                  // lo0 hi0 lo1 hi1
+    *d = pair_scales(half_at(p), pair ? half_at(p + 18) : 0.0f);
+}
+
+// Q8_0 and Q4_0: per group of two blocks, one vpdpbusd per (row, activation row) started from
+// the activation's correction, then the int32 lanes times d_w * d_x into f32 accumulators.
+template <bool kIsQ4, int kCols>
+TANDEM_AVX512W void tile_quant(const char* const* w, const char* const* a, int64_t K,
+                               float* sums) {
+    const int64_t blocks = K / 32, groups = (blocks + 1) / 2;
+    __m512 acc[kTileRows][kCols];
+    for (int r = 0; r < kTileRows; ++r)
+        for (int n = 0; n < kCols; ++n) acc[r][n] = _mm512_setzero_ps();
+    for (int64_t g = 0; g < groups; ++g) {
+        const bool pair = 2 * g + 1 < blocks;
+        __m512i wq[kTileRows];
+        __m512 wd[kTileRows];
+        for (int r = 0; r < kTileRows; ++r) {
+            if constexpr (kIsQ4)
+                load_q4_0(w[r], 2 * g, pair, &wq[r], &wd[r]);
+            else
+                load_q8_0(w[r], 2 * g, pair, &wq[r], &wd[r]);
+        }
+        for (int n = 0; n < kCols; ++n) {
+            const char* grp = a[n] + g * 192;
+            const __m512i xq = _mm512_load_si512(grp);
+            const __m512 xd = _mm512_load_ps(reinterpret_cast<const float*>(grp + 64));
+            const __m512i corr = _mm512_load_si512(grp + 128);
+            for (int r = 0; r < kTileRows; ++r) {
+                const __m512i dot = _mm512_dpbusd_epi32(corr, wq[r], xq);
+                acc[r][n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(wd[r], xd),
+                                            acc[r][n]);
+            }
+        }
+    }
+    for (int r = 0; r < kTileRows; ++r)
+        for (int n = 0; n < kCols; ++n) sums[r * kCols + n] = _mm512_reduce_add_ps(acc[r][n]);
+}
+
+// 16 weights of dtype kW from element k of a row, widened to f32.
+template <DType kW>
+TANDEM_AVX512W inline __m512 load_wide(const char* row, int64_t k) {
+    if constexpr (kW == DType::F32) {
+        return _mm512_loadu_ps(reinterpret_cast<const float*>(row) + k);
+    } else {
+        const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * k));
+        if constexpr (kW == DType::F16) return _mm512_cvtph_ps(h);
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+}
+
+template <DType kW>
+inline float scalar_at(const char* row, int64_t k) {
+    if constexpr (kW == DType::F32) return reinterpret_cast<const float*>(row)[k];
+    uint16_t h;
+    std::memcpy(&h, row + 2 * k, 2);
+    if constexpr (kW == DType::F16) return f32_from_f16(h);
+    return f32_from_bf16(h);
+}
+
+// f32, f16 and bf16 widened: 16 values of K per step, the last K % 16 one by one.
+template <DType kW, int kCols>
+TANDEM_AVX512W void tile_wide(const char* const* w, const char* const* a, int64_t K,
+                              float* sums) {
+    __m512 acc[kTileRows][kCols];
+    for (int r = 0; r < kTileRows; ++r)
+        for (int n = 0; n < kCols; ++n) acc[r][n] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+        __m512 wv[kTileRows];
+        for (int r = 0; r < kTileRows; ++r) wv[r] = load_wide<kW>(w[r], k);
+        for (int n = 0; n < kCols; ++n) {
+            const __m512 xv = _mm512_loadu_ps(reinterpret_cast<const float*>(a[n]) + k);
+            for (int r = 0; r < kTileRows; ++r) acc[r][n] = _mm512_fmadd_ps(wv[r], xv, acc[r][n]);
+        }
+    }
+    for (int r = 0; r < kTileRows; ++r)
+        for (int n = 0; n < kCols; ++n) {
+            float s = _mm512_reduce_add_ps(acc[r][n]);
+            for (int64_t j = k; j < K; ++j)
+                s += scalar_at<kW>(w[r], j) * reinterpret_cast<const float*>(a[n])[j];
+            sums[r * kCols + n] = s;
+        }
+}
+
+// bf16 against x rounded to bf16 (padded with zeros to whole 32s): 32 values of K per
+// vdpbf16ps, the last K % 32 of the weights masked.
+template <int kCols>
+TANDEM_AVX512BF16 void tile_bf16_pairs(const char* const* w, const char* const* a, int64_t K,
+                                       float* sums) {
+    __m512 acc[kTileRows][kCols];
+    for (int r = 0; r < kTileRows; ++r)
+        for (int n = 0; n < kCols; ++n) acc[r][n] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k += 32) {
+        const int64_t left = K - k;
+        const __mmask32 mask = left >= 32 ? ~__mmask32(0) : (__mmask32(1) << left) - 1;
+        __m512bh wv[kTileRows];
+        for (int r = 0; r < kTileRows; ++r)
+            wv[r] = (__m512bh)_mm512_maskz_loadu_epi16(mask, w[r] + 2 * k);
+        for (int n = 0; n < kCols; ++n) {
+            const __m512bh xv = (__m512bh)_mm512_load_si512(a[n] + 2 * k);
+            for (int r = 0; r < kTileRows; ++r) acc[r][n] = _mm512_dpbf16_ps(acc[r][n], xv, wv[r]);
+        }
+    }
+    for (int r = 0; r < kTileRows; ++r)
+        for (int n = 0; n < kCols; ++n) sums[r * kCols + n] = _mm512_reduce_add_ps(acc[r][n]);
+}
+
+template <template <int> class Tile>
+constexpr DTypeKernels kernels_of(ActivationForm form, QuantGroups groups) {
+    return {form, groups, 4, {Tile<1>::fn, Tile<2>::fn, Tile<3>::fn, Tile<4>::fn}};
+}
+template <int kCols>
+struct Q8Tile {
+    static constexpr TileFn fn = &tile_quant<false, kCols>;
+};
+template <int kCols>
+struct Q4Tile {
+    static constexpr TileFn fn = &tile_quant<true, kCols>;
+};
+template <int kCols>
+struct F32Tile {
+    static constexpr TileFn fn = &tile_wide<DType::F32, kCols>;
+};
+template <int kCols>
+struct F16Tile {
+    static constexpr TileFn fn = &tile_wide<DType::F16, kCols>;
+};
+template <int kCols>
+struct Bf16Tile {
+    static constexpr TileFn fn = &tile_wide<DType::BF16, kCols>;
+};
+template <int kCols>
+struct Bf16PairsTile {
+    static constexpr TileFn fn = &tile_bf16_pairs<kCols>;
+};
+
+constexpr QuantGroups kNoGroups{1, 0};
+constexpr WeightKernels kWidened{
+    kernels_of<F32Tile>(ActivationForm::f32, kNoGroups),
+    kernels_of<F16Tile>(ActivationForm::f32, kNoGroups),
+    kernels_of<Bf16Tile>(ActivationForm::f32, kNoGroups),
+    kernels_of<Q8Tile>(ActivationForm::q8, {2, 128}),
+    kernels_of<Q4Tile>(ActivationForm::q8, {2, 8}),
+};
+
+}  // namespace
+
+constinit const WeightKernels kAvx512WeightKernels = kWidened;
+constinit const WeightKernels kAvx512Bf16WeightKernels{
+    kWidened.f32,
+    kWidened.f16,
+    kernels_of<Bf16PairsTile>(ActivationForm::bf16, kNoGroups),
+    kWidened.q8_0,
+    kWidened.q4_0,
+};
+
+#else
+
+constinit const WeightKernels kAvx512WeightKernels{};
+constinit const WeightKernels kAvx512Bf16WeightKernels{};
+
+#endif
+
+}  // namespace tandem::backend::cpu
