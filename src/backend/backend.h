@@ -58,7 +58,8 @@ public:
     // ---- embeddings ----------------------------------------------------------------------
     // out[b, t, :] = wte[tokens[b, t], :] + wpe[pos_offset + t, :]
     // out [B, T, C], tokens i32 [B, T], wte [V, C], wpe [T_max, C] or empty (no learned
-    // positions). Token ids are in [0, V) (checked where tokens enter tandem).
+    // positions). Token ids are in [0, V) (checked where tokens enter tandem). For inference the
+    // tables may be in a storage dtype (f16, bf16, Q8_0, Q4_0) with an f32 out: rows widened.
     virtual void embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe,
                                    int64_t pos_offset) = 0;
     // dwte[tokens[b, t], :] += dout[b, t, :]; dwpe[t, :] += sum_b dout[b, t, :] (if not empty).

@@ -17,13 +17,14 @@ namespace {
 struct GenerateArgs {
     std::string model_path, device = "cpu";
     infer::GenerateOptions options;
+    std::optional<DType> quant;
     bool verbose = false;
 };
 
 void run_generate(const GenerateArgs& a) {
     a.options.sampling.validate();
     backend::Backend& be = backend::get_backend(a.device);
-    infer::LoadedModel loaded = infer::load_model(a.model_path, be);
+    infer::LoadedModel loaded = infer::load_model(a.model_path, be, a.quant);
     const int64_t context = loaded.weights->config().max_seq_len;
     infer::Decoder decoder(*loaded.weights, 1, context, std::min<int64_t>(context, 256));
     infer::GenerateOptions options = a.options;
@@ -57,6 +58,7 @@ void add_generate_command(CLI::App& app) {
     at_least(cmd->add_option("--seed", o.sampling.seed, "random seed: the same seed gives the same text"), 0);
     cmd->add_option("--stop", o.stop, "stop before this string (repeatable)");
     cmd->add_option("--device", a->device, "cpu, cuda, reference or auto")->capture_default_str();
+    add_quant_option(cmd, a->quant);
     cmd->add_flag("-v,--verbose", a->verbose, "print token counts, the checkpoint used and the kernels chosen to stderr")
         ->each([](const std::string&) { set_log_details(true); });
     o.echo_prompt = true;

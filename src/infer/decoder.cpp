@@ -20,12 +20,11 @@ Decoder::Decoder(const model::Weights& weights, int64_t max_batch, int64_t max_s
     : weights_(weights), be_(weights.backend()), max_batch_(max_batch), max_seq_(max_seq),
       max_chunk_(max_chunk) {
     const model::ModelConfig& c = weights.config();
-    if (!weights.is_uniform() || !be_.supports(weights.dtype()))
-        throw Error("decoder: the ", be_.name(), " backend computes in ",
-                    be_.supports(DType::F64) ? "f32 or f64" : "f32",
-                    " only; convert the weights at load (their dtypes are mixed or ",
-                    weights.is_uniform() ? dtype_name(weights.dtype()) : "mixed", ")");
-    dtype_ = weights.dtype();
+    // The compute dtype: the weights' own when they are uniform in one the backend computes in,
+    // else f32, with the products reading the weights in their storage dtypes (--quant).
+    dtype_ = weights.is_uniform() && be_.supports(weights.dtype()) ? weights.dtype() : DType::F32;
+    if (!be_.supports(dtype_))
+        throw Error("decoder: the ", be_.name(), " backend does not compute in f32");
     if (max_seq > c.max_seq_len)
         throw Error("decoder: ", max_seq, " positions exceed the model's context of ", c.max_seq_len);
     TANDEM_ASSERT(max_batch > 0 && max_seq > 0 && max_chunk > 0, max_batch, max_seq, max_chunk);
@@ -138,7 +137,7 @@ const std::vector<float>& Decoder::feed(std::span<const int32_t> tokens, int64_t
     const model::NormSaved last_saved{norm_mean_.slice(0, B), norm_rstd_.slice(0, B)};
     model::norm_forward(be_, normed_last, last_saved, last, w.final_norm);
     Tensor logits = logits_.slice(0, B * c.vocab_size).view({B, c.vocab_size});
-    be_.matmul(logits, normed_last, w.lm_head, Tensor{}, false, true, false);
+    model::linear_forward(be_, logits, normed_last, model::Linear{w.lm_head, {}, false});
 
     host_logits_.resize(B * c.vocab_size);
     if (dtype_ == DType::F32) {

@@ -61,6 +61,10 @@ public:
 
     void embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe,
                            int64_t pos_offset) override {
+        if (wte.dtype != out.dtype || (!wpe.empty() && wpe.dtype != out.dtype))
+            throw Error("embedding_forward with ", dtype_name(wte.dtype),
+                        " tables is not implemented on cuda (compute dtype ", dtype_name(out.dtype),
+                        "): load the model with --quant ", dtype_name(out.dtype));
         cuda::embedding_forward(ctx_, out, tokens, wte, wpe, pos_offset);
     }
     void embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) override {
