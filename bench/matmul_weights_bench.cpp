@@ -15,7 +15,9 @@
 //
 //   matmul_weights_bench [--passes 7] [--isa generic|avx2|avx512|avx512_bf16] [--quick]
 //                        [--shape qkv|o|gate_up|down|lm_head] [--dtype q8_0|...] [--rows 1|128]
-// --quick leaves out lm_head; --shape, --dtype and --rows run only those (for perf stat).
+//                        [--hot]
+// --quick leaves out lm_head; --shape, --dtype and --rows run only those; --hot uses one copy of
+// each weight (in cache when it fits: the kernels' compute rate, not the memory's).
 #include <omp.h>
 
 #include <algorithm>
@@ -122,7 +124,7 @@ struct Case {
 
 int main(int argc, char** argv) {
     int passes = 7;
-    bool quick = false;
+    bool quick = false, hot = false;
     std::string only_shape, only_dtype;
     int64_t only_rows = 0;
     WeightsIsa isa = weights_isa_chosen();
@@ -134,6 +136,8 @@ int main(int argc, char** argv) {
             isa = weights_isa_choice(argv[++i], weights_isa_supported());
         } else if (arg == "--quick") {
             quick = true;
+        } else if (arg == "--hot") {
+            hot = true;
         } else if (arg == "--shape" && i + 1 < argc) {
             only_shape = argv[++i];
         } else if (arg == "--dtype" && i + 1 < argc) {
@@ -144,7 +148,7 @@ int main(int argc, char** argv) {
             std::fprintf(stderr,
                          "usage: matmul_weights_bench [--passes N] [--isa "
                          "generic|avx2|avx512|avx512_bf16] [--quick] [--shape S] [--dtype D] "
-                         "[--rows N]\n");
+                         "[--rows N] [--hot]\n");
             return 2;
         }
     }
@@ -169,7 +173,8 @@ int main(int argc, char** argv) {
             if (!only_dtype.empty() && only_dtype != dtype_name(dtype)) continue;
             const size_t bytes = dtype_bytes(dtype, c.O * c.K);
             // Copies of the weight to pass 1 GB (at least 2), filled from one random f32 row.
-            const int64_t copies = std::getenv("HOT") ? 1 : std::max<int64_t>(2, ((size_t(1) << 30) + bytes - 1) / bytes);
+            const int64_t copies =
+                hot ? 1 : std::max<int64_t>(2, ((size_t(1) << 30) + bytes - 1) / bytes);
             AlignedBytes weights(bytes * copies);
             {
                 std::vector<float> row(c.K);

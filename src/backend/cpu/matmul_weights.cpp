@@ -11,7 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "backend/cpu/gemm_blocked.h"
+#include "backend/cpu/blas.h"
+#include "backend/cpu/gemm.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/matmul_weights_kernels.h"
 #include "backend/cpu/parallel.h"
@@ -100,12 +101,17 @@ void tile_generic(const char* const* w, const char* const* a, int64_t K, float* 
     }
 }
 template <DType kW>
+void widen_generic(float* out, const char* row, int64_t K) {
+    convert_values(out, DType::F32, row, kW, K);
+}
+template <DType kW>
 constexpr DTypeKernels generic_kernels() {
     return {ActivationForm::f32,
             {1, 0},
             kMaxTileCols,
             {&tile_generic<kW, 1>, &tile_generic<kW, 2>, &tile_generic<kW, 3>,
-             &tile_generic<kW, 4>}};
+             &tile_generic<kW, 4>},
+            &widen_generic<kW>};
 }
 constexpr WeightKernels kGenericWeightKernels{
     generic_kernels<DType::F32>(), generic_kernels<DType::F16>(), generic_kernels<DType::BF16>(),
@@ -165,15 +171,16 @@ void prepare_row(const DTypeKernels& k, const float* x, int64_t K, char* out) {
     }
 }
 
-// A buffer per calling thread for the prepared rows, kept between calls (decoding calls this
-// hundreds of times per token).
-char* prepared_buffer(int64_t bytes) {
+// A buffer per calling thread, kept between calls (decoding calls this hundreds of times per
+// token): `slot` 0 holds prepared activation rows, 1 prefill's weight panels.
+char* thread_buffer(int slot, int64_t bytes) {
     struct Buffer {
         char* data = nullptr;
         int64_t bytes = 0;
         ~Buffer() { std::free(data); }
     };
-    thread_local Buffer buffer;
+    thread_local Buffer buffers[2];
+    Buffer& buffer = buffers[slot];
     if (buffer.bytes < bytes) {
         std::free(buffer.data);
         buffer.bytes = ceil_div(bytes, 64) * 64;
@@ -182,11 +189,40 @@ char* prepared_buffer(int64_t bytes) {
     return buffer.data;
 }
 
-// Up to this many activation rows (decoding) the whole batch goes past each tile of weights, so
-// that every weight is read from memory once; above it (prefill), blocks of kPrefillRows rows,
-// whose prepared form stays in L2 while the thread's weights go past once per block.
+// Up to this many activation rows (decoding) the tiles run with the whole batch going past each
+// tile of weights, so that every weight is read from memory once; above it (prefill), panels of
+// weight rows are widened to f32 and multiplied by the f32 GEMM. The tiles do 4 vector
+// operations per 64 (or 16) products, the GEMM's FMA 1 per 16: with many rows per weight, the
+// widening is paid once for all of them and the product runs at the f32 GEMM's rate (measured
+// with bench/matmul_weights_bench at N = 128: the tiles reached 30-60% of it, the panels ~90%).
 constexpr int64_t kDecodeRows = 16;
-constexpr int64_t kPrefillRows = 64;
+constexpr int64_t kPrefillRows = 64;  // tiles' blocks of activation rows, where they run above 16
+// Weight rows per panel: 512 x K floats (2-6 MB at K = 1024-3072) stay in L2/L3 for the GEMM's
+// packing, and each panel's product is large enough for both threads.
+constexpr int64_t kPanelRows = 512;
+
+// out [N, O] = x [N, K] W^T + bias for W [O, K] in `dtype`, through f32 panels of W's rows.
+void product_panels(const DTypeKernels& k, float* out, const float* x, const char* w, DType dtype,
+                    const float* bias, int64_t N, int64_t O, int64_t K) {
+    const size_t w_row = dtype_bytes(dtype, K);
+    float* panel = reinterpret_cast<float*>(thread_buffer(1, std::min(O, kPanelRows) * K * 4));
+    float beta = 0.0f;
+    if (bias) {  // the GEMM adds to the bias with beta = 1
+#pragma omp parallel for schedule(static)
+        for (int64_t n = 0; n < N; ++n) std::copy(bias, bias + O, out + n * O);
+        beta = 1.0f;
+    }
+    const GemmKernel gemm = gemm_kernel_chosen();
+    for (int64_t o0 = 0; o0 < O; o0 += kPanelRows) {
+        const int64_t rows = std::min(kPanelRows, O - o0);
+#pragma omp parallel for schedule(static)
+        for (int64_t r = 0; r < rows; ++r) k.widen(panel + r * K, w + (o0 + r) * w_row, K);
+        if (gemm != GemmKernel::openblas)
+            own_gemm(gemm, false, true, N, rows, K, x, K, panel, K, beta, out + o0, O);
+        else
+            sgemm(false, true, N, rows, K, 1.0f, x, K, panel, K, beta, out + o0, O);
+    }
+}
 
 // out [N, O] = x [N, K] W^T + bias for W [O, K] stored in `dtype`.
 void product_out_in(const DTypeKernels& k, float* out, const float* x, const char* w, DType dtype,
@@ -194,7 +230,7 @@ void product_out_in(const DTypeKernels& k, float* out, const float* x, const cha
     const size_t w_row = dtype_bytes(dtype, K);
     const bool is_prepared = k.form != ActivationForm::f32;
     const int64_t a_row = is_prepared ? prepared_row_bytes(k, K) : K * 4;
-    char* prepared = is_prepared ? prepared_buffer(N * a_row) : nullptr;
+    char* prepared = is_prepared ? thread_buffer(0, N * a_row) : nullptr;
     const char* a_base = is_prepared ? prepared : reinterpret_cast<const char*>(x);
     const int64_t tiles = ceil_div(O, kTileRows);
     const int64_t n_block = N <= kDecodeRows ? N : kPrefillRows;
@@ -275,11 +311,15 @@ void matmul_weights(WeightsIsa isa, Tensor out, Tensor x, Tensor w, Tensor bias,
         product_in_out(out.as<float>(), x.as<float>(), w.as<char>(), w.dtype, b, N, O, K);
         return;
     }
-    product_out_in(kernels_for(isa, w.dtype), out.as<float>(), x.as<float>(), w.as<char>(),
-                   w.dtype, b, N, O, K);
+    const DTypeKernels& k = kernels_for(isa, w.dtype);
+    if (N > kDecodeRows)
+        product_panels(k, out.as<float>(), x.as<float>(), w.as<char>(), w.dtype, b, N, O, K);
+    else
+        product_out_in(k, out.as<float>(), x.as<float>(), w.as<char>(), w.dtype, b, N, O, K);
 }
 
-void round_activations(WeightsIsa isa, DType weight_dtype, float* x, int64_t n) {
+void round_activations(WeightsIsa isa, DType weight_dtype, int64_t rows, float* x, int64_t n) {
+    if (rows > kDecodeRows) return;  // prefill's panels take x as it is
     const DTypeKernels& k = kernels_for(isa, weight_dtype);
     if (k.form == ActivationForm::bf16) {
         for (int64_t i = 0; i < n; ++i) x[i] = f32_from_bf16(bf16_from_f32(x[i]));

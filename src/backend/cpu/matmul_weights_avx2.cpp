@@ -151,10 +151,38 @@ TANDEM_AVX2W void tile_wide(const char* const* w, const char* const* a, int64_t 
         }
 }
 
+// Rows widened to f32 for prefill's panels, 8 values per step.
+template <DType kW>
+TANDEM_AVX2W void widen(float* out, const char* row, int64_t K) {
+    if constexpr (kW == DType::Q8_0 || kW == DType::Q4_0) {
+        constexpr int64_t kBlockBytes = kW == DType::Q8_0 ? 34 : 18;
+        for (int64_t b = 0; b < K / 32; ++b) {
+            const char* p = row + b * kBlockBytes;
+            const __m256 d = _mm256_set1_ps(half_at(p));
+            for (int j = 0; j < 4; ++j) {  // values 8j .. 8j + 7
+                __m256i v;
+                if constexpr (kW == DType::Q8_0) {
+                    v = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 2 + 8 * j)));
+                } else {
+                    const __m256i q = _mm256_cvtepu8_epi32(
+                        _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 2 + 8 * (j % 2))));
+                    v = j < 2 ? _mm256_and_si256(q, _mm256_set1_epi32(15)) : _mm256_srli_epi32(q, 4);
+                    v = _mm256_sub_epi32(v, _mm256_set1_epi32(8));
+                }
+                _mm256_storeu_ps(out + 32 * b + 8 * j, _mm256_mul_ps(_mm256_cvtepi32_ps(v), d));
+            }
+        }
+    } else {
+        int64_t k = 0;
+        for (; k + 8 <= K; k += 8) _mm256_storeu_ps(out + k, load_wide<kW>(row, k));
+        for (; k < K; ++k) out[k] = scalar_at<kW>(row, k);
+    }
+}
+
 template <class Tile>
-constexpr DTypeKernels kernels_of(ActivationForm form, QuantGroups groups) {
+constexpr DTypeKernels kernels_of(ActivationForm form, QuantGroups groups, WidenFn widen_row) {
     return {form, groups, kAvx2Cols,
-            {Tile::template fn<1>, Tile::template fn<2>, nullptr, nullptr}};
+            {Tile::template fn<1>, Tile::template fn<2>, nullptr, nullptr}, widen_row};
 }
 template <bool kIsQ4>
 struct QuantTile {
@@ -170,11 +198,11 @@ struct WideTile {
 }  // namespace
 
 constinit const WeightKernels kAvx2WeightKernels{
-    kernels_of<WideTile<DType::F32>>(ActivationForm::f32, {1, 0}),
-    kernels_of<WideTile<DType::F16>>(ActivationForm::f32, {1, 0}),
-    kernels_of<WideTile<DType::BF16>>(ActivationForm::f32, {1, 0}),
-    kernels_of<QuantTile<false>>(ActivationForm::q8, {1, 0}),
-    kernels_of<QuantTile<true>>(ActivationForm::q8, {1, 8}),
+    kernels_of<WideTile<DType::F32>>(ActivationForm::f32, {1, 0}, &widen<DType::F32>),
+    kernels_of<WideTile<DType::F16>>(ActivationForm::f32, {1, 0}, &widen<DType::F16>),
+    kernels_of<WideTile<DType::BF16>>(ActivationForm::f32, {1, 0}, &widen<DType::BF16>),
+    kernels_of<QuantTile<false>>(ActivationForm::q8, {1, 0}, &widen<DType::Q8_0>),
+    kernels_of<QuantTile<true>>(ActivationForm::q8, {1, 8}, &widen<DType::Q4_0>),
 };
 
 #else

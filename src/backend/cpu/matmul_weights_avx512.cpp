@@ -216,9 +216,37 @@ TANDEM_AVX512BF16 void tile_bf16_pairs(const char* const* w, const char* const* 
         for (int n = 0; n < kCols; ++n) sums[r * kCols + n] = _mm512_reduce_add_ps(acc[r][n]);
 }
 
+// Rows widened to f32 for prefill's panels, 16 values per step.
+template <DType kW>
+TANDEM_AVX512W void widen(float* out, const char* row, int64_t K) {
+    if constexpr (kW == DType::Q8_0 || kW == DType::Q4_0) {
+        constexpr int64_t kBlockBytes = kW == DType::Q8_0 ? 34 : 18;
+        for (int64_t b = 0; b < K / 32; ++b) {
+            const char* p = row + b * kBlockBytes;
+            const __m512 d = _mm512_set1_ps(_cvtsh_ss(half_bits(p)));
+            __m512i lo, hi;  // values 0-15 and 16-31 as int32
+            if constexpr (kW == DType::Q8_0) {
+                lo = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2)));
+                hi = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 18)));
+            } else {
+                const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2)));
+                const __m512i eight = _mm512_set1_epi32(8);
+                lo = _mm512_sub_epi32(_mm512_and_si512(q, _mm512_set1_epi32(15)), eight);
+                hi = _mm512_sub_epi32(_mm512_srli_epi32(q, 4), eight);
+            }
+            _mm512_storeu_ps(out + 32 * b, _mm512_mul_ps(_mm512_cvtepi32_ps(lo), d));
+            _mm512_storeu_ps(out + 32 * b + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(hi), d));
+        }
+    } else {
+        int64_t k = 0;
+        for (; k + 16 <= K; k += 16) _mm512_storeu_ps(out + k, load_wide<kW>(row, k));
+        for (; k < K; ++k) out[k] = scalar_at<kW>(row, k);
+    }
+}
+
 template <template <int> class Tile>
-constexpr DTypeKernels kernels_of(ActivationForm form, QuantGroups groups) {
-    return {form, groups, 4, {Tile<1>::fn, Tile<2>::fn, Tile<3>::fn, Tile<4>::fn}};
+constexpr DTypeKernels kernels_of(ActivationForm form, QuantGroups groups, WidenFn widen_row) {
+    return {form, groups, 4, {Tile<1>::fn, Tile<2>::fn, Tile<3>::fn, Tile<4>::fn}, widen_row};
 }
 template <int kCols>
 struct Q8Tile {
@@ -247,11 +275,11 @@ struct Bf16PairsTile {
 
 constexpr QuantGroups kNoGroups{1, 0};
 constexpr WeightKernels kWidened{
-    kernels_of<F32Tile>(ActivationForm::f32, kNoGroups),
-    kernels_of<F16Tile>(ActivationForm::f32, kNoGroups),
-    kernels_of<Bf16Tile>(ActivationForm::f32, kNoGroups),
-    kernels_of<Q8Tile>(ActivationForm::q8, {2, 128}),
-    kernels_of<Q4Tile>(ActivationForm::q8, {2, 8}),
+    kernels_of<F32Tile>(ActivationForm::f32, kNoGroups, &widen<DType::F32>),
+    kernels_of<F16Tile>(ActivationForm::f32, kNoGroups, &widen<DType::F16>),
+    kernels_of<Bf16Tile>(ActivationForm::f32, kNoGroups, &widen<DType::BF16>),
+    kernels_of<Q8Tile>(ActivationForm::q8, {2, 128}, &widen<DType::Q8_0>),
+    kernels_of<Q4Tile>(ActivationForm::q8, {2, 8}, &widen<DType::Q4_0>),
 };
 
 }  // namespace
@@ -260,7 +288,7 @@ constinit const WeightKernels kAvx512WeightKernels = kWidened;
 constinit const WeightKernels kAvx512Bf16WeightKernels{
     kWidened.f32,
     kWidened.f16,
-    kernels_of<Bf16PairsTile>(ActivationForm::bf16, kNoGroups),
+    kernels_of<Bf16PairsTile>(ActivationForm::bf16, kNoGroups, &widen<DType::BF16>),
     kWidened.q8_0,
     kWidened.q4_0,
 };

@@ -46,11 +46,15 @@ struct QuantGroups {
 // (kTileRows of them; a tile at the edge repeats its last row); a[n]: the prepared rows.
 using TileFn = void (*)(const char* const* w, const char* const* a, int64_t K, float* sums);
 
+// out [K] = a stored weight row of K values widened to f32 (for prefill's panels).
+using WidenFn = void (*)(float* out, const char* row, int64_t K);
+
 struct DTypeKernels {
     ActivationForm form = ActivationForm::f32;
     QuantGroups groups{1, 0};
     int max_cols = 0;                  // activation rows per tile; 0: no kernel
     TileFn tile[kMaxTileCols] = {};    // tile[cols - 1]
+    WidenFn widen = nullptr;
 };
 
 // One file's kernels, by weight dtype.
