@@ -152,12 +152,23 @@ void quantize_row(const float* x, int64_t K, QuantGroups g, char* out) {
     for (int64_t b = 0; b < blocks; ++b) {
         char* grp = out + (b / g.blocks) * g.group_bytes();
         const int i = static_cast<int>(b % g.blocks);
+        int8_t q[32];
         float d;
-        const int sum = quantize_block(x + b * 32, reinterpret_cast<int8_t*>(grp) + 32 * i, &d);
-        float* scale = reinterpret_cast<float*>(grp + 32 * g.blocks) + 8 * i;
-        int32_t* corr = reinterpret_cast<int32_t*>(grp + 64 * g.blocks) + 8 * i;
-        std::fill(scale, scale + 8, d);
-        corr[0] = -g.offset * sum;
+        const int sum = quantize_block(x + b * 32, q, &d);
+        int8_t* qs = reinterpret_cast<int8_t*>(grp);
+        float* scale = reinterpret_cast<float*>(grp + 32 * g.blocks);
+        int32_t* corr = reinterpret_cast<int32_t*>(grp + 64 * g.blocks);
+        if (g.halves) {  // block i's halves at bytes 16 i and 32 + 16 i (QuantGroups)
+            std::copy(q, q + 16, qs + 16 * i);
+            std::copy(q + 16, q + 32, qs + 32 + 16 * i);
+            std::fill(scale + 4 * i, scale + 4 * i + 4, d);
+            std::fill(scale + 8 + 4 * i, scale + 8 + 4 * i + 4, d);
+            corr[4 * i] = -g.offset * sum;
+        } else {
+            std::copy(q, q + 32, qs + 32 * i);
+            std::fill(scale + 8 * i, scale + 8 * i + 8, d);
+            corr[8 * i] = -g.offset * sum;
+        }
     }
 }
 

@@ -45,14 +45,14 @@ TANDEM_AVX2W void tile_quant(const char* const* w, const char* const* a, int64_t
     const int64_t blocks = K / 32;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[kTileRows][kCols];
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int r = 0; r < kTileRows; ++r)
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int n = 0; n < kCols; ++n) acc[r][n] = _mm256_setzero_ps();
     for (int64_t b = 0; b < blocks; ++b) {
         __m256i wq[kTileRows];
         float wd[kTileRows];  // broadcast where used: registers are short here
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int r = 0; r < kTileRows; ++r) {
             _mm_prefetch(w[r] + b * (kIsQ4 ? 18 : 34) + kPrefetchAhead, _MM_HINT_T0);
             if constexpr (kIsQ4) {
@@ -68,12 +68,12 @@ TANDEM_AVX2W void tile_quant(const char* const* w, const char* const* a, int64_t
                 wd[r] = half_at(p);
             }
         }
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int n = 0; n < kCols; ++n) {
             const char* grp = a[n] + b * 96;
             const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(grp));
             const __m256 xd = _mm256_load_ps(reinterpret_cast<const float*>(grp + 32));
-            #pragma GCC unroll 4
+#pragma GCC unroll 4
             for (int r = 0; r < kTileRows; ++r) {
                 __m256i dot;
                 if constexpr (kIsQ4) {
@@ -91,9 +91,9 @@ TANDEM_AVX2W void tile_quant(const char* const* w, const char* const* a, int64_t
             }
         }
     }
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int r = 0; r < kTileRows; ++r)
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int n = 0; n < kCols; ++n) sums[r * kCols + n] = hsum(acc[r][n]);
 }
 
@@ -108,45 +108,36 @@ TANDEM_AVX2W inline __m256 load_wide(const char* row, int64_t k) {
     }
 }
 
-template <DType kW>
-inline float scalar_at(const char* row, int64_t k) {
-    if constexpr (kW == DType::F32) return reinterpret_cast<const float*>(row)[k];
-    uint16_t h;
-    std::memcpy(&h, row + 2 * k, 2);
-    if constexpr (kW == DType::F16) return f32_from_f16(h);
-    return f32_from_bf16(h);
-}
-
 // f32, f16 and bf16 widened: 8 values of K per step, the last K % 8 one by one.
 template <DType kW, int kCols>
 TANDEM_AVX2W void tile_wide(const char* const* w, const char* const* a, int64_t K, float* sums) {
     __m256 acc[kTileRows][kCols];
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int r = 0; r < kTileRows; ++r)
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int n = 0; n < kCols; ++n) acc[r][n] = _mm256_setzero_ps();
     int64_t k = 0;
     for (; k + 8 <= K; k += 8) {
         __m256 wv[kTileRows];
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int r = 0; r < kTileRows; ++r) {
             _mm_prefetch(w[r] + k * dtype_size(kW) + kPrefetchAhead, _MM_HINT_T0);
             wv[r] = load_wide<kW>(w[r], k);
         }
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int n = 0; n < kCols; ++n) {
             const __m256 xv = _mm256_loadu_ps(reinterpret_cast<const float*>(a[n]) + k);
-            #pragma GCC unroll 4
+#pragma GCC unroll 4
             for (int r = 0; r < kTileRows; ++r) acc[r][n] = _mm256_fmadd_ps(wv[r], xv, acc[r][n]);
         }
     }
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int r = 0; r < kTileRows; ++r)
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int n = 0; n < kCols; ++n) {
             float s = hsum(acc[r][n]);
             for (int64_t j = k; j < K; ++j)
-                s += scalar_at<kW>(w[r], j) * reinterpret_cast<const float*>(a[n])[j];
+                s += element_at<kW>(w[r], j) * reinterpret_cast<const float*>(a[n])[j];
             sums[r * kCols + n] = s;
         }
 }
@@ -175,7 +166,7 @@ TANDEM_AVX2W void widen(float* out, const char* row, int64_t K) {
     } else {
         int64_t k = 0;
         for (; k + 8 <= K; k += 8) _mm256_storeu_ps(out + k, load_wide<kW>(row, k));
-        for (; k < K; ++k) out[k] = scalar_at<kW>(row, k);
+        for (; k < K; ++k) out[k] = element_at<kW>(row, k);
     }
 }
 

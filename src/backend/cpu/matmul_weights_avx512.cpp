@@ -40,7 +40,7 @@ inline uint16_t half_bits(const char* p) {
 template <int64_t kBlockBytes>
 TANDEM_AVX512W inline __m256 tile_scales(const char* const* w, int64_t b, bool pair) {
     uint16_t h[2 * kTileRows];
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int r = 0; r < kTileRows; ++r) {
         const char* p = w[r] + b * kBlockBytes;
         h[2 * r] = half_bits(p);
@@ -49,11 +49,13 @@ TANDEM_AVX512W inline __m256 tile_scales(const char* const* w, int64_t b, bool p
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
 }
 
-// Row r's two scales over the lanes of their blocks' int32 sums: [d0 x 8, d1 x 8].
+// Row r's two scales over the lanes of their blocks' int32 sums: [d0 x 8, d1 x 8], or with
+// kHalves (Q4_0's order, QuantGroups) [d0 x 4, d1 x 4, d0 x 4, d1 x 4].
+template <bool kHalves>
 TANDEM_AVX512W inline __m512 row_scales(__m256 scales, int r) {
-    const __m512i index = _mm512_setr_epi32(2 * r, 2 * r, 2 * r, 2 * r, 2 * r, 2 * r, 2 * r, 2 * r,
-                                            2 * r + 1, 2 * r + 1, 2 * r + 1, 2 * r + 1, 2 * r + 1,
-                                            2 * r + 1, 2 * r + 1, 2 * r + 1);
+    const int a = 2 * r, b = 2 * r + 1;
+    const __m512i index = kHalves ? _mm512_setr_epi32(a, a, a, a, b, b, b, b, a, a, a, a, b, b, b, b)
+                                  : _mm512_setr_epi32(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b);
     return _mm512_permutexvar_ps(index, _mm512_castps256_ps512(scales));
 }
 
@@ -68,19 +70,18 @@ TANDEM_AVX512W inline __m512i load_q8_0(const char* row, int64_t b, bool pair) {
                             _mm512_set1_epi8(static_cast<char>(0x80)));
 }
 
-// Q4_0 blocks b, b + 1 as their nibbles (w + 8, unsigned) in value order: per block, nibbles
-// of qs[0..15] & 15 (values 0-15), then qs >> 4 (values 16-31).
+// Q4_0 blocks b, b + 1 as their nibbles (w + 8, unsigned) in QuantGroups' `halves` order: the
+// low nibbles of both blocks (values 0-15 of each), then the high ones (values 16-31). Both
+// blocks' 16 bytes go to both halves of the vector, and the upper half is shifted by 4.
 TANDEM_AVX512W inline __m512i load_q4_0(const char* row, int64_t b, bool pair) {
     const char* p = row + b * 18;
     const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
     const __m128i q1 =
         pair ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 20)) : _mm_setzero_si128();
-    const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1);
-    const __m256i mask = _mm256_set1_epi8(0x0f);
-    const __m256i lo = _mm256_and_si256(both, mask);
-    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(both, 4), mask);
-    const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);  // lo0 lo1 hi0 hi1
-    return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));                // lo0 hi0 lo1 hi1
+    const __m512i z =
+        _mm512_broadcast_i64x4(_mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1));
+    return _mm512_and_si512(_mm512_mask_srli_epi16(z, 0xffff0000u, z, 4),
+                            _mm512_set1_epi8(0x0f));
 }
 
 // Q8_0 and Q4_0: per group of two blocks, one vpdpbusd per (row, activation row) started from
@@ -91,40 +92,48 @@ TANDEM_AVX512W void tile_quant(const char* const* w, const char* const* a, int64
     constexpr int64_t kBlockBytes = kIsQ4 ? 18 : 34;
     const int64_t blocks = K / 32, groups = (blocks + 1) / 2;
     __m512 acc[kTileRows][kCols];
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int r = 0; r < kTileRows; ++r)
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int n = 0; n < kCols; ++n) acc[r][n] = _mm512_setzero_ps();
     for (int64_t g = 0; g < groups; ++g) {
         const bool pair = 2 * g + 1 < blocks;
-        const __m256 scales = tile_scales<kBlockBytes>(w, 2 * g, pair);
+        __m256 scales = tile_scales<kBlockBytes>(w, 2 * g, pair);
+        if constexpr (kCols == 1) {
+            // One activation row: its two scales go into the tile's scales once, not into each
+            // row's lanes ([x0, x1] repeated, from the lanes where the form keeps them).
+            const __m512 xd = _mm512_load_ps(reinterpret_cast<const float*>(a[0] + g * 192 + 64));
+            const int b1 = kIsQ4 ? 4 : 8;
+            const __m512i pairs = _mm512_setr_epi32(0, b1, 0, b1, 0, b1, 0, b1, 0, 0, 0, 0, 0, 0, 0, 0);
+            scales = _mm256_mul_ps(scales, _mm512_castps512_ps256(_mm512_permutexvar_ps(pairs, xd)));
+        }
         __m512i wq[kTileRows];
         __m512 wd[kTileRows];
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int r = 0; r < kTileRows; ++r) {
             // Ask for the rows ahead: the hardware prefetchers alone left a single thread at
             // under half the triad bandwidth (the rows are four streams at once).
             _mm_prefetch(w[r] + 2 * g * kBlockBytes + kPrefetchAhead, _MM_HINT_T0);
             wq[r] = kIsQ4 ? load_q4_0(w[r], 2 * g, pair) : load_q8_0(w[r], 2 * g, pair);
-            wd[r] = row_scales(scales, r);
+            wd[r] = row_scales<kIsQ4>(scales, r);
         }
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int n = 0; n < kCols; ++n) {
             const char* grp = a[n] + g * 192;
             const __m512i xq = _mm512_load_si512(grp);
-            const __m512 xd = _mm512_load_ps(reinterpret_cast<const float*>(grp + 64));
             const __m512i corr = _mm512_load_si512(grp + 128);
-            #pragma GCC unroll 4
+            const __m512 xd = _mm512_load_ps(reinterpret_cast<const float*>(grp + 64));
+#pragma GCC unroll 4
             for (int r = 0; r < kTileRows; ++r) {
                 const __m512i dot = _mm512_dpbusd_epi32(corr, wq[r], xq);
-                acc[r][n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(wd[r], xd),
-                                            acc[r][n]);
+                const __m512 scale = kCols == 1 ? wd[r] : _mm512_mul_ps(wd[r], xd);
+                acc[r][n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[r][n]);
             }
         }
     }
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int r = 0; r < kTileRows; ++r)
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int n = 0; n < kCols; ++n) sums[r * kCols + n] = _mm512_reduce_add_ps(acc[r][n]);
 }
 
@@ -140,46 +149,37 @@ TANDEM_AVX512W inline __m512 load_wide(const char* row, int64_t k) {
     }
 }
 
-template <DType kW>
-inline float scalar_at(const char* row, int64_t k) {
-    if constexpr (kW == DType::F32) return reinterpret_cast<const float*>(row)[k];
-    uint16_t h;
-    std::memcpy(&h, row + 2 * k, 2);
-    if constexpr (kW == DType::F16) return f32_from_f16(h);
-    return f32_from_bf16(h);
-}
-
 // f32, f16 and bf16 widened: 16 values of K per step, the last K % 16 one by one.
 template <DType kW, int kCols>
 TANDEM_AVX512W void tile_wide(const char* const* w, const char* const* a, int64_t K,
                               float* sums) {
     __m512 acc[kTileRows][kCols];
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int r = 0; r < kTileRows; ++r)
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int n = 0; n < kCols; ++n) acc[r][n] = _mm512_setzero_ps();
     int64_t k = 0;
     for (; k + 16 <= K; k += 16) {
         __m512 wv[kTileRows];
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int r = 0; r < kTileRows; ++r) {
             _mm_prefetch(w[r] + k * dtype_size(kW) + kPrefetchAhead, _MM_HINT_T0);
             wv[r] = load_wide<kW>(w[r], k);
         }
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int n = 0; n < kCols; ++n) {
             const __m512 xv = _mm512_loadu_ps(reinterpret_cast<const float*>(a[n]) + k);
-            #pragma GCC unroll 4
+#pragma GCC unroll 4
             for (int r = 0; r < kTileRows; ++r) acc[r][n] = _mm512_fmadd_ps(wv[r], xv, acc[r][n]);
         }
     }
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int r = 0; r < kTileRows; ++r)
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int n = 0; n < kCols; ++n) {
             float s = _mm512_reduce_add_ps(acc[r][n]);
             for (int64_t j = k; j < K; ++j)
-                s += scalar_at<kW>(w[r], j) * reinterpret_cast<const float*>(a[n])[j];
+                s += element_at<kW>(w[r], j) * reinterpret_cast<const float*>(a[n])[j];
             sums[r * kCols + n] = s;
         }
 }
@@ -190,29 +190,29 @@ template <int kCols>
 TANDEM_AVX512BF16 void tile_bf16_pairs(const char* const* w, const char* const* a, int64_t K,
                                        float* sums) {
     __m512 acc[kTileRows][kCols];
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int r = 0; r < kTileRows; ++r)
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int n = 0; n < kCols; ++n) acc[r][n] = _mm512_setzero_ps();
     for (int64_t k = 0; k < K; k += 32) {
         const int64_t left = K - k;
         const __mmask32 mask = left >= 32 ? ~__mmask32(0) : (__mmask32(1) << left) - 1;
         __m512bh wv[kTileRows];
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int r = 0; r < kTileRows; ++r) {
             _mm_prefetch(w[r] + 2 * k + kPrefetchAhead, _MM_HINT_T0);
             wv[r] = (__m512bh)_mm512_maskz_loadu_epi16(mask, w[r] + 2 * k);
         }
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int n = 0; n < kCols; ++n) {
             const __m512bh xv = (__m512bh)_mm512_load_si512(a[n] + 2 * k);
-            #pragma GCC unroll 4
+#pragma GCC unroll 4
             for (int r = 0; r < kTileRows; ++r) acc[r][n] = _mm512_dpbf16_ps(acc[r][n], xv, wv[r]);
         }
     }
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int r = 0; r < kTileRows; ++r)
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int n = 0; n < kCols; ++n) sums[r * kCols + n] = _mm512_reduce_add_ps(acc[r][n]);
 }
 
@@ -240,7 +240,7 @@ TANDEM_AVX512W void widen(float* out, const char* row, int64_t K) {
     } else {
         int64_t k = 0;
         for (; k + 16 <= K; k += 16) _mm512_storeu_ps(out + k, load_wide<kW>(row, k));
-        for (; k < K; ++k) out[k] = scalar_at<kW>(row, k);
+        for (; k < K; ++k) out[k] = element_at<kW>(row, k);
     }
 }
 
@@ -279,7 +279,7 @@ constexpr WeightKernels kWidened{
     kernels_of<F16Tile>(ActivationForm::f32, kNoGroups, &widen<DType::F16>),
     kernels_of<Bf16Tile>(ActivationForm::f32, kNoGroups, &widen<DType::BF16>),
     kernels_of<Q8Tile>(ActivationForm::q8, {2, 128}, &widen<DType::Q8_0>),
-    kernels_of<Q4Tile>(ActivationForm::q8, {2, 8}, &widen<DType::Q4_0>),
+    kernels_of<Q4Tile>(ActivationForm::q8, {2, 8, true}, &widen<DType::Q4_0>),
 };
 
 }  // namespace

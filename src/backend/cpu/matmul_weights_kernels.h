@@ -7,6 +7,9 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+
+#include "core/dtype.h"
 
 namespace tandem::backend::cpu {
 
@@ -36,9 +39,14 @@ enum class ActivationForm {
 // (128 for Q8_0 on AVX-512, 8 for Q4_0's nibbles, 0 for AVX2's sign trick), so that the integer
 // sum of a block, started from corr, is exactly sum(w * q). Missing blocks of the last group are
 // zeros (scale 0).
+// With `halves` (Q4_0 on AVX-512, two blocks), the 16-byte halves of the two blocks interleave:
+// q = [block 0 values 0-15, block 1 values 0-15, block 0 values 16-31, block 1 values 16-31],
+// each block's scale in the int32 lanes of its bytes ([d0 x 4, d1 x 4, d0 x 4, d1 x 4]) and its
+// corr in lanes 0 and 4: the order in which Q4_0's nibbles come out of one shift of both blocks.
 struct QuantGroups {
     int blocks;
     int offset;
+    bool halves = false;
     int64_t group_bytes() const { return 96 * blocks; }
 };
 
@@ -64,6 +72,16 @@ struct WeightKernels {
 extern const WeightKernels kAvx512WeightKernels;      // empty where the compiler lacks AVX-512
 extern const WeightKernels kAvx512Bf16WeightKernels;  // the same but bf16 through AVX512_BF16
 extern const WeightKernels kAvx2WeightKernels;
+
+// Value k of a row of f32, f16 or bf16 weights, widened (the tiles' scalar ends of K).
+template <DType kW>
+inline float element_at(const char* row, int64_t k) {
+    if constexpr (kW == DType::F32) return reinterpret_cast<const float*>(row)[k];
+    uint16_t h;
+    std::memcpy(&h, row + 2 * k, 2);
+    if constexpr (kW == DType::F16) return f32_from_f16(h);
+    return f32_from_bf16(h);
+}
 
 // The 8-bit rounding of one block of 32 values (the q8 form): d = max|x| / 127 and
 // q = round-half-even(x * 127 / max|x|), 0 for an all-zero block. Returns sum(q).
