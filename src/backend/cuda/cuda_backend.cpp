@@ -64,7 +64,7 @@ public:
         if (wte.dtype != out.dtype || (!wpe.empty() && wpe.dtype != out.dtype))
             throw Error("embedding_forward with ", dtype_name(wte.dtype),
                         " tables is not implemented on cuda (compute dtype ", dtype_name(out.dtype),
-                        "): load the model with --quant ", dtype_name(out.dtype));
+                        "): load the model without --quant, or run it with --device cpu");
         cuda::embedding_forward(ctx_, out, tokens, wte, wpe, pos_offset);
     }
     void embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) override {
@@ -98,8 +98,8 @@ public:
         if (w.dtype != x.dtype)
             throw Error("matmul_weights with ", dtype_name(w.dtype),
                         " weights is not implemented on cuda (compute dtype ",
-                        dtype_name(x.dtype), "): load the model with --quant ",
-                        dtype_name(x.dtype), " or run it on the cpu backend");
+                        dtype_name(x.dtype),
+                        "): load the model without --quant, or run it with --device cpu");
         const int64_t N = out.rows(), O = out.cols(), K = x.cols();
         cuda::matmul(ctx_, out.view({N, O}), x.view({N, K}), w, bias, false, !w_is_in_out, false);
     }
