@@ -69,6 +69,10 @@ class ProfilingBackend final : public backend::Backend {
                            Tensor r) override {
         timed("rms_norm_backward", [&] { be_.rms_norm_backward(dx, dw, dy, x, w, r); });
     }
+    void matmul_weights(Tensor o, Tensor x, Tensor w, Tensor bias, bool in_out) override {
+        timed("matmul_weights " + std::string(dtype_name(w.dtype)) + " " + w.shape.str(),
+              [&] { be_.matmul_weights(o, x, w, bias, in_out); });
+    }
     void matmul(Tensor o, Tensor a, Tensor b, Tensor bias, bool ta, bool tb, bool acc) override {
         // [M x K] x [K x N] as computed, with which operand is read transposed.
         const int64_t M = o.size(-2), N = o.size(-1), K = ta ? a.size(-2) : a.size(-1);

@@ -59,7 +59,8 @@ public:
     // ---- embeddings ----------------------------------------------------------------------
     // out[b, t, :] = wte[tokens[b, t], :] + wpe[pos_offset + t, :]
     // out [B, T, C], tokens i32 [B, T], wte [V, C], wpe [T_max, C] or empty (no learned
-    // positions). Token ids are in [0, V) (checked where tokens enter tandem).
+    // positions). Token ids are in [0, V) (checked where tokens enter tandem). For inference the
+    // tables may be in a storage dtype (f16, bf16, Q8_0, Q4_0) with an f32 out: rows widened.
     virtual void embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe,
                                    int64_t pos_offset) = 0;
     // dwte[tokens[b, t], :] += dout[b, t, :]; dwpe[t, :] += sum_b dout[b, t, :] (if not empty).
@@ -88,6 +89,17 @@ public:
                         bool accumulate) = 0;
     // dbias[n] += sum_m dout[m, n]. dbias [N], dout [M, N].
     virtual void bias_backward(Tensor dbias, Tensor dout) = 0;
+
+    // A product with a weight in its storage dtype (f32, f16, bf16, Q8_0, Q4_0: no dequantised
+    // copy), for inference: out = x W^T + bias, or out = x W + bias when w_is_in_out.
+    // out [N, O] and x [N, K] in the compute dtype (any leading dims, flattened to rows); w [O, K]
+    // (nn.Linear), or [K, O] (GPT-2's Conv1D) when w_is_in_out; bias [O] in the compute dtype or
+    // empty. A block dtype needs rows of whole blocks: K % 32 == 0 ([O, K]) or O % 32 == 0
+    // ([K, O]) (asserted). Overwrites out. A backend may round x on the way (the cpu backend
+    // quantises it to 8 bits per block of 32 against Q8_0/Q4_0 weights, to bf16 against bf16
+    // ones), so results are as close to exact as the weights' own rounding, not bit for bit.
+    virtual void matmul_weights(Tensor out, Tensor x, Tensor w, Tensor bias,
+                                bool w_is_in_out) = 0;
 
     // ---- activations ----------------------------------------------------------------------
     // GELU, tanh approximation: y = x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))).

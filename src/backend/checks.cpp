@@ -26,6 +26,16 @@ void expect_rows(const Tensor& t, DType dtype, int64_t n) {
 bool is_float(DType dtype) {
     return dtype != DType::I32;
 }
+// A weight table read by rows: the compute dtype, or (for an f32 computation) a storage dtype
+// whose rows are whole blocks.
+void expect_table(const Tensor& t, DType compute, Shape shape) {
+    expect_shape(t, shape);
+    if (t.dtype == compute) return;
+    TANDEM_ASSERT(compute == DType::F32 && (t.dtype == DType::F16 || t.dtype == DType::BF16 ||
+                                            t.dtype == DType::Q8_0 || t.dtype == DType::Q4_0),
+                  dtype_name(t.dtype), dtype_name(compute), t.str());
+    TANDEM_ASSERT(t.cols() % dtype_block_values(t.dtype) == 0, t.str());
+}
 
 }  // namespace
 
@@ -34,11 +44,12 @@ void embedding_forward(const Tensor& out, const Tensor& tokens, const Tensor& wt
     TANDEM_ASSERT(out.ndim() == 3 && wte.ndim() == 2 && is_float(out.dtype), out.str(), wte.str());
     const int64_t B = out.size(0), T = out.size(1), C = out.size(2);
     expect(tokens, DType::I32, {B, T});
-    expect(wte, out.dtype, {wte.size(0), C});
+    // The tables may be in a storage dtype (inference weights: backend.h).
+    expect_table(wte, out.dtype, {wte.size(0), C});
     if (!wpe.empty()) {
         TANDEM_ASSERT(wpe.ndim() == 2 && pos_offset >= 0 && pos_offset + T <= wpe.size(0),
                       wpe.str(), pos_offset, T);
-        expect(wpe, out.dtype, {wpe.size(0), C});
+        expect_table(wpe, out.dtype, {wpe.size(0), C});
     }
 }
 
@@ -129,6 +140,25 @@ MatmulDims matmul(const Tensor& out, const Tensor& a, const Tensor& b, const Ten
         if (!bias.empty()) expect(bias, out.dtype, {N});
     }
     return {S, M, N, K};
+}
+
+MatmulWeightsDims matmul_weights(const Tensor& out, const Tensor& x, const Tensor& w,
+                                 const Tensor& bias, bool w_is_in_out) {
+    TANDEM_ASSERT(is_float(out.dtype) && !is_block_dtype(out.dtype) && out.ndim() >= 1,
+                  out.str());
+    expect_dtype(x, out.dtype);
+    TANDEM_ASSERT(w.ndim() == 2, w.str());
+    const int64_t N = out.rows(), O = out.cols(), K = x.cols();
+    TANDEM_ASSERT(x.rows() == N, x.str(), out.str());
+    expect_shape(w, w_is_in_out ? Shape{K, O} : Shape{O, K});
+    TANDEM_ASSERT(w.dtype == DType::F32 || w.dtype == DType::F16 || w.dtype == DType::BF16 ||
+                      w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0,
+                  "matmul_weights: unsupported weight dtype", w.str());
+    // A block dtype's blocks run along the stored rows.
+    TANDEM_ASSERT(w.cols() % dtype_block_values(w.dtype) == 0,
+                  "matmul_weights: weight rows are not whole blocks", w.str());
+    if (!bias.empty()) expect(bias, out.dtype, {O});
+    return {N, O, K};
 }
 
 void bias_backward(const Tensor& dbias, const Tensor& dout) {

@@ -32,6 +32,12 @@ struct MatmulDims {
 MatmulDims matmul(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias,
                   bool trans_a, bool trans_b);
 void bias_backward(const Tensor& dbias, const Tensor& dout);
+// The sizes of one matmul_weights call: out [N, O] = x [N, K] times w [O, K] or [K, O].
+struct MatmulWeightsDims {
+    int64_t N, O, K;
+};
+MatmulWeightsDims matmul_weights(const Tensor& out, const Tensor& x, const Tensor& w,
+                                 const Tensor& bias, bool w_is_in_out);
 
 void same_shape(const Tensor& a, const Tensor& b);  // elementwise ops: gelu, add
 void swiglu(const Tensor& y, const Tensor& gate_up);

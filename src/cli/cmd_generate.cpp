@@ -26,12 +26,13 @@ struct GenerateArgs {
     std::string model_path, device = "cpu", prompts_path;
     infer::GenerateOptions options;
     EngineArgs engine;
+    std::optional<DType> quant;  // --quant: the matrices' storage dtype at load
     bool verbose = false;
 };
 
 // The one place weights come in: a load-time option (quantization, say) changes only this.
 infer::LoadedModel load_weights_for_generation(const GenerateArgs& a, backend::Backend& be) {
-    return infer::load_model(a.model_path, be);
+    return infer::load_model(a.model_path, be, a.quant);
 }
 
 // Pages of the KV cache: --kv-pages, else --kv-memory, else enough for every sequence of the
@@ -192,6 +193,7 @@ void add_generate_command(CLI::App& app) {
     cmd->add_option("--stop", o.stop, "stop before this string (repeatable)");
     add_engine_options(cmd, a->engine);
     cmd->add_option("--device", a->device, "cpu, cuda, reference or auto")->capture_default_str();
+    add_quant_option(cmd, a->quant);
     cmd->add_flag("-v,--verbose", a->verbose, "print token counts, the checkpoint used and the kernels chosen to stderr")
         ->each([](const std::string&) { set_log_details(true); });
     o.echo_prompt = true;

@@ -6,6 +6,7 @@
 
 #include "backend/registry.h"
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "infer/model_source.h"
@@ -23,6 +24,7 @@ const std::vector<std::string> kDefaultPrompts = {"The", "Once upon a time", "1,
 struct VerifyArgs {
     std::string model_path, backends, prompts_file;
     int64_t n_tokens = 64;
+    std::optional<DType> quant;
 };
 
 std::vector<std::string> split_list(const std::string& text) {
@@ -37,6 +39,7 @@ void run_verify(const VerifyArgs& a) {
     infer::VerifyOptions options;
     options.backends = a.backends.empty() ? backend::available_backends() : split_list(a.backends);
     options.n_tokens = a.n_tokens;
+    options.quant = a.quant;
     if (a.prompts_file.empty()) {
         options.prompts = kDefaultPrompts;
     } else {
@@ -80,6 +83,7 @@ void add_verify_command(CLI::App& app) {
                     "comma-separated, e.g. reference,cpu,cuda (default: every backend available)");
     cmd->add_option("--prompts", a->prompts_file, "a file of prompts, one per line");
     cmd->add_option("--tokens", a->n_tokens, "greedy tokens per prompt")->capture_default_str();
+    add_quant_option(cmd, a->quant);
     cmd->callback([a] { run_verify(*a); });
 }
 

@@ -53,6 +53,19 @@ CLI::Option* check_range(CLI::Option* opt, NumberRange range) {
     return opt->check(CLI::Validator(check, describe(range, true), "range"));
 }
 
+DType parse_quant(const std::string& value) {
+    for (DType dtype : {DType::Q8_0, DType::Q4_0, DType::BF16, DType::F16, DType::F32})
+        if (value == dtype_name(dtype)) return dtype;
+    throw OptionRangeError("--quant must be one of q8_0, q4_0, bf16, f16, f32, got " + value);
+}
+
+CLI::Option* add_quant_option(CLI::App* cmd, std::optional<DType>& quant) {
+    return cmd->add_option_function<std::string>(
+        "--quant", [&quant](const std::string& value) { quant = parse_quant(value); },
+        "store the weights as q8_0, q4_0, bf16, f16 or f32 (norms and biases stay f32); "
+        "quantised from a wider file at load (default: f32)");
+}
+
 io::DocumentFormat TextInputArgs::document_format() const {
     io::DocumentFormat f = document;
     f.format = format == "jsonl" ? io::InputFormat::Jsonl : io::InputFormat::Text;

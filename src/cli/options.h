@@ -6,9 +6,11 @@
 
 #include <CLI/CLI.hpp>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/dtype.h"
 #include "io/document_reader.h"
 
 namespace tandem::cli {
@@ -34,6 +36,13 @@ inline CLI::Option* positive(CLI::Option* opt) { return check_range(opt, {.lo = 
 inline CLI::Option* between(CLI::Option* opt, double lo, double hi) {
     return check_range(opt, {.lo = lo, .hi = hi});
 }
+
+// --quant q8_0|q4_0|bf16|f16|f32: the storage dtype of a model's matrices at load
+// (infer::load_weights_quantized; norms and biases stay f32). Unset leaves `quant` empty. Any
+// other value is a usage error naming the accepted ones.
+CLI::Option* add_quant_option(CLI::App* cmd, std::optional<DType>& quant);
+// The dtype of a --quant value; throws OptionRangeError naming the value and the accepted ones.
+DType parse_quant(const std::string& value);
 
 // --input (repeatable; files, directories read recursively, `-` for stdin), --format,
 // --field and --doc-separator.

@@ -53,11 +53,25 @@ std::vector<char> read_tensor(const SourceTensor& t, int64_t numel, DType dtype)
     return out;
 }
 
-}  // namespace
+// Bits of precision a stored value keeps, for refusing to widen: f16 and bf16 count as one
+// width (converting between them trades range for mantissa, it widens nothing).
+int precision_rank(DType dtype) {
+    switch (dtype) {
+        case DType::Q4_0:
+            return 0;
+        case DType::Q8_0:
+            return 1;
+        case DType::F16:
+        case DType::BF16:
+            return 2;
+        default:
+            return 3;
+    }
+}
 
-model::Weights load_weights(const ModelSource& source, backend::Backend& backend,
-                            std::optional<DType> dtype) {
-    const model::ParamLayout layout = model::make_layout(source.config());
+// Every tensor of the layout is in the file with the layout's shape, and the file has no tensor
+// the layout would drop.
+void check_tensors(const ModelSource& source, const model::ParamLayout& layout) {
     const std::string family(model::family_name(source.config().family));
     for (const model::ParamEntry& e : layout.entries()) {
         const SourceTensor* t = source.find(e.name);
@@ -78,12 +92,13 @@ model::Weights load_weights(const ModelSource& source, backend::Backend& backend
         throw Error(source.find(*unused.begin())->file, ": tensor '", *unused.begin(), "' (and ",
                     unused.size() - 1, " more) has no place in a ", family,
                     " model of this config (a feature tandem does not implement?)");
+}
 
-    const auto dtype_of = [&](const model::ParamEntry& e) {
-        if (dtype) return *dtype;
-        const DType stored = storable(source.find(e.name)->dtype);
-        return e.shape[-1] % dtype_block_values(stored) == 0 ? stored : DType::F32;
-    };
+// The tensors read into Weights whose tensor dtypes dtype_of chooses, one tensor at a time (at
+// most one tensor's values in host memory besides the mapped file, whatever the dtypes).
+model::Weights read_weights(const ModelSource& source, backend::Backend& backend,
+                            const model::ParamLayout& layout,
+                            const model::Weights::DTypeRule& dtype_of) {
     model::Weights weights(source.config(), backend, dtype_of);
     for (const model::ParamEntry& e : layout.entries()) {
         const SourceTensor& t = *source.find(e.name);
@@ -100,10 +115,44 @@ model::Weights load_weights(const ModelSource& source, backend::Backend& backend
     return weights;
 }
 
-LoadedModel load_model(const std::string& path, backend::Backend& backend) {
+}  // namespace
+
+model::Weights load_weights(const ModelSource& source, backend::Backend& backend,
+                            std::optional<DType> dtype) {
+    const model::ParamLayout layout = model::make_layout(source.config());
+    check_tensors(source, layout);
+    return read_weights(source, backend, layout, [&](const model::ParamEntry& e) {
+        if (dtype) return *dtype;
+        const DType stored = storable(source.find(e.name)->dtype);
+        return e.shape[-1] % dtype_block_values(stored) == 0 ? stored : DType::F32;
+    });
+}
+
+model::Weights load_weights_quantized(const ModelSource& source, backend::Backend& backend,
+                                      DType quant) {
+    const model::ParamLayout layout = model::make_layout(source.config());
+    check_tensors(source, layout);
+    const model::Weights::DTypeRule rule = model::storage_dtype_rule(quant);
+    for (const model::ParamEntry& e : layout.entries()) {
+        const SourceTensor& t = *source.find(e.name);
+        const DType want = rule(e);
+        // Norms and biases become f32 whatever the file holds, as llama.cpp keeps them.
+        if (e.shape.ndim >= 2 && precision_rank(want) > precision_rank(t.dtype))
+            throw Error(t.file, ": tensor '", e.name, "' is stored as ", dtype_name(t.dtype),
+                        ", narrower than --quant ", dtype_name(quant),
+                        "; widening it would not bring back the precision it lost (use --quant ",
+                        dtype_name(t.dtype), " or narrower, or a wider original of the model)");
+    }
+    return read_weights(source, backend, layout, rule);
+}
+
+LoadedModel load_model(const std::string& path, backend::Backend& backend,
+                       std::optional<DType> quant) {
     LoadedModel out;
     out.source = ModelSource::open(path);
-    out.weights = std::make_unique<model::Weights>(load_weights(*out.source, backend, DType::F32));
+    out.weights = std::make_unique<model::Weights>(
+        quant ? load_weights_quantized(*out.source, backend, *quant)
+              : load_weights(*out.source, backend, DType::F32));
     out.tokenizer = std::make_unique<io::BpeTokenizer>(out.source->tokenizer());
     const int64_t V = out.source->config().vocab_size;
     if (out.tokenizer->vocab_size() > V)

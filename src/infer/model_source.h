@@ -70,14 +70,23 @@ protected:
 model::Weights load_weights(const ModelSource& source, backend::Backend& backend,
                             std::optional<DType> dtype);
 
+// The tensors of `source` stored as `--quant` asks: storage_dtype_rule(quant) (matrices in
+// quant, 1-D tensors in f32, rows that are not whole blocks in f16), each tensor converted
+// straight from the mapped file (a Q8_0 tensor asked for as Q8_0 is copied bit for bit). Throws
+// Error naming the file and the tensor when the file stores a matrix narrower than it would
+// become (--quant q8_0 on a Q4_0 file): widening would pretend to a precision the file lacks.
+model::Weights load_weights_quantized(const ModelSource& source, backend::Backend& backend,
+                                      DType quant);
+
 // Weights for inference and the tokenizer that goes with them.
 struct LoadedModel {
     std::unique_ptr<ModelSource> source;
     std::unique_ptr<model::Weights> weights;
     std::unique_ptr<io::BpeTokenizer> tokenizer;
 };
-// open + load_weights in the backend's compute dtype (f32) + the tokenizer, checked against the
-// model's vocabulary.
-LoadedModel load_model(const std::string& path, backend::Backend& backend);
+// open + load_weights in the backend's compute dtype (f32), or load_weights_quantized when
+// `quant` is given, + the tokenizer, checked against the model's vocabulary.
+LoadedModel load_model(const std::string& path, backend::Backend& backend,
+                       std::optional<DType> quant = std::nullopt);
 
 }  // namespace tandem::infer

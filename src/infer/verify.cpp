@@ -101,7 +101,9 @@ VerifyReport verify_backends(const ModelSource& source, const io::BpeTokenizer& 
     for (const auto& name : options.backends) {
         backend::Backend& be = backend::get_backend(name);
         if (on_progress) on_progress("loading the weights on " + name);
-        const model::Weights weights = load_weights(source, be, DType::F32);
+        const model::Weights weights = options.quant
+                                           ? load_weights_quantized(source, be, *options.quant)
+                                           : load_weights(source, be, DType::F32);
         Decoder decoder(weights, 1, context, std::min<int64_t>(context, 256));
         runs.emplace_back();
         for (size_t i = 0; i < prompts.size(); ++i) {

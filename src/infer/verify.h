@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,8 @@ struct VerifyOptions {
     std::vector<std::string> prompts;
     int64_t n_tokens = 64;   // greedy tokens after each prompt
     double tolerance = 1e-3;  // on |logit difference| / max(1, max |logit|), f32
+    // Weights stored as --quant asks on every backend (load_weights_quantized); unset: f32.
+    std::optional<DType> quant;
 };
 
 struct PairReport {

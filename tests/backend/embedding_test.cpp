@@ -12,6 +12,34 @@ struct Sizes {
     int64_t B, T, C, V, T_max, pos_offset;
 };
 
+// Inference tables in a storage dtype: rows widened exactly, so the host backends agree with
+// reference/ to the last bit of the f32 addition.
+TEST(Embedding, ReadsTablesInEveryStorageDtype) {
+    for (const Target& target : conformance_targets()) {
+        if (target.dtype != DType::F32 || target.backend->device() != Device::Host) continue;
+        for (DType table : {DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0}) {
+            const int64_t B = 2, T = 5, C = 64, V = 9, T_max = 12, pos_offset = 4;
+            Pair tokens = ints(target, random_ints(B * T, 1, 0, V), {B, T});
+            const std::vector<float> wte_values = random_normal(V * C, 2),
+                                     wpe_values = random_normal(T_max * C, 3);
+            Pair wte{DeviceTensor::from(*target.backend, wte_values, {V, C}, table),
+                     DeviceTensor::from(reference_backend(), wte_values, {V, C}, table)};
+            Pair wpe{DeviceTensor::from(*target.backend, wpe_values, {T_max, C}, table),
+                     DeviceTensor::from(reference_backend(), wpe_values, {T_max, C}, table)};
+            Pair out = values(target, random_normal(B * T * C, 4), {B, T, C});
+            run_both(target, [&](backend::Backend& be, Side s) {
+                be.embedding_forward(s(out), s(tokens), s(wte), s(wpe), pos_offset);
+            });
+            expect_close(out, 1e-7, target.label() + " " + std::string(dtype_name(table)));
+            // And the values are the table's: token row plus position row, widened.
+            const std::vector<float> got = out.want.to_host(), e = wte.want.to_host(),
+                                     p = wpe.want.to_host();
+            const std::vector<float> toks = tokens.want.to_host();
+            EXPECT_EQ(got[C + 3], e[static_cast<int64_t>(toks[1]) * C + 3] + p[(pos_offset + 1) * C + 3]);
+        }
+    }
+}
+
 TEST(Embedding, MatchesReferenceWithAndWithoutLearnedPositions) {
     for (const Target& target : conformance_targets())
         for (Sizes z : {Sizes{2, 7, 33, 5, 16, 3}, Sizes{1, 1, 1, 1, 1, 0},

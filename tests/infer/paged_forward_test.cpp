@@ -311,6 +311,7 @@ class LackingBackend final : public backend::HostMemoryBackend {
                                       int64_t))
     TANDEM_UNREACHABLE(paged_attention_forward(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
                                                Tensor, int64_t, int64_t))
+    TANDEM_UNREACHABLE(matmul_weights(Tensor, Tensor, Tensor, Tensor, bool))
     TANDEM_UNREACHABLE(add(Tensor, Tensor, Tensor))
     TANDEM_UNREACHABLE(cross_entropy_forward(Tensor, Tensor, Tensor, Tensor, int32_t))
     TANDEM_UNREACHABLE(cross_entropy_backward(Tensor, Tensor, Tensor, Tensor, Tensor, float, int32_t))

@@ -5,6 +5,7 @@
 #include "backend/checks.h"
 #include "backend/cpu/blas.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/matmul_weights.h"
 #include "backend/host_memory.h"
 
 namespace tandem::backend {
@@ -65,6 +66,11 @@ class CpuBackend final : public HostMemoryBackend {
         expect_f32(out);
         cpu::log_blas_choice_once();
         cpu::matmul(out, a, b, bias, trans_a, trans_b, accumulate);
+    }
+    void matmul_weights(Tensor out, Tensor x, Tensor w, Tensor bias, bool w_is_in_out) override {
+        checks::matmul_weights(out, x, w, bias, w_is_in_out);
+        expect_f32(out);
+        cpu::matmul_weights(cpu::weights_isa_chosen(), out, x, w, bias, w_is_in_out);
     }
     void bias_backward(Tensor dbias, Tensor dout) override {
         checks::bias_backward(dbias, dout);

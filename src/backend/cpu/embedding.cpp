@@ -25,6 +25,24 @@ TANDEM_CPU_CLONES void add_row(float* acc, const float* row, int64_t C) {
 void embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe, int64_t pos_offset) {
     const int64_t T = out.size(1), C = out.size(2), rows = out.size(0) * T;
     const int32_t* tok = tokens.as<int32_t>();
+    if (wte.dtype != DType::F32 || (!wpe.empty() && wpe.dtype != DType::F32)) {
+        // Tables in a storage dtype (inference): each row widened, rows of the thread's own.
+#pragma omp parallel
+        {
+            std::vector<float> e(C), p(C, 0.0f);
+#pragma omp for schedule(static)
+            for (int64_t r = 0; r < rows; ++r) {
+                convert_values(e.data(), DType::F32,
+                               wte.as<char>() + dtype_bytes(wte.dtype, tok[r] * C), wte.dtype, C);
+                if (!wpe.empty())
+                    convert_values(p.data(), DType::F32,
+                                   wpe.as<char>() + dtype_bytes(wpe.dtype, (pos_offset + r % T) * C),
+                                   wpe.dtype, C);
+                sum_rows(out.as<float>() + r * C, e.data(), p.data(), C);
+            }
+        }
+        return;
+    }
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
         const float* e = wte.as<float>() + tok[r] * C;

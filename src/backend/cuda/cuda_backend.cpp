@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "backend/cuda/context.h"
+#include "core/error.h"
 
 namespace tandem::backend {
 
@@ -60,6 +61,10 @@ public:
 
     void embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe,
                            int64_t pos_offset) override {
+        if (wte.dtype != out.dtype || (!wpe.empty() && wpe.dtype != out.dtype))
+            throw Error("embedding_forward with ", dtype_name(wte.dtype),
+                        " tables is not implemented on cuda (compute dtype ", dtype_name(out.dtype),
+                        "): load the model without --quant, or run it with --device cpu");
         cuda::embedding_forward(ctx_, out, tokens, wte, wpe, pos_offset);
     }
     void embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) override {
@@ -86,6 +91,17 @@ public:
     }
     void bias_backward(Tensor dbias, Tensor dout) override {
         cuda::bias_backward(ctx_, dbias, dout);
+    }
+    void matmul_weights(Tensor out, Tensor x, Tensor w, Tensor bias, bool w_is_in_out) override {
+        // Weights in the compute dtype are an ordinary product; quantised and other narrower
+        // weights have no kernel here yet (the cpu backend runs them).
+        if (w.dtype != x.dtype)
+            throw Error("matmul_weights with ", dtype_name(w.dtype),
+                        " weights is not implemented on cuda (compute dtype ",
+                        dtype_name(x.dtype),
+                        "): load the model without --quant, or run it with --device cpu");
+        const int64_t N = out.rows(), O = out.cols(), K = x.cols();
+        cuda::matmul(ctx_, out.view({N, O}), x.view({N, K}), w, bias, false, !w_is_in_out, false);
     }
     void gelu_forward(Tensor y, Tensor x) override { cuda::gelu_forward(ctx_, y, x); }
     void gelu_backward(Tensor dx, Tensor dy, Tensor x) override {

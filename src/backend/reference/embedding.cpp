@@ -13,14 +13,20 @@ template <typename Real>
 void embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe, int64_t pos_offset) {
     const int64_t B = out.size(0), T = out.size(1), C = out.size(2), V = wte.size(0);
     const int32_t* tok = tokens.as<int32_t>();
+    std::vector<Real> e(C), p(C, Real(0));
     for (int64_t b = 0; b < B; ++b)
         for (int64_t t = 0; t < T; ++t) {
             const int32_t id = tok[b * T + t];
             TANDEM_ASSERT(id >= 0 && id < V, id, V);
-            const Real* e = wte.as<Real>() + id * C;
-            const Real* p = wpe.empty() ? nullptr : wpe.as<Real>() + (pos_offset + t) * C;
+            // Rows widened from the tables' dtypes (a copy when they are the compute dtype).
+            convert_values(e.data(), out.dtype, wte.as<char>() + dtype_bytes(wte.dtype, id * C),
+                           wte.dtype, C);
+            if (!wpe.empty())
+                convert_values(p.data(), out.dtype,
+                               wpe.as<char>() + dtype_bytes(wpe.dtype, (pos_offset + t) * C),
+                               wpe.dtype, C);
             Real* o = out.as<Real>() + (b * T + t) * C;
-            for (int64_t c = 0; c < C; ++c) o[c] = e[c] + (p ? p[c] : Real(0));
+            for (int64_t c = 0; c < C; ++c) o[c] = e[c] + p[c];
         }
 }
 

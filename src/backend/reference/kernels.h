@@ -36,6 +36,8 @@ void matmul(Tensor out, Tensor a, Tensor b, Tensor bias, bool trans_a, bool tran
             bool accumulate);
 template <typename Real>
 void bias_backward(Tensor dbias, Tensor dout);
+template <typename Real>
+void matmul_weights(Tensor out, Tensor x, Tensor w, Tensor bias, bool w_is_in_out);
 
 template <typename Real>
 void gelu_forward(Tensor y, Tensor x);

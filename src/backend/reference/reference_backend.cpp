@@ -80,6 +80,10 @@ class ReferenceBackend final : public HostMemoryBackend {
         checks::bias_backward(dbias, dout);
         TANDEM_DISPATCH(dout.dtype, ref::bias_backward<Real>(dbias, dout));
     }
+    void matmul_weights(Tensor out, Tensor x, Tensor w, Tensor bias, bool w_is_in_out) override {
+        checks::matmul_weights(out, x, w, bias, w_is_in_out);
+        TANDEM_DISPATCH(out.dtype, ref::matmul_weights<Real>(out, x, w, bias, w_is_in_out));
+    }
 
     void gelu_forward(Tensor y, Tensor x) override {
         checks::same_shape(y, x);

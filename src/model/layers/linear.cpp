@@ -4,6 +4,10 @@
 namespace tandem::model {
 
 void linear_forward(backend::Backend& be, Tensor y, Tensor x, const Linear& w) {
+    if (w.weight.dtype != x.dtype) {  // inference weights in a storage dtype (f16, Q8_0, ...)
+        be.matmul_weights(y, x, w.weight, w.bias, w.is_in_out);
+        return;
+    }
     // [out, in] weights are read transposed; Conv1D [in, out] weights as they are.
     be.matmul(y, x, w.weight, w.bias, /*trans_a=*/false, /*trans_b=*/!w.is_in_out,
               /*accumulate=*/false);

@@ -12,7 +12,8 @@ struct Linear {
     bool is_in_out = false;  // GPT-2 Conv1D layout
 };
 
-// y [N, out] = x [N, in] @ W (+ b).
+// y [N, out] = x [N, in] @ W (+ b). A weight in a storage dtype other than x's (inference: f16,
+// bf16, Q8_0, Q4_0) goes through Backend::matmul_weights, read as stored.
 void linear_forward(backend::Backend& be, Tensor y, Tensor x, const Linear& w);
 // dx [N, in] = dy @ W^T (overwritten; skipped when dx is empty); dw.weight += x^T dy in the
 // weight's layout; dw.bias += sum_n dy.

@@ -1,0 +1,303 @@
+// The AVX-512 tiles of matmul_weights (matmul_weights_kernels.h): kTileRows weight rows against
+// 1-4 activation rows, 16 accumulators of 16 lanes at most. Q8_0 and Q4_0 go two blocks (64
+// values) per instruction through VNNI's u8 x s8 dot products (vpdpbusd) against activations in
+// the q8 form; bf16 through AVX512_BF16's pair products (vdpbf16ps) against x rounded to bf16,
+// or widened to f32; f16 widened by vcvtph2ps; f32 as it is.
+#include <cstring>
+
+#include "backend/cpu/matmul_weights_kernels.h"
+#include "core/dtype.h"
+
+// Every loop over the tile's rows and columns is unrolled (#pragma GCC unroll) so that the
+// accumulators live in registers: left as loops at -O2, they sit on the stack and each step
+// waits on a store (measured: 3-4x slower at N = 1).
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#pragma GCC diagnostic ignored "-Wuninitialized"  // GCC 12's AVX-512 headers (see gemm_avx512.cpp)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#define TANDEM_AVX512W __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma")))
+#define TANDEM_AVX512BF16 \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,f16c,fma")))
+#define TANDEM_HAVE_AVX512_WEIGHTS 1
+#endif
+
+namespace tandem::backend::cpu {
+
+#ifdef TANDEM_HAVE_AVX512_WEIGHTS
+
+namespace {
+
+
+inline uint16_t half_bits(const char* p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return h;
+}
+
+// The scales of blocks b, b + 1 of every row of the tile (kBlockBytes apart, the f16 first in
+// each block) as f32 lanes [row 0 block b, row 0 block b + 1, row 1 block b, ...]: one
+// conversion for the tile instead of two per row. A missing block b + 1 gets scale 0.
+template <int64_t kBlockBytes>
+TANDEM_AVX512W inline __m256 tile_scales(const char* const* w, int64_t b, bool pair) {
+    uint16_t h[2 * kTileRows];
+#pragma GCC unroll 4
+    for (int r = 0; r < kTileRows; ++r) {
+        const char* p = w[r] + b * kBlockBytes;
+        h[2 * r] = half_bits(p);
+        h[2 * r + 1] = pair ? half_bits(p + kBlockBytes) : uint16_t(0);
+    }
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
+}
+
+// Row r's two scales over the lanes of their blocks' int32 sums: [d0 x 8, d1 x 8], or with
+// kHalves (Q4_0's order, QuantGroups) [d0 x 4, d1 x 4, d0 x 4, d1 x 4].
+template <bool kHalves>
+TANDEM_AVX512W inline __m512 row_scales(__m256 scales, int r) {
+    const int a = 2 * r, b = 2 * r + 1;
+    const __m512i index = kHalves ? _mm512_setr_epi32(a, a, a, a, b, b, b, b, a, a, a, a, b, b, b, b)
+                                  : _mm512_setr_epi32(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b);
+    return _mm512_permutexvar_ps(index, _mm512_castps256_ps512(scales));
+}
+
+// Q8_0 blocks b, b + 1 of a row as unsigned bytes (w + 128, the offset of the q8 form); a missing
+// second block is zeros.
+TANDEM_AVX512W inline __m512i load_q8_0(const char* row, int64_t b, bool pair) {
+    const char* p = row + b * 34;
+    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2));
+    const __m256i hi = pair ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 36))
+                            : _mm256_set1_epi8(static_cast<char>(0x80));
+    return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1),
+                            _mm512_set1_epi8(static_cast<char>(0x80)));
+}
+
+// Q4_0 blocks b, b + 1 as their nibbles (w + 8, unsigned) in QuantGroups' `halves` order: the
+// low nibbles of both blocks (values 0-15 of each), then the high ones (values 16-31). Both
+// blocks' 16 bytes go to both halves of the vector, and the upper half is shifted by 4.
+TANDEM_AVX512W inline __m512i load_q4_0(const char* row, int64_t b, bool pair) {
+    const char* p = row + b * 18;
+    const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+    const __m128i q1 =
+        pair ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 20)) : _mm_setzero_si128();
+    const __m512i z =
+        _mm512_broadcast_i64x4(_mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1));
+    return _mm512_and_si512(_mm512_mask_srli_epi16(z, 0xffff0000u, z, 4),
+                            _mm512_set1_epi8(0x0f));
+}
+
+// Q8_0 and Q4_0: per group of two blocks, one vpdpbusd per (row, activation row) started from
+// the activation's correction, then the int32 lanes times d_w * d_x into f32 accumulators.
+template <bool kIsQ4, int kCols>
+TANDEM_AVX512W void tile_quant(const char* const* w, const char* const* a, int64_t K,
+                               float* sums) {
+    constexpr int64_t kBlockBytes = kIsQ4 ? 18 : 34;
+    const int64_t blocks = K / 32, groups = (blocks + 1) / 2;
+    __m512 acc[kTileRows][kCols];
+#pragma GCC unroll 4
+    for (int r = 0; r < kTileRows; ++r)
+#pragma GCC unroll 4
+        for (int n = 0; n < kCols; ++n) acc[r][n] = _mm512_setzero_ps();
+    for (int64_t g = 0; g < groups; ++g) {
+        const bool pair = 2 * g + 1 < blocks;
+        __m256 scales = tile_scales<kBlockBytes>(w, 2 * g, pair);
+        if constexpr (kCols == 1) {
+            // One activation row: its two scales go into the tile's scales once, not into each
+            // row's lanes ([x0, x1] repeated, from the lanes where the form keeps them).
+            const __m512 xd = _mm512_load_ps(reinterpret_cast<const float*>(a[0] + g * 192 + 64));
+            const int b1 = kIsQ4 ? 4 : 8;
+            const __m512i pairs = _mm512_setr_epi32(0, b1, 0, b1, 0, b1, 0, b1, 0, 0, 0, 0, 0, 0, 0, 0);
+            scales = _mm256_mul_ps(scales, _mm512_castps512_ps256(_mm512_permutexvar_ps(pairs, xd)));
+        }
+        __m512i wq[kTileRows];
+        __m512 wd[kTileRows];
+#pragma GCC unroll 4
+        for (int r = 0; r < kTileRows; ++r) {
+            // Ask for the rows ahead: the hardware prefetchers alone left a single thread at
+            // under half the triad bandwidth (the rows are four streams at once).
+            _mm_prefetch(w[r] + 2 * g * kBlockBytes + kPrefetchAhead, _MM_HINT_T0);
+            wq[r] = kIsQ4 ? load_q4_0(w[r], 2 * g, pair) : load_q8_0(w[r], 2 * g, pair);
+            wd[r] = row_scales<kIsQ4>(scales, r);
+        }
+#pragma GCC unroll 4
+        for (int n = 0; n < kCols; ++n) {
+            const char* grp = a[n] + g * 192;
+            const __m512i xq = _mm512_load_si512(grp);
+            const __m512i corr = _mm512_load_si512(grp + 128);
+            const __m512 xd = _mm512_load_ps(reinterpret_cast<const float*>(grp + 64));
+#pragma GCC unroll 4
+            for (int r = 0; r < kTileRows; ++r) {
+                const __m512i dot = _mm512_dpbusd_epi32(corr, wq[r], xq);
+                const __m512 scale = kCols == 1 ? wd[r] : _mm512_mul_ps(wd[r], xd);
+                acc[r][n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[r][n]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < kTileRows; ++r)
+#pragma GCC unroll 4
+        for (int n = 0; n < kCols; ++n) sums[r * kCols + n] = _mm512_reduce_add_ps(acc[r][n]);
+}
+
+// 16 weights of dtype kW from element k of a row, widened to f32.
+template <DType kW>
+TANDEM_AVX512W inline __m512 load_wide(const char* row, int64_t k) {
+    if constexpr (kW == DType::F32) {
+        return _mm512_loadu_ps(reinterpret_cast<const float*>(row) + k);
+    } else {
+        const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * k));
+        if constexpr (kW == DType::F16) return _mm512_cvtph_ps(h);
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+}
+
+// f32, f16 and bf16 widened: 16 values of K per step, the last K % 16 one by one.
+template <DType kW, int kCols>
+TANDEM_AVX512W void tile_wide(const char* const* w, const char* const* a, int64_t K,
+                              float* sums) {
+    __m512 acc[kTileRows][kCols];
+#pragma GCC unroll 4
+    for (int r = 0; r < kTileRows; ++r)
+#pragma GCC unroll 4
+        for (int n = 0; n < kCols; ++n) acc[r][n] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+        __m512 wv[kTileRows];
+#pragma GCC unroll 4
+        for (int r = 0; r < kTileRows; ++r) {
+            _mm_prefetch(w[r] + k * dtype_size(kW) + kPrefetchAhead, _MM_HINT_T0);
+            wv[r] = load_wide<kW>(w[r], k);
+        }
+#pragma GCC unroll 4
+        for (int n = 0; n < kCols; ++n) {
+            const __m512 xv = _mm512_loadu_ps(reinterpret_cast<const float*>(a[n]) + k);
+#pragma GCC unroll 4
+            for (int r = 0; r < kTileRows; ++r) acc[r][n] = _mm512_fmadd_ps(wv[r], xv, acc[r][n]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < kTileRows; ++r)
+#pragma GCC unroll 4
+        for (int n = 0; n < kCols; ++n) {
+            float s = _mm512_reduce_add_ps(acc[r][n]);
+            for (int64_t j = k; j < K; ++j)
+                s += element_at<kW>(w[r], j) * reinterpret_cast<const float*>(a[n])[j];
+            sums[r * kCols + n] = s;
+        }
+}
+
+// bf16 against x rounded to bf16 (padded with zeros to whole 32s): 32 values of K per
+// vdpbf16ps, the last K % 32 of the weights masked.
+template <int kCols>
+TANDEM_AVX512BF16 void tile_bf16_pairs(const char* const* w, const char* const* a, int64_t K,
+                                       float* sums) {
+    __m512 acc[kTileRows][kCols];
+#pragma GCC unroll 4
+    for (int r = 0; r < kTileRows; ++r)
+#pragma GCC unroll 4
+        for (int n = 0; n < kCols; ++n) acc[r][n] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k += 32) {
+        const int64_t left = K - k;
+        const __mmask32 mask = left >= 32 ? ~__mmask32(0) : (__mmask32(1) << left) - 1;
+        __m512bh wv[kTileRows];
+#pragma GCC unroll 4
+        for (int r = 0; r < kTileRows; ++r) {
+            _mm_prefetch(w[r] + 2 * k + kPrefetchAhead, _MM_HINT_T0);
+            wv[r] = (__m512bh)_mm512_maskz_loadu_epi16(mask, w[r] + 2 * k);
+        }
+#pragma GCC unroll 4
+        for (int n = 0; n < kCols; ++n) {
+            const __m512bh xv = (__m512bh)_mm512_load_si512(a[n] + 2 * k);
+#pragma GCC unroll 4
+            for (int r = 0; r < kTileRows; ++r) acc[r][n] = _mm512_dpbf16_ps(acc[r][n], xv, wv[r]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < kTileRows; ++r)
+#pragma GCC unroll 4
+        for (int n = 0; n < kCols; ++n) sums[r * kCols + n] = _mm512_reduce_add_ps(acc[r][n]);
+}
+
+// Rows widened to f32 for prefill's panels, 16 values per step.
+template <DType kW>
+TANDEM_AVX512W void widen(float* out, const char* row, int64_t K) {
+    if constexpr (kW == DType::Q8_0 || kW == DType::Q4_0) {
+        constexpr int64_t kBlockBytes = kW == DType::Q8_0 ? 34 : 18;
+        for (int64_t b = 0; b < K / 32; ++b) {
+            const char* p = row + b * kBlockBytes;
+            const __m512 d = _mm512_set1_ps(_cvtsh_ss(half_bits(p)));
+            __m512i lo, hi;  // values 0-15 and 16-31 as int32
+            if constexpr (kW == DType::Q8_0) {
+                lo = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2)));
+                hi = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 18)));
+            } else {
+                const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2)));
+                const __m512i eight = _mm512_set1_epi32(8);
+                lo = _mm512_sub_epi32(_mm512_and_si512(q, _mm512_set1_epi32(15)), eight);
+                hi = _mm512_sub_epi32(_mm512_srli_epi32(q, 4), eight);
+            }
+            _mm512_storeu_ps(out + 32 * b, _mm512_mul_ps(_mm512_cvtepi32_ps(lo), d));
+            _mm512_storeu_ps(out + 32 * b + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(hi), d));
+        }
+    } else {
+        int64_t k = 0;
+        for (; k + 16 <= K; k += 16) _mm512_storeu_ps(out + k, load_wide<kW>(row, k));
+        for (; k < K; ++k) out[k] = element_at<kW>(row, k);
+    }
+}
+
+template <template <int> class Tile>
+constexpr DTypeKernels kernels_of(ActivationForm form, QuantGroups groups, WidenFn widen_row) {
+    return {form, groups, 4, {Tile<1>::fn, Tile<2>::fn, Tile<3>::fn, Tile<4>::fn}, widen_row};
+}
+template <int kCols>
+struct Q8Tile {
+    static constexpr TileFn fn = &tile_quant<false, kCols>;
+};
+template <int kCols>
+struct Q4Tile {
+    static constexpr TileFn fn = &tile_quant<true, kCols>;
+};
+template <int kCols>
+struct F32Tile {
+    static constexpr TileFn fn = &tile_wide<DType::F32, kCols>;
+};
+template <int kCols>
+struct F16Tile {
+    static constexpr TileFn fn = &tile_wide<DType::F16, kCols>;
+};
+template <int kCols>
+struct Bf16Tile {
+    static constexpr TileFn fn = &tile_wide<DType::BF16, kCols>;
+};
+template <int kCols>
+struct Bf16PairsTile {
+    static constexpr TileFn fn = &tile_bf16_pairs<kCols>;
+};
+
+constexpr QuantGroups kNoGroups{1, 0};
+constexpr WeightKernels kWidened{
+    kernels_of<F32Tile>(ActivationForm::f32, kNoGroups, &widen<DType::F32>),
+    kernels_of<F16Tile>(ActivationForm::f32, kNoGroups, &widen<DType::F16>),
+    kernels_of<Bf16Tile>(ActivationForm::f32, kNoGroups, &widen<DType::BF16>),
+    kernels_of<Q8Tile>(ActivationForm::q8, {2, 128}, &widen<DType::Q8_0>),
+    kernels_of<Q4Tile>(ActivationForm::q8, {2, 8, true}, &widen<DType::Q4_0>),
+};
+
+}  // namespace
+
+constinit const WeightKernels kAvx512WeightKernels = kWidened;
+constinit const WeightKernels kAvx512Bf16WeightKernels{
+    kWidened.f32,
+    kWidened.f16,
+    kernels_of<Bf16PairsTile>(ActivationForm::bf16, kNoGroups, &widen<DType::BF16>),
+    kWidened.q8_0,
+    kWidened.q4_0,
+};
+
+#else
+
+constinit const WeightKernels kAvx512WeightKernels{};
+constinit const WeightKernels kAvx512Bf16WeightKernels{};
+
+#endif
+
+}  // namespace tandem::backend::cpu
