@@ -133,32 +133,48 @@ std::string response_id(std::string_view prefix, uint64_t serial) {
     return std::string(prefix) + "-" + hex;
 }
 
-std::string completion_json(const ResponseMeta& meta, std::span<const Choice> choices,
-                            const Usage& usage) {
-    Json j = head(meta, "text_completion");
+namespace {
+
+// {head, choices: [each choice as to_json makes it], usage}.
+template <typename ToJson>
+std::string whole_response(const ResponseMeta& meta, const char* object,
+                           std::span<const Choice> choices, const Usage& usage, ToJson to_json) {
+    Json j = head(meta, object);
     Json list = Json::array();
-    for (const Choice& c : choices)
-        list.push_back(Json{{"text", c.text},
-                            {"index", c.index},
-                            {"logprobs", logprobs_or_null(c.logprobs, false)},
-                            {"finish_reason", finish_reason_name(c.finish_reason)}});
+    for (const Choice& c : choices) list.push_back(to_json(c));
     j["choices"] = std::move(list);
     j["usage"] = usage_json(usage);
     return dump(j);
 }
 
+// The include_usage chunk: no choices, the usage of the whole response.
+std::string usage_event(const ResponseMeta& meta, const char* object, const Usage& usage) {
+    Json j = head(meta, object);
+    j["choices"] = Json::array();
+    j["usage"] = usage_json(usage);
+    return event(j);
+}
+
+}  // namespace
+
+std::string completion_json(const ResponseMeta& meta, std::span<const Choice> choices,
+                            const Usage& usage) {
+    return whole_response(meta, "text_completion", choices, usage, [](const Choice& c) {
+        return Json{{"text", c.text},
+                    {"index", c.index},
+                    {"logprobs", logprobs_or_null(c.logprobs, false)},
+                    {"finish_reason", finish_reason_name(c.finish_reason)}};
+    });
+}
+
 std::string chat_completion_json(const ResponseMeta& meta, std::span<const Choice> choices,
                                  const Usage& usage) {
-    Json j = head(meta, "chat.completion");
-    Json list = Json::array();
-    for (const Choice& c : choices)
-        list.push_back(Json{{"index", c.index},
-                            {"message", Json{{"role", "assistant"}, {"content", c.text}}},
-                            {"logprobs", logprobs_or_null(c.logprobs, true)},
-                            {"finish_reason", finish_reason_name(c.finish_reason)}});
-    j["choices"] = std::move(list);
-    j["usage"] = usage_json(usage);
-    return dump(j);
+    return whole_response(meta, "chat.completion", choices, usage, [](const Choice& c) {
+        return Json{{"index", c.index},
+                    {"message", Json{{"role", "assistant"}, {"content", c.text}}},
+                    {"logprobs", logprobs_or_null(c.logprobs, true)},
+                    {"finish_reason", finish_reason_name(c.finish_reason)}};
+    });
 }
 
 std::string completion_chunk_event(const ResponseMeta& meta, const ChoiceDelta& delta,
@@ -188,17 +204,11 @@ std::string chat_chunk_event(const ResponseMeta& meta, const ChoiceDelta& delta,
 }
 
 std::string completion_usage_event(const ResponseMeta& meta, const Usage& usage) {
-    Json j = head(meta, "text_completion");
-    j["choices"] = Json::array();
-    j["usage"] = usage_json(usage);
-    return event(j);
+    return usage_event(meta, "text_completion", usage);
 }
 
 std::string chat_usage_event(const ResponseMeta& meta, const Usage& usage) {
-    Json j = head(meta, "chat.completion.chunk");
-    j["choices"] = Json::array();
-    j["usage"] = usage_json(usage);
-    return event(j);
+    return usage_event(meta, "chat.completion.chunk", usage);
 }
 
 std::string done_event() {
