@@ -41,12 +41,15 @@ void check_options(const GenerationOptions& o, const RequestLimits& limits) {
     check(!o.include_usage || o.stream);
 }
 
-ChatTemplate make(const char* source) { return ChatTemplate::recognise(source); }
+ChatTemplate make(const char* source) {
+    return ChatTemplate::recognise(source);
+}
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    static const ChatTemplate chatml = make("<|im_start|>{{ m }}<|im_end|> </think> reasoning_content");
+    static const ChatTemplate chatml =
+        make("<|im_start|>{{ m }}<|im_end|> </think> reasoning_content enable_thinking");
     static const ChatTemplate llama3 =
         make("<|start_header_id|><|end_header_id|><|eot_id|> Cutting Knowledge Date: X\\n");
     const std::string_view body(reinterpret_cast<const char*>(data), size);
@@ -67,7 +70,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const ChatRequest r = parse_chat_request(body, limits);
         check_options(r.options, limits);
         check(!r.messages.empty());
-        const std::string a = chatml.render(r.messages), b = llama3.render(r.messages);
+        const std::string a = chatml.render(r.messages, true, r.enable_thinking);
+        const std::string b = llama3.render(r.messages);
         check(a.size() >= r.messages.size() && b.size() >= r.messages.size());
         // The rendered text goes back out in a response: it must stay valid JSON there.
         const Choice choice{0, a, FinishReason::Stop, std::nullopt};

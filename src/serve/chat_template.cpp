@@ -2,7 +2,9 @@
 //   ChatML (Qwen2/2.5): [<|im_start|>system\nDEFAULT<|im_end|>\n when messages[0] is not
 //                       system] then <|im_start|>ROLE\nCONTENT<|im_end|>\n per message
 //   ChatML (Qwen3):     as above, without a default; an assistant turn before the last user
-//                       message loses its <think>...</think>, one after it keeps (or gets) one
+//                       message loses its <think>...</think>, one after it keeps (or gets) one;
+//                       enable_thinking=false follows the generation prompt with
+//                       <think>\n\n</think>\n\n
 //   Llama 3.0:          <|begin_of_text|> then <|start_header_id|>ROLE<|end_header_id|>\n\n
 //                       trim(CONTENT)<|eot_id|> per message
 //   Llama 3.1/3.2:      as 3.0, but the first turn is always a system one: "Cutting Knowledge
@@ -123,6 +125,7 @@ ChatTemplate ChatTemplate::recognise(std::string_view source) {
             t.strips_reasoning =
                 contains(source, "</think>") && contains(source, "reasoning_content");
             t.default_system = chatml_default_system(source);
+            t.has_thinking_switch = contains(source, "enable_thinking");
         } else if (contains(source, "Cutting Knowledge Date:")) {
             t.has_dated_system = true;
             t.knowledge_cutoff = text_after(source, "Cutting Knowledge Date:", "December 2023");
@@ -217,12 +220,14 @@ void ChatTemplate::render_llama3(std::string& out, std::span<const ChatMessage> 
     for (const ChatMessage& m : messages) turn(role_name(m.role), trim(m.content));
 }
 
-std::string ChatTemplate::render(std::span<const ChatMessage> messages,
-                                 bool add_generation_prompt) const {
+std::string ChatTemplate::render(std::span<const ChatMessage> messages, bool add_generation_prompt,
+                                 bool enable_thinking) const {
     std::string out;
     if (format_ == ChatFormat::ChatMl) {
         render_chatml(out, messages);
         if (add_generation_prompt) out += "<|im_start|>assistant\n";
+        if (add_generation_prompt && has_thinking_switch && !enable_thinking)
+            out += "<think>\n\n</think>\n\n";
     } else {
         render_llama3(out, messages);
         if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";

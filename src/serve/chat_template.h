@@ -29,8 +29,11 @@ class ChatTemplate {
     // The prompt text for `messages`, ending with the assistant's header when
     // add_generation_prompt. The text carries the template's special tokens (Llama 3's
     // <|begin_of_text|> included): encode it with BpeTokenizer::encode, not encode_with_special.
-    std::string render(std::span<const ChatMessage> messages,
-                       bool add_generation_prompt = true) const;
+    // enable_thinking is Qwen3's switch (chat_template_kwargs.enable_thinking): false adds an
+    // empty <think></think> after the generation prompt, so that the model answers directly;
+    // templates without the switch ignore it.
+    std::string render(std::span<const ChatMessage> messages, bool add_generation_prompt = true,
+                       bool enable_thinking = true) const;
 
     // The texts of the tokens that end an assistant turn (<|im_end|>; <|eot_id|>).
     std::vector<std::string> stop_tokens() const;
@@ -43,11 +46,12 @@ class ChatTemplate {
     std::string name() const;
 
     // Variants of the families, as recognised (public so that tests can state them).
-    std::string default_system;     // ChatML: sent when the first message is not a system one
-    bool strips_reasoning = false;  // ChatML, Qwen3: <think> of earlier assistant turns dropped
-    bool has_dated_system = false;  // Llama 3.1+: a system turn with the knowledge cut-off first
-    std::string knowledge_cutoff;   // Llama 3.1+: "December 2023"
-    std::string date;               // Llama 3.1+: the "Today Date" the template defaults to
+    std::string default_system;        // ChatML: sent when the first message is not a system one
+    bool strips_reasoning = false;     // ChatML, Qwen3: <think> of earlier assistant turns dropped
+    bool has_thinking_switch = false;  // ChatML, Qwen3: honours enable_thinking
+    bool has_dated_system = false;     // Llama 3.1+: a system turn with the knowledge cut-off first
+    std::string knowledge_cutoff;      // Llama 3.1+: "December 2023"
+    std::string date;                  // Llama 3.1+: the "Today Date" the template defaults to
 
    private:
     explicit ChatTemplate(ChatFormat format) : format_(format) {}

@@ -366,6 +366,12 @@ ChatRequest parse_chat_request(std::string_view body, const RequestLimits& limit
     ChatRequest r;
     r.options = parse_options(f, true, limits);
     r.messages = parse_messages(f);
+    if (const json* kwargs = f.get("chat_template_kwargs")) {
+        if (!kwargs->is_object()) bad_field("chat_template_kwargs", *kwargs, "an object");
+        // Other keys are ignored: no template tandem knows reads them.
+        r.enable_thinking =
+            Fields(*kwargs, "chat_template_kwargs.").boolean("enable_thinking").value_or(true);
+    }
     return r;
 }
 

@@ -72,6 +72,8 @@ struct ChatMessage {
 struct ChatRequest {
     GenerationOptions options;
     std::vector<ChatMessage> messages;  // at least one
+    // chat_template_kwargs.enable_thinking (vLLM's and llama.cpp's extension; Qwen3 reads it).
+    bool enable_thinking = true;
 };
 
 // Parse and check a body (UTF-8 JSON). Throws ApiError: 413 over kMaxBodyBytes, else 400.

@@ -210,6 +210,21 @@ TEST(ChatTemplate, WithoutGenerationPromptEndsAfterTheLastTurn) {
               "<|im_start|>user\nhi<|im_end|>\n");
 }
 
+TEST(ChatTemplate, Qwen3ThinkingSwitch) {
+    const ChatTemplate qwen = ChatTemplate::recognise(read_template("qwen3"));
+    EXPECT_TRUE(qwen.has_thinking_switch);
+    const Messages m = {{Role::User, "q"}};
+    // As jinja2 renders them (the last lines of render_expected.py).
+    EXPECT_EQ(qwen.render(m, true, false),
+              "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
+    EXPECT_EQ(qwen.render(m, true, true), "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n");
+    EXPECT_EQ(qwen.render(m, false, false), "<|im_start|>user\nq<|im_end|>\n");
+    // Templates without the switch ignore it.
+    const ChatTemplate qwen25 = ChatTemplate::recognise(read_template("qwen25_no_tools"));
+    EXPECT_FALSE(qwen25.has_thinking_switch);
+    EXPECT_EQ(qwen25.render(m, true, false), qwen25.render(m, true, true));
+}
+
 std::string recognise_error(const std::string& source) {
     try {
         ChatTemplate::recognise(source);

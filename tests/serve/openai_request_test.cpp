@@ -83,6 +83,16 @@ TEST(OpenAiRequest, ChatDefaultsAreOpenAis) {
     EXPECT_EQ(o.sampling.top_logprobs, 0);
 }
 
+TEST(OpenAiRequest, ChatTemplateKwargs) {
+    const std::string msgs = R"("messages": [{"role": "user", "content": "x"}])";
+    EXPECT_TRUE(parse_chat_request("{" + msgs + "}", limits()).enable_thinking);
+    EXPECT_FALSE(
+        parse_chat_request(
+            "{" + msgs + R"(, "chat_template_kwargs": {"enable_thinking": false, "x": 1}})",
+            limits())
+            .enable_thinking);
+}
+
 TEST(OpenAiRequest, NullCountsAsAbsent) {
     const ChatRequest r = parse_chat_request(
         R"({"messages": [{"role": "user", "content": "x"}], "temperature": null, "stop": null,
@@ -333,6 +343,10 @@ std::vector<BadBody> bad_bodies() {
         {"ToolCallsInHistory", true,
          R"({"messages": [{"role": "assistant", "content": null, "tool_calls": [{}]}]})",
          "messages[0].tool_calls", "no tool calling"},
+        {"ChatTemplateKwargsArray", true, chat(R"("chat_template_kwargs": [1])"),
+         "chat_template_kwargs", "an object"},
+        {"EnableThinkingString", true, chat(R"("chat_template_kwargs": {"enable_thinking": "no"})"),
+         "chat_template_kwargs.enable_thinking", "true or false"},
         {"JsonResponseFormat", true, chat(R"("response_format": {"type": "json_object"})"),
          "response_format", "only {\"type\": \"text\"}"},
     };

@@ -32,3 +32,9 @@ for name in ["qwen3", "qwen25_no_tools", "llama3", "llama31_no_tools"]:
         text = template.render(messages=messages, add_generation_prompt=True,
                                bos_token="<|begin_of_text|>", tools=None)
         print('    {"%s", "%s", %s},' % (name, conversation, json.dumps(text)))
+# ChatTemplate.Qwen3ThinkingSwitch: enable_thinking false and true, with and without the prompt.
+qwen3 = env.from_string((here / "qwen3.jinja").read_text())
+for prompt, thinking in [(True, False), (True, True), (False, False)]:
+    text = qwen3.render(messages=[{"role": "user", "content": "q"}],
+                        add_generation_prompt=prompt, enable_thinking=thinking)
+    print("    // add_generation_prompt=%s enable_thinking=%s: %s" % (prompt, thinking, json.dumps(text)))
