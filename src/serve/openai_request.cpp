@@ -103,20 +103,21 @@ class Fields {
 std::vector<std::string> parse_stop(const Fields& f) {
     const json* v = f.get("stop");
     if (!v) return {};
-    const std::string want = Error::concat("a non-empty string or an array of at most ",
-                                           kMaxStopStrings, " non-empty strings");
-    if (v->is_string()) {
-        if (v->get_ref<const std::string&>().empty()) bad_field("stop", *v, want);
-        return {v->get<std::string>()};
-    }
-    if (!v->is_array() || v->size() > kMaxStopStrings) bad_field("stop", *v, want);
+    const std::string want_one =
+        Error::concat("a non-empty string of at most ", kMaxStopBytes, " bytes");
+    auto check = [&](const json& s, const std::string& param) {
+        if (!s.is_string() || s.get_ref<const std::string&>().empty() ||
+            s.get_ref<const std::string&>().size() > kMaxStopBytes)
+            bad_field(param, s, want_one);
+        return s.get<std::string>();
+    };
+    if (v->is_string()) return {check(*v, "stop")};
+    if (!v->is_array() || v->size() > kMaxStopStrings)
+        bad_field("stop", *v,
+                  Error::concat("a string or an array of at most ", kMaxStopStrings, " strings"));
     std::vector<std::string> stop;
-    for (size_t i = 0; i < v->size(); ++i) {
-        const json& s = (*v)[i];
-        if (!s.is_string() || s.get_ref<const std::string&>().empty())
-            bad_field(Error::concat("stop[", i, "]"), s, "a non-empty string");
-        stop.push_back(s.get<std::string>());
-    }
+    for (size_t i = 0; i < v->size(); ++i)
+        stop.push_back(check((*v)[i], Error::concat("stop[", i, "]")));
     return stop;
 }
 

@@ -22,8 +22,11 @@ namespace tandem::serve {
 inline constexpr size_t kMaxBodyBytes = size_t(4) << 20;
 // Deeper nesting is refused while parsing: no request needs more than about 4 levels.
 inline constexpr int kMaxJsonDepth = 16;
-// The most stop strings a request may give (OpenAI's limit).
+// The most stop strings a request may give (OpenAI's limit), and the longest one (tandem's: the
+// text stream checks held-back text against every stop string after each token, so one
+// megabyte-long stop string would make a request cost the server far more than its tokens).
 inline constexpr size_t kMaxStopStrings = 4;
+inline constexpr size_t kMaxStopBytes = 256;
 
 // What the server allows; the parser checks against it.
 struct RequestLimits {

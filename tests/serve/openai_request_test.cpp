@@ -146,6 +146,13 @@ TEST(OpenAiRequest, CompletionDefaultsAndLogprobs) {
     EXPECT_EQ(r.options.sampling.top_k, 0);  // -1: no limit, as vLLM
 }
 
+TEST(OpenAiRequest, StopStringAtTheLengthLimitIsAccepted) {
+    const std::string stop(kMaxStopBytes, 's');
+    EXPECT_EQ(parse_completion_request(R"({"prompt": "x", "stop": [")" + stop + "\"]}", limits())
+                  .options.stop,
+              std::vector<std::string>{stop});
+}
+
 TEST(OpenAiRequest, UnknownVocabularyBoundsIdsByInt32) {
     const RequestLimits open{4, 0};
     EXPECT_EQ(parse_completion_request(R"({"prompt": [2147483647]})", open).prompts[0].tokens[0],
@@ -296,6 +303,10 @@ std::vector<BadBody> bad_bodies() {
         {"EmptyStopString", true, chat(R"("stop": "")"), "stop", "non-empty"},
         {"StopArrayWithNumber", true, chat(R"("stop": ["a", 3])"), "stop[1]", "a number"},
         {"StopObject", false, completion(R"("stop": {"a": 1})"), "stop", "an object"},
+        {"StopTooLong", false, completion(R"("stop": ")" + std::string(257, 'x') + "\""), "stop",
+         "at most 256 bytes"},
+        {"StopArrayEntryTooLong", true, chat(R"("stop": ["a", ")" + std::string(300, 'y') + "\"]"),
+         "stop[1]", "at most 256 bytes"},
         {"PresencePenaltyHigh", true, chat(R"("presence_penalty": 2.01)"), "presence_penalty",
          "[-2, 2]"},
         {"FrequencyPenaltyLow", false, completion(R"("frequency_penalty": -3)"),
