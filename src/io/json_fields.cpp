@@ -9,21 +9,21 @@ using nlohmann::json;
 
 namespace {
 
-// "a string ("abc")": the type and at most 40 characters of the value, so that a 10 MB array
-// named in an error does not flood the terminal.
-std::string describe(const json& value) {
+std::string join(const std::string& path, std::string_view key) {
+    return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+
+}  // namespace
+
+// At most 40 characters of the value, so that a 10 MB array named in an error does not flood
+// the terminal (or an HTTP client's log).
+std::string describe_json(const json& value) {
     std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
     if (text.size() > 40) text = text.substr(0, 37) + "...";
     const char* article = value.is_array() || value.is_object() ? "an " : "a ";
     if (value.is_null()) return "null";
     return std::string(article) + value.type_name() + " (" + text + ")";
 }
-
-std::string join(const std::string& path, std::string_view key) {
-    return path.empty() ? std::string(key) : path + "." + std::string(key);
-}
-
-}  // namespace
 
 json parse_json_text(std::string_view text, const std::string& file) {
     try {
@@ -41,7 +41,7 @@ const json* find_field(const json& object, std::string_view key) {
 
 void throw_bad_field(const std::string& file, const std::string& field, const json& value,
                      std::string_view want) {
-    throw Error(file, ": ", field.empty() ? "the top level" : field, " is ", describe(value),
+    throw Error(file, ": ", field.empty() ? "the top level" : field, " is ", describe_json(value),
                 " but must be ", want);
 }
 

@@ -17,6 +17,10 @@ nlohmann::json parse_json_text(std::string_view text, const std::string& file);
 // The member `key` of object `object`, or nullptr when it is absent or null.
 const nlohmann::json* find_field(const nlohmann::json& object, std::string_view key);
 
+// What a value is, for a message: its type and at most 40 characters of it, e.g.
+// `a string ("abc")`, `an array ([1,2,3])`, `null`.
+std::string describe_json(const nlohmann::json& value);
+
 // Throws "FILE: FIELD is <what value is> but must be <want>".
 [[noreturn]] void throw_bad_field(const std::string& file, const std::string& field,
                                   const nlohmann::json& value, std::string_view want);
