@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Builds llama.cpp's tools for tandem's interop tests against the prebuilt libraries of npm
 # node-llama-cpp (tests/interop/llama/node_modules, installed by scripts/test): llama-quantize
-# from the llama.cpp source bundled in the package, and llama_greedy.cpp beside this script.
-# Seconds, not minutes: nothing of llama.cpp itself is compiled. Usage: build_tools.sh OUT_DIR
+# from the llama.cpp source bundled in the package, and llama_greedy.cpp beside this script;
+# with --bench also llama-bench and llama-batched-bench (bench/generate.sh's peer).
+# Seconds, not minutes: nothing of llama.cpp itself is compiled.
+# Usage: build_tools.sh OUT_DIR [--bench]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="$1"
+with_bench="${2:-}"
 package="$here/node_modules/node-llama-cpp"
 libs="$here/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64"
 if [ ! -d "$package" ] || [ ! -d "$libs" ]; then
@@ -31,5 +34,11 @@ if [ ! -x "$out/bin/llama-quantize" ]; then
 fi
 if [ ! -x "$out/bin/llama_greedy" ] || [ "$here/llama_greedy.cpp" -nt "$out/bin/llama_greedy" ]; then
   g++ "$here/llama_greedy.cpp" -o "$out/bin/llama_greedy" "${flags[@]}"
+fi
+if [ "$with_bench" = "--bench" ]; then
+  for tool in llama-bench batched-bench; do
+    name="$tool"; [ "$tool" = batched-bench ] && name=llama-batched-bench
+    [ -x "$out/bin/$name" ] || g++ -I"$src/tools/$tool" "$src/tools/$tool"/*.cpp -o "$out/bin/$name" "${flags[@]}"
+  done
 fi
 echo "$out/bin"
