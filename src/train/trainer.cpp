@@ -221,6 +221,10 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
       guard_({.window = cfg_.anomaly_window, .zscore = cfg_.anomaly_zscore,
               .loss_factor = cfg_.anomaly_loss_factor, .norm_factor = cfg_.anomaly_norm_factor,
               .max_consecutive = cfg_.anomaly_max_consecutive}) {
+    // The communicators reduce host memory; the CUDA path will come with a device communicator.
+    if (comm_->size() > 1 && be_.name() == "cuda")
+        throw Error("device=cuda under mpirun (", comm_->size(), " ranks): data-parallel training runs on the cpu ",
+                    "backend for now (set device=cpu, or train on one rank)");
     if (!faults_.empty()) say("fault injection: " + std::to_string(options.faults.size()) + " fault(s) planned");
     // Data first: its tokenizer fixes the vocabulary.
     tokenizer_json_ = io::read_file((fs::path(options.data_dir) / "tokenizer.json").string());
