@@ -527,6 +527,8 @@ void TrainingRun::stop_with_last_good_state(int64_t step, const std::string& why
         saved = last_checkpoint_;
     }
     record_event("anomaly", step, why, "stop", {{"checkpoint", saved}});
+    // A rank that fails ends the whole job under mpirun: the others wait until rank 0 has saved.
+    comm_->barrier();
     if (!is_rank0()) throw Error("training stopped at step ", step, ": ", why, " (rank 0 saves the last good state)");
     if (saved.empty())
         throw Error("training stopped at step ", step, ": ", why, ". The weights are not finite, so nothing was saved; ",
