@@ -94,7 +94,8 @@ void run_train(const TrainArgs& a) {
     };
     const train::TrainResult result = train::run_training(options, events);
     end_train_progress();
-    log_info("trained ", result.final_step, " steps of a ", result.n_params, "-parameter model; newest checkpoint: ",
+    if (result.rank == 0)
+        log_info("trained ", result.final_step, " steps of a ", result.n_params, "-parameter model; newest checkpoint: ",
              result.last_checkpoint.empty() ? "none" : result.last_checkpoint);
 }
 

@@ -17,7 +17,7 @@ const std::vector<std::string>& known_keys() {
         "checkpoint_every", "log_every", "seed", "device", "async_checkpoints", "keep_checkpoints",
         "keep_every", "anomaly_policy", "anomaly_window", "anomaly_zscore", "anomaly_loss_factor",
         "anomaly_norm_factor", "anomaly_max_consecutive",
-        "watchdog_factor", "watchdog_min_seconds"};
+        "watchdog_factor", "watchdog_min_seconds", "dist_timeout"};
     return keys;
 }
 
@@ -77,7 +77,8 @@ nlohmann::json TrainConfig::to_json() const {
             {"anomaly_policy", anomaly_policy}, {"anomaly_window", anomaly_window},
             {"anomaly_zscore", anomaly_zscore}, {"anomaly_loss_factor", anomaly_loss_factor},
             {"anomaly_norm_factor", anomaly_norm_factor}, {"anomaly_max_consecutive", anomaly_max_consecutive},
-            {"watchdog_factor", watchdog_factor}, {"watchdog_min_seconds", watchdog_min_seconds}};
+            {"watchdog_factor", watchdog_factor}, {"watchdog_min_seconds", watchdog_min_seconds},
+            {"dist_timeout", dist_timeout}};
 }
 
 TrainConfig TrainConfig::from_json(const nlohmann::json& json, const std::string& origin) {
@@ -127,6 +128,7 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& json, const std::string
     read_key(json, "anomaly_max_consecutive", c.anomaly_max_consecutive, origin);
     read_key(json, "watchdog_factor", c.watchdog_factor, origin);
     read_key(json, "watchdog_min_seconds", c.watchdog_min_seconds, origin);
+    read_key(json, "dist_timeout", c.dist_timeout, origin);
     try {
         c.validate();
     } catch (const Error& e) {
@@ -170,6 +172,7 @@ void TrainConfig::validate() const {
     positive("anomaly_max_consecutive", anomaly_max_consecutive);
     non_negative("watchdog_factor", watchdog_factor);
     positive("watchdog_min_seconds", watchdog_min_seconds);
+    positive("dist_timeout", dist_timeout);
 }
 
 void apply_overrides(nlohmann::json& config, const std::vector<std::string>& overrides) {

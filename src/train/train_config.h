@@ -50,6 +50,10 @@ struct TrainConfig {
     // watchdog_factor × the median step) ends the process; 0 turns it off.
     double watchdog_factor = 50.0;
     double watchdog_min_seconds = 120.0;
+    // Data parallel (`mpirun -np N tandem train`): the longest a rank waits for its peers in a
+    // collective before the run ends with an error. Rank 0's checkpoint snapshot and evaluation
+    // happen while the others wait, so it must exceed them.
+    double dist_timeout = 120.0;
 
     nlohmann::json to_json() const;
     // Reads every key of `json`, rejecting unknown keys and values of the wrong type or range.

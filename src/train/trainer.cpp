@@ -1,6 +1,7 @@
 // One training run: setup (fresh or resumed), the step loop around TrainStep (train_step.h), the
 // anomaly policies, fault injection, the watchdog, evaluation on fixed validation
-// batches, metrics, the loss plot, and checkpoints written in the background.
+// batches, metrics, the loss plot, and checkpoints written in the background. Under mpirun every
+// rank runs it on batch_size / n_ranks rows of each batch; rank 0 alone speaks and writes files.
 #include "train/trainer.h"
 
 #include <chrono>
@@ -17,6 +18,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "dist/communicator.h"
+#include "dist/mpi_communicator.h"
 #include "io/atomic_file.h"
 #include "io/checkpoint_dir.h"
 #include "io/tokenizer_files.h"
@@ -94,10 +96,24 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-// Where to start: the newest valid checkpoint, or nothing for a fresh run.
+// Each rank's share of the batch. The global batch stays batch_size, so that a run on N ranks
+// reads the same windows and takes the same steps as one on a single rank.
+int64_t local_batch_size(const TrainConfig& cfg, const dist::Communicator& comm) {
+    if (cfg.batch_size % comm.size() != 0)
+        throw Error("batch_size ", cfg.batch_size, " is not divisible by the ", comm.size(),
+                    " ranks of mpirun -np ", comm.size(), " (each rank takes batch_size / ranks rows; use a ",
+                    "batch_size that is a multiple of ", comm.size(), ")");
+    return cfg.batch_size / comm.size();
+}
+
+// Where to start: the newest valid checkpoint, or nothing for a fresh run. Only rank 0 repairs
+// the checkpoint directory (the others wait for it, then read the same one).
 std::optional<io::CheckpointInfo> find_start(const TrainOptions& options, const std::string& checkpoints,
+                                             dist::Communicator& comm,
                                              const std::function<void(const std::string&)>& say) {
-    for (const std::string& line : io::recover_checkpoint_dirs(checkpoints)) say(line);
+    if (comm.rank() == 0)
+        for (const std::string& line : io::recover_checkpoint_dirs(checkpoints)) say(line);
+    comm.barrier();
     switch (options.resume) {
         case ResumeMode::Never:
             if (!io::list_checkpoints(checkpoints).empty())
@@ -126,10 +142,13 @@ public:
     TrainResult run();
 
 private:
+    bool is_rank0() const { return comm_->rank() == 0; }
+    // Every rank takes the same decisions on the same reduced values; rank 0 alone reports them.
     void say(const std::string& text) const {
-        if (events_.on_message) events_.on_message(text);
+        if (is_rank0() && events_.on_message) events_.on_message(text);
     }
     void warn(const std::string& text) const {
+        if (!is_rank0()) return;
         if (events_.on_warning) events_.on_warning(text);
         else log_warn(text);
     }
@@ -149,6 +168,8 @@ private:
     // taken after all.
     int64_t handle_anomaly(int64_t step, const StepResult& result, double lr, bool& is_applied);
     [[noreturn]] void stop_with_last_good_state(int64_t step, const std::string& why);
+    // Rank 0's weights to every rank, through host memory (the communicator takes host tensors).
+    void broadcast_params();
 
     const TrainOptions& options_;
     const TrainConfig& cfg_;
@@ -156,6 +177,8 @@ private:
     const std::string checkpoints_;
     backend::Backend& be_;
     FaultPlan faults_;
+    std::unique_ptr<dist::Communicator> comm_;  // before the loaders: they take its rank
+    int64_t local_batch_;                        // batch_size / ranks
     std::optional<io::CheckpointInfo> resume_from_;
     DataLoader train_data_;
     std::optional<DataLoader> val_data_;
@@ -177,7 +200,6 @@ private:
     std::map<int64_t, double> stall_by_step_;  // checkpoints in flight: the stall they cost
     std::string last_checkpoint_;
     std::unique_ptr<Watchdog> watchdog_;
-    dist::LocalCommunicator comm_;
     std::unique_ptr<TrainStep> step_;
     std::vector<int32_t> windows_;  // evaluation
     Batch eval_batch_;
@@ -190,13 +212,19 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
       checkpoints_((fs::path(options.run_dir) / "checkpoints").string()),
       be_(backend::get_backend(cfg_.device)),
       faults_(options.faults),
-      resume_from_(find_start(options, checkpoints_, [this](const std::string& t) { say(t); })),
-      train_data_({.dir = options.data_dir, .split = Split::Train, .batch_size = cfg_.batch_size,
-                   .seq_len = cfg_.seq_len, .seed = cfg_.seed}),
+      comm_(dist::make_communicator({.deadline_seconds = cfg_.dist_timeout})),
+      local_batch_(local_batch_size(cfg_, *comm_)),
+      resume_from_(find_start(options, checkpoints_, *comm_, [this](const std::string& t) { say(t); })),
+      train_data_({.dir = options.data_dir, .split = Split::Train, .batch_size = local_batch_,
+                   .seq_len = cfg_.seq_len, .seed = cfg_.seed, .rank = comm_->rank(), .n_ranks = comm_->size()}),
       policy_(anomaly_policy_from_string(cfg_.anomaly_policy)),
       guard_({.window = cfg_.anomaly_window, .zscore = cfg_.anomaly_zscore,
               .loss_factor = cfg_.anomaly_loss_factor, .norm_factor = cfg_.anomaly_norm_factor,
               .max_consecutive = cfg_.anomaly_max_consecutive}) {
+    // The communicators reduce host memory; the CUDA path will come with a device communicator.
+    if (comm_->size() > 1 && be_.name() == "cuda")
+        throw Error("device=cuda under mpirun (", comm_->size(), " ranks): data-parallel training runs on the cpu ",
+                    "backend for now (set device=cpu, or train on one rank)");
     if (!faults_.empty()) say("fault injection: " + std::to_string(options.faults.size()) + " fault(s) planned");
     // Data first: its tokenizer fixes the vocabulary.
     tokenizer_json_ = io::read_file((fs::path(options.data_dir) / "tokenizer.json").string());
@@ -204,8 +232,9 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
     // of a data directory whose validation split came out empty.
     if (cfg_.eval_every > 0 && cfg_.eval_batches > 0) {
         try {
+            // Unsharded: evaluate() picks each rank's fixed batches itself.
             val_data_.emplace(DataLoaderOptions{.dir = options.data_dir, .split = Split::Val,
-                                                .batch_size = cfg_.batch_size, .seq_len = cfg_.seq_len,
+                                                .batch_size = local_batch_, .seq_len = cfg_.seq_len,
                                                 .seed = cfg_.seed});
         } catch (const Error& e) {
             throw Error(e.what(), "; training evaluates on the validation split: re-run `tandem prepare` ",
@@ -229,7 +258,7 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
         throw Error("seq_len ", cfg_.seq_len, " exceeds the model's max_seq_len ", model_config.max_seq_len,
                     " (lower seq_len or set model.max_seq_len)");
 
-    model_ = std::make_unique<model::Model>(model_config, be_, DType::F32, cfg_.batch_size, cfg_.seq_len);
+    model_ = std::make_unique<model::Model>(model_config, be_, DType::F32, local_batch_, cfg_.seq_len);
     optimizer_ = std::make_unique<AdamW>(
         be_, model_->layout(), DType::F32,
         AdamWConfig{.beta1 = float(cfg_.beta1), .beta2 = float(cfg_.beta2), .eps = float(cfg_.eps),
@@ -247,16 +276,21 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
     } else {
         model_->init(cfg_.seed);
     }
+    // Every rank starts from rank 0's weights, whatever each one loaded or drew. The optimizer's
+    // state comes from the same checkpoint file on every rank, or is zero.
+    if (comm_->size() > 1) broadcast_params();
     state_.train_config = cfg_.to_json();
 
     fs::create_directories(options.run_dir);
-    nlohmann::json resolved = cfg_.to_json();
-    resolved["model"] = model_json_;
-    resolved["data"] = fs::absolute(options.data_dir).string();
-    io::write_file_atomic((fs::path(options.run_dir) / "config.json").string(), resolved.dump(2) + "\n");
     metrics_path_ = (fs::path(options.run_dir) / "metrics.jsonl").string();
     plot_path_ = (fs::path(options.run_dir) / "loss.svg").string();
-    metrics_ = std::make_unique<MetricsLog>(metrics_path_, state_.step);
+    if (is_rank0()) {
+        nlohmann::json resolved = cfg_.to_json();
+        resolved["model"] = model_json_;
+        resolved["data"] = fs::absolute(options.data_dir).string();
+        io::write_file_atomic((fs::path(options.run_dir) / "config.json").string(), resolved.dump(2) + "\n");
+        metrics_ = std::make_unique<MetricsLog>(metrics_path_, state_.step);
+    }
     if (resume_from_) {
         say("resumed from " + resume_from_->path);
         record_event("resumed", state_.step, "", "continue", {{"checkpoint", resume_from_->path}});
@@ -267,7 +301,7 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
         last_good_ = initial;
     }
 
-    writer_ = std::make_unique<CheckpointWriter>(CheckpointWriterOptions{
+    if (is_rank0()) writer_ = std::make_unique<CheckpointWriter>(CheckpointWriterOptions{
         .parent = checkpoints_,
         .async = cfg_.async_checkpoints,
         .keep_last = cfg_.keep_checkpoints,
@@ -288,7 +322,7 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
     // The first snapshot would fault in its fresh memory page by page while training waits
     // (seconds for a 124M-parameter model); touching one buffer on the writer's thread now
     // makes that snapshot a plain copy too.
-    if (cfg_.async_checkpoints) {
+    if (writer_ && cfg_.async_checkpoints) {
         const size_t n = static_cast<size_t>(model_->layout().n_params());
         writer_->run_in_background([buffer = free_snapshot_buffer(), n] {
             buffer->params.resize(n);
@@ -301,12 +335,21 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
         log_warn(d, "; exiting with code 3");
         std::_Exit(3);
     });
-    step_ = std::make_unique<TrainStep>(*model_, *optimizer_, guard_, comm_, cfg_.grad_accum);
-    windows_.resize(cfg_.batch_size * (cfg_.seq_len + 1));
+    step_ = std::make_unique<TrainStep>(*model_, *optimizer_, guard_, *comm_, cfg_.grad_accum);
+    windows_.resize(local_batch_ * (cfg_.seq_len + 1));
+}
+
+void TrainingRun::broadcast_params() {
+    const Tensor params = model_->params();
+    std::vector<std::byte> host(params.bytes());
+    be_.copy_to_host(host.data(), params.data, host.size());
+    comm_->broadcast(Tensor(host.data(), params.dtype, params.shape), 0);
+    be_.copy_to_device(params.data, host.data(), host.size());
 }
 
 void TrainingRun::record_event(const std::string& event, int64_t step, const std::string& reason,
                                const std::string& action, nlohmann::json extra) {
+    if (!metrics_) return;  // not rank 0
     nlohmann::json record = {{"event", event}, {"step", step}};
     if (!reason.empty()) record["reason"] = reason;
     record["action"] = action;
@@ -314,20 +357,25 @@ void TrainingRun::record_event(const std::string& event, int64_t step, const std
     metrics_->append(record);
 }
 
+// Every rank evaluates its share of each fixed batch of batch_size rows (rank r: local batch
+// i * ranks + r of the loader's, the rows r * B/N .. of global batch i) and the mean is reduced:
+// the same batches, and the same value on every rank, as on one rank.
 std::optional<double> TrainingRun::evaluate(int64_t step) {
     if (!val_data_) return std::nullopt;
-    const int64_t n = std::min(cfg_.eval_batches, val_data_->n_fixed_batches());
+    const int64_t n_ranks = comm_->size();
+    const int64_t n = std::min(cfg_.eval_batches, val_data_->n_fixed_batches() / n_ranks);
     if (n == 0) return std::nullopt;
-    const int64_t B = cfg_.batch_size, T = cfg_.seq_len;
+    const int64_t B = local_batch_, T = cfg_.seq_len;
     double total = 0;
     for (int64_t i = 0; i < n; ++i) {
         watchdog_->beat("evaluation", step);
-        val_data_->fixed_batch(i, windows_);
+        val_data_->fixed_batch(i * n_ranks + comm_->rank(), windows_);
         split_windows(windows_, B, T, eval_batch_);
         total += model_->forward(eval_batch_.tokens, eval_batch_.targets, B, T);
         if (i == 0 && faults_.take(FaultKind::Kill, step, "eval")) ::raise(SIGKILL);
     }
-    return total / double(n);
+    comm_->all_reduce(Tensor(&total, DType::F64, {1}));
+    return total / double(n * n_ranks);
 }
 
 void TrainingRun::inject_before_forward(int64_t step) {
@@ -373,6 +421,14 @@ bool TrainingRun::checkpoint() {
         return false;
     }
     state_.anomaly_guard = guard_.to_json();
+    if (!writer_) {  // not rank 0: nothing to write, but a rollback needs this state here too
+        if (policy_ == AnomalyPolicy::Rollback) {
+            auto snapshot = free_snapshot_buffer();
+            take_snapshot(*snapshot, *model_, *optimizer_, state_, tokenizer_json_);
+            last_good_ = snapshot;
+        }
+        return true;
+    }
     collect_checkpoints(true);  // at most one write in flight, and its buffer comes back
     watchdog_->beat("checkpoint snapshot", state_.step);
     auto snapshot = free_snapshot_buffer();
@@ -390,6 +446,7 @@ std::shared_ptr<CheckpointSnapshot> TrainingRun::free_snapshot_buffer() {
 }
 
 void TrainingRun::collect_checkpoints(bool wait) {
+    if (!writer_) return;  // not rank 0
     if (wait) watchdog_->beat("waiting for the checkpoint write", state_.step);
     for (const CheckpointOutcome& o : writer_->collect(wait)) {
         const double stall = stall_by_step_[o.step];
@@ -470,6 +527,9 @@ void TrainingRun::stop_with_last_good_state(int64_t step, const std::string& why
         saved = last_checkpoint_;
     }
     record_event("anomaly", step, why, "stop", {{"checkpoint", saved}});
+    // A rank that fails ends the whole job under mpirun: the others wait until rank 0 has saved.
+    comm_->barrier();
+    if (!is_rank0()) throw Error("training stopped at step ", step, ": ", why, " (rank 0 saves the last good state)");
     if (saved.empty())
         throw Error("training stopped at step ", step, ": ", why, ". The weights are not finite, so nothing was saved; ",
                     "the newest valid checkpoint is ", last_checkpoint_.empty() ? "(none)" : last_checkpoint_);
@@ -479,7 +539,7 @@ void TrainingRun::stop_with_last_good_state(int64_t step, const std::string& why
 
 TrainResult TrainingRun::run() {
     const LrSchedule schedule{cfg_.lr, cfg_.lr_min, cfg_.warmup_steps, cfg_.steps};
-    WindowBatchSource source(train_data_, cfg_.batch_size, cfg_.seq_len);
+    WindowBatchSource source(train_data_, local_batch_, cfg_.seq_len);
     TrainResult result;
     result.n_params = model_->layout().n_params();
     const int64_t last_step = options_.stop_after > 0 ? std::min(options_.stop_after, cfg_.steps) : cfg_.steps;
@@ -529,9 +589,11 @@ TrainResult TrainingRun::run() {
                 record["val_loss"] = *report.val_loss;
             }
         }
-        metrics_->append(record);
-        if (report.val_loss || is_last) io::write_file_atomic(plot_path_, render_loss_svg(read_metrics(metrics_path_)));
-        if (events_.on_step) events_.on_step(report);
+        if (is_rank0()) {
+            metrics_->append(record);
+            if (report.val_loss || is_last) io::write_file_atomic(plot_path_, render_loss_svg(read_metrics(metrics_path_)));
+            if (events_.on_step) events_.on_step(report);
+        }
 
         if (step % cfg_.checkpoint_every == 0 || is_last) checkpoint();
         collect_checkpoints(false);
@@ -540,7 +602,7 @@ TrainResult TrainingRun::run() {
     // The run's end must be on disk: a failed final write (a full disk that has since been
     // cleared, an injected fault) gets one more try.
     const std::string final_dir = (fs::path(checkpoints_) / ("step-" + std::to_string(state_.step))).string();
-    if (state_.step > 0 && last_checkpoint_ != final_dir) {
+    if (is_rank0() && state_.step > 0 && last_checkpoint_ != final_dir) {
         say("writing the final checkpoint again");
         checkpoint();
         collect_checkpoints(true);
@@ -551,6 +613,7 @@ TrainResult TrainingRun::run() {
     result.final_step = state_.step;
     result.last_checkpoint = last_checkpoint_;
     result.val_loss = state_.val_loss;
+    result.rank = comm_->rank();
     return result;
 }
 

@@ -64,6 +64,7 @@ struct TrainResult {
     std::string last_checkpoint;
     std::optional<double> val_loss;
     int64_t n_params = 0;
+    int rank = 0;  // this process's rank under mpirun (0 alone reports)
 };
 
 // Throws Error for bad input (no shards, a config the data cannot feed, a run directory that

@@ -56,6 +56,12 @@ TEST(TrainConfig, ReliabilityKeysAreCheckedAndNamed) {
     EXPECT_NE(error_of({{"anomaly_polcy", "skip"}}).find("did you mean 'anomaly_policy'"), std::string::npos);
 }
 
+TEST(TrainConfig, DistTimeoutIsReadAndMustBePositive) {
+    EXPECT_DOUBLE_EQ(TrainConfig::from_json({{"dist_timeout", 45.5}}, "x").dist_timeout, 45.5);
+    EXPECT_NE(error_of({{"dist_timeout", 0}}).find("'dist_timeout' must be positive, got 0"), std::string::npos);
+    EXPECT_NE(error_of({{"dist_timout", 9}}).find("did you mean 'dist_timeout'"), std::string::npos);
+}
+
 TEST(TrainConfig, OverridesParseJsonValuesAndFallBackToStrings) {
     nlohmann::json config = {{"steps", 10}};
     apply_overrides(config, {"steps=20", "lr=0.01", "model=llama-15m", "model={\"family\":\"llama\"}"});
