@@ -1,9 +1,12 @@
 // `tandem perplexity`: how well a model predicts a text file. Encodes the file with the model's
 // tokenizer, scores it in windows through the paged forward pass (infer/perplexity.h) and prints
 // one line: tokens, perplexity, mean NLL and tokens/s. --quant compares quantised weights.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "backend/registry.h"
 #include "cli/commands.h"
@@ -22,7 +25,7 @@ namespace {
 struct PerplexityArgs {
     std::string model_path, text_path, device = "cpu";
     std::optional<DType> quant;
-    int64_t ctx = 0;         // 0: the model's context, capped at infer::kPerplexityCtxCap
+    int64_t ctx = 0;         // 0: infer::default_ctx, the model's context capped
     int64_t max_tokens = 0;  // 0: the whole text
 };
 
@@ -39,7 +42,7 @@ void run_perplexity(const PerplexityArgs& a) {
     if (a.ctx > c.max_seq_len)
         throw Error("perplexity: --ctx ", a.ctx, " is outside [2, ", c.max_seq_len,
                     "] (the context of ", a.model_path, "); choose a smaller window");
-    const int64_t ctx = a.ctx > 0 ? a.ctx : std::min(c.max_seq_len, infer::kPerplexityCtxCap);
+    const int64_t ctx = a.ctx > 0 ? a.ctx : infer::default_ctx(c.max_seq_len);
 
     std::vector<int32_t> tokens;
     loaded.tokenizer->encode_ordinary(text, tokens);

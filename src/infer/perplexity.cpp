@@ -11,8 +11,8 @@
 
 namespace tandem::infer {
 
-int64_t default_ctx(const StepModel& model) {
-    return std::min(model.max_positions(), kPerplexityCtxCap);
+int64_t default_ctx(int64_t max_positions) {
+    return std::min(max_positions, kPerplexityCtxCap);
 }
 
 double token_nll(std::span<const float> logits, int32_t target) {
@@ -58,7 +58,7 @@ PerplexityResult perplexity(StepModel& model, std::span<const int32_t> tokens,
                             const PerplexityOptions& options,
                             const std::function<void(const PerplexityProgress&)>& progress) {
     const int64_t n = static_cast<int64_t>(tokens.size());
-    const int64_t ctx = options.ctx > 0 ? options.ctx : default_ctx(model);
+    const int64_t ctx = options.ctx > 0 ? options.ctx : default_ctx(model.max_positions());
     const int64_t chunk = options.chunk > 0 ? options.chunk : model.max_tokens_per_step();
     validate(model, tokens, ctx, chunk);
     const int64_t V = model.vocab_size(), page_size = model.pages().page_size;

@@ -17,7 +17,7 @@ namespace tandem::infer {
 inline constexpr int64_t kPerplexityCtxCap = 1024;
 
 struct PerplexityOptions {
-    int64_t ctx = 0;    // tokens per window, 2 to the model's context; 0: default_ctx(model)
+    int64_t ctx = 0;    // tokens per window, 2 to the model's context; 0: default_ctx
     int64_t chunk = 0;  // rows per step, at most the model's max_tokens_per_step; 0: that
 };
 
@@ -32,8 +32,8 @@ struct PerplexityResult {
     double perplexity = 0;  // exp(nll)
 };
 
-// The model's context capped at kPerplexityCtxCap.
-int64_t default_ctx(const StepModel& model);
+// A model's context (max_positions) capped at kPerplexityCtxCap.
+int64_t default_ctx(int64_t max_positions);
 
 // Throws Error naming the value and the range: fewer than 2 tokens, a ctx outside
 // [2, max_positions], a chunk outside [1, max_tokens_per_step], too few pages for one window,

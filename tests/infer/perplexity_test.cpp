@@ -139,7 +139,8 @@ TEST(Perplexity, RefusesBadInputNamingTheValue) {
     testing::FakeStepModel few({.pages = {3, 4}});
     expect_error([&] { perplexity(few, tokens, {.ctx = 13}); },
                  "a window of 13 tokens needs 4 pages of 4 positions, but the model's cache has 3");
-    EXPECT_EQ(default_ctx(model), 64);
+    EXPECT_EQ(default_ctx(model.max_positions()), 64);
+    EXPECT_EQ(default_ctx(40960), kPerplexityCtxCap);
 }
 
 }  // namespace
