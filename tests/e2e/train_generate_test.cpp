@@ -15,32 +15,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const char* kCorpus[] = {"/usr/share/games/fortunes/science", "/usr/share/games/fortunes/computers",
-                         "/usr/share/games/fortunes/literature", "/usr/share/games/fortunes/wisdom"};
-
-// A tiny Llama: trains 100 steps in seconds on 2 cores.
-const char* kConfig = R"({"model": {"preset": "tiny", "n_layers": 2, "d_model": 64, "n_heads": 4,
-  "n_heads_kv": 2, "head_dim": 16, "d_ffn": 192, "max_seq_len": 64}, "batch_size": 8, "seq_len": 64,
-  "steps": 100, "lr": 5e-3, "lr_min": 5e-4, "warmup_steps": 10, "eval_every": 50, "eval_batches": 4,
-  "checkpoint_every": 50, "log_every": 10, "seed": 7})";
-
 class TrainGenerate : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
-        for (const char* file : kCorpus)
-            ASSERT_TRUE(fs::exists(file)) << file << " is missing: run scripts/setup (Debian package fortunes)";
         dir_ = make_scratch_dir("train_generate");
-        std::string inputs;
-        for (const char* file : kCorpus) inputs += std::string(" ") + file;
-        RunResult tok = run_tandem("tokenizer train --input" + inputs +
-                                   " --vocab-size 512 --special '<|endoftext|>' --out " + dir_ + "/tokenizer.json");
-        ASSERT_EQ(tok.exit_code, 0) << tok.err;
-        RunResult prep = run_tandem("prepare --tokenizer " + dir_ + "/tokenizer.json --input" + inputs +
-                                    " --doc-separator % --val-fraction 0.05 --out " + dir_ + "/data");
-        ASSERT_EQ(prep.exit_code, 0) << prep.err;
-        std::ofstream(dir_ + "/config.json") << kConfig;
-        RunResult train = run_tandem("train --config " + dir_ + "/config.json --data " + dir_ + "/data --out " + dir_ + "/run");
-        ASSERT_EQ(train.exit_code, 0) << train.err;
+        const std::string failed = train_tiny_model(dir_);
+        ASSERT_EQ(failed, "");
     }
     static void TearDownTestSuite() { fs::remove_all(dir_); }
 
@@ -256,9 +236,9 @@ TEST_F(TrainGenerate, ExportInfoVerifyAndInitWorkAcrossFormats) {
     EXPECT_NE(init.err.find("starting from the weights of"), std::string::npos) << init.err;
 
     // Data prepared with another tokenizer would train the model on the wrong ids.
-    RunResult tok = run_tandem("tokenizer train --input " + std::string(kCorpus[0]) + " --vocab-size 300 --out " + dir_ + "/other.json");
+    RunResult tok = run_tandem("tokenizer train --input " + tiny_model_corpus()[0] + " --vocab-size 300 --out " + dir_ + "/other.json");
     ASSERT_EQ(tok.exit_code, 0) << tok.err;
-    RunResult prep = run_tandem("prepare --tokenizer " + dir_ + "/other.json --input " + std::string(kCorpus[0]) +
+    RunResult prep = run_tandem("prepare --tokenizer " + dir_ + "/other.json --input " + tiny_model_corpus()[0] +
                                 " --doc-separator % --out " + dir_ + "/other_data");
     ASSERT_EQ(prep.exit_code, 0) << prep.err;
     RunResult other = run_tandem("train --data " + dir_ + "/other_data --out " + dir_ + "/ft2 init=" +
