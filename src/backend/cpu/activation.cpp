@@ -48,7 +48,7 @@ TANDEM_CPU_CLONES void swiglu_backward_row(float* dgate, float* dup, const float
 
 void gelu_forward(Tensor y, Tensor x) {
     const int64_t n = x.numel();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(n))
     for (int64_t begin = 0; begin < n; begin += kElementsPerTask)
         gelu_run(y.as<float>() + begin, x.as<float>() + begin,
                  std::min(kElementsPerTask, n - begin));
@@ -65,7 +65,7 @@ void gelu_backward(Tensor dx, Tensor dy, Tensor x) {
 void swiglu_forward(Tensor y, Tensor gate_up) {
     const int64_t N = y.rows(), F = y.cols();
     const float* gu = gate_up.as<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(N * F))
     for (int64_t n = 0; n < N; ++n)
         swiglu_row(y.as<float>() + n * F, gu + n * 2 * F, gu + n * 2 * F + F, F);
 }

@@ -186,7 +186,7 @@ void rope_at(Tensor qkv, Tensor positions, int64_t H, int64_t Hkv, const RopePar
     std::vector<double> inv_freq(half);
     for (int64_t i = 0; i < half; ++i) inv_freq[i] = params.inv_freq(i, D);
     // Each row its own angles (rows of one step are at unrelated positions), in double as above.
-#pragma omp parallel
+#pragma omp parallel if (worth_threads(N * W))
     {
         std::vector<float> cos(half), sin(half);
 #pragma omp for schedule(static)

@@ -95,7 +95,7 @@ void fill_zero(Tensor x) {
 
 void add(Tensor out, Tensor a, Tensor b) {
     const int64_t n = out.numel();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(n))
     for (int64_t begin = 0; begin < n; begin += kElementsPerTask)
         add_run(out.as<float>() + begin, a.as<float>() + begin, b.as<float>() + begin,
                 std::min(kElementsPerTask, n - begin));
@@ -103,7 +103,7 @@ void add(Tensor out, Tensor a, Tensor b) {
 
 void scale(Tensor x, float s) {
     const int64_t n = x.numel();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(n))
     for (int64_t begin = 0; begin < n; begin += kElementsPerTask)
         scale_run(x.as<float>() + begin, s, std::min(kElementsPerTask, n - begin));
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/parallel.h"
 #include "backend/cpu/simd.h"
 #include "core/quant.h"
 
@@ -27,7 +28,7 @@ void embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe, int64_
     const int32_t* tok = tokens.as<int32_t>();
     if (wte.dtype != DType::F32 || (!wpe.empty() && wpe.dtype != DType::F32)) {
         // Tables in a storage dtype (inference): each row widened, rows of the thread's own.
-#pragma omp parallel
+#pragma omp parallel if (worth_threads(rows * C))
         {
             std::vector<float> e(C), p(C, 0.0f);
 #pragma omp for schedule(static)

@@ -245,9 +245,14 @@ void product_out_in(const DTypeKernels& k, float* out, const float* x, const cha
     const char* a_base = is_prepared ? prepared : reinterpret_cast<const char*>(x);
     const int64_t tiles = ceil_div(O, kTileRows);
     const int64_t n_block = N <= kDecodeRows ? N : kPrefillRows;
+    // One activation row (batch-1 decoding) is prepared by the calling thread before the team
+    // starts: a barrier between preparing and multiplying costs more than the work.
+    const bool prepare_alone = is_prepared && !worth_threads(N * K);
+    for (int64_t n = 0; prepare_alone && n < N; ++n)
+        prepare_row(k, x + n * K, K, prepared + n * a_row);
 #pragma omp parallel
     {
-        if (is_prepared) {
+        if (is_prepared && !prepare_alone) {
 #pragma omp for schedule(static)
             for (int64_t n = 0; n < N; ++n) prepare_row(k, x + n * K, K, prepared + n * a_row);
         }

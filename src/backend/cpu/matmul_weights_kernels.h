@@ -86,8 +86,15 @@ inline float element_at(const char* row, int64_t k) {
 // The 8-bit rounding of one block of 32 values (the q8 form): d = max|x| / 127 and
 // q = round-half-even(x * 127 / max|x|), 0 for an all-zero block. Returns sum(q).
 inline int quantize_block(const float* x, int8_t* q, float* d) {
+    // A compare, not std::fmax: without -ffinite-math-only GCC calls libm's fmaxf through the
+    // PLT for each value (quantize_row and fmaxf: 1.8% of a batch-16 decode's samples, now 0.9%).
+    // NaN is skipped by both.
     float amax = 0.0f;
-    for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(x[j]));
+#pragma omp simd reduction(max : amax)
+    for (int j = 0; j < 32; ++j) {
+        const float a = std::fabs(x[j]);
+        amax = a > amax ? a : amax;
+    }
     *d = amax / 127.0f;
     const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
     int sum = 0;

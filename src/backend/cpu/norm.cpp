@@ -106,7 +106,7 @@ void rows_by_part(int64_t N, int64_t parts, Row row) {
 void layer_norm_forward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias,
                         float eps) {
     const int64_t N = x.rows(), C = x.cols();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(N * C))
     for (int64_t n = 0; n < N; ++n)
         layer_norm_row(y.as<float>() + n * C, mean.as<float>() + n, rstd.as<float>() + n,
                        x.as<float>() + n * C, weight.as<float>(), bias.as<float>(), C, eps);
@@ -131,7 +131,7 @@ void layer_norm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dy, Ten
 
 void rms_norm_forward(Tensor y, Tensor rstd, Tensor x, Tensor weight, float eps) {
     const int64_t N = x.rows(), C = x.cols();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(N * C))
     for (int64_t n = 0; n < N; ++n)
         rstd.as<float>()[n] =
             rms_norm_row(y.as<float>() + n * C, x.as<float>() + n * C, weight.as<float>(), C, eps);
@@ -155,7 +155,7 @@ void qk_norm_forward(Tensor y, Tensor rstd, Tensor qkv, Tensor q_weight, Tensor 
                      int64_t Hkv, float eps) {
     const int64_t rows = qkv.size(0) * qkv.size(1), W = qkv.size(2), D = W / (H + 2 * Hkv);
     const int64_t normed = (H + Hkv) * D;  // q and k heads; the v heads follow
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(rows * W))
     for (int64_t r = 0; r < rows; ++r) {
         const float* x = qkv.as<float>() + r * W;
         float* out = y.as<float>() + r * W;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/parallel.h"
 #include "backend/cpu/simd.h"
 
 namespace tandem::backend::cpu {
@@ -152,7 +153,7 @@ struct Paged {
 
 template <typename Elem>
 void write(const Paged& p, Tensor k_pages, Tensor v_pages, Tensor qkv) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(2 * p.N * p.KV))
     for (int64_t n = 0; n < p.N; ++n) {
         const int64_t pos = p.positions[n];
         const int64_t at = (p.page(n, pos) * p.page_size + pos % p.page_size) * p.KV;

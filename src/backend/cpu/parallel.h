@@ -15,6 +15,17 @@ inline int64_t ceil_div(int64_t a, int64_t b) {
     return (a + b - 1) / b;
 }
 
+// Up to this many elements of work a kernel runs on the calling thread alone (an OpenMP `if`
+// clause): waking the team and joining it costs a few microseconds on idle cores and up to a
+// scheduler time slice on shared ones, more than the work. Batch-1 decoding's per-row kernels
+// (norms, adds, SwiGLU, RoPE, the cache write, the matmul's activation row) are all below it:
+// on Qwen3-0.6B, team starts and barriers per token went from 651 to 172 (docs/PERFORMANCE.md,
+// "Inference engine decode profile"). Batch 16's (16 K elements and up) keep both threads.
+constexpr int64_t kSerialElements = 1 << 12;
+inline bool worth_threads(int64_t elements) {
+    return elements > kSerialElements;
+}
+
 struct Range {
     int64_t begin, end;
 };
