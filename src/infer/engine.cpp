@@ -32,6 +32,13 @@ struct Engine::Sequence {
 
 namespace {
 
+SequenceEvent event_of(RequestId request, int64_t sequence) {
+    SequenceEvent event;
+    event.request = request;
+    event.sequence = sequence;
+    return event;
+}
+
 SchedulerOptions scheduler_options(const StepModel& model, const EngineOptions& o) {
     const int64_t model_max = model.max_tokens_per_step();
     if (o.max_tokens_per_step < 0 || o.max_tokens_per_step > model_max)
@@ -111,7 +118,7 @@ void Engine::take_inbox(std::vector<SequenceEvent>& events) {
         auto it = requests_.find(id);
         if (it == requests_.end()) continue;
         for (const SeqId seq : std::vector<SeqId>(it->second)) {
-            events.push_back({.request = id, .sequence = seqs_.at(seq)->index});
+            events.push_back(event_of(id, seqs_.at(seq)->index));
             finish(seq, FinishReason::Cancelled, events.back());
         }
     }
@@ -137,7 +144,7 @@ void Engine::start(RequestId id, Request r, std::vector<SequenceEvent>& events) 
     }
     if (r.max_tokens == 0)
         for (const SeqId seq : std::vector<SeqId>(mine)) {
-            events.push_back({.request = id, .sequence = seqs_.at(seq)->index});
+            events.push_back(event_of(id, seqs_.at(seq)->index));
             finish(seq, FinishReason::Length, events.back());
         }
 }
@@ -167,7 +174,7 @@ void Engine::sample(SeqId seq, std::span<const float> logits, std::vector<Sequen
         logits, {.sequence = static_cast<uint64_t>(s.index), .position = position},
         {.prompt = tokens.first(s.n_prompt), .generated = tokens.subspan(s.n_prompt)});
     ++stats_.n_generated;
-    events.push_back({.request = s.request, .sequence = s.index});
+    events.push_back(event_of(s.request, s.index));
     SequenceEvent& event = events.back();
     if (std::find(s.stop_ids.begin(), s.stop_ids.end(), t.id) != s.stop_ids.end())
         return finish(seq, FinishReason::Stop, event);

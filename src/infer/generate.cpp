@@ -15,11 +15,12 @@ std::vector<int32_t> encode_prompt(const io::BpeTokenizer& tokenizer, std::strin
 
 Request make_request(const io::BpeTokenizer& tokenizer, const GenerateOptions& options,
                      std::vector<int32_t> prompt) {
-    Request r{.prompt = std::move(prompt),
-              .sampling = options.sampling,
-              .max_tokens = options.max_tokens,
-              .stop = options.stop,
-              .n = options.n};
+    Request r;
+    r.prompt = std::move(prompt);
+    r.sampling = options.sampling;
+    r.max_tokens = options.max_tokens;
+    r.stop = options.stop;
+    r.n = options.n;
     // The end-of-text token, the tokenizer's EOS and generation_config.json's: any ends the text.
     if (options.stop_at_eot) {
         r.stop_ids = options.stop_ids;
