@@ -25,6 +25,9 @@ train::TrainEvents train_progress_events(int64_t log_every) {
         int n = std::snprintf(line, sizeof line, "step %lld/%lld | loss %.4f | lr %.2e | %.0f tok/s | ETA %s",
                               (long long)r.step, (long long)r.total_steps, r.loss, r.lr, r.tokens_per_s,
                               format_duration(r.seconds_left).c_str());
+        // Data parallel: what this rank put on the links in the step.
+        if (r.bytes_sent >= 1000000) n += std::snprintf(line + n, sizeof line - n, " | sent %.2f MB", double(r.bytes_sent) / 1e6);
+        else if (r.bytes_sent > 0) n += std::snprintf(line + n, sizeof line - n, " | sent %.1f kB", double(r.bytes_sent) / 1e3);
         if (r.val_loss) std::snprintf(line + n, sizeof line - n, " | val %.4f", *r.val_loss);
         if (live) {
             std::fprintf(stderr, "\r\033[K%s%s", line, r.val_loss ? "\n" : "");

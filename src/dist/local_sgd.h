@@ -34,6 +34,9 @@ public:
     // Called after every inner step; every H-th call synchronises (a collective) and returns
     // true: params become the new anchor, identical on every rank.
     bool after_inner_step();
+    // The outer step now, whatever the count (a collective): the trainer also synchronises
+    // before it evaluates, checkpoints or ends, so that those see the shared parameters.
+    void synchronise();
 
     int64_t inner_steps() const { return n_inner_; }  // inner steps taken so far
     // A checkpoint keeps these ("outer_anchor", "outer_momentum") and inner_steps(); a resumed
@@ -42,7 +45,6 @@ public:
     void restore_inner_steps(int64_t n) { n_inner_ = n; }
 
 private:
-    void synchronise();
 
     LocalStepsOptions options_;
     Tensor params_;

@@ -4,6 +4,8 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "dist/compression.h"
+#include "dist/local_sgd.h"
 #include "train/anomaly_guard.h"
 
 namespace tandem::train {
@@ -17,7 +19,8 @@ const std::vector<std::string>& known_keys() {
         "checkpoint_every", "log_every", "seed", "device", "async_checkpoints", "keep_checkpoints",
         "keep_every", "anomaly_policy", "anomaly_window", "anomaly_zscore", "anomaly_loss_factor",
         "anomaly_norm_factor", "anomaly_max_consecutive",
-        "watchdog_factor", "watchdog_min_seconds", "dist_timeout"};
+        "watchdog_factor", "watchdog_min_seconds", "dist_timeout",
+        "compress", "local_steps", "outer_lr", "outer_momentum"};
     return keys;
 }
 
@@ -78,7 +81,9 @@ nlohmann::json TrainConfig::to_json() const {
             {"anomaly_zscore", anomaly_zscore}, {"anomaly_loss_factor", anomaly_loss_factor},
             {"anomaly_norm_factor", anomaly_norm_factor}, {"anomaly_max_consecutive", anomaly_max_consecutive},
             {"watchdog_factor", watchdog_factor}, {"watchdog_min_seconds", watchdog_min_seconds},
-            {"dist_timeout", dist_timeout}};
+            {"dist_timeout", dist_timeout},
+            {"compress", compress}, {"local_steps", local_steps},
+            {"outer_lr", outer_lr}, {"outer_momentum", outer_momentum}};
 }
 
 TrainConfig TrainConfig::from_json(const nlohmann::json& json, const std::string& origin) {
@@ -129,6 +134,10 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& json, const std::string
     read_key(json, "watchdog_factor", c.watchdog_factor, origin);
     read_key(json, "watchdog_min_seconds", c.watchdog_min_seconds, origin);
     read_key(json, "dist_timeout", c.dist_timeout, origin);
+    read_key(json, "compress", c.compress, origin);
+    read_key(json, "local_steps", c.local_steps, origin);
+    read_key(json, "outer_lr", c.outer_lr, origin);
+    read_key(json, "outer_momentum", c.outer_momentum, origin);
     try {
         c.validate();
     } catch (const Error& e) {
@@ -173,6 +182,13 @@ void TrainConfig::validate() const {
     non_negative("watchdog_factor", watchdog_factor);
     positive("watchdog_min_seconds", watchdog_min_seconds);
     positive("dist_timeout", dist_timeout);
+    dist::parse_compression(compress);
+    dist::LocalStepsOptions{local_steps, outer_lr, outer_momentum}.validate();
+    // A rollback restores one rank's snapshot of its own, unsynchronised parameters.
+    if (local_steps > 1 && anomaly_policy == "rollback")
+        throw Error("config key 'anomaly_policy' is rollback, which local_steps=", local_steps,
+                    " does not support (each rank's parameters differ between synchronisations); ",
+                    "use skip or stop, or local_steps=1");
 }
 
 void apply_overrides(nlohmann::json& config, const std::vector<std::string>& overrides) {

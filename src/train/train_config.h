@@ -54,6 +54,13 @@ struct TrainConfig {
     // collective before the run ends with an error. Rank 0's checkpoint snapshot and evaluation
     // happen while the others wait, so it must exceed them.
     double dist_timeout = 120.0;
+    // Slow links (train/grad_exchange.h): how gradients cross them (none, bf16, int8,
+    // powersgd:R, with error feedback), and local steps: H steps on each rank's own gradients,
+    // then DiLoCo's outer step (outer_lr, Nesterov outer_momentum) on the averaged change.
+    std::string compress = "none";
+    int64_t local_steps = 1;
+    double outer_lr = 0.7;
+    double outer_momentum = 0.9;
 
     nlohmann::json to_json() const;
     // Reads every key of `json`, rejecting unknown keys and values of the wrong type or range.

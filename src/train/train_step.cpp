@@ -3,6 +3,7 @@
 #include "train/train_step.h"
 
 #include <array>
+#include <cmath>
 
 #include "core/error.h"
 
@@ -20,6 +21,9 @@ void TrainStep::all_reduce(std::span<double> values) {
 
 StepResult TrainStep::run(BatchSource& source, double lr, const StepHooks& hooks) {
     StepResult result;
+    // Local steps: each rank follows the gradient of its own mean, and only the loss, the
+    // counts and the norms cross the link (a few doubles).
+    const bool is_local = exchange_ && exchange_->is_local();
     // The whole step's weight is known from the host batches before any compute, so every
     // backward takes the gradient of the step's mean directly: no rescaling pass afterwards, and
     // micro-batches (and ranks) with more weighted tokens count for more, as they should.
@@ -30,13 +34,11 @@ StepResult TrainStep::run(BatchSource& source, double lr, const StepHooks& hooks
         totals[0] += model::loss_weight_sum(batch.targets, batch.loss_weights);
         totals[1] += double(batch.B * batch.T);
     }
-    all_reduce(totals);
-    result.loss_weight = totals[0];
-    result.n_tokens = int64_t(totals[1]);
-    const double dloss = result.loss_weight > 0 ? 1.0 / result.loss_weight : 0.0;
+    if (!is_local) all_reduce(totals);
+    const double dloss = totals[0] > 0 ? 1.0 / totals[0] : 0.0;
 
     model_.zero_grad();
-    std::array<double, 1> loss_sum = {0};
+    std::array<double, 3> loss_sum = {0, totals[0], totals[1]};  // the last two: local steps only
     for (const Batch& batch : batches_) {
         model_.forward(batch.tokens, batch.targets, batch.B, batch.T, model::kIgnoreIndex,
                        batch.loss_weights);
@@ -45,21 +47,36 @@ StepResult TrainStep::run(BatchSource& source, double lr, const StepHooks& hooks
     }
     // Sums over ranks, in the communicator's fixed order: every rank then holds the same
     // gradient and loss, and computes the same norm, so the guard decides the same everywhere.
-    comm_.all_reduce(model_.grads());
-    all_reduce(loss_sum);
+    if (is_local) {
+        all_reduce(loss_sum);
+        totals = {loss_sum[1], loss_sum[2]};
+    } else {
+        if (exchange_) exchange_->reduce(model_.grads());
+        else comm_.all_reduce(model_.grads());
+        all_reduce(std::span(loss_sum).first(1));
+    }
+    result.loss_weight = totals[0];
+    result.n_tokens = int64_t(totals[1]);
     result.loss = result.loss_weight > 0 ? loss_sum[0] / result.loss_weight : 0.0;
     if (hooks.after_backward) hooks.after_backward(result.loss);
 
     result.grad_norm = optimizer_.grad_norm(model_.grads());
+    local_norm_ = result.grad_norm;
+    if (is_local) {  // the guard must judge the same value on every rank
+        std::array<double, 1> squares = {result.grad_norm * result.grad_norm};
+        all_reduce(squares);
+        result.grad_norm = std::sqrt(squares[0] / double(comm_.size()));
+    }
     result.anomaly = guard_.check(result.loss, result.grad_norm);
     if (result.anomaly) return result;
-    optimizer_.update(model_.params(), model_.grads(), float(lr), result.grad_norm);
+    optimizer_.update(model_.params(), model_.grads(), float(lr), local_norm_);
     guard_.accept(result.loss, result.grad_norm);
     return result;
 }
 
 void TrainStep::apply(const StepResult& result, double lr) {
-    optimizer_.update(model_.params(), model_.grads(), float(lr), result.grad_norm);
+    const bool is_local = exchange_ && exchange_->is_local();
+    optimizer_.update(model_.params(), model_.grads(), float(lr), is_local ? local_norm_ : result.grad_norm);
 }
 
 }  // namespace tandem::train

@@ -18,6 +18,7 @@
 #include "train/adamw.h"
 #include "train/anomaly_guard.h"
 #include "train/batch_source.h"
+#include "train/grad_exchange.h"
 
 namespace tandem::train {
 
@@ -49,6 +50,9 @@ public:
     // Applies the update of a step the guard rejected, its gradient clipped as usual; the guard's
     // window does not take its values.
     void apply(const StepResult& result, double lr);
+    // Gradients then cross the ranks through `exchange` (compressed, or not at all between the
+    // synchronisations of local steps) instead of the plain all-reduce. It must outlive the step.
+    void set_exchange(GradientExchange* exchange) { exchange_ = exchange; }
 
 private:
     // Every rank's sum of `values`, in place (a no-op with one rank).
@@ -60,6 +64,10 @@ private:
     dist::Communicator& comm_;
     int64_t n_micro_;
     std::vector<Batch> batches_;
+    GradientExchange* exchange_ = nullptr;
+    // Local steps: the norm of this rank's own gradient, which clips its own update (the
+    // result's grad_norm is the ranks' root mean square, which the guard judges).
+    double local_norm_ = 0;
 };
 
 }  // namespace tandem::train

@@ -31,6 +31,7 @@
 #include "train/checkpoint_writer.h"
 #include "train/data_loader.h"
 #include "train/faults.h"
+#include "train/grad_exchange.h"
 #include "train/loss_plot.h"
 #include "train/lr_schedule.h"
 #include "train/metrics_log.h"
@@ -201,6 +202,7 @@ private:
     std::string last_checkpoint_;
     std::unique_ptr<Watchdog> watchdog_;
     std::unique_ptr<TrainStep> step_;
+    std::unique_ptr<GradientExchange> exchange_;  // compress= and local_steps=
     std::vector<int32_t> windows_;  // evaluation
     Batch eval_batch_;
 };
@@ -336,6 +338,11 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
         std::_Exit(3);
     });
     step_ = std::make_unique<TrainStep>(*model_, *optimizer_, guard_, *comm_, cfg_.grad_accum);
+    exchange_ = std::make_unique<GradientExchange>(cfg_, *model_, *comm_);
+    if (exchange_->is_active()) {
+        step_->set_exchange(exchange_.get());
+        say("gradient exchange: " + exchange_->describe());
+    }
     windows_.resize(local_batch_ * (cfg_.seq_len + 1));
 }
 
@@ -544,6 +551,7 @@ TrainResult TrainingRun::run() {
     result.n_params = model_->layout().n_params();
     const int64_t last_step = options_.stop_after > 0 ? std::min(options_.stop_after, cfg_.steps) : cfg_.steps;
     double recent_step_seconds = 0;  // exponential average, for the ETA
+    uint64_t bytes_sent_before = comm_->bytes_sent();  // per step: this rank's, the step's collectives
 
     for (int64_t step = state_.step + 1; step <= last_step; ++step) {
         const auto begin = std::chrono::steady_clock::now();
@@ -565,8 +573,15 @@ TrainResult TrainingRun::run() {
             }
             is_skipped = !is_applied;
         }
+        // Local steps: the outer step on its schedule, and before anything that must see the
+        // shared parameters (evaluation, a checkpoint, the end).
+        const bool is_last = step == last_step;
+        exchange_->after_step(step, is_last || step % cfg_.checkpoint_every == 0 ||
+                                        (cfg_.eval_every > 0 && step % cfg_.eval_every == 0));
         be_.synchronize();
         const double seconds = seconds_since(begin);
+        const uint64_t bytes_sent = comm_->bytes_sent() - bytes_sent_before;
+        bytes_sent_before += bytes_sent;
         watchdog_->step_took(seconds);
         recent_step_seconds = recent_step_seconds == 0 ? seconds : 0.9 * recent_step_seconds + 0.1 * seconds;
 
@@ -576,12 +591,12 @@ TrainResult TrainingRun::run() {
 
         StepReport report{step, cfg_.steps, loss, lr, grad_norm, double(result.n_tokens) / seconds,
                           recent_step_seconds * double(last_step - step), std::nullopt};
+        report.bytes_sent = bytes_sent;
         nlohmann::json record = {{"step", step}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
-                                 {"tokens_per_s", report.tokens_per_s}};
+                                 {"tokens_per_s", report.tokens_per_s}, {"bytes_sent", bytes_sent}};
         if (!std::isfinite(loss)) record["loss"] = nullptr;  // JSON has no NaN
         if (!std::isfinite(grad_norm)) record["grad_norm"] = nullptr;
         if (is_skipped) record["skipped"] = true;
-        const bool is_last = step == last_step;
         if ((cfg_.eval_every > 0 && step % cfg_.eval_every == 0) || is_last) {
             report.val_loss = evaluate(step);
             if (report.val_loss) {

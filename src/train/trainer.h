@@ -47,6 +47,7 @@ struct StepReport {
     double tokens_per_s = 0;
     double seconds_left = 0;  // at the recent pace
     std::optional<double> val_loss;
+    uint64_t bytes_sent = 0;  // by this rank over the links during the step (0 on one rank)
 };
 
 struct TrainEvents {

@@ -1,0 +1,51 @@
+// How a training step's gradients cross the links between ranks, from the configuration: the
+// plain all-reduce (compress=none, local_steps=1: exactly what TrainStep did before), a
+// compressed all-reduce with error feedback (compress=bf16|int8|powersgd:R), or none between
+// the synchronisations of local steps (local_steps=H: DiLoCo's outer step, its outer gradient
+// compressed too when compress is set). The codecs and the outer optimiser live in dist/; this
+// file decides which one a run uses and when the outer step runs.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "dist/communicator.h"
+#include "dist/compression.h"
+#include "dist/local_sgd.h"
+#include "model/model.h"
+#include "train/train_config.h"
+
+namespace tandem::train {
+
+class GradientExchange {
+public:
+    // Collective when local steps are on (the outer optimiser takes rank 0's parameters as its
+    // anchor): construct it on every rank after the parameters are loaded and broadcast. With
+    // one rank there is no link: compression and local steps are off and is_active() is false.
+    GradientExchange(const TrainConfig& cfg, model::Model& model, dist::Communicator& comm);
+    ~GradientExchange();
+
+    // Whether the configuration changed anything from the plain all-reduce.
+    bool is_active() const { return compressor_ || outer_; }
+    // Gradients stay on their rank between synchronisations (local steps).
+    bool is_local() const { return outer_ != nullptr; }
+    // grads f32[n_params] host, this rank's in, the sum over ranks out (bitwise the same on
+    // every rank). Not called when is_local().
+    void reduce(Tensor grads);
+    // After step `step` was taken (applied or skipped): the outer step when step is a multiple
+    // of local_steps or `must_sync` (the trainer evaluates, checkpoints or ends after it).
+    // Returns whether it synchronised. A no-op without local steps.
+    bool after_step(int64_t step, bool must_sync);
+    // One line for the log: "compress=int8, local_steps=8 (outer lr 0.7, momentum 0.9)".
+    std::string describe() const;
+
+private:
+    const TrainConfig& cfg_;
+    model::Model& model_;
+    dist::Communicator& comm_;
+    std::unique_ptr<dist::GradientCompressor> compressor_;
+    std::unique_ptr<dist::OuterOptimizer> outer_;
+};
+
+}  // namespace tandem::train
