@@ -5,16 +5,17 @@
 # latency is not). For each link rate and setting it trains the same number of tokens and
 # prints tokens/s, the speed-up over one rank, bytes sent per step and the final validation
 # loss against the uncompressed 2-rank run. Needs root (ip netns, tc); deletes its namespace on
-# exit. Note that both ranks' traffic crosses the same shaped loopback: the rate is shared.
+# every exit. Note that both ranks' traffic crosses the same shaped loopback: the rate is shared.
 #
-# usage: scripts/slow_links.sh --data DIR [--tandem PATH] [--steps N] [--out DIR] [--dry-run]
-#   --data     token shards from `tandem prepare`
-#   --steps    training steps per run (default 200); batch and model are fixed below
+# usage: scripts/slow_links.sh [--data DIR] [--tandem PATH] [--steps N] [--out DIR] [--dry-run]
+#   --data     token shards from `tandem prepare` (default: the fortunes files, prepared into
+#              OUT/data with a 2048-id tokenizer)
+#   --steps    training steps per run (default 40); batch and model are fixed below
 #   --dry-run  print every command instead of running it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tandem=build/release/tandem data="" steps=200 out=runs/slow-links dry_run=0
+tandem=build/release/tandem data="" steps=40 out=runs/slow-links dry_run=0
 while (($#)); do
   case "$1" in
     --data) data=$2; shift 2 ;;
@@ -22,49 +23,64 @@ while (($#)); do
     --steps) steps=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --dry-run) dry_run=1; shift ;;
-    *) echo "usage: scripts/slow_links.sh --data DIR [--tandem PATH] [--steps N] [--out DIR] [--dry-run]" >&2; exit 2 ;;
+    *) echo "usage: scripts/slow_links.sh [--data DIR] [--tandem PATH] [--steps N] [--out DIR] [--dry-run]" >&2; exit 2 ;;
   esac
 done
-[ -n "$data" ] || { echo "slow_links: --data DIR is required (token shards from tandem prepare)" >&2; exit 2; }
 if ((!dry_run)); then
   [ "$(id -u)" -eq 0 ] || { echo "slow_links: needs root for ip netns and tc" >&2; exit 2; }
   [ -x "$tandem" ] || { echo "slow_links: no tandem binary at $tandem (build it, or pass --tandem)" >&2; exit 2; }
-  [ -f "$data/meta.json" ] || { echo "slow_links: $data has no meta.json: prepare it with tandem prepare" >&2; exit 2; }
+  command -v mpirun >/dev/null || { echo "slow_links: no mpirun: scripts/setup installs Open MPI" >&2; exit 2; }
+  if [ -n "$data" ] && [ ! -f "$data/meta.json" ]; then
+    echo "slow_links: $data has no meta.json: prepare it with tandem prepare" >&2; exit 2
+  fi
 fi
 
-# The llama-15m shape at one global batch: 2 ranks take half of it each.
-common=(model=llama-15m "steps=$steps" batch_size=8 seq_len=256 eval_every=0 eval_batches=16
-        checkpoint_every=1000000 device=cpu seed=1)
-rates=("unshaped" "1gbit burst 1mb latency 50ms" "100mbit burst 256kb latency 100ms")
-settings=("compress=none" "compress=bf16" "compress=int8" "compress=powersgd:4"
-          "compress=none local_steps=8" "compress=int8 local_steps=8")
+# The llama-15m shape (llama2.c's stories15M: 6 layers, width 288, its 32000-id vocabulary, so
+# that the gradient is the real 15.2M values, 61 MB in f32) at one global batch of 8 x 128
+# tokens: 2 ranks take half of it each. Evaluation only at the end, on the same 8 batches.
+common=('model={"preset":"llama-15m","vocab_size":32000}' "steps=$steps" batch_size=8 seq_len=128
+        lr=1e-3 lr_min=1e-4 warmup_steps=5 "eval_every=$steps" eval_batches=8
+        "checkpoint_every=$steps" device=cpu seed=1)
+rates=("1gbit burst 1mb latency 50ms" "100mbit burst 256kb latency 100ms")
+settings=("compress=none" "compress=bf16" "compress=int8" "compress=powersgd:2" "compress=powersgd:4"
+          "local_steps=8" "local_steps=32" "compress=int8 local_steps=8")
 ns=tandem-slow-$$
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1  # Open MPI refuses root otherwise
 
 run() {
   if ((dry_run)); then printf '+ %s\n' "$*"; else "$@"; fi
 }
+# The namespace goes on every exit: the end, a failed run (set -e), Ctrl-C or a kill.
 cleanup() { ((dry_run)) || ip netns del "$ns" 2>/dev/null || true; }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 run mkdir -p "$out"
+if [ -z "$data" ]; then
+  data=$out/data
+  corpus=$(find /usr/share/games/fortunes -maxdepth 1 -type f ! -name '*.dat' ! -name '*.u8' | sort | head -20)
+  if [ ! -f "$data/meta.json" ]; then
+    # shellcheck disable=SC2086  # the corpus is a list of files
+    run "$tandem" tokenizer train --input $corpus --vocab-size 2048 --special '<|endoftext|>' --out "$out/tokenizer.json"
+    # shellcheck disable=SC2086
+    run "$tandem" prepare --tokenizer "$out/tokenizer.json" --input $corpus --doc-separator % --val-fraction 0.05 --out "$data"
+  fi
+fi
 run ip netns add "$ns"
 run ip netns exec "$ns" ip link set lo up
 run ip netns exec "$ns" ip link set lo mtu 1500  # tbf drops packets above its burst; lo's MTU is 64 KiB
 
 # One rank on one core: the baseline every speed-up is against.
+run rm -rf "$out/one-rank"
 run env OMP_NUM_THREADS=1 taskset -c 0 "$tandem" train --data "$data" --out "$out/one-rank" "${common[@]}"
 
 for rate in "${rates[@]}"; do
   tag=${rate%% *}
-  if [ "$tag" = unshaped ]; then
-    run ip netns exec "$ns" tc qdisc del dev lo root 2>/dev/null || true
-  else
-    # shellcheck disable=SC2086  # the rate's words are tc arguments
-    run ip netns exec "$ns" tc qdisc replace dev lo root tbf rate $rate
-  fi
+  # shellcheck disable=SC2086  # the rate's words are tc arguments
+  run ip netns exec "$ns" tc qdisc replace dev lo root tbf rate $rate
   for setting in "${settings[@]}"; do
     name="$tag-$(echo "$setting" | sed 's/ /_/g; s/=/-/g; s/:/./g')"
+    run rm -rf "$out/$name"
     # shellcheck disable=SC2086  # a setting is several KEY=VALUE words
     run ip netns exec "$ns" mpirun -np 2 --bind-to core --map-by core -x OMP_NUM_THREADS=1 \
       --mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo \

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <sstream>
 
 #include "backend/registry.h"
 #include "cli/commands.h"
@@ -12,6 +13,7 @@
 #include "cli/train_progress.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "dist/mpi_communicator.h"
 #include "infer/model_source.h"
 #include "io/atomic_file.h"
 #include "train/faults.h"
@@ -28,6 +30,8 @@ struct TrainArgs {
     std::string resume;  // "": fresh; "required" (plain --resume) or "auto"
     int64_t stop_after = 0;
     int supervise = 0;
+    int ranks = 0;            // --supervise around `mpirun -np ranks`
+    std::string mpirun_args;  // more arguments for that mpirun, split at spaces
     std::vector<std::string> overrides, faults;
 };
 
@@ -92,7 +96,17 @@ void run_train(const TrainArgs& a) {
         log_warn(diagnostic, "; exiting with code ", kExitHung, " so that a supervisor (--supervise) restarts the run");
         std::_Exit(kExitHung);
     };
-    const train::TrainResult result = train::run_training(options, events);
+    train::TrainResult result;
+    try {
+        result = train::run_training(options, events);
+    } catch (const Error& e) {
+        // A peer rank died or hung: not this run's own error, and a restart of the whole job
+        // from its checkpoint can go on, so the supervisor must tell the two apart.
+        if (!dist::collective_failed()) throw;
+        end_train_progress();
+        log_warn(e.what(), "; exiting with code ", kExitPeerLost, " (a supervisor restarts the job)");
+        std::exit(kExitPeerLost);
+    }
     end_train_progress();
     if (result.rank == 0)
         log_info("trained ", result.final_step, " steps of a ", result.n_params, "-parameter model; newest checkpoint: ",
@@ -117,6 +131,12 @@ void add_train_command(CLI::App& app) {
                              "run the trainer as a child process and restart it (with --resume auto) up to N "
                              "times after a crash or a hang"),
              0);
+    at_least(cmd->add_option("--ranks", a->ranks,
+                             "with --supervise: run the trainer as `mpirun -np N`, and restart the whole job "
+                             "from its newest valid checkpoint when a rank dies"),
+             1);
+    cmd->add_option("--mpirun-args", a->mpirun_args,
+                    "with --ranks: more arguments for mpirun, e.g. \"--hostfile hosts\" (split at spaces)");
     cmd->add_option("--inject", a->faults,
                     "inject a fault, KIND@STEP[:ARG]: nan@K[:grads|loss|PARAM], spike@K[:FACTOR], "
                     "kill@K[:step|eval|checkpoint], hang@K[:SECONDS], ckpt-fail@K, ckpt-corrupt@K, "
@@ -133,8 +153,15 @@ void add_train_command(CLI::App& app) {
         }
         if (!a->resume.empty() && a->resume != "auto" && a->resume != "required")
             throw CLI::ValidationError("--resume", "takes no value or 'auto', not '" + a->resume + "'");
+        if ((a->ranks > 0 || !a->mpirun_args.empty()) && a->supervise == 0)
+            throw CLI::ValidationError("--ranks", "--ranks and --mpirun-args go with --supervise N (without it, "
+                                                  "start the job with scripts/mpirun -np N tandem train ...)");
         if (a->supervise > 0 && supervised_attempt() < 0) {
-            const int code = supervise_training(a->supervise);
+            std::vector<std::string> mpirun_args;
+            std::istringstream words(a->mpirun_args);
+            for (std::string word; words >> word;) mpirun_args.push_back(word);
+            const int code = supervise_training({.max_restarts = a->supervise, .ranks = a->ranks,
+                                                 .mpirun_args = std::move(mpirun_args)});
             if (code != 0) std::exit(code);  // the trainer has said why
             return;
         }

@@ -1,4 +1,5 @@
-// The supervisor: fork and exec of /proc/self/exe with this process's own arguments, then wait.
+// The supervisor: fork and exec of /proc/self/exe with this process's own arguments (under
+// mpirun with --ranks), then wait.
 #include "cli/supervisor.h"
 
 #include <sys/wait.h>
@@ -7,6 +8,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -38,8 +40,25 @@ std::vector<std::string> own_arguments() {
     return args;
 }
 
-// Starts the trainer and waits for it; returns the wait status.
-int run_child(std::vector<std::string> args, int attempt) {
+// The command that starts a whole job of `ranks` ranks, each running `args` (args[0] is replaced
+// by this program's absolute path: mpirun looks the program up on every host).
+std::vector<std::string> mpirun_command(const std::vector<std::string>& args, const SuperviseOptions& options) {
+    const char* launcher = std::getenv("TANDEM_MPIRUN");
+    std::vector<std::string> command = {launcher && *launcher ? launcher : "mpirun", "-np",
+                                        std::to_string(options.ranks),
+                                        // The attempt reaches ranks on other hosts too.
+                                        "-x", kSupervisedAttemptVariable};
+    command.insert(command.end(), options.mpirun_args.begin(), options.mpirun_args.end());
+    std::error_code error;
+    const std::string self = std::filesystem::read_symlink("/proc/self/exe", error).string();
+    if (error) throw Error("supervisor: cannot read /proc/self/exe: ", error.message());
+    command.push_back(self);
+    command.insert(command.end(), args.begin() + 1, args.end());
+    return command;
+}
+
+// Starts the trainer (mpirun, with ranks) and waits for it; returns the wait status.
+int run_child(std::vector<std::string> args, int attempt, bool is_mpirun) {
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -47,7 +66,15 @@ int run_child(std::vector<std::string> args, int attempt) {
     if (pid < 0) throw Error("supervisor: fork failed: ", std::strerror(errno));
     if (pid == 0) {
         ::setenv(kSupervisedAttemptVariable, std::to_string(attempt).c_str(), 1);
-        ::execv("/proc/self/exe", argv.data());
+        if (is_mpirun) {
+            if (::getuid() == 0) {  // Open MPI refuses root without both (as scripts/mpirun does)
+                ::setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+                ::setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+            }
+            ::execvp(argv[0], argv.data());
+        } else {
+            ::execv("/proc/self/exe", argv.data());
+        }
         std::fprintf(stderr, "tandem: supervisor: cannot start the trainer: %s\n", std::strerror(errno));
         std::_Exit(127);
     }
@@ -65,6 +92,10 @@ std::string describe(int status) {
         return "was killed by signal " + std::to_string(WTERMSIG(status)) + (name ? std::string(" (SIG") + name + ")" : "");
     }
     if (WEXITSTATUS(status) == kExitHung) return "was stopped by its watchdog (exit 3)";
+    if (WEXITSTATUS(status) == kExitPeerLost) return "lost a peer rank in a collective (exit 4)";
+    if (WEXITSTATUS(status) > 128)  // mpirun's code for a rank that a signal ended
+        return "exited with code " + std::to_string(WEXITSTATUS(status)) + " (a rank was killed by signal " +
+               std::to_string(WEXITSTATUS(status) - 128) + ")";
     return "exited with code " + std::to_string(WEXITSTATUS(status));
 }
 
@@ -75,7 +106,8 @@ int supervised_attempt() {
     return v ? std::atoi(v) : -1;
 }
 
-int supervise_training(int max_restarts) {
+int supervise_training(const SuperviseOptions& options) {
+    const int max_restarts = options.max_restarts;
     struct sigaction action {};
     action.sa_handler = forward_signal;
     ::sigemptyset(&action.sa_mask);
@@ -89,7 +121,8 @@ int supervise_training(int max_restarts) {
             child_args.push_back("--resume");
             child_args.push_back("auto");
         }
-        const int status = run_child(child_args, attempt);
+        if (options.ranks > 0) child_args = mpirun_command(child_args, options);
+        const int status = run_child(child_args, attempt, options.ranks > 0);
         if (g_stop_signal) {
             log_info("supervisor: stopped by signal ", int(g_stop_signal), "; not restarting");
             return 128 + g_stop_signal;

@@ -460,6 +460,8 @@ MpiCommunicator::~MpiCommunicator() {
 
 int MpiCommunicator::rank() const { return impl_->rank; }
 int MpiCommunicator::size() const { return impl_->size; }
+bool collective_failed() { return g_collective_failed; }
+
 uint64_t MpiCommunicator::bytes_sent() const { return impl_->bytes_sent; }
 
 void MpiCommunicator::all_reduce(Tensor x, ReduceOp op) {

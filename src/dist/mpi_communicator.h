@@ -16,6 +16,11 @@ struct MpiOptions {
     double deadline_seconds = 30.0;
 };
 
+// Whether a collective of this process failed (a peer died, hung or sent garbage). The job cannot
+// go on, but a restart of the whole job from its checkpoint can: the CLI exits with a code of
+// its own then, which a supervisor restarts (cli/supervisor.h).
+bool collective_failed();
+
 // Whether mpirun started this process (Open MPI sets OMPI_COMM_WORLD_SIZE for its ranks).
 bool launched_by_mpirun();
 
