@@ -62,6 +62,23 @@ TEST(TrainConfig, DistTimeoutIsReadAndMustBePositive) {
     EXPECT_NE(error_of({{"dist_timout", 9}}).find("did you mean 'dist_timeout'"), std::string::npos);
 }
 
+TEST(TrainConfig, SlowLinkKeysAreCheckedAndNamed) {
+    const TrainConfig c = TrainConfig::from_json(
+        {{"compress", "powersgd:4"}, {"local_steps", 8}, {"outer_lr", 0.5}, {"outer_momentum", 0.8}}, "x");
+    EXPECT_EQ(c.compress, "powersgd:4");
+    EXPECT_EQ(c.local_steps, 8);
+    EXPECT_DOUBLE_EQ(c.outer_lr, 0.5);
+    EXPECT_DOUBLE_EQ(c.outer_momentum, 0.8);
+    EXPECT_EQ(TrainConfig::from_json(c.to_json(), "x").to_json(), c.to_json());
+    EXPECT_NE(error_of({{"compress", "int4"}}).find("compress='int4' is not a compression"), std::string::npos);
+    EXPECT_NE(error_of({{"compress", "powersgd"}}).find("powersgd needs a rank"), std::string::npos);
+    EXPECT_NE(error_of({{"local_steps", 0}}).find("'local_steps' must be at least 1, got 0"), std::string::npos);
+    EXPECT_NE(error_of({{"outer_momentum", 1.0}}).find("'outer_momentum' must be in [0, 1)"), std::string::npos);
+    EXPECT_NE(error_of({{"local_steps", 4}, {"anomaly_policy", "rollback"}}).find("local_steps=4 does not support"),
+              std::string::npos);
+    EXPECT_NE(error_of({{"local_step", 4}}).find("did you mean 'local_steps'"), std::string::npos);
+}
+
 TEST(TrainConfig, OverridesParseJsonValuesAndFallBackToStrings) {
     nlohmann::json config = {{"steps", 10}};
     apply_overrides(config, {"steps=20", "lr=0.01", "model=llama-15m", "model={\"family\":\"llama\"}"});

@@ -95,4 +95,9 @@ for s, r in whole.items():
         assert r.get(k) == killed[s].get(k), f"step {s}: {k} {r.get(k)!r} uninterrupted, {killed[s].get(k)!r} killed"
 print(f"supervise_kills: {len(whole)} steps bitwise equal to the uninterrupted run")
 PY
+# --ranks without --supervise is a usage error that names both.
+if "$tandem" train --ranks 2 "${common[@]}" --out "$dir/bad" >"$dir/bad.log" 2>&1; then
+  echo "FAIL: --ranks without --supervise was accepted"; exit 1
+fi
+grep -q -- "--ranks and --mpirun-args go with --supervise" "$dir/bad.log" || { cat "$dir/bad.log"; echo "FAIL: the error does not name --ranks and --supervise"; exit 1; }
 echo "supervise_kills: ok"
