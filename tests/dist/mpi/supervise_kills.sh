@@ -16,11 +16,8 @@ dir=$(mktemp -d)
 job=0
 cleanup() { ((job)) && kill "$job" 2>/dev/null; rm -rf "$dir"; }
 trap cleanup EXIT
-corpus="/usr/share/games/fortunes/science /usr/share/games/fortunes/computers"
-for f in $corpus; do [ -f "$f" ] || { echo "FAIL: $f is missing: run scripts/setup (Debian package fortunes)"; exit 1; }; done
-"$tandem" tokenizer train --input $corpus --vocab-size 300 --special '<|endoftext|>' --out "$dir/tok.json" >/dev/null
-"$tandem" prepare --tokenizer "$dir/tok.json" --input $corpus --doc-separator % --val-fraction 0.05 \
-  --out "$dir/data" >/dev/null
+source "$(dirname "$0")/tiny_data.sh"
+prepare_tiny_data "$tandem" "$dir"
 steps=$((100 * kills + 100))
 cat >"$dir/config.json" <<JSON
 {"model": {"preset": "tiny", "max_seq_len": 32}, "batch_size": 8, "seq_len": 32, "steps": $steps,
