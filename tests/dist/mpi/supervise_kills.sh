@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A supervised data-parallel job survives ranks that die (issue #17, item 5): `tandem train
 # --supervise --ranks 2` is killed KILLS times, each time one random rank by SIGKILL at a random
-# moment of a new attempt; every killed job must end within 30 s, the supervisor must restart it
+# moment of a new attempt (the moments spread over the run); every killed job must end within 30 s, the supervisor must restart it
 # from the newest valid checkpoint, and the run must end bitwise equal to an uninterrupted
 # `mpirun -np 2` run (final weights and optimizer state; every step's loss, gradient norm and
 # validation loss in metrics.jsonl).
@@ -49,12 +49,21 @@ for ((attempt = 0; attempt < kills; ++attempt)); do
     [ -n "$pids" ] || sleep 0.05
   done
   [ -n "$pids" ] || break  # the job ended first
-  # A random moment of this attempt (startup, steps, evaluation, a checkpoint write), a random rank.
-  sleep "$((RANDOM % 24 + 2))e-1"
+  # A random moment: past a random step of this kill's share of the run (so that the kills
+  # spread over all of it), then a random fraction of a second (a step, an evaluation, a
+  # checkpoint write), and a random rank.
+  share=$((steps / (kills + 1)))
+  target=$(((attempt + 1) * share - share / 2 + RANDOM % share))
+  step=0
+  while ((step < target)) && kill -0 "$job" 2>/dev/null; do
+    step=$(tail -n 20 "$dir/killed/metrics.jsonl" 2>/dev/null | grep -o '"step":[0-9]*' | tail -1 | cut -d: -f2 || true)
+    step=${step:-0}
+    ((step >= target)) || sleep 0.02
+  done
+  sleep "0.$((RANDOM % 10))"
   read -ra list <<<"$(ranks_of_attempt $attempt | tr '\n' ' ')"
   ((${#list[@]})) || break
   victim=${list[$((RANDOM % ${#list[@]}))]}
-  step=$(grep -o '"step":[0-9]*' "$dir/killed/metrics.jsonl" 2>/dev/null | tail -1 || true)
   kill -9 "$victim" 2>/dev/null || continue
   start=$(date +%s%N)
   while [ -n "$(ranks_of_attempt $attempt)" ]; do
@@ -62,7 +71,7 @@ for ((attempt = 0; attempt < kills; ++attempt)); do
     sleep 0.05
   done
   done_kills=$((done_kills + 1))
-  echo "supervise_kills: kill $done_kills: pid $victim of attempt $attempt (near ${step:-the start}); the job ended in $(( ($(date +%s%N) - start) / 1000000 )) ms"
+  echo "supervise_kills: kill $done_kills: pid $victim of attempt $attempt (past step $step); the job ended in $(( ($(date +%s%N) - start) / 1000000 )) ms"
 done
 rc=0
 wait "$job" || rc=$?
