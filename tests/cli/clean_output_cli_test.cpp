@@ -35,6 +35,7 @@ TEST(CliOptions, EveryNumericOptionOutOfRangeGetsOnePlainLine) {
         {"generate --model m --kv-memory 0", "--kv-memory must be > 0, got 0"},
         {"generate --model m --kv-page-size 0", "--kv-page-size must be between 1 and 4096, got 0"},
         {"train --out r --supervise -1", "--supervise must be ≥ 0, got -1"},
+        {"train --out r --supervise 1 --ranks 0", "--ranks must be ≥ 1, got 0"},
         {"train --out r --stop-after 0", "--stop-after must be > 0, got 0"},
         {"demo --vocab-size 12", "--vocab-size must be between 260 and 65536, got 12"},
         {"demo --steps 0", "--steps must be > 0, got 0"},
