@@ -8,11 +8,7 @@
 # usage: slow_links_train.sh MPIEXEC TANDEM
 set -euo pipefail
 mpiexec=$1 tandem=$2
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-source "$(dirname "$0")/tiny_data.sh"
-prepare_tiny_data "$tandem" "$dir"
+source "$(dirname "$0")/tiny_data.sh"  # $dir, $dir/data
 cat >"$dir/config.json" <<'JSON'
 {"model": {"preset": "tiny", "max_seq_len": 32}, "batch_size": 8, "seq_len": 32, "steps": 40,
  "lr": 5e-3, "lr_min": 5e-4, "warmup_steps": 5, "eval_every": 20, "eval_batches": 2,

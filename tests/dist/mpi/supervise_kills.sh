@@ -12,12 +12,10 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 TANDEM_MPIRUN=$
 export OMPI_MCA_rmaps_base_oversubscribe=1
 RANDOM=$seed
 echo "supervise_kills: $kills kills, seed $seed (pass it as the 4th argument to repeat the moments)"
-dir=$(mktemp -d)
+source "$(dirname "$0")/tiny_data.sh"  # $dir, $dir/data
 job=0
 cleanup() { ((job)) && kill "$job" 2>/dev/null; rm -rf "$dir"; }
 trap cleanup EXIT
-source "$(dirname "$0")/tiny_data.sh"
-prepare_tiny_data "$tandem" "$dir"
 steps=$((100 * kills + 100))
 cat >"$dir/config.json" <<JSON
 {"model": {"preset": "tiny", "max_seq_len": 32}, "batch_size": 8, "seq_len": 32, "steps": $steps,
