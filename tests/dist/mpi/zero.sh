@@ -6,7 +6,9 @@
 #   another order, which the test bounds at 1e-12 relative: see docs/DISTRIBUTED.md);
 # - a checkpoint of 2 ranks resumed on 1, and one of 1 rank resumed on 2, give the uninterrupted
 #   run's next-step loss to 1e-5 relative (the checkpoint holds the whole moments either way);
-# - each rank holds half the bytes of m and v.
+# - each rank holds half the bytes of m and v;
+# - the paths where checkpoint() gathers the moments outside the usual schedule (the snapshots of
+#   anomaly_policy=rollback, a failed final write written again) end like zero=0's, bitwise.
 # usage: zero.sh MPIEXEC TANDEM
 set -euo pipefail
 mpiexec=$1 tandem=$2
@@ -51,10 +53,19 @@ resume() {  # resume FROM_RUN RANKS OUT
 resume zero2 1 from2to1
 resume zero1 2 from1to2
 
-for f in model.safetensors optimizer.safetensors; do
-  if ! cmp -s "$dir/plain/checkpoints/step-20/$f" "$dir/zero2/checkpoints/step-20/$f"; then
-    echo "FAIL: step-20/$f differs between zero=0 and zero=1 on 2 ranks"; exit 1
-  fi
+faults=(anomaly_policy=rollback anomaly_window=5 --inject spike@8 --inject nan@13 --inject ckpt-fail@20)
+run 2 faults0 --config "$dir/config.json" zero=0 "${faults[@]}"
+run 2 faults1 --config "$dir/config.json" zero=1 "${faults[@]}"
+grep -q "rolled back to step 10" "$dir/faults1.log" && grep -q "writing the final checkpoint again" "$dir/faults1.log" ||
+  { cat "$dir/faults1.log"; echo "FAIL: the faults did not take the paths under test"; exit 1; }
+
+for runs in "plain zero2" "faults0 faults1"; do
+  set -- $runs
+  for f in model.safetensors optimizer.safetensors; do
+    if ! cmp -s "$dir/$1/checkpoints/step-20/$f" "$dir/$2/checkpoints/step-20/$f"; then
+      echo "FAIL: step-20/$f differs between $1 (zero=0) and $2 (zero=1) on 2 ranks"; exit 1
+    fi
+  done
 done
 
 python3 - "$dir" <<'PY'
