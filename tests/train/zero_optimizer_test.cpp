@@ -10,6 +10,7 @@
 
 #include "backend/registry.h"
 #include "common/error_message.h"
+#include "common/odd_layout.h"
 #include "common/temp_dir.h"
 #include "common/test_util.h"
 #include "train/checkpoint.h"
@@ -17,20 +18,8 @@
 namespace tandem::train {
 namespace {
 
-using model::ParamInit;
-using model::ParamRole;
+using testing::odd_param_layout;
 using testing::random_normal;
-
-// 212 elements in four tensors of both decay kinds: 3 and 8 ranks leave a remainder, and every
-// rank count below cuts some tensor in the middle.
-model::ParamLayout odd_layout() {
-    model::ParamLayout layout;
-    layout.add("a.weight", Shape{7, 13}, ParamRole::Matrix, ParamInit::Normal, 0.02f);
-    layout.add("a.norm", Shape{13}, ParamRole::Norm, ParamInit::Ones);
-    layout.add("b.weight", Shape{11, 9}, ParamRole::Matrix, ParamInit::Normal, 0.02f);
-    layout.add("b.bias", Shape{9}, ParamRole::Bias, ParamInit::Zeros);
-    return layout;
-}
 
 backend::Backend& cpu() { return backend::get_backend("cpu"); }
 
@@ -77,7 +66,7 @@ TEST(ZeroShard, EqualPartsAndTheRemainderOnTheLastRank) {
 // What ZeRO's ranks do together, without the communication: each range updated by its own AdamW
 // with the whole gradient's norm equals one AdamW's update, bit for bit, over steps.
 TEST(ZeroAdamW, RangesUpdatedApartEqualTheWholeUpdateBitwise) {
-    const model::ParamLayout layout = odd_layout();
+    const model::ParamLayout layout = odd_param_layout();
     const int64_t n = layout.n_params();
     for (int n_ranks : {2, 3, 8}) {
         std::vector<float> whole_params = random_normal(n, 1, 0.1f), split_params = whole_params;
@@ -110,7 +99,7 @@ TEST(ZeroAdamW, RangesUpdatedApartEqualTheWholeUpdateBitwise) {
 }
 
 TEST(ZeroAdamW, OneRankIsPlainAdamWBitwise) {
-    const model::ParamLayout layout = odd_layout();
+    const model::ParamLayout layout = odd_param_layout();
     const int64_t n = layout.n_params();
     dist::LocalCommunicator comm;
     AdamW plain(cpu(), layout, DType::F32, kConfig);
@@ -136,7 +125,7 @@ TEST(ZeroAdamW, OneRankIsPlainAdamWBitwise) {
 }
 
 TEST(ZeroAdamW, RefusesMomentsThatAreNotF32) {
-    const model::ParamLayout layout = odd_layout();
+    const model::ParamLayout layout = odd_param_layout();
     dist::LocalCommunicator comm;
     AdamW wide(cpu(), layout, DType::F64, kConfig);
     const std::string error = testing::error_message([&] { ZeroAdamW zero(wide, comm); });

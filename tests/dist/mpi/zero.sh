@@ -12,15 +12,7 @@
 # usage: zero.sh MPIEXEC TANDEM
 set -euo pipefail
 mpiexec=$1 tandem=$2
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-corpus="/usr/share/games/fortunes/science /usr/share/games/fortunes/computers"
-for f in $corpus; do [ -f "$f" ] || { echo "FAIL: $f is missing: run scripts/setup (Debian package fortunes)"; exit 1; }; done
-
-"$tandem" tokenizer train --input $corpus --vocab-size 300 --special '<|endoftext|>' --out "$dir/tok.json" >/dev/null
-"$tandem" prepare --tokenizer "$dir/tok.json" --input $corpus --doc-separator % --val-fraction 0.05 \
-  --out "$dir/data" >/dev/null
+source "$(dirname "$0")/tiny_data.sh"  # $dir, $dir/data
 # The tiny preset (2 layers, width 64, 137k parameters with this 300-id vocabulary), seq_len 32;
 # grad_clip 0.5 so that clipping acts on most steps; synchronous checkpoints every 10 steps.
 cat >"$dir/config.json" <<'JSON'

@@ -8,26 +8,16 @@
 #include <cstring>
 
 #include "backend/registry.h"
+#include "common/odd_layout.h"
 #include "dist/mpi/mpi_world.h"
 #include "train/zero_optimizer.h"
 
 namespace tandem::dist::test {
 namespace {
 
-using model::ParamInit;
-using model::ParamRole;
 using train::AdamW;
 using train::ParamRange;
 using train::ZeroAdamW;
-
-// 213 elements: the ranks own 106 and 107; the second matrix is cut by the shard boundary.
-model::ParamLayout layout_213() {
-    model::ParamLayout layout;
-    layout.add("embed.weight", Shape{10, 9}, ParamRole::Embedding, ParamInit::Normal, 0.02f);
-    layout.add("proj.weight", Shape{11, 11}, ParamRole::Matrix, ParamInit::Normal, 0.02f);
-    layout.add("norm.weight", Shape{2}, ParamRole::Norm, ParamInit::Ones);
-    return layout;
-}
 
 bool same_bits(const void* a, const void* b, size_t bytes) { return std::memcmp(a, b, bytes) == 0; }
 
@@ -35,7 +25,7 @@ TEST(ZeroAdamW, TwoRanksUpdateLikeAllReduceAndOneAdamW) {
     MpiCommunicator& comm = world();
     ASSERT_EQ(comm.size(), 2);
     backend::Backend& cpu = backend::get_backend("cpu");
-    const model::ParamLayout layout = layout_213();
+    const model::ParamLayout layout = testing::odd_param_layout();
     const int64_t n = layout.n_params();
     const train::AdamWConfig config{.weight_decay = 0.1f, .grad_clip = 1.0f};
     const ParamRange mine = train::zero_shard(n, comm.rank(), comm.size());
@@ -64,7 +54,7 @@ TEST(ZeroAdamW, TwoRanksUpdateLikeAllReduceAndOneAdamW) {
     }
 
     EXPECT_EQ(zero.state_bytes(), size_t(mine.count) * 8);
-    EXPECT_EQ(mine.count, comm.rank() == 0 ? 106 : 107);
+    EXPECT_EQ(mine.count, comm.rank() == 0 ? 106 : 107);  // 213 elements
     EXPECT_EQ(zero.state_bytes_unsharded(), plain.state_bytes());
     std::vector<float> m, v;
     if (comm.rank() == 0) {
