@@ -5,7 +5,8 @@
 #   as the all-reduce, and the AdamW update is element-wise; only the gradient norm is summed in
 #   another order, which the test bounds at 1e-12 relative: see docs/DISTRIBUTED.md);
 # - a checkpoint of 2 ranks resumed on 1, and one of 1 rank resumed on 2, give the uninterrupted
-#   run's next-step loss to 1e-5 relative (the checkpoint holds the whole moments either way);
+#   run's losses of the next three steps to 1e-5 relative (the checkpoint holds the whole moments
+#   either way);
 # - each rank holds half the bytes of m and v;
 # - the paths where checkpoint() gathers the moments outside the usual schedule (the snapshots of
 #   anomaly_policy=rollback, a failed final write written again) end like zero=0's, bitwise.
