@@ -17,7 +17,8 @@ const std::vector<std::string>& known_keys() {
         "checkpoint_every", "log_every", "seed", "device", "async_checkpoints", "keep_checkpoints",
         "keep_every", "anomaly_policy", "anomaly_window", "anomaly_zscore", "anomaly_loss_factor",
         "anomaly_norm_factor", "anomaly_max_consecutive",
-        "watchdog_factor", "watchdog_min_seconds", "dist_timeout"};
+        "watchdog_factor", "watchdog_min_seconds", "dist_timeout",
+        "zero"};
     return keys;
 }
 
@@ -78,7 +79,8 @@ nlohmann::json TrainConfig::to_json() const {
             {"anomaly_zscore", anomaly_zscore}, {"anomaly_loss_factor", anomaly_loss_factor},
             {"anomaly_norm_factor", anomaly_norm_factor}, {"anomaly_max_consecutive", anomaly_max_consecutive},
             {"watchdog_factor", watchdog_factor}, {"watchdog_min_seconds", watchdog_min_seconds},
-            {"dist_timeout", dist_timeout}};
+            {"dist_timeout", dist_timeout},
+            {"zero", zero}};
 }
 
 TrainConfig TrainConfig::from_json(const nlohmann::json& json, const std::string& origin) {
@@ -129,6 +131,7 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& json, const std::string
     read_key(json, "watchdog_factor", c.watchdog_factor, origin);
     read_key(json, "watchdog_min_seconds", c.watchdog_min_seconds, origin);
     read_key(json, "dist_timeout", c.dist_timeout, origin);
+    read_key(json, "zero", c.zero, origin);
     try {
         c.validate();
     } catch (const Error& e) {
@@ -173,6 +176,9 @@ void TrainConfig::validate() const {
     non_negative("watchdog_factor", watchdog_factor);
     positive("watchdog_min_seconds", watchdog_min_seconds);
     positive("dist_timeout", dist_timeout);
+    if (zero != 0 && zero != 1)
+        throw Error("config key 'zero' must be 0 or 1 (ZeRO stage 1 shards the optimizer state; stages 2 ",
+                    "and 3 are not implemented), got ", zero);
 }
 
 void apply_overrides(nlohmann::json& config, const std::vector<std::string>& overrides) {

@@ -54,6 +54,9 @@ struct TrainConfig {
     // collective before the run ends with an error. Rank 0's checkpoint snapshot and evaluation
     // happen while the others wait, so it must exceed them.
     double dist_timeout = 120.0;
+    // 1: ZeRO-1, AdamW's moments sharded across the ranks (zero_optimizer.h); 0: every rank
+    // holds them all.
+    int64_t zero = 0;
 
     nlohmann::json to_json() const;
     // Reads every key of `json`, rejecting unknown keys and values of the wrong type or range.

@@ -9,8 +9,8 @@
 namespace tandem::train {
 
 TrainStep::TrainStep(model::Model& model, AdamW& optimizer, AnomalyGuard& guard,
-                     dist::Communicator& comm, int64_t n_micro)
-    : model_(model), optimizer_(optimizer), guard_(guard), comm_(comm), n_micro_(n_micro) {
+                     dist::Communicator& comm, int64_t n_micro, ZeroAdamW* zero)
+    : model_(model), optimizer_(optimizer), guard_(guard), comm_(comm), n_micro_(n_micro), zero_(zero) {
     if (n_micro < 1) throw Error("grad_accum ", n_micro, " must be at least 1");
 }
 
@@ -45,21 +45,25 @@ StepResult TrainStep::run(BatchSource& source, double lr, const StepHooks& hooks
     }
     // Sums over ranks, in the communicator's fixed order: every rank then holds the same
     // gradient and loss, and computes the same norm, so the guard decides the same everywhere.
-    comm_.all_reduce(model_.grads());
+    if (zero_) zero_->reduce_gradients(model_.grads());  // each rank's range only
+    else comm_.all_reduce(model_.grads());
     all_reduce(loss_sum);
     result.loss = result.loss_weight > 0 ? loss_sum[0] / result.loss_weight : 0.0;
     if (hooks.after_backward) hooks.after_backward(result.loss);
 
-    result.grad_norm = optimizer_.grad_norm(model_.grads());
+    result.grad_norm = zero_ ? zero_->grad_norm(model_.grads()) : optimizer_.grad_norm(model_.grads());
     result.anomaly = guard_.check(result.loss, result.grad_norm);
     if (result.anomaly) return result;
-    optimizer_.update(model_.params(), model_.grads(), float(lr), result.grad_norm);
+    update(lr, result.grad_norm);
     guard_.accept(result.loss, result.grad_norm);
     return result;
 }
 
-void TrainStep::apply(const StepResult& result, double lr) {
-    optimizer_.update(model_.params(), model_.grads(), float(lr), result.grad_norm);
+void TrainStep::apply(const StepResult& result, double lr) { update(lr, result.grad_norm); }
+
+void TrainStep::update(double lr, double grad_norm) {
+    if (zero_) zero_->update(model_.params(), model_.grads(), float(lr), grad_norm);
+    else optimizer_.update(model_.params(), model_.grads(), float(lr), grad_norm);
 }
 
 }  // namespace tandem::train

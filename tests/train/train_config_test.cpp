@@ -62,6 +62,13 @@ TEST(TrainConfig, DistTimeoutIsReadAndMustBePositive) {
     EXPECT_NE(error_of({{"dist_timout", 9}}).find("did you mean 'dist_timeout'"), std::string::npos);
 }
 
+TEST(TrainConfig, ZeroIsStageZeroOrOne) {
+    EXPECT_EQ(TrainConfig::from_json(nlohmann::json::object(), "x").zero, 0);
+    EXPECT_EQ(TrainConfig::from_json({{"zero", 1}}, "x").zero, 1);
+    EXPECT_NE(error_of({{"zero", 2}}).find("'zero' must be 0 or 1"), std::string::npos);
+    EXPECT_NE(error_of({{"zero", 2}}).find("got 2"), std::string::npos);
+}
+
 TEST(TrainConfig, OverridesParseJsonValuesAndFallBackToStrings) {
     nlohmann::json config = {{"steps", 10}};
     apply_overrides(config, {"steps=20", "lr=0.01", "model=llama-15m", "model={\"family\":\"llama\"}"});
