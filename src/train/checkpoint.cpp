@@ -64,8 +64,13 @@ CheckpointSnapshot take_snapshot(const model::Model& model, const AdamW& optimiz
 void restore_snapshot(const CheckpointSnapshot& snapshot, model::Model& model, AdamW& optimizer) {
     TANDEM_ASSERT(int64_t(snapshot.params.size()) == model.layout().n_params(), snapshot.params.size());
     from_host_f32(model.backend(), model.params(), snapshot.params.data());
-    from_host_f32(model.backend(), optimizer.m(), snapshot.exp_avg.data());
-    from_host_f32(model.backend(), optimizer.v(), snapshot.exp_avg_sq.data());
+    // The moments of the optimizer's range (as take_snapshot copies them), or the whole buffer's
+    // (a ZeRO rank 0's snapshot, gathered for writing): then the range is taken from them.
+    const int64_t n_moments = int64_t(snapshot.exp_avg.size());
+    TANDEM_ASSERT(n_moments == optimizer.range().count || n_moments == optimizer.n_params_total(), n_moments);
+    const int64_t begin = n_moments == optimizer.range().count ? 0 : optimizer.range().begin;
+    from_host_f32(model.backend(), optimizer.m(), snapshot.exp_avg.data() + begin);
+    from_host_f32(model.backend(), optimizer.v(), snapshot.exp_avg_sq.data() + begin);
     optimizer.set_step_count(snapshot.optimizer_step);
 }
 
@@ -88,7 +93,8 @@ std::string write_checkpoint(const std::string& parent, const CheckpointSnapshot
                                                                   io::WriteMode::Direct));
     written("model.safetensors");
 
-    // Optimizer moments over the flat buffer.
+    // Optimizer moments over the whole flat buffer (a ZeRO snapshot has them gathered).
+    TANDEM_ASSERT(snapshot.exp_avg.size() == snapshot.params.size(), snapshot.exp_avg.size(), snapshot.params.size());
     const auto n = static_cast<int64_t>(snapshot.exp_avg.size());
     std::vector<io::SafetensorsTensor> moments = {
         {"exp_avg", DType::F32, {n}, snapshot.exp_avg.data(), snapshot.exp_avg.size() * 4},
@@ -173,12 +179,14 @@ TrainingState read_checkpoint_state(const std::string& dir) {
 TrainingState load_checkpoint_state(const std::string& dir, AdamW& optimizer) {
     TrainingState state = read_checkpoint_state(dir);
     io::SafetensorsReader reader(join(dir, "optimizer.safetensors"));
-    const int64_t n = optimizer.m().numel();
+    // The file holds the whole moments, whatever the world size that wrote them; an optimizer
+    // over one range (a ZeRO rank) takes its range.
+    const int64_t n = optimizer.n_params_total(), begin = optimizer.range().begin;
     const auto& m = reader.get("exp_avg", DType::F32, {n});
     const auto& v = reader.get("exp_avg_sq", DType::F32, {n});
     backend::Backend& be = *optimizer.backend();
-    from_host_f32(be, optimizer.m(), static_cast<const float*>(m.data));
-    from_host_f32(be, optimizer.v(), static_cast<const float*>(v.data));
+    from_host_f32(be, optimizer.m(), static_cast<const float*>(m.data) + begin);
+    from_host_f32(be, optimizer.v(), static_cast<const float*>(v.data) + begin);
     const auto step = reader.metadata().find("step");
     if (step == reader.metadata().end()) throw Error(reader.path(), ": no optimizer step in the metadata");
     optimizer.set_step_count(std::stoll(step->second));

@@ -42,7 +42,7 @@ struct CheckpointSnapshot {
     model::ModelConfig model_config;
     std::vector<model::ParamEntry> entries;  // the layout: names, shapes, offsets into `params`
     std::vector<float> params;               // flat, f32, each tensor in Hugging Face layout
-    std::vector<float> exp_avg, exp_avg_sq;  // flat, as the optimizer holds them
+    std::vector<float> exp_avg, exp_avg_sq;  // flat, the optimizer's range (whole to be written)
     std::string tokenizer_json;
 };
 
@@ -53,7 +53,8 @@ void take_snapshot(CheckpointSnapshot& into, const model::Model& model, const Ad
                    const TrainingState& state, const std::string& tokenizer_json);
 CheckpointSnapshot take_snapshot(const model::Model& model, const AdamW& optimizer,
                                  const TrainingState& state, const std::string& tokenizer_json);
-// Puts the snapshot's weights and optimizer state back into `model` and `optimizer`.
+// Puts the snapshot's weights and optimizer state back into `model` and `optimizer` (the
+// snapshot's moments may be the whole buffer's or just the optimizer's range).
 void restore_snapshot(const CheckpointSnapshot& snapshot, model::Model& model, AdamW& optimizer);
 
 // Called after each file of a checkpoint is written, before the directory is committed (fault
@@ -73,7 +74,8 @@ std::string save_checkpoint(const std::string& parent, const model::Model& model
 model::ModelConfig load_checkpoint_config(const std::string& dir);
 // Copies model.safetensors into `model`, checking every tensor's presence, dtype and shape.
 void load_checkpoint_weights(const std::string& dir, model::Model& model);
-// Restores optimizer moments and step count, and returns the training state.
+// Restores optimizer moments (its range of the checkpoint's whole ones) and step count, and
+// returns the training state.
 TrainingState load_checkpoint_state(const std::string& dir, AdamW& optimizer);
 TrainingState read_checkpoint_state(const std::string& dir);  // state.json only
 

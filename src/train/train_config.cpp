@@ -20,7 +20,7 @@ const std::vector<std::string>& known_keys() {
         "keep_every", "anomaly_policy", "anomaly_window", "anomaly_zscore", "anomaly_loss_factor",
         "anomaly_norm_factor", "anomaly_max_consecutive",
         "watchdog_factor", "watchdog_min_seconds", "dist_timeout",
-        "compress", "local_steps", "outer_lr", "outer_momentum"};
+        "zero", "compress", "local_steps", "outer_lr", "outer_momentum"};
     return keys;
 }
 
@@ -82,6 +82,7 @@ nlohmann::json TrainConfig::to_json() const {
             {"anomaly_norm_factor", anomaly_norm_factor}, {"anomaly_max_consecutive", anomaly_max_consecutive},
             {"watchdog_factor", watchdog_factor}, {"watchdog_min_seconds", watchdog_min_seconds},
             {"dist_timeout", dist_timeout},
+            {"zero", zero},
             {"compress", compress}, {"local_steps", local_steps},
             {"outer_lr", outer_lr}, {"outer_momentum", outer_momentum}};
 }
@@ -134,6 +135,7 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& json, const std::string
     read_key(json, "watchdog_factor", c.watchdog_factor, origin);
     read_key(json, "watchdog_min_seconds", c.watchdog_min_seconds, origin);
     read_key(json, "dist_timeout", c.dist_timeout, origin);
+    read_key(json, "zero", c.zero, origin);
     read_key(json, "compress", c.compress, origin);
     read_key(json, "local_steps", c.local_steps, origin);
     read_key(json, "outer_lr", c.outer_lr, origin);
@@ -182,6 +184,9 @@ void TrainConfig::validate() const {
     non_negative("watchdog_factor", watchdog_factor);
     positive("watchdog_min_seconds", watchdog_min_seconds);
     positive("dist_timeout", dist_timeout);
+    if (zero != 0 && zero != 1)
+        throw Error("config key 'zero' must be 0 or 1 (ZeRO stage 1 shards the optimizer state; stages 2 ",
+                    "and 3 are not implemented), got ", zero);
     dist::parse_compression(compress);
     dist::LocalStepsOptions{local_steps, outer_lr, outer_momentum}.validate();
     // A rollback restores one rank's snapshot of its own, unsynchronised parameters.
@@ -189,6 +194,11 @@ void TrainConfig::validate() const {
         throw Error("config key 'anomaly_policy' is rollback, which local_steps=", local_steps,
                     " does not support (each rank's parameters differ between synchronisations); ",
                     "use skip or stop, or local_steps=1");
+    // ZeRO-1 reduce-scatters the plain f32 gradient every step; neither a codec nor local steps
+    // sit on that path.
+    if (zero == 1 && (compress != "none" || local_steps > 1))
+        throw Error("config key 'zero' is 1, which does not combine with compress=", compress, " and local_steps=",
+                    local_steps, " (ZeRO-1 reduces the plain gradient every step); use zero=0 for slow links");
 }
 
 void apply_overrides(nlohmann::json& config, const std::vector<std::string>& overrides) {

@@ -54,6 +54,9 @@ struct TrainConfig {
     // collective before the run ends with an error. Rank 0's checkpoint snapshot and evaluation
     // happen while the others wait, so it must exceed them.
     double dist_timeout = 120.0;
+    // 1: ZeRO-1, AdamW's moments sharded across the ranks (zero_optimizer.h); 0: every rank
+    // holds them all.
+    int64_t zero = 0;
     // Slow links (train/grad_exchange.h): how gradients cross them (none, bf16, int8,
     // powersgd:R, with error feedback), and local steps: H steps on each rank's own gradients,
     // then DiLoCo's outer step (outer_lr, Nesterov outer_momentum) on the averaged change.

@@ -10,8 +10,8 @@
 namespace tandem::train {
 
 TrainStep::TrainStep(model::Model& model, AdamW& optimizer, AnomalyGuard& guard,
-                     dist::Communicator& comm, int64_t n_micro)
-    : model_(model), optimizer_(optimizer), guard_(guard), comm_(comm), n_micro_(n_micro) {
+                     dist::Communicator& comm, int64_t n_micro, ZeroAdamW* zero)
+    : model_(model), optimizer_(optimizer), guard_(guard), comm_(comm), n_micro_(n_micro), zero_(zero) {
     if (n_micro < 1) throw Error("grad_accum ", n_micro, " must be at least 1");
 }
 
@@ -51,7 +51,8 @@ StepResult TrainStep::run(BatchSource& source, double lr, const StepHooks& hooks
         all_reduce(loss_sum);
         totals = {loss_sum[1], loss_sum[2]};
     } else {
-        if (exchange_) exchange_->reduce(model_.grads());
+        if (zero_) zero_->reduce_gradients(model_.grads());  // each rank's range only
+        else if (exchange_) exchange_->reduce(model_.grads());
         else comm_.all_reduce(model_.grads());
         all_reduce(std::span(loss_sum).first(1));
     }
@@ -60,7 +61,7 @@ StepResult TrainStep::run(BatchSource& source, double lr, const StepHooks& hooks
     result.loss = result.loss_weight > 0 ? loss_sum[0] / result.loss_weight : 0.0;
     if (hooks.after_backward) hooks.after_backward(result.loss);
 
-    result.grad_norm = optimizer_.grad_norm(model_.grads());
+    result.grad_norm = zero_ ? zero_->grad_norm(model_.grads()) : optimizer_.grad_norm(model_.grads());
     local_norm_ = result.grad_norm;
     if (is_local) {  // the guard must judge the same value on every rank
         std::array<double, 1> squares = {result.grad_norm * result.grad_norm};
@@ -69,14 +70,19 @@ StepResult TrainStep::run(BatchSource& source, double lr, const StepHooks& hooks
     }
     result.anomaly = guard_.check(result.loss, result.grad_norm);
     if (result.anomaly) return result;
-    optimizer_.update(model_.params(), model_.grads(), float(lr), local_norm_);
+    update(lr, local_norm_);
     guard_.accept(result.loss, result.grad_norm);
     return result;
 }
 
 void TrainStep::apply(const StepResult& result, double lr) {
     const bool is_local = exchange_ && exchange_->is_local();
-    optimizer_.update(model_.params(), model_.grads(), float(lr), is_local ? local_norm_ : result.grad_norm);
+    update(lr, is_local ? local_norm_ : result.grad_norm);
+}
+
+void TrainStep::update(double lr, double grad_norm) {
+    if (zero_) zero_->update(model_.params(), model_.grads(), float(lr), grad_norm);
+    else optimizer_.update(model_.params(), model_.grads(), float(lr), grad_norm);
 }
 
 }  // namespace tandem::train

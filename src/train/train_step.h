@@ -1,7 +1,8 @@
 // One optimizer step, written once for pre-training, fine-tuning, RL and data parallel: n_micro
 // micro-batches from a BatchSource through forward and backward, the sums that must agree across
 // ranks reduced through a dist::Communicator, the anomaly guard's verdict on the reduced loss
-// and gradient norm, then clipping and AdamW. The step's loss is sum(w_i * loss_i) / sum(w_i)
+// and gradient norm, then clipping and AdamW (or, with ZeRO-1, zero_optimizer.h: the gradient
+// reduce-scattered, each rank's range updated, the weights all-gathered). The step's loss is sum(w_i * loss_i) / sum(w_i)
 // over every target of every micro-batch on every rank, and its gradient is that mean's.
 // Schedules, policies after an anomaly, checkpoints and metrics stay with the caller (trainer).
 #pragma once
@@ -19,6 +20,7 @@
 #include "train/anomaly_guard.h"
 #include "train/batch_source.h"
 #include "train/grad_exchange.h"
+#include "train/zero_optimizer.h"
 
 namespace tandem::train {
 
@@ -39,9 +41,10 @@ struct StepHooks {
 class TrainStep {
 public:
     // n_micro: micro-batches per step (gradient accumulation). The references must outlive the
-    // step; the step allocates its host batches once, on the first run.
+    // step; the step allocates its host batches once, on the first run. With `zero` (ZeRO-1),
+    // `optimizer` is the AdamW of this rank's range that `zero` drives.
     TrainStep(model::Model& model, AdamW& optimizer, AnomalyGuard& guard, dist::Communicator& comm,
-              int64_t n_micro);
+              int64_t n_micro, ZeroAdamW* zero = nullptr);
 
     // One step. A normal one is applied with learning rate lr and accepted by the guard. On an
     // anomaly, the weights, the optimizer and the guard are unchanged (the caller's policy
@@ -57,12 +60,15 @@ public:
 private:
     // Every rank's sum of `values`, in place (a no-op with one rank).
     void all_reduce(std::span<double> values);
+    // The optimizer's update of the reduced gradient, through ZeRO when it shards the state.
+    void update(double lr, double grad_norm);
 
     model::Model& model_;
     AdamW& optimizer_;
     AnomalyGuard& guard_;
     dist::Communicator& comm_;
     int64_t n_micro_;
+    ZeroAdamW* zero_;
     std::vector<Batch> batches_;
     GradientExchange* exchange_ = nullptr;
     // Local steps: the norm of this rank's own gradient, which clips its own update (the

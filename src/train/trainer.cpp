@@ -37,6 +37,7 @@
 #include "train/metrics_log.h"
 #include "train/train_step.h"
 #include "train/watchdog.h"
+#include "train/zero_optimizer.h"
 
 namespace tandem::train {
 
@@ -186,7 +187,8 @@ private:
     std::string tokenizer_json_;
     nlohmann::json model_json_;
     std::unique_ptr<model::Model> model_;
-    std::unique_ptr<AdamW> optimizer_;
+    std::unique_ptr<AdamW> optimizer_;  // with zero=1: over this rank's range only
+    std::unique_ptr<ZeroAdamW> zero_;   // zero=1
     TrainingState state_;
     AnomalyPolicy policy_;
     AnomalyGuard guard_;
@@ -261,10 +263,18 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
                     " (lower seq_len or set model.max_seq_len)");
 
     model_ = std::make_unique<model::Model>(model_config, be_, DType::F32, local_batch_, cfg_.seq_len);
+    const int64_t n_params = model_->layout().n_params();
     optimizer_ = std::make_unique<AdamW>(
         be_, model_->layout(), DType::F32,
         AdamWConfig{.beta1 = float(cfg_.beta1), .beta2 = float(cfg_.beta2), .eps = float(cfg_.eps),
-                    .weight_decay = float(cfg_.weight_decay), .grad_clip = float(cfg_.grad_clip)});
+                    .weight_decay = float(cfg_.weight_decay), .grad_clip = float(cfg_.grad_clip)},
+        cfg_.zero ? zero_shard(n_params, comm_->rank(), comm_->size()) : ParamRange{});
+    if (cfg_.zero) {
+        zero_ = std::make_unique<ZeroAdamW>(*optimizer_, *comm_);
+        say(Error::concat("zero=1: AdamW's moments are sharded over ", comm_->size(), " rank(s): ",
+                          zero_->state_bytes(), " bytes of m and v on rank 0 (", zero_->state_bytes_unsharded(),
+                          " unsharded)"));
+    }
     state_.seed = cfg_.seed;
     if (resume_from_) {
         load_checkpoint_weights(resume_from_->path, *model_);
@@ -337,7 +347,7 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
         log_warn(d, "; exiting with code 3");
         std::_Exit(3);
     });
-    step_ = std::make_unique<TrainStep>(*model_, *optimizer_, guard_, *comm_, cfg_.grad_accum);
+    step_ = std::make_unique<TrainStep>(*model_, *optimizer_, guard_, *comm_, cfg_.grad_accum, zero_.get());
     exchange_ = std::make_unique<GradientExchange>(cfg_, *model_, *comm_);
     if (exchange_->is_active()) {
         step_->set_exchange(exchange_.get());
@@ -429,6 +439,7 @@ bool TrainingRun::checkpoint() {
     }
     state_.anomaly_guard = guard_.to_json();
     if (!writer_) {  // not rank 0: nothing to write, but a rollback needs this state here too
+        if (zero_) zero_->gather_moments(nullptr, nullptr);  // rank 0 writes every rank's range
         if (policy_ == AnomalyPolicy::Rollback) {
             auto snapshot = free_snapshot_buffer();
             take_snapshot(*snapshot, *model_, *optimizer_, state_, tokenizer_json_);
@@ -440,6 +451,7 @@ bool TrainingRun::checkpoint() {
     watchdog_->beat("checkpoint snapshot", state_.step);
     auto snapshot = free_snapshot_buffer();
     take_snapshot(*snapshot, *model_, *optimizer_, state_, tokenizer_json_);
+    if (zero_) zero_->gather_moments(&snapshot->exp_avg, &snapshot->exp_avg_sq);
     if (policy_ == AnomalyPolicy::Rollback) last_good_ = snapshot;
     writer_->submit(std::move(snapshot));
     stall_by_step_[state_.step] = seconds_since(begin);
@@ -617,11 +629,17 @@ TrainResult TrainingRun::run() {
     // The run's end must be on disk: a failed final write (a full disk that has since been
     // cleared, an injected fault) gets one more try.
     const std::string final_dir = (fs::path(checkpoints_) / ("step-" + std::to_string(state_.step))).string();
-    if (is_rank0() && state_.step > 0 && last_checkpoint_ != final_dir) {
+    bool is_retry = is_rank0() && state_.step > 0 && last_checkpoint_ != final_dir;
+    if (zero_) {  // checkpoint() gathers the moments from every rank: all of them retry
+        double flag = is_retry;
+        comm_->broadcast(Tensor(&flag, DType::F64, {1}), 0);
+        is_retry = flag != 0;
+    }
+    if (is_retry) {
         say("writing the final checkpoint again");
         checkpoint();
         collect_checkpoints(true);
-        if (last_checkpoint_ != final_dir)
+        if (is_rank0() && last_checkpoint_ != final_dir)
             throw Error("the final checkpoint (step ", state_.step, ") could not be written; the newest on disk is ",
                         last_checkpoint_.empty() ? "(none)" : last_checkpoint_);
     }

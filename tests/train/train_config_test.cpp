@@ -77,6 +77,15 @@ TEST(TrainConfig, SlowLinkKeysAreCheckedAndNamed) {
     EXPECT_NE(error_of({{"local_steps", 4}, {"anomaly_policy", "rollback"}}).find("local_steps=4 does not support"),
               std::string::npos);
     EXPECT_NE(error_of({{"local_step", 4}}).find("did you mean 'local_steps'"), std::string::npos);
+    EXPECT_NE(error_of({{"zero", 1}, {"compress", "int8"}}).find("'zero' is 1, which does not combine with compress=int8"),
+              std::string::npos);
+}
+
+TEST(TrainConfig, ZeroIsStageZeroOrOne) {
+    EXPECT_EQ(TrainConfig::from_json(nlohmann::json::object(), "x").zero, 0);
+    EXPECT_EQ(TrainConfig::from_json({{"zero", 1}}, "x").zero, 1);
+    EXPECT_NE(error_of({{"zero", 2}}).find("'zero' must be 0 or 1"), std::string::npos);
+    EXPECT_NE(error_of({{"zero", 2}}).find("got 2"), std::string::npos);
 }
 
 TEST(TrainConfig, OverridesParseJsonValuesAndFallBackToStrings) {

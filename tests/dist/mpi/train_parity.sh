@@ -7,15 +7,7 @@
 # usage: train_parity.sh MPIEXEC TANDEM
 set -euo pipefail
 mpiexec=$1 tandem=$2
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-corpus="/usr/share/games/fortunes/science /usr/share/games/fortunes/computers"
-for f in $corpus; do [ -f "$f" ] || { echo "FAIL: $f is missing: run scripts/setup (Debian package fortunes)"; exit 1; }; done
-
-"$tandem" tokenizer train --input $corpus --vocab-size 300 --special '<|endoftext|>' --out "$dir/tok.json" >/dev/null
-"$tandem" prepare --tokenizer "$dir/tok.json" --input $corpus --doc-separator % --val-fraction 0.05 \
-  --out "$dir/data" >/dev/null
+source "$(dirname "$0")/tiny_data.sh"  # $dir, $dir/data
 # The tiny preset (2 layers, width 64, 137k parameters with this 300-id vocabulary), seq_len 32.
 cat >"$dir/config.json" <<'EOF'
 {"model": {"preset": "tiny", "max_seq_len": 32}, "batch_size": 8, "seq_len": 32, "steps": 50,
