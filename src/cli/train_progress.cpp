@@ -27,7 +27,8 @@ train::TrainEvents train_progress_events(int64_t log_every) {
                               format_duration(r.seconds_left).c_str());
         // Data parallel: what this rank put on the links in the step.
         if (r.bytes_sent >= 1000000) n += std::snprintf(line + n, sizeof line - n, " | sent %.2f MB", double(r.bytes_sent) / 1e6);
-        else if (r.bytes_sent > 0) n += std::snprintf(line + n, sizeof line - n, " | sent %.1f kB", double(r.bytes_sent) / 1e3);
+        else if (r.bytes_sent >= 1000) n += std::snprintf(line + n, sizeof line - n, " | sent %.1f kB", double(r.bytes_sent) / 1e3);
+        else if (r.bytes_sent > 0) n += std::snprintf(line + n, sizeof line - n, " | sent %llu B", (unsigned long long)r.bytes_sent);
         if (r.val_loss) std::snprintf(line + n, sizeof line - n, " | val %.4f", *r.val_loss);
         if (live) {
             std::fprintf(stderr, "\r\033[K%s%s", line, r.val_loss ? "\n" : "");
