@@ -11,6 +11,7 @@
 #include "io/chat_data.h"
 #include "io/checkpoint_dir.h"
 #include "io/json_fields.h"
+#include "io/tokenizer_config.h"
 #include "io/tokenizer_files.h"
 #include "model/config.h"
 #include "train/sft_data.h"
@@ -148,8 +149,9 @@ SftResult run_sft(const SftOptions& options, const TrainEvents& events) {
     train.load_init = [init](const std::string&) { return std::move(*init); };
     train.make_data = [split, seed = cfg.seed, pad = renderer.pad_id(),
                        tokenizer_json = io::to_hf_tokenizer_json(init->tokenizer),
+                       tokenizer_config = io::to_tokenizer_config_json(init->tokenizer),
                        vocab = model_config.vocab_size](const RunDataShape& shape) {
-        return std::make_unique<SftRunData>(split, shape, seed, pad, tokenizer_json, vocab);
+        return std::make_unique<SftRunData>(split, shape, seed, pad, tokenizer_json, tokenizer_config, vocab);
     };
     result.train = run_training(train, events);
     return result;

@@ -75,12 +75,14 @@ SftSplit split_examples(std::vector<SftSequence> sequences, double val_fraction,
 }
 
 SftRunData::SftRunData(std::shared_ptr<const SftSplit> split, const RunDataShape& shape, uint64_t seed,
-                       int32_t pad_id, std::string tokenizer_json, int64_t vocab_size)
+                       int32_t pad_id, std::string tokenizer_json, std::string tokenizer_config_json,
+                       int64_t vocab_size)
     : split_(std::move(split)),
       shape_(shape),
       seed_(seed),
       pad_id_(pad_id),
       tokenizer_json_(std::move(tokenizer_json)),
+      tokenizer_config_json_(std::move(tokenizer_config_json)),
       vocab_size_(vocab_size) {
     if (split_->train.empty()) throw Error("fine-tuning data: no training examples");
     std::vector<uint32_t> in_order(split_->val.size());

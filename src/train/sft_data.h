@@ -50,8 +50,10 @@ SftSplit split_examples(std::vector<SftSequence> sequences, double val_fraction,
 // in batches of batch_size rows, the last one padded with rows that count for nothing.
 class SftRunData final : public RunData, public BatchSource {
 public:
+    // tokenizer_json and tokenizer_config_json go into the checkpoints (io/tokenizer_files.h,
+    // io/tokenizer_config.h): the fine-tuned model keeps its chat template and EOS.
     SftRunData(std::shared_ptr<const SftSplit> split, const RunDataShape& shape, uint64_t seed, int32_t pad_id,
-               std::string tokenizer_json, int64_t vocab_size);
+               std::string tokenizer_json, std::string tokenizer_config_json, int64_t vocab_size);
 
     BatchSource& batches() override { return *this; }
     void next(Batch& batch) override;
@@ -60,6 +62,7 @@ public:
     int64_t n_eval_batches() const override;
     void eval_batch(int64_t index, Batch& batch) override;
     const std::string& tokenizer_json() const override { return tokenizer_json_; }
+    std::string tokenizer_config_json() const override { return tokenizer_config_json_; }
     int64_t vocab_size() const override { return vocab_size_; }
 
     const PackedRows& rows_of_epoch(uint64_t epoch);
@@ -73,7 +76,7 @@ private:
     RunDataShape shape_;
     uint64_t seed_;
     int32_t pad_id_;
-    std::string tokenizer_json_;
+    std::string tokenizer_json_, tokenizer_config_json_;
     int64_t vocab_size_;
     DataCursor cursor_;
     std::map<uint64_t, PackedRows> epochs_;  // the cursor's epoch and the next (a batch may span both)

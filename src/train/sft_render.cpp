@@ -32,6 +32,9 @@ serve::Role to_serve_role(io::ChatRole role) {
 }  // namespace
 
 SftRenderer::SftRenderer(io::BpeModel model) : model_(std::move(model)), tokenizer_(model_) {
+    end_id_ = model_.eos_id;
+    for (const io::AddedToken& t : model_.added)
+        if (end_id_ < 0 && t.content == "<|endoftext|>") end_id_ = t.id;
     if (model_.chat_template.empty()) return;
     template_ = serve::ChatTemplate::recognise(model_.chat_template);
     end_of_turn_ = template_->stop_tokens();
@@ -43,13 +46,13 @@ std::string SftRenderer::describe() const {
     std::string text = "raw: ";
     if (model_.add_bos && model_.bos_id >= 0) text += "[BOS] ";
     text += "prompt completion";
-    if (model_.eos_id >= 0) text += " [EOS]";
+    if (end_id_ >= 0) text += " " + tokenizer_.decode(std::vector<int32_t>{end_id_});
     return text + " (the model has no chat template)";
 }
 
 int32_t SftRenderer::pad_id() const {
     if (model_.pad_id >= 0) return model_.pad_id;
-    return model_.eos_id >= 0 ? model_.eos_id : 0;
+    return end_id_ >= 0 ? end_id_ : 0;
 }
 
 void SftRenderer::append(SftSequence& out, std::string_view text, bool learned) const {
@@ -80,8 +83,8 @@ void SftRenderer::render_raw(const io::ChatExample& example, const std::string& 
     }
     append(out, example.turns[0].content, false);
     append(out, example.turns[1].content, true);
-    if (model_.eos_id >= 0) {  // learned: it is how the model learns to stop
-        out.tokens.push_back(model_.eos_id);
+    if (end_id_ >= 0) {  // learned: it is how the model learns to stop
+        out.tokens.push_back(end_id_);
         out.is_learned.push_back(out.tokens.size() > 1 ? 1 : 0);
     }
 }

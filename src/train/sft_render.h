@@ -1,7 +1,8 @@
 // A fine-tuning example as token ids and the mask of the ids that are learned: the model's chat
 // template renders the conversation (serve/chat_template.h), and only the assistant's content and
 // the token that ends its turn count. A model without a template gets {"prompt","completion"}
-// lines concatenated raw: [BOS] prompt completion [EOS].
+// lines concatenated raw: [BOS] prompt completion [EOS], where EOS is the tokenizer's, else its
+// <|endoftext|> (tandem's own tokenizers have no EOS but separate documents with it).
 #pragma once
 
 #include <cstdint>
@@ -51,6 +52,7 @@ private:
     io::BpeTokenizer tokenizer_;
     std::optional<serve::ChatTemplate> template_;
     std::vector<std::string> end_of_turn_;  // the template's stop token texts
+    int32_t end_id_ = -1;                   // raw: the id after a completion, -1: none
 };
 
 }  // namespace tandem::train

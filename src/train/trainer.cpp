@@ -196,6 +196,7 @@ private:
     std::unique_ptr<RunData> data_;         // the run's own data (options.make_data)
     std::optional<DataLoader> val_data_;
     std::string tokenizer_json_;
+    std::string tokenizer_config_json_;  // "": checkpoints have none
     nlohmann::json model_json_;
     std::unique_ptr<model::Model> model_;
     std::unique_ptr<AdamW> optimizer_;
@@ -243,6 +244,7 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
         data_ = options.make_data({.local_batch = local_batch_, .seq_len = cfg_.seq_len, .rank = comm_->rank(),
                                    .n_ranks = comm_->size()});
         tokenizer_json_ = data_->tokenizer_json();
+        tokenizer_config_json_ = data_->tokenizer_config_json();
     } else {
         tokenizer_json_ = io::read_file((fs::path(options.data_dir) / "tokenizer.json").string());
     }
@@ -317,6 +319,7 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
     if (policy_ == AnomalyPolicy::Rollback) {
         auto initial = free_snapshot_buffer();
         take_snapshot(*initial, *model_, *optimizer_, state_, tokenizer_json_);
+        initial->tokenizer_config_json = tokenizer_config_json_;
         last_good_ = initial;
     }
 
@@ -465,6 +468,7 @@ bool TrainingRun::checkpoint() {
         if (policy_ == AnomalyPolicy::Rollback) {
             auto snapshot = free_snapshot_buffer();
             take_snapshot(*snapshot, *model_, *optimizer_, state_, tokenizer_json_);
+            snapshot->tokenizer_config_json = tokenizer_config_json_;
             last_good_ = snapshot;
         }
         return true;
@@ -473,6 +477,7 @@ bool TrainingRun::checkpoint() {
     watchdog_->beat("checkpoint snapshot", state_.step);
     auto snapshot = free_snapshot_buffer();
     take_snapshot(*snapshot, *model_, *optimizer_, state_, tokenizer_json_);
+    snapshot->tokenizer_config_json = tokenizer_config_json_;
     if (policy_ == AnomalyPolicy::Rollback) last_good_ = snapshot;
     writer_->submit(std::move(snapshot));
     stall_by_step_[state_.step] = seconds_since(begin);

@@ -45,6 +45,8 @@ public:
     virtual int64_t n_eval_batches() const = 0;
     virtual void eval_batch(int64_t index, Batch& batch) = 0;
     virtual const std::string& tokenizer_json() const = 0;
+    // tokenizer_config.json for the checkpoints (a chat model's template and EOS); "": none.
+    virtual std::string tokenizer_config_json() const { return ""; }
     virtual int64_t vocab_size() const = 0;
 };
 

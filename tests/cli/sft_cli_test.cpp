@@ -83,6 +83,10 @@ TEST(SftCli, TheLossOnTheAssistantsTokensFalls) {
     EXPECT_TRUE(std::filesystem::exists(tmp.file("run/loss.svg")));
     EXPECT_TRUE(std::filesystem::exists(tmp.file("run/checkpoints/step-40/model.safetensors")));
     EXPECT_TRUE(std::filesystem::exists(tmp.file("run/sft.json")));
+    // The fine-tuned model keeps its chat template and end of turn.
+    const io::BpeModel tok = io::load_tokenizer_model(tmp.file("run/checkpoints/step-40"));
+    EXPECT_EQ(tok.chat_template, chatml_tokenizer().chat_template);
+    EXPECT_EQ(tok.eos_id, kImEnd);
 }
 
 TEST(SftCli, BadLinesAreRefusedOrSkippedWithTheirLineNumbers) {

@@ -78,6 +78,11 @@ TEST(SftRender, WithoutATemplatePromptAndCompletionAreConcatenatedRaw) {
     e.text("ab").text("cd", true).add(256, true);
     EXPECT_EQ(s.tokens, e.tokens);
     EXPECT_EQ(s.is_learned, e.learned);
+    EXPECT_EQ(r.describe(), "raw: prompt completion <|endoftext|> (the model has no chat template)");
+
+    // tandem's own tokenizers have no EOS: <|endoftext|>, their document separator, ends a reply.
+    m.eos_id = -1;
+    EXPECT_EQ(SftRenderer(m).render(pc, "c.jsonl:1").tokens, e.tokens);
 
     pc.is_prompt_completion = false;  // a messages line: needs a template
     const std::string m1 = error_message([&] { r.render(pc, "c.jsonl:9"); });
@@ -133,13 +138,13 @@ std::vector<Batch> take(SftRunData& d, int n) {
 
 TEST(SftRunData, ACursorResumesTheSameBatchesAcrossEpochs) {
     const auto split = numbered_split(40, 0);
-    SftRunData a(split, {.local_batch = 4, .seq_len = 12}, 5, 0, "{}", 300);
+    SftRunData a(split, {.local_batch = 4, .seq_len = 12}, 5, 0, "{}", "", 300);
     const std::vector<Batch> first = take(a, 3);
     const DataCursor at = a.cursor();
     const std::vector<Batch> rest = take(a, 20);  // past several epochs
     EXPECT_GT(a.cursor().epoch, at.epoch + 1);
 
-    SftRunData b(split, {.local_batch = 4, .seq_len = 12}, 5, 0, "{}", 300);
+    SftRunData b(split, {.local_batch = 4, .seq_len = 12}, 5, 0, "{}", "", 300);
     b.set_cursor(at);
     const std::vector<Batch> again = take(b, 20);
     for (size_t i = 0; i < rest.size(); ++i) {
@@ -157,9 +162,9 @@ TEST(SftRunData, ACursorResumesTheSameBatchesAcrossEpochs) {
 
 TEST(SftRunData, TwoRanksTakeTheRowsOfOneRanksBatch) {
     const auto split = numbered_split(40, 0);
-    SftRunData one(split, {.local_batch = 4, .seq_len = 12}, 5, 0, "{}", 300);
-    SftRunData r0(split, {.local_batch = 2, .seq_len = 12, .rank = 0, .n_ranks = 2}, 5, 0, "{}", 300);
-    SftRunData r1(split, {.local_batch = 2, .seq_len = 12, .rank = 1, .n_ranks = 2}, 5, 0, "{}", 300);
+    SftRunData one(split, {.local_batch = 4, .seq_len = 12}, 5, 0, "{}", "", 300);
+    SftRunData r0(split, {.local_batch = 2, .seq_len = 12, .rank = 0, .n_ranks = 2}, 5, 0, "{}", "", 300);
+    SftRunData r1(split, {.local_batch = 2, .seq_len = 12, .rank = 1, .n_ranks = 2}, 5, 0, "{}", "", 300);
     for (int step = 0; step < 12; ++step) {
         Batch whole, b0, b1;
         one.next(whole);
@@ -177,7 +182,7 @@ TEST(SftRunData, HeldOutBatchesArePaddedWithRowsThatCountForNothing) {
     // Held-out examples 4..8 have 7, 8, 9, 3 and 4 ids: packed in file order into rows of 9 ids,
     // [104 x7] [105 x8] [106 x9] [107 x3, 108 x4].
     const auto split = numbered_split(4, 5);
-    SftRunData d(split, {.local_batch = 3, .seq_len = 8}, 5, 0, "{}", 300);
+    SftRunData d(split, {.local_batch = 3, .seq_len = 8}, 5, 0, "{}", "", 300);
     ASSERT_EQ(d.val_rows().n_rows, 4);
     EXPECT_EQ(d.n_eval_batches(), 2);
     Batch last;
