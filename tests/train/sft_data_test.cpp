@@ -7,6 +7,8 @@
 #include <set>
 
 #include "common/error_message.h"
+#include "common/test_util.h"
+#include "io/atomic_file.h"
 #include "model/model.h"
 #include "train/sft_data.h"
 #include "train/sft_render.h"
@@ -53,6 +55,42 @@ TEST(SftRender, ChatMlTwoTurnsLearnOnlyTheAssistantsContentAndEndOfTurn) {
     EXPECT_EQ(s.is_learned, e.learned);
     EXPECT_EQ(s.n_learned(), 6);
     EXPECT_EQ(s.line, 1);
+}
+
+std::string read_template(const std::string& name) {
+    return io::read_file(testing::test_data_path("serve/chat_templates/" + name + ".jinja"));
+}
+
+TEST(SftRender, Llama3LearnsTheReplyAndItsEotId) {
+    io::BpeModel m = testing::byte_tokenizer();
+    const std::vector<std::string> specials = {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
+                                               "<|eot_id|>"};
+    for (size_t i = 0; i < specials.size(); ++i) m.added.push_back({specials[i], int32_t(257 + i), true});
+    m.tokens.resize(261);
+    m.chat_template = read_template("llama3");
+    const SftRenderer r(m);
+    const SftSequence s = r.render(chat({{io::ChatRole::User, "hi"}, {io::ChatRole::Assistant, "yo"}}), "c.jsonl:1");
+    Expected e;
+    e.add(257).add(258).text("user").add(259).text("\n\nhi").add(260);
+    e.add(258).text("assistant").add(259).text("\n\n");
+    e.text("yo", true).add(260, true);
+    EXPECT_EQ(s.tokens, e.tokens);
+    EXPECT_EQ(s.is_learned, e.learned);
+}
+
+TEST(SftRender, AConversationTheTemplateRewritesLaterIsABadLine) {
+    // Qwen3 drops the <think> block of an assistant turn once a later user turn follows.
+    io::BpeModel m = testing::chatml_tokenizer();
+    m.chat_template = read_template("qwen3");
+    const SftRenderer r(m);
+    const auto User = io::ChatRole::User, Assistant = io::ChatRole::Assistant;
+    const std::string msg = error_message([&] {
+        r.render(chat({{User, "a"}, {Assistant, "<think>r</think>b"}, {User, "c"}, {Assistant, "d"}}), "c.jsonl:4");
+    });
+    EXPECT_NE(msg.find("c.jsonl:4: the chat template (chatml (qwen3 reasoning)) renders message 1 differently"),
+              std::string::npos) << msg;
+    // The last turn keeps its reasoning: a conversation that ends there renders.
+    EXPECT_GT(r.render(chat({{User, "a"}, {Assistant, "<think>r</think>b"}}), "c.jsonl:5").n_learned(), 4);
 }
 
 TEST(SftRender, PromptCompletionIsAUserTurnAndAnAssistantTurn) {
