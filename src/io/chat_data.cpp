@@ -8,6 +8,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "core/checksum.h"
 #include "core/error.h"
 #include "io/document_reader.h"
 #include "io/json_fields.h"
@@ -95,6 +96,7 @@ ChatFile read_chat_jsonl(const std::string& path) {
     const std::string text(std::istreambuf_iterator<char>(in.get()), {});
     if (in.get().bad()) throw Error(path, ": read failed");
     ChatFile out;
+    out.checksum = xxh3_64(text.data(), text.size());
     for (size_t at = 0; at < text.size();) {
         size_t end = text.find('\n', at);
         if (end == std::string::npos) end = text.size();

@@ -37,6 +37,7 @@ struct ChatFile {
     std::vector<ChatExample> examples;
     std::vector<BadLine> bad_lines;  // in line order; the caller decides to skip or refuse them
     int64_t n_lines = 0;
+    uint64_t checksum = 0;  // xxHash3 of the file's bytes: a resumed run checks it read the same
 };
 
 // Parses line `line` of `file`: the example, or nullopt with `reason` set. Bad: a blank line,

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "core/checksum.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/chat_data.h"
@@ -69,13 +70,21 @@ void handle_bad_lines(const std::vector<io::BadLine>& bad, const SftOptions& opt
     }
 }
 
-// The held-out fraction: the one asked for, checked against the run's own (sft.json) when it
-// resumes; sft.json records it for a fresh run.
-double settle_val_fraction(const SftOptions& options) {
+// The held-out fraction: the one asked for, checked against the run's own record (sft.json) when
+// it resumes, with the data's checksum: other data or another split would make the resumed run
+// read other batches. sft.json records both for a fresh run.
+double settle_val_fraction(const SftOptions& options, uint64_t data_checksum) {
     const std::string path = (fs::path(options.run_dir) / "sft.json").string();
     std::optional<double> recorded;
-    if (options.resume != ResumeMode::Never && fs::exists(path))
-        recorded = io::parse_json_text(io::read_file(path), path).value("val_fraction", 0.05);
+    if (options.resume != ResumeMode::Never && fs::exists(path)) {
+        const nlohmann::json record = io::parse_json_text(io::read_file(path), path);
+        recorded = record.value("val_fraction", 0.05);
+        const std::string checksum = record.value("data_xxh3", "");
+        if (!checksum.empty() && checksum != hex64(data_checksum))
+            throw Error(options.data_path, ": changed since the run started (xxh3 ", hex64(data_checksum), ", ", path,
+                        " recorded ", checksum, "); resuming on other data would not continue the run: restore "
+                        "the file, or fine-tune from the run's checkpoint into another --out");
+    }
     const double value = options.val_fraction.value_or(recorded.value_or(0.05));
     if (!(value >= 0 && value < 1)) throw Error("--val-fraction ", value, " must lie in [0, 1)");
     if (recorded && *recorded != value)
@@ -87,6 +96,7 @@ double settle_val_fraction(const SftOptions& options) {
         fs::create_directories(options.run_dir);
         io::write_file_atomic(path, nlohmann::json{{"val_fraction", value},
                                                    {"data", options.data_path},
+                                                   {"data_xxh3", hex64(data_checksum)},
                                                    {"model", options.config.init}}.dump(2) + "\n");
     }
     return value;
@@ -97,7 +107,6 @@ double settle_val_fraction(const SftOptions& options) {
 SftResult run_sft(const SftOptions& options, const TrainEvents& events) {
     TrainConfig cfg = options.config;
     if (cfg.init.empty()) throw Error("sft: no model to fine-tune (pass --model, or set init=PATH)");
-    const double val_fraction = settle_val_fraction(options);
     if (!options.load_init) throw Error("sft: init=", cfg.init, ": this program cannot load models");
     cfg.validate();
     const auto say = [&](const std::string& text) {
@@ -108,6 +117,7 @@ SftResult run_sft(const SftOptions& options, const TrainEvents& events) {
     const model::ModelConfig model_config = init->weights->config();
     const SftRenderer renderer(init->tokenizer);
     const io::ChatFile file = io::read_chat_jsonl(options.data_path);
+    const double val_fraction = settle_val_fraction(options, file.checksum);
     std::vector<io::BadLine> bad = file.bad_lines;
     std::vector<SftSequence> sequences = render_examples(file, renderer, options, model_config.max_seq_len, bad);
     handle_bad_lines(bad, options, events);

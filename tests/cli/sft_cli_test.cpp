@@ -1,7 +1,7 @@
 // `tandem sft` as a user runs it: a tiny ChatML model fine-tuned a few steps learns (the loss on
 // the assistant's tokens falls, the held-out loss too), the run has what `train` runs have
-// (metrics, plot, checkpoints), bad lines are refused or skipped with their line numbers, and a
-// resumed run ends bitwise where a straight run ends.
+// (metrics, plot, checkpoints, the anomaly guard), bad lines are refused or skipped with their
+// line numbers, and a resumed run ends bitwise where a straight run ends.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -115,6 +115,21 @@ TEST(SftCli, BadLinesAreRefusedOrSkippedWithTheirLineNumbers) {
     EXPECT_NE(r.err.find("2 bad line(s) of chat.jsonl skipped"), std::string::npos) << r.err;
 }
 
+TEST(SftCli, TheAnomalyGuardRefusesANanStepAsInTrain) {
+    TempDir tmp;
+    const std::string model = write_chat_model(tmp);
+    tmp.write("chat.jsonl", copy_task(20));
+    const CliRun r = tandem(tmp, "sft --model " + shell_quoted(model) +
+                                     " --data chat.jsonl --out run --inject nan@2:loss steps=3 eval_every=0 " +
+                                     kSmallRun);
+    ASSERT_EQ(r.code, 0) << r.err;
+    bool is_refused = false;
+    for (const auto& record : train::read_metrics(tmp.file("run/metrics.jsonl")))
+        is_refused |= record.value("event", "") == "anomaly" && record.value("step", 0) == 2 &&
+                      record.value("action", "") == "skip";
+    EXPECT_TRUE(is_refused) << io::read_file(tmp.file("run/metrics.jsonl"));
+}
+
 TEST(SftCli, AResumedRunEndsBitwiseWhereAStraightRunEnds) {
     TempDir tmp;
     const std::string model = write_chat_model(tmp);
@@ -138,6 +153,15 @@ TEST(SftCli, AResumedRunEndsBitwiseWhereAStraightRunEnds) {
         // Evaluated at steps 4 and 8 (and 5 in the split run, where it stopped).
         if (a[i].contains("val_loss")) EXPECT_EQ(a[i]["val_loss"].get<double>(), b[i]["val_loss"].get<double>());
     }
+
+    // Resuming on another split or on changed data would not continue the run: refused.
+    r = tandem(tmp, "sft --out split --resume steps=10 --val-fraction 0.2");
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("--val-fraction 0.2 differs from the run's 0.05"), std::string::npos) << r.err;
+    tmp.write("chat.jsonl", copy_task(31));
+    r = tandem(tmp, "sft --out split --resume steps=10");
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("chat.jsonl: changed since the run started"), std::string::npos) << r.err;
 }
 
 }  // namespace
