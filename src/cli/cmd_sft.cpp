@@ -51,24 +51,29 @@ void run_sft_command(const SftArgs& a) {
     train::apply_overrides(config, a.overrides);
     if (!a.overrides.empty()) origin += " with the command line's KEY=VALUE";
     if (!a.device.empty()) config["device"] = a.device;
-    if (data.empty()) throw Error("--data is required (JSON Lines of {\"messages\": [...]} or {\"prompt\", \"completion\"})");
+    if (data.empty())
+        throw Error(
+            "--data is required (JSON Lines of {\"messages\": [...]} or {\"prompt\", "
+            "\"completion\"})");
 
     train::SftOptions options;
     options.config = train::TrainConfig::from_json(config, origin);
-    if (options.config.init.empty()) throw Error("--model is required (a Hugging Face directory, a .gguf file or a tandem run)");
+    if (options.config.init.empty())
+        throw Error("--model is required (a Hugging Face directory, a .gguf file or a tandem run)");
     options.data_path = data;
     options.run_dir = a.run_dir;
     options.resume = a.resume ? train::ResumeMode::Required : train::ResumeMode::Never;
     options.stop_after = a.stop_after;
     options.faults = a.faults;
-    for (const std::string& spec : train::FaultPlan::specs_from_environment()) options.faults.push_back(spec);
+    for (const std::string& spec : train::FaultPlan::specs_from_environment())
+        options.faults.push_back(spec);
     options.bad_lines = train::bad_line_policy_from_string(a.bad_lines);
     options.val_fraction = a.val_fraction;
     options.load_init = [](const std::string& path) {
         const auto source = infer::ModelSource::open(path);
-        return train::InitialWeights{
-            std::make_unique<model::Weights>(infer::load_weights(*source, backend::get_backend("cpu"), std::nullopt)),
-            source->tokenizer(), source->path()};
+        return train::InitialWeights{std::make_unique<model::Weights>(infer::load_weights(
+                                         *source, backend::get_backend("cpu"), std::nullopt)),
+                                     source->tokenizer(), source->path()};
     };
 
     train::TrainEvents events = train_progress_events(options.config.log_every);
@@ -76,8 +81,10 @@ void run_sft_command(const SftArgs& a) {
     end_train_progress();
     if (result.train.rank != 0) return;
     if (result.n_skipped > 0)
-        log_warn(result.n_skipped, " bad line(s) of ", data, " skipped (--bad-lines skip); see the warnings above");
-    log_info("fine-tuned ", result.train.final_step, " steps on ", result.n_train, " examples; newest checkpoint: ",
+        log_warn(result.n_skipped, " bad line(s) of ", data,
+                 " skipped (--bad-lines skip); see the warnings above");
+    log_info("fine-tuned ", result.train.final_step, " steps on ", result.n_train,
+             " examples; newest checkpoint: ",
              result.train.last_checkpoint.empty() ? "none" : result.train.last_checkpoint);
 }
 
@@ -85,24 +92,35 @@ void run_sft_command(const SftArgs& a) {
 
 void add_sft_command(CLI::App& app) {
     auto a = std::make_shared<SftArgs>();
-    CLI::App* cmd = app.add_subcommand("sft", "Fine-tune a model on conversations (loss on the assistant's tokens)");
-    cmd->add_option("--model", a->model, "the model to fine-tune: a Hugging Face directory, a .gguf file or a tandem run");
+    CLI::App* cmd = app.add_subcommand(
+        "sft", "Fine-tune a model on conversations (loss on the assistant's tokens)");
+    cmd->add_option(
+        "--model", a->model,
+        "the model to fine-tune: a Hugging Face directory, a .gguf file or a tandem run");
     cmd->add_option("--data", a->data,
-                    "JSON Lines: {\"messages\": [{\"role\", \"content\"}, ...]} or {\"prompt\", \"completion\"} per line");
-    cmd->add_option("--out", a->run_dir, "run directory (config, metrics, loss plot, checkpoints)")->required();
-    cmd->add_option("--config", a->config_path, "training configuration (JSON object, the keys of `tandem train`)");
+                    "JSON Lines: {\"messages\": [{\"role\", \"content\"}, ...]} or {\"prompt\", "
+                    "\"completion\"} per line");
+    cmd->add_option("--out", a->run_dir, "run directory (config, metrics, loss plot, checkpoints)")
+        ->required();
+    cmd->add_option("--config", a->config_path,
+                    "training configuration (JSON object, the keys of `tandem train`)");
     cmd->add_flag("--resume", a->resume, "continue from the newest valid checkpoint in --out");
     cmd->add_option("--bad-lines", a->bad_lines,
-                    "error: refuse data with bad lines, naming them (default); skip: report each, train without them")
+                    "error: refuse data with bad lines, naming them (default); skip: report each, "
+                    "train without them")
         ->check(CLI::IsMember({"error", "skip"}));
     between(cmd->add_option("--val-fraction", a->val_fraction,
-                            "examples held out for the evaluation loss (default 0.05; a resumed run keeps its own)"),
+                            "examples held out for the evaluation loss (default 0.05; a resumed "
+                            "run keeps its own)"),
             0, 0.99);
     cmd->add_option("--device", a->device, "cpu, cuda, reference or auto (overrides the config)");
-    cmd->add_option("--inject", a->faults, "inject a fault, KIND@STEP[:ARG], as `tandem train --inject`")
+    cmd->add_option("--inject", a->faults,
+                    "inject a fault, KIND@STEP[:ARG], as `tandem train --inject`")
         ->allow_extra_args(false);
-    positive(cmd->add_option("--stop-after", a->stop_after, "end cleanly after this step, with a checkpoint"));
-    cmd->add_option("overrides", a->overrides, "KEY=VALUE training settings (steps=200 lr=3e-5 seq_len=512 ...)");
+    positive(cmd->add_option("--stop-after", a->stop_after,
+                             "end cleanly after this step, with a checkpoint"));
+    cmd->add_option("overrides", a->overrides,
+                    "KEY=VALUE training settings (steps=200 lr=3e-5 seq_len=512 ...)");
     cmd->callback([a] { run_sft_command(*a); });
 }
 

@@ -17,18 +17,24 @@ namespace tandem::io {
 
 std::string_view chat_role_name(ChatRole role) {
     switch (role) {
-        case ChatRole::System: return "system";
-        case ChatRole::User: return "user";
-        case ChatRole::Assistant: return "assistant";
+        case ChatRole::System:
+            return "system";
+        case ChatRole::User:
+            return "user";
+        case ChatRole::Assistant:
+            return "assistant";
     }
     return "?";
 }
 
 namespace {
 
-bool is_blank(std::string_view line) { return line.find_first_not_of(" \t\r") == line.npos; }
+bool is_blank(std::string_view line) {
+    return line.find_first_not_of(" \t\r") == line.npos;
+}
 
-ChatRole parse_role(const nlohmann::json& value, const std::string& where, const std::string& field) {
+ChatRole parse_role(const nlohmann::json& value, const std::string& where,
+                    const std::string& field) {
     const std::string& name = expect_string(value, where, field);
     for (ChatRole role : {ChatRole::System, ChatRole::User, ChatRole::Assistant})
         if (name == chat_role_name(role)) return role;
@@ -43,7 +49,9 @@ ChatExample parse_object(const nlohmann::json& json, const std::string& where, i
     const nlohmann::json* prompt = find_field(json, "prompt");
     const nlohmann::json* completion = find_field(json, "completion");
     if (messages && (prompt || completion))
-        throw Error(where, ": has both \"messages\" and \"prompt\"/\"completion\"; a line is one or the other");
+        throw Error(
+            where,
+            ": has both \"messages\" and \"prompt\"/\"completion\"; a line is one or the other");
     if (messages) {
         const nlohmann::json& list = expect_array(*messages, where, "messages");
         for (size_t i = 0; i < list.size(); ++i) {
@@ -51,7 +59,8 @@ ChatExample parse_object(const nlohmann::json& json, const std::string& where, i
             const nlohmann::json& m = expect_object(list[i], where, field);
             const nlohmann::json* role = find_field(m, "role");
             const nlohmann::json* content = find_field(m, "content");
-            if (!role || !content) throw Error(where, ": ", field, " lacks \"", role ? "content" : "role", "\"");
+            if (!role || !content)
+                throw Error(where, ": ", field, " lacks \"", role ? "content" : "role", "\"");
             ChatTurn turn;
             turn.role = parse_role(*role, where, field + ".role");
             turn.content = expect_string(*content, where, field + ".content");
@@ -63,7 +72,8 @@ ChatExample parse_object(const nlohmann::json& json, const std::string& where, i
             throw Error(where, ": has \"", prompt ? "prompt" : "completion", "\" but no \"",
                         prompt ? "completion" : "prompt", "\"");
         example.turns.push_back({ChatRole::User, expect_string(*prompt, where, "prompt")});
-        example.turns.push_back({ChatRole::Assistant, expect_string(*completion, where, "completion")});
+        example.turns.push_back(
+            {ChatRole::Assistant, expect_string(*completion, where, "completion")});
         example.is_prompt_completion = true;
     } else {
         throw Error(where, ": has neither \"messages\" nor \"prompt\" and \"completion\"");
@@ -76,8 +86,8 @@ ChatExample parse_object(const nlohmann::json& json, const std::string& where, i
 
 }  // namespace
 
-std::optional<ChatExample> parse_chat_line(std::string_view text, const std::string& file, int64_t line,
-                                           std::string& reason) {
+std::optional<ChatExample> parse_chat_line(std::string_view text, const std::string& file,
+                                           int64_t line, std::string& reason) {
     const std::string where = file + ":" + std::to_string(line);
     if (is_blank(text)) {
         reason = where + ": empty line";

@@ -22,8 +22,8 @@ enum class BadLinePolicy {
 BadLinePolicy bad_line_policy_from_string(const std::string& text);  // "error", "skip"
 
 struct SftOptions {
-    TrainConfig config;      // config.init: the model to fine-tune (required)
-    std::string data_path;   // JSON Lines ("-": standard input)
+    TrainConfig config;     // config.init: the model to fine-tune (required)
+    std::string data_path;  // JSON Lines ("-": standard input)
     std::string run_dir;
     ResumeMode resume = ResumeMode::Never;
     int64_t stop_after = 0;  // > 0: end cleanly after this step, with a checkpoint
@@ -42,7 +42,7 @@ struct SftOptions {
 struct SftResult {
     TrainResult train;
     int64_t n_lines = 0, n_examples = 0, n_skipped = 0;  // of the data file
-    int64_t n_train = 0, n_val = 0;                        // examples in each split
+    int64_t n_train = 0, n_val = 0;                      // examples in each split
     int64_t n_learned = 0;  // learned targets in the training split (one epoch)
     std::string rendering;  // how examples were rendered (SftRenderer::describe)
 };

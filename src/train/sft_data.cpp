@@ -10,8 +10,8 @@
 
 namespace tandem::train {
 
-PackedRows pack_sequences(std::span<const SftSequence> sequences, std::span<const uint32_t> order, int64_t T,
-                          int32_t pad_id) {
+PackedRows pack_sequences(std::span<const SftSequence> sequences, std::span<const uint32_t> order,
+                          int64_t T, int32_t pad_id) {
     PackedRows rows;
     rows.T = T;
     std::vector<int32_t> slots;  // the row being filled: up to T + 1 ids
@@ -32,7 +32,8 @@ PackedRows pack_sequences(std::span<const SftSequence> sequences, std::span<cons
     };
     for (uint32_t i : order) {
         const SftSequence& s = sequences[i];
-        TANDEM_ASSERT(s.tokens.size() >= 2 && int64_t(s.tokens.size()) <= T + 1, s.tokens.size(), T);
+        TANDEM_ASSERT(s.tokens.size() >= 2 && int64_t(s.tokens.size()) <= T + 1, s.tokens.size(),
+                      T);
         if (int64_t(slots.size() + s.tokens.size()) > T + 1) flush();
         slots.insert(slots.end(), s.tokens.begin(), s.tokens.end());
         learned.insert(learned.end(), s.is_learned.begin(), s.is_learned.end());
@@ -48,7 +49,8 @@ namespace {
 std::vector<uint32_t> random_order(size_t n, const RngKey& key) {
     std::vector<std::pair<uint64_t, uint32_t>> keyed(n);
     for (size_t i = 0; i < n; ++i)
-        keyed[i] = {(uint64_t(random_u32(key, 2 * i)) << 32) | random_u32(key, 2 * i + 1), uint32_t(i)};
+        keyed[i] = {(uint64_t(random_u32(key, 2 * i)) << 32) | random_u32(key, 2 * i + 1),
+                    uint32_t(i)};
     std::sort(keyed.begin(), keyed.end());
     std::vector<uint32_t> order(n);
     for (size_t i = 0; i < n; ++i) order[i] = keyed[i].second;
@@ -70,13 +72,14 @@ SftSplit split_examples(std::vector<SftSequence> sequences, double val_fraction,
     std::vector<bool> is_val(n, false);
     for (size_t i = 0; i < n_val; ++i) is_val[order[i]] = true;
     SftSplit split;
-    for (size_t i = 0; i < n; ++i) (is_val[i] ? split.val : split.train).push_back(std::move(sequences[i]));
+    for (size_t i = 0; i < n; ++i)
+        (is_val[i] ? split.val : split.train).push_back(std::move(sequences[i]));
     return split;
 }
 
-SftRunData::SftRunData(std::shared_ptr<const SftSplit> split, const RunDataShape& shape, uint64_t seed,
-                       int32_t pad_id, std::string tokenizer_json, std::string tokenizer_config_json,
-                       int64_t vocab_size)
+SftRunData::SftRunData(std::shared_ptr<const SftSplit> split, const RunDataShape& shape,
+                       uint64_t seed, int32_t pad_id, std::string tokenizer_json,
+                       std::string tokenizer_config_json, int64_t vocab_size)
     : split_(std::move(split)),
       shape_(shape),
       seed_(seed),

@@ -31,8 +31,8 @@ struct PackedRows {
 
 // Packs sequences[order[0]], sequences[order[1]], ... into rows of T inputs (T + 1 ids each).
 // Every sequence must hold 2 to T + 1 ids (checked by the caller: its line is reported).
-PackedRows pack_sequences(std::span<const SftSequence> sequences, std::span<const uint32_t> order, int64_t T,
-                          int32_t pad_id);
+PackedRows pack_sequences(std::span<const SftSequence> sequences, std::span<const uint32_t> order,
+                          int64_t T, int32_t pad_id);
 
 // 0 .. n - 1 shuffled by (seed, epoch): the order of an epoch's examples.
 std::vector<uint32_t> epoch_order(size_t n, uint64_t seed, uint64_t epoch);
@@ -49,11 +49,12 @@ SftSplit split_examples(std::vector<SftSequence> sequences, double val_fraction,
 // local_batch rows of every global batch. Evaluation: the held-out split packed in file order,
 // in batches of batch_size rows, the last one padded with rows that count for nothing.
 class SftRunData final : public RunData, public BatchSource {
-public:
+   public:
     // tokenizer_json and tokenizer_config_json go into the checkpoints (io/tokenizer_files.h,
     // io/tokenizer_config.h): the fine-tuned model keeps its chat template and EOS.
-    SftRunData(std::shared_ptr<const SftSplit> split, const RunDataShape& shape, uint64_t seed, int32_t pad_id,
-               std::string tokenizer_json, std::string tokenizer_config_json, int64_t vocab_size);
+    SftRunData(std::shared_ptr<const SftSplit> split, const RunDataShape& shape, uint64_t seed,
+               int32_t pad_id, std::string tokenizer_json, std::string tokenizer_config_json,
+               int64_t vocab_size);
 
     BatchSource& batches() override { return *this; }
     void next(Batch& batch) override;
@@ -68,7 +69,7 @@ public:
     const PackedRows& rows_of_epoch(uint64_t epoch);
     const PackedRows& val_rows() const { return val_rows_; }
 
-private:
+   private:
     // Row `row` of `from` (or padding when from is null) into row b of `batch`.
     void copy_row(const PackedRows* from, int64_t row, Batch& batch, int64_t b) const;
 
@@ -79,7 +80,8 @@ private:
     std::string tokenizer_json_, tokenizer_config_json_;
     int64_t vocab_size_;
     DataCursor cursor_;
-    std::map<uint64_t, PackedRows> epochs_;  // the cursor's epoch and the next (a batch may span both)
+    std::map<uint64_t, PackedRows>
+        epochs_;  // the cursor's epoch and the next (a batch may span both)
     PackedRows val_rows_;
 };
 

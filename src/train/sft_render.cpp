@@ -22,9 +22,12 @@ namespace {
 
 serve::Role to_serve_role(io::ChatRole role) {
     switch (role) {
-        case io::ChatRole::System: return serve::Role::System;
-        case io::ChatRole::User: return serve::Role::User;
-        case io::ChatRole::Assistant: return serve::Role::Assistant;
+        case io::ChatRole::System:
+            return serve::Role::System;
+        case io::ChatRole::User:
+            return serve::Role::User;
+        case io::ChatRole::Assistant:
+            return serve::Role::Assistant;
     }
     return serve::Role::User;
 }
@@ -69,14 +72,19 @@ SftSequence SftRenderer::render(const io::ChatExample& example, const std::strin
         render_template(example, where, out);
     else
         render_raw(example, where, out);
-    if (out.n_learned() == 0) throw Error(where, ": renders to no assistant token to learn (an empty completion?)");
+    if (out.n_learned() == 0)
+        throw Error(where, ": renders to no assistant token to learn (an empty completion?)");
     return out;
 }
 
-void SftRenderer::render_raw(const io::ChatExample& example, const std::string& where, SftSequence& out) const {
+void SftRenderer::render_raw(const io::ChatExample& example, const std::string& where,
+                             SftSequence& out) const {
     if (!example.is_prompt_completion)
-        throw Error(where, ": a \"messages\" line needs the model's chat template, and this model has none "
-                    "(tokenizer_config.json chat_template); write {\"prompt\", \"completion\"} lines instead");
+        throw Error(
+            where,
+            ": a \"messages\" line needs the model's chat template, and this model has none "
+            "(tokenizer_config.json chat_template); write {\"prompt\", \"completion\"} lines "
+            "instead");
     if (model_.add_bos && model_.bos_id >= 0) {
         out.tokens.push_back(model_.bos_id);
         out.is_learned.push_back(0);
@@ -92,7 +100,8 @@ void SftRenderer::render_raw(const io::ChatExample& example, const std::string& 
 void SftRenderer::render_template(const io::ChatExample& example, const std::string& where,
                                   SftSequence& out) const {
     std::vector<serve::ChatMessage> messages;
-    for (const io::ChatTurn& t : example.turns) messages.push_back({to_serve_role(t.role), t.content});
+    for (const io::ChatTurn& t : example.turns)
+        messages.push_back({to_serve_role(t.role), t.content});
     const std::span<const serve::ChatMessage> all(messages);
     const std::string full = template_->render(all, false);
     size_t done = 0;  // bytes of `full` appended so far
@@ -102,8 +111,10 @@ void SftRenderer::render_template(const io::ChatExample& example, const std::str
         const std::string turn = template_->render(all.first(i + 1), false);
         if (!turn.starts_with(head) || !full.starts_with(turn) || head.size() < done)
             throw Error(where, ": the chat template (", template_->name(), ") renders message ", i,
-                        " differently once later turns follow (Qwen3 drops the <think> of earlier turns), so its "
-                        "tokens cannot be marked; split the conversation so that each line ends with that turn");
+                        " differently once later turns follow (Qwen3 drops the <think> of earlier "
+                        "turns), so its "
+                        "tokens cannot be marked; split the conversation so that each line ends "
+                        "with that turn");
         append(out, std::string_view(full).substr(done, head.size() - done), false);
         // The learned part ends with the last end-of-turn token in the assistant's text.
         const std::string_view reply = std::string_view(turn).substr(head.size());

@@ -26,7 +26,7 @@ struct SftSequence {
 };
 
 class SftRenderer {
-public:
+   public:
     // Throws Error when the tokenizer's chat template is not one tandem renders, or lacks its
     // end-of-turn token.
     explicit SftRenderer(io::BpeModel model);
@@ -42,9 +42,11 @@ public:
     const io::BpeTokenizer& tokenizer() const { return tokenizer_; }
     int32_t pad_id() const;  // fills the end of packed rows (never learned)
 
-private:
-    void render_template(const io::ChatExample& example, const std::string& where, SftSequence& out) const;
-    void render_raw(const io::ChatExample& example, const std::string& where, SftSequence& out) const;
+   private:
+    void render_template(const io::ChatExample& example, const std::string& where,
+                         SftSequence& out) const;
+    void render_raw(const io::ChatExample& example, const std::string& where,
+                    SftSequence& out) const;
     // Appends the ids of `text` with is_learned = `learned`.
     void append(SftSequence& out, std::string_view text, bool learned) const;
 

@@ -34,7 +34,8 @@ std::string write_chat_model(const TempDir& tmp) {
 // n conversations that answer "copy: WORD" with WORD, every third with a system turn, every
 // fourth as a prompt/completion line.
 std::string copy_task(int n) {
-    const char* words[] = {"cab", "bad", "dab", "ace", "bead", "cafe", "face", "deaf", "fade", "babe"};
+    const char* words[] = {"cab",  "bad",  "dab",  "ace",  "bead",
+                           "cafe", "face", "deaf", "fade", "babe"};
     std::string out;
     for (int i = 0; i < n; ++i) {
         const std::string w = std::string(words[i % 10]) + words[(i * 7 + 3) % 10];
@@ -44,8 +45,8 @@ std::string copy_task(int n) {
         }
         out += "{\"messages\": [";
         if (i % 3 == 0) out += "{\"role\": \"system\", \"content\": \"copy\"}, ";
-        out += "{\"role\": \"user\", \"content\": \"copy: " + w + "\"}, {\"role\": \"assistant\", \"content\": \"" + w +
-               "\"}]}\n";
+        out += "{\"role\": \"user\", \"content\": \"copy: " + w +
+               "\"}, {\"role\": \"assistant\", \"content\": \"" + w + "\"}]}\n";
     }
     return out;
 }
@@ -63,15 +64,19 @@ TEST(SftCli, TheLossOnTheAssistantsTokensFalls) {
     TempDir tmp;
     const std::string model = write_chat_model(tmp);
     tmp.write("chat.jsonl", copy_task(80));
-    const CliRun r = tandem(tmp, "sft --model " + shell_quoted(model) +
-                                     " --data chat.jsonl --out run steps=40 eval_every=20 " + kSmallRun);
+    const CliRun r =
+        tandem(tmp, "sft --model " + shell_quoted(model) +
+                        " --data chat.jsonl --out run steps=40 eval_every=20 " + kSmallRun);
     ASSERT_EQ(r.code, 0) << r.err;
-    EXPECT_NE(r.err.find("80 example(s) of 80 line(s); 76 for training"), std::string::npos) << r.err;
-    EXPECT_NE(r.err.find("4 held out; rendered as chat template chatml"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("80 example(s) of 80 line(s); 76 for training"), std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("4 held out; rendered as chat template chatml"), std::string::npos)
+        << r.err;
 
     const auto steps = step_records(tmp, "run");
     ASSERT_EQ(steps.size(), 40u);
-    const double first = steps.front()["loss"].get<double>(), last = steps.back()["loss"].get<double>();
+    const double first = steps.front()["loss"].get<double>(),
+                 last = steps.back()["loss"].get<double>();
     EXPECT_GT(first, 4.5) << "a random model: about ln(260) = 5.6 per token";
     EXPECT_LT(last, first - 2.5) << "the assistant's tokens are learned";
     std::vector<double> val;
@@ -93,14 +98,17 @@ TEST(SftCli, BadLinesAreRefusedOrSkippedWithTheirLineNumbers) {
     TempDir tmp;
     const std::string model = write_chat_model(tmp);
     std::string data = copy_task(12);
-    data.insert(data.find('\n', data.find('\n') + 1) + 1, "{\"messages\": [{\"role\": \"bot\", \"content\": \"x\"}]}\n");
+    data.insert(data.find('\n', data.find('\n') + 1) + 1,
+                "{\"messages\": [{\"role\": \"bot\", \"content\": \"x\"}]}\n");
     data += "{\"prompt\": \"copy: " + std::string(200, 'a') + "\", \"completion\": \"a\"}\n";
     tmp.write("chat.jsonl", data);  // line 3: unknown role; line 14: too long for seq_len 64
-    const std::string base = "sft --model " + shell_quoted(model) + " --data chat.jsonl steps=2 " + kSmallRun;
+    const std::string base =
+        "sft --model " + shell_quoted(model) + " --data chat.jsonl steps=2 " + kSmallRun;
 
     CliRun r = tandem(tmp, base + " --out refused");
     EXPECT_EQ(r.code, 1) << r.err;
-    EXPECT_NE(r.err.find("chat.jsonl: 2 bad line(s): chat.jsonl:3: messages[0].role is \"bot\""), std::string::npos)
+    EXPECT_NE(r.err.find("chat.jsonl: 2 bad line(s): chat.jsonl:3: messages[0].role is \"bot\""),
+              std::string::npos)
         << r.err;
     EXPECT_NE(r.err.find("chat.jsonl:14: 2"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("more than seq_len + 1 = 65"), std::string::npos) << r.err;
@@ -111,7 +119,8 @@ TEST(SftCli, BadLinesAreRefusedOrSkippedWithTheirLineNumbers) {
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_NE(r.err.find("chat.jsonl:3: messages[0].role is \"bot\""), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("chat.jsonl:14: "), std::string::npos) << r.err;
-    EXPECT_NE(r.err.find("12 example(s) of 14 line(s), 2 bad line(s) skipped"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("12 example(s) of 14 line(s), 2 bad line(s) skipped"), std::string::npos)
+        << r.err;
     EXPECT_NE(r.err.find("2 bad line(s) of chat.jsonl skipped"), std::string::npos) << r.err;
 }
 
@@ -119,9 +128,10 @@ TEST(SftCli, TheAnomalyGuardRefusesANanStepAsInTrain) {
     TempDir tmp;
     const std::string model = write_chat_model(tmp);
     tmp.write("chat.jsonl", copy_task(20));
-    const CliRun r = tandem(tmp, "sft --model " + shell_quoted(model) +
-                                     " --data chat.jsonl --out run --inject nan@2:loss steps=3 eval_every=0 " +
-                                     kSmallRun);
+    const CliRun r =
+        tandem(tmp, "sft --model " + shell_quoted(model) +
+                        " --data chat.jsonl --out run --inject nan@2:loss steps=3 eval_every=0 " +
+                        kSmallRun);
     ASSERT_EQ(r.code, 0) << r.err;
     bool is_refused = false;
     for (const auto& record : train::read_metrics(tmp.file("run/metrics.jsonl")))
@@ -135,7 +145,8 @@ TEST(SftCli, AResumedRunEndsBitwiseWhereAStraightRunEnds) {
     const std::string model = write_chat_model(tmp);
     tmp.write("chat.jsonl", copy_task(30));  // an epoch is a few steps: the resume crosses one
     const std::string base = "sft --model " + shell_quoted(model) +
-                             " --data chat.jsonl steps=8 eval_every=4 checkpoint_every=2 " + kSmallRun;
+                             " --data chat.jsonl steps=8 eval_every=4 checkpoint_every=2 " +
+                             kSmallRun;
     ASSERT_EQ(tandem(tmp, base + " --out straight").code, 0);
     CliRun r = tandem(tmp, base + " --out split --stop-after 5");
     ASSERT_EQ(r.code, 0) << r.err;
@@ -151,13 +162,15 @@ TEST(SftCli, AResumedRunEndsBitwiseWhereAStraightRunEnds) {
     for (size_t i = 0; i < a.size(); ++i) {
         EXPECT_EQ(a[i]["loss"].get<double>(), b[i]["loss"].get<double>()) << "step " << i + 1;
         // Evaluated at steps 4 and 8 (and 5 in the split run, where it stopped).
-        if (a[i].contains("val_loss")) EXPECT_EQ(a[i]["val_loss"].get<double>(), b[i]["val_loss"].get<double>());
+        if (a[i].contains("val_loss"))
+            EXPECT_EQ(a[i]["val_loss"].get<double>(), b[i]["val_loss"].get<double>());
     }
 
     // Resuming on another split or on changed data would not continue the run: refused.
     r = tandem(tmp, "sft --out split --resume steps=10 --val-fraction 0.2");
     EXPECT_EQ(r.code, 1);
-    EXPECT_NE(r.err.find("--val-fraction 0.2 differs from the run's 0.05"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("--val-fraction 0.2 differs from the run's 0.05"), std::string::npos)
+        << r.err;
     tmp.write("chat.jsonl", copy_task(31));
     r = tandem(tmp, "sft --out split --resume steps=10");
     EXPECT_EQ(r.code, 1);

@@ -11,11 +11,13 @@ namespace {
 
 TEST(ChatData, ReadsMessagesAndPromptCompletionLines) {
     testing::TempDir dir;
-    const std::string path = dir.write(
-        "chat.jsonl",
-        "{\"messages\": [{\"role\": \"system\", \"content\": \"be brief\"}, {\"role\": \"user\", \"content\": "
-        "\"hi\"}, {\"role\": \"assistant\", \"content\": \"yo\"}], \"id\": 7}\n"
-        "{\"prompt\": \"2+2=\", \"completion\": \"4\"}\n");
+    const std::string path =
+        dir.write("chat.jsonl", R"({"messages": [{"role": "system", "content": "be brief"}, )"
+                                R"({"role": "user", "content": "hi"}, )"
+                                R"({"role": "assistant", "content": "yo"}], "id": 7})"
+                                "\n"
+                                R"({"prompt": "2+2=", "completion": "4"})"
+                                "\n");
     const ChatFile f = read_chat_jsonl(path);
     EXPECT_EQ(f.n_lines, 2);
     EXPECT_TRUE(f.bad_lines.empty());
@@ -37,17 +39,17 @@ TEST(ChatData, EveryBadLineIsReportedWithItsNumberAndWhy) {
     testing::TempDir dir;
     const std::string path = dir.write(
         "bad.jsonl",
-        "{\"prompt\": \"a\", \"completion\": \"b\"}\n"                               // 1 good
-        "{\"prompt\": \"a\", \"completion\": \n"                                     // 2 truncated
-        "\n"                                                                         // 3 empty
-        "{\"prompt\": \"a\"}\n"                                                      // 4 missing field
-        "{\"messages\": [{\"role\": \"tool\", \"content\": \"x\"}]}\n"               // 5 unknown role
-        "{\"messages\": []}\n"                                                       // 6 no messages
-        "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}\n"               // 7 nothing to learn
-        "{\"messages\": [{\"role\": \"user\", \"content\": 5}]}\n"                   // 8 wrong type
-        "[1, 2]\n"                                                                   // 9 not an object
-        "{\"text\": \"x\"}\n"                                                        // 10 neither form
-        "{\"messages\": [{\"role\": \"assistant\", \"content\": \"x\"}]}\r\n");      // 11 good
+        "{\"prompt\": \"a\", \"completion\": \"b\"}\n"                  // 1 good
+        "{\"prompt\": \"a\", \"completion\": \n"                        // 2 truncated
+        "\n"                                                            // 3 empty
+        "{\"prompt\": \"a\"}\n"                                         // 4 missing field
+        "{\"messages\": [{\"role\": \"tool\", \"content\": \"x\"}]}\n"  // 5 unknown role
+        "{\"messages\": []}\n"                                          // 6 no messages
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}\n"  // 7 nothing to learn
+        "{\"messages\": [{\"role\": \"user\", \"content\": 5}]}\n"      // 8 wrong type
+        "[1, 2]\n"                                                      // 9 not an object
+        "{\"text\": \"x\"}\n"                                           // 10 neither form
+        "{\"messages\": [{\"role\": \"assistant\", \"content\": \"x\"}]}\r\n");  // 11 good
     const ChatFile f = read_chat_jsonl(path);
     EXPECT_EQ(f.n_lines, 11);
     ASSERT_EQ(f.examples.size(), 2u);

@@ -1,6 +1,8 @@
 // Fine-tuning data: the exact ids and learned-token mask of a ChatML conversation and of a raw
 // prompt/completion, the rows that packing makes, and the run data's batches: resumable from a
 // cursor, split across ranks like one rank's, evaluated on padded held-out batches.
+#include "train/sft_data.h"
+
 #include <gtest/gtest.h>
 
 #include <numeric>
@@ -10,7 +12,6 @@
 #include "common/test_util.h"
 #include "io/atomic_file.h"
 #include "model/model.h"
-#include "train/sft_data.h"
 #include "train/sft_render.h"
 #include "train/sft_test_util.h"
 
@@ -37,18 +38,26 @@ struct Expected {
     }
 };
 
-io::ChatExample chat(std::vector<io::ChatTurn> turns) { return {.line = 1, .turns = std::move(turns)}; }
+io::ChatExample chat(std::vector<io::ChatTurn> turns) {
+    return {.line = 1, .turns = std::move(turns)};
+}
 
 TEST(SftRender, ChatMlTwoTurnsLearnOnlyTheAssistantsContentAndEndOfTurn) {
     const SftRenderer r(testing::chatml_tokenizer());
     EXPECT_EQ(r.describe(), "chat template chatml");
     const auto User = io::ChatRole::User, Assistant = io::ChatRole::Assistant;
-    const SftSequence s =
-        r.render(chat({{User, "hi"}, {Assistant, "yo"}, {User, "ok"}, {Assistant, "go"}}), "c.jsonl:1");
+    const SftSequence s = r.render(
+        chat({{User, "hi"}, {Assistant, "yo"}, {User, "ok"}, {Assistant, "go"}}), "c.jsonl:1");
     Expected e;
     e.add(kImStart).text("user\nhi").add(kImEnd).text("\n").add(kImStart).text("assistant\n");
     e.text("yo", true).add(kImEnd, true);
-    e.text("\n").add(kImStart).text("user\nok").add(kImEnd).text("\n").add(kImStart).text("assistant\n");
+    e.text("\n")
+        .add(kImStart)
+        .text("user\nok")
+        .add(kImEnd)
+        .text("\n")
+        .add(kImStart)
+        .text("assistant\n");
     e.text("go", true).add(kImEnd, true);
     e.text("\n");  // after the end of turn: the model stops before it
     EXPECT_EQ(s.tokens, e.tokens);
@@ -63,13 +72,15 @@ std::string read_template(const std::string& name) {
 
 TEST(SftRender, Llama3LearnsTheReplyAndItsEotId) {
     io::BpeModel m = testing::byte_tokenizer();
-    const std::vector<std::string> specials = {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
-                                               "<|eot_id|>"};
-    for (size_t i = 0; i < specials.size(); ++i) m.added.push_back({specials[i], int32_t(257 + i), true});
+    const std::vector<std::string> specials = {"<|begin_of_text|>", "<|start_header_id|>",
+                                               "<|end_header_id|>", "<|eot_id|>"};
+    for (size_t i = 0; i < specials.size(); ++i)
+        m.added.push_back({specials[i], int32_t(257 + i), true});
     m.tokens.resize(261);
     m.chat_template = read_template("llama3");
     const SftRenderer r(m);
-    const SftSequence s = r.render(chat({{io::ChatRole::User, "hi"}, {io::ChatRole::Assistant, "yo"}}), "c.jsonl:1");
+    const SftSequence s =
+        r.render(chat({{io::ChatRole::User, "hi"}, {io::ChatRole::Assistant, "yo"}}), "c.jsonl:1");
     Expected e;
     e.add(257).add(258).text("user").add(259).text("\n\nhi").add(260);
     e.add(258).text("assistant").add(259).text("\n\n");
@@ -85,12 +96,18 @@ TEST(SftRender, AConversationTheTemplateRewritesLaterIsABadLine) {
     const SftRenderer r(m);
     const auto User = io::ChatRole::User, Assistant = io::ChatRole::Assistant;
     const std::string msg = error_message([&] {
-        r.render(chat({{User, "a"}, {Assistant, "<think>r</think>b"}, {User, "c"}, {Assistant, "d"}}), "c.jsonl:4");
+        r.render(
+            chat({{User, "a"}, {Assistant, "<think>r</think>b"}, {User, "c"}, {Assistant, "d"}}),
+            "c.jsonl:4");
     });
-    EXPECT_NE(msg.find("c.jsonl:4: the chat template (chatml (qwen3 reasoning)) renders message 1 differently"),
-              std::string::npos) << msg;
+    EXPECT_NE(msg.find("c.jsonl:4: the chat template (chatml (qwen3 reasoning)) renders message 1 "
+                       "differently"),
+              std::string::npos)
+        << msg;
     // The last turn keeps its reasoning: a conversation that ends there renders.
-    EXPECT_GT(r.render(chat({{User, "a"}, {Assistant, "<think>r</think>b"}}), "c.jsonl:5").n_learned(), 4);
+    EXPECT_GT(
+        r.render(chat({{User, "a"}, {Assistant, "<think>r</think>b"}}), "c.jsonl:5").n_learned(),
+        4);
 }
 
 TEST(SftRender, PromptCompletionIsAUserTurnAndAnAssistantTurn) {
@@ -116,7 +133,8 @@ TEST(SftRender, WithoutATemplatePromptAndCompletionAreConcatenatedRaw) {
     e.text("ab").text("cd", true).add(256, true);
     EXPECT_EQ(s.tokens, e.tokens);
     EXPECT_EQ(s.is_learned, e.learned);
-    EXPECT_EQ(r.describe(), "raw: prompt completion <|endoftext|> (the model has no chat template)");
+    EXPECT_EQ(r.describe(),
+              "raw: prompt completion <|endoftext|> (the model has no chat template)");
 
     // tandem's own tokenizers have no EOS: <|endoftext|>, their document separator, ends a reply.
     m.eos_id = -1;
@@ -124,7 +142,9 @@ TEST(SftRender, WithoutATemplatePromptAndCompletionAreConcatenatedRaw) {
 
     pc.is_prompt_completion = false;  // a messages line: needs a template
     const std::string m1 = error_message([&] { r.render(pc, "c.jsonl:9"); });
-    EXPECT_NE(m1.find("c.jsonl:9: a \"messages\" line needs the model's chat template"), std::string::npos) << m1;
+    EXPECT_NE(m1.find("c.jsonl:9: a \"messages\" line needs the model's chat template"),
+              std::string::npos)
+        << m1;
 }
 
 SftSequence seq(std::vector<int32_t> tokens, std::vector<uint8_t> learned, int64_t line = 0) {
@@ -133,14 +153,17 @@ SftSequence seq(std::vector<int32_t> tokens, std::vector<uint8_t> learned, int64
 
 TEST(SftPacking, ExamplesFillRowsInOrderAndNeverStraddleTwo) {
     // T = 6: rows hold 7 ids. 3 + 4 ids fill row 0; 5 ids start row 1; 2 ids follow them.
-    const std::vector<SftSequence> s = {seq({10, 11, 12}, {0, 1, 1}), seq({20, 21, 22, 23}, {0, 0, 1, 1}),
-                                        seq({30, 31, 32, 33, 34}, {0, 0, 0, 1, 1}), seq({40, 41}, {0, 1})};
+    const std::vector<SftSequence> s = {
+        seq({10, 11, 12}, {0, 1, 1}), seq({20, 21, 22, 23}, {0, 0, 1, 1}),
+        seq({30, 31, 32, 33, 34}, {0, 0, 0, 1, 1}), seq({40, 41}, {0, 1})};
     const std::vector<uint32_t> order = {0, 1, 2, 3};
     const PackedRows p = pack_sequences(s, order, 6, /*pad_id=*/0);
     ASSERT_EQ(p.n_rows, 2);
     EXPECT_EQ(p.n_examples, 4);
-    EXPECT_EQ(p.tokens, (std::vector<int32_t>{10, 11, 12, 20, 21, 22, /**/ 30, 31, 32, 33, 34, 40}));
-    EXPECT_EQ(p.targets, (std::vector<int32_t>{11, 12, 20, 21, 22, 23, /**/ 31, 32, 33, 34, 40, 41}));
+    EXPECT_EQ(p.tokens,
+              (std::vector<int32_t>{10, 11, 12, 20, 21, 22, /**/ 30, 31, 32, 33, 34, 40}));
+    EXPECT_EQ(p.targets,
+              (std::vector<int32_t>{11, 12, 20, 21, 22, 23, /**/ 31, 32, 33, 34, 40, 41}));
     // The target that starts an example (20, 40) is never learned; the row's end is learned
     // when it is an assistant token.
     EXPECT_EQ(p.loss_weights, (std::vector<float>{1, 1, 0, 0, 1, 1, /**/ 0, 0, 1, 1, 0, 1}));
@@ -150,9 +173,11 @@ TEST(SftPacking, ExamplesFillRowsInOrderAndNeverStraddleTwo) {
     const std::vector<uint32_t> reversed = {2, 0};
     const PackedRows q = pack_sequences(s, reversed, 6, /*pad_id=*/99);
     ASSERT_EQ(q.n_rows, 2);
-    EXPECT_EQ(q.tokens, (std::vector<int32_t>{30, 31, 32, 33, 34, 99, /**/ 10, 11, 12, 99, 99, 99}));
+    EXPECT_EQ(q.tokens,
+              (std::vector<int32_t>{30, 31, 32, 33, 34, 99, /**/ 10, 11, 12, 99, 99, 99}));
     EXPECT_EQ(q.targets, (std::vector<int32_t>{31, 32, 33, 34, kIgnoreIndex, kIgnoreIndex,
-                                               /**/ 11, 12, kIgnoreIndex, kIgnoreIndex, kIgnoreIndex, kIgnoreIndex}));
+                                               /**/ 11, 12, kIgnoreIndex, kIgnoreIndex,
+                                               kIgnoreIndex, kIgnoreIndex}));
     EXPECT_EQ(q.loss_weights, (std::vector<float>{0, 0, 1, 1, 0, 0, /**/ 1, 1, 0, 0, 0, 0}));
 }
 
@@ -163,7 +188,8 @@ std::shared_ptr<const SftSplit> numbered_split(size_t n_train, size_t n_val) {
         const size_t n = 3 + i % 7;
         std::vector<uint8_t> learned(n, 1);
         learned[0] = 0;
-        (i < n_train ? split->train : split->val).push_back(seq(std::vector<int32_t>(n, int32_t(100 + i)), learned));
+        (i < n_train ? split->train : split->val)
+            .push_back(seq(std::vector<int32_t>(n, int32_t(100 + i)), learned));
     }
     return split;
 }
@@ -201,8 +227,10 @@ TEST(SftRunData, ACursorResumesTheSameBatchesAcrossEpochs) {
 TEST(SftRunData, TwoRanksTakeTheRowsOfOneRanksBatch) {
     const auto split = numbered_split(40, 0);
     SftRunData one(split, {.local_batch = 4, .seq_len = 12}, 5, 0, "{}", "", 300);
-    SftRunData r0(split, {.local_batch = 2, .seq_len = 12, .rank = 0, .n_ranks = 2}, 5, 0, "{}", "", 300);
-    SftRunData r1(split, {.local_batch = 2, .seq_len = 12, .rank = 1, .n_ranks = 2}, 5, 0, "{}", "", 300);
+    SftRunData r0(split, {.local_batch = 2, .seq_len = 12, .rank = 0, .n_ranks = 2}, 5, 0, "{}", "",
+                  300);
+    SftRunData r1(split, {.local_batch = 2, .seq_len = 12, .rank = 1, .n_ranks = 2}, 5, 0, "{}", "",
+                  300);
     for (int step = 0; step < 12; ++step) {
         Batch whole, b0, b1;
         one.next(whole);
@@ -240,7 +268,8 @@ TEST(SftRunData, HeldOutBatchesArePaddedWithRowsThatCountForNothing) {
 TEST(SftSplit, HoldsOutAFixedDisjointShare) {
     std::vector<SftSequence> s;
     for (int i = 0; i < 100; ++i) s.push_back(seq({i, i}, {0, 1}, i + 1));
-    const SftSplit a = split_examples(s, 0.1, 3), b = split_examples(s, 0.1, 3), c = split_examples(s, 0.1, 4);
+    const SftSplit a = split_examples(s, 0.1, 3), b = split_examples(s, 0.1, 3),
+                   c = split_examples(s, 0.1, 4);
     ASSERT_EQ(a.val.size(), 10u);
     EXPECT_EQ(a.train.size(), 90u);
     std::set<int64_t> val, train;
@@ -252,7 +281,8 @@ TEST(SftSplit, HoldsOutAFixedDisjointShare) {
     for (const auto& x : c.val) val_c.insert(x.line);
     EXPECT_EQ(val, val_b);
     EXPECT_NE(val, val_c);
-    EXPECT_EQ(split_examples(s, 0.001, 3).val.size(), 1u) << "a fraction above 0 holds out at least one";
+    EXPECT_EQ(split_examples(s, 0.001, 3).val.size(), 1u)
+        << "a fraction above 0 holds out at least one";
     EXPECT_EQ(split_examples(s, 0, 3).val.size(), 0u);
 }
 

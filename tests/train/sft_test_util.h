@@ -18,7 +18,8 @@ inline io::BpeModel chatml_tokenizer() {
     m.eos_id = kImEnd;
     m.chat_template =
         "{% for m in messages %}{{'<|im_start|>' + m['role'] + '\\n' + m['content'] + "
-        "'<|im_end|>\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+        "'<|im_end|>\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' "
+        "}}"
         "{% endif %}";
     return m;
 }
