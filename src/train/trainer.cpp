@@ -318,8 +318,8 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
     }
     if (policy_ == AnomalyPolicy::Rollback) {
         auto initial = free_snapshot_buffer();
-        take_snapshot(*initial, *model_, *optimizer_, state_, tokenizer_json_);
         initial->tokenizer_config_json = tokenizer_config_json_;
+        take_snapshot(*initial, *model_, *optimizer_, state_, tokenizer_json_);
         last_good_ = initial;
     }
 
@@ -467,8 +467,8 @@ bool TrainingRun::checkpoint() {
     if (!writer_) {  // not rank 0: nothing to write, but a rollback needs this state here too
         if (policy_ == AnomalyPolicy::Rollback) {
             auto snapshot = free_snapshot_buffer();
-            take_snapshot(*snapshot, *model_, *optimizer_, state_, tokenizer_json_);
             snapshot->tokenizer_config_json = tokenizer_config_json_;
+            take_snapshot(*snapshot, *model_, *optimizer_, state_, tokenizer_json_);
             last_good_ = snapshot;
         }
         return true;
@@ -476,8 +476,8 @@ bool TrainingRun::checkpoint() {
     collect_checkpoints(true);  // at most one write in flight, and its buffer comes back
     watchdog_->beat("checkpoint snapshot", state_.step);
     auto snapshot = free_snapshot_buffer();
-    take_snapshot(*snapshot, *model_, *optimizer_, state_, tokenizer_json_);
     snapshot->tokenizer_config_json = tokenizer_config_json_;
+    take_snapshot(*snapshot, *model_, *optimizer_, state_, tokenizer_json_);
     if (policy_ == AnomalyPolicy::Rollback) last_good_ = snapshot;
     writer_->submit(std::move(snapshot));
     stall_by_step_[state_.step] = seconds_since(begin);
