@@ -170,7 +170,14 @@ SftResult run_sft(const SftOptions& options, const TrainEvents& events) {
     train.resume = options.resume;
     train.stop_after = options.stop_after;
     train.faults = options.faults;
-    train.load_init = [init](const std::string&) { return std::move(*init); };
+    // A resumed run takes its weights from its checkpoint: those loaded here served only for the
+    // tokenizer, and their memory goes before training (loaded again if no checkpoint is valid).
+    const std::string checkpoints = (fs::path(options.run_dir) / "checkpoints").string();
+    if (options.resume != ResumeMode::Never && !io::list_checkpoints(checkpoints).empty())
+        init->weights.reset();
+    train.load_init = [init, load = options.load_init](const std::string& path) {
+        return init->weights ? std::move(*init) : load(path);
+    };
     train.make_data = [split, seed = cfg.seed, pad = renderer.pad_id(),
                        tokenizer_json = io::to_hf_tokenizer_json(init->tokenizer),
                        tokenizer_config = io::to_tokenizer_config_json(init->tokenizer),
