@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
     tandem::cli::add_tokenizer_command(app);
     tandem::cli::add_prepare_command(app);
     tandem::cli::add_train_command(app);
+    tandem::cli::add_sft_command(app);
     tandem::cli::add_generate_command(app);
     tandem::cli::add_info_command(app);
     tandem::cli::add_export_command(app);
