@@ -64,7 +64,8 @@ std::unique_ptr<TestServer> start_test_server(const std::string& dir,
     return t;
 }
 
-RawReply raw_http(int port, const std::string& request, double timeout_s, int delay_ms) {
+RawReply raw_http(int port, const std::string& request, double timeout_s, int delay_ms,
+                  const std::string& stop_at) {
     using Clock = std::chrono::steady_clock;
     RawReply reply;
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -106,6 +107,7 @@ RawReply raw_http(int port, const std::string& request, double timeout_s, int de
         }
     }
     while (!closed && Clock::now() < deadline) {
+        if (!stop_at.empty() && received.find(stop_at) != std::string::npos) break;
         const int r = read_some(50);
         if (r < 0) closed = true;
     }
