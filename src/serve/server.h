@@ -38,8 +38,8 @@ struct ServerOptions {
     int64_t max_running = 64;         // sequences the engine decodes at once (--max-seqs)
     int64_t max_waiting = 64;         // sequences queued beyond those; more get 429
     int64_t max_choices = 16;         // n times the prompts of one request
-    double read_timeout_s = 30;       // a socket read that waits longer ends the connection
-    double write_timeout_s = 30;      // likewise for a write (a client that stops reading)
+    double read_timeout_s = 10;       // a socket read that waits longer ends the connection
+    double write_timeout_s = 10;      // likewise for a write (a client that stops reading)
     double keep_alive_timeout_s = 5;  // an idle kept-alive connection is closed after this
     int64_t n_threads = 0;            // connections served at once; 0: max_running + max_waiting + 8
     // Receives one line per request (no newline); default: stderr, prefixed "tandem serve: ".
