@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <atomic>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -223,6 +224,70 @@ TEST_F(ServerLimitsTest, ShutdownPastTheDrainTimeCutsStreamsCleanly) {
     EXPECT_EQ(last["choices"][0]["finish_reason"], "length");
     EXPECT_LT(events.size(), 240u);
     EXPECT_FALSE(httplib::Client("127.0.0.1", t->port).Get("/health"));
+}
+
+// Many clients at once, streamed and whole, some hanging up mid-stream: every answer that ran to
+// its end is the greedy reply of its prompt, and every page is back in the pool at the end.
+TEST_F(ServerLimitsTest, ConcurrentClientsGetTheirOwnRepliesAndThePoolEmpties) {
+    ServerOptions o;
+    o.max_running = 8;
+    o.max_waiting = 64;
+    auto t = start(o);
+    const int n_clients = 12, n_each = 6;
+    auto body_of = [](int k, bool stream) {
+        return json{{"prompt", "client " + std::to_string(k % 5)},
+                    {"max_tokens", 8 + k % 5},
+                    {"temperature", 0},
+                    {"stream", stream},
+                    {"logit_bias", kNoStopTokens}}
+            .dump();
+    };
+    // The reply each prompt should get, asked one at a time first.
+    std::vector<std::string> expected(5);
+    httplib::Client c("127.0.0.1", t->port);
+    for (int k = 0; k < 5; ++k)
+        expected[k] = json::parse(c.Post("/v1/completions", body_of(k, false), "application/json")
+                                      ->body)["choices"][0]["text"];
+    std::atomic<int> wrong{0}, done{0};
+    std::vector<std::thread> clients;
+    for (int i = 0; i < n_clients; ++i)
+        clients.emplace_back([&, i] {
+            for (int j = 0; j < n_each; ++j) {
+                const int k = i * n_each + j;
+                const bool stream = k % 2 == 0;
+                if (k % 7 == 3) {  // hang up after the first event
+                    raw_http(t->port, post_request("/v1/completions", body_of(k, true)), 10, 0,
+                             "data: ");
+                    continue;
+                }
+                httplib::Client client("127.0.0.1", t->port);
+                client.set_read_timeout(30, 0);
+                auto r = client.Post("/v1/completions", body_of(k, stream), "application/json");
+                std::string text;
+                if (r && r->status == 200 && !stream) {
+                    text = json::parse(r->body)["choices"][0]["text"];
+                } else if (r && r->status == 200) {
+                    for (const std::string& e : testing::sse_data(r->body))
+                        if (e != "[DONE]") text += json::parse(e)["choices"][0]["text"].get<std::string>();
+                }
+                if (!r || r->status != 200 || text != expected[k % 5]) ++wrong;
+                ++done;
+            }
+        });
+    for (std::thread& th : clients) th.join();
+    EXPECT_EQ(wrong, 0);
+    EXPECT_GT(done, n_clients * n_each / 2);
+    std::string metrics;
+    for (int i = 0; i < 200; ++i) {
+        metrics = c.Get("/metrics")->body;
+        if (gauge(metrics, "tandem_kv_pages_in_use") == 0 &&
+            gauge(metrics, "tandem_queue_depth") == 0)
+            break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(gauge(metrics, "tandem_kv_pages_in_use"), 0) << metrics;
+    EXPECT_EQ(gauge(metrics, "tandem_running_sequences"), 0) << metrics;
+    EXPECT_EQ(gauge(metrics, "tandem_queue_depth"), 0) << metrics;
 }
 
 }  // namespace
