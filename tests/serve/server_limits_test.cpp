@@ -196,6 +196,53 @@ TEST_F(ServerLimitsTest, DisconnectMidStreamFreesThePages) {
     EXPECT_LT(std::stod(metrics.substr(at + 31)), max_tokens) << metrics;
 }
 
+// Shutdown lets a running stream finish while new requests get 503, then closes the listener.
+TEST_F(ServerLimitsTest, ShutdownDrainsRunningStreamsAndRefusesNewRequests) {
+    auto t = start();
+    httplib::Client c("127.0.0.1", t->port);
+    std::thread stopper;
+    std::string received;
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v1/completions";
+    req.body = json{{"prompt", "Hi"},
+                    {"max_tokens", 120},
+                    {"temperature", 0},
+                    {"stream", true},
+                    {"stream_options", {{"include_usage", true}}},
+                    {"logit_bias", kNoStopTokens}}
+                   .dump();
+    req.set_header("Content-Type", "application/json");
+    req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+        if (received.empty()) {
+            stopper = std::thread([&] { t->server->shutdown(std::chrono::seconds(20)); });
+            httplib::Client other("127.0.0.1", t->port);
+            httplib::Result health = other.Get("/health");
+            for (int i = 0; i < 200 && health && health->status == 200; ++i) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                health = other.Get("/health");
+            }
+            EXPECT_TRUE(health && health->status == 503);
+            if (health) EXPECT_EQ(json::parse(health->body)["status"], "shutting down");
+            auto refused = other.Post("/v1/completions", R"({"prompt":"x","max_tokens":1})",
+                                      "application/json");
+            EXPECT_TRUE(refused && refused->status == 503);
+            if (refused) EXPECT_EQ(json::parse(refused->body)["error"]["code"], "shutting_down");
+        }
+        received.append(data, n);
+        return true;
+    };
+    httplib::Response res;
+    httplib::Error error;
+    ASSERT_TRUE(c.send(req, res, error)) << httplib::to_string(error);
+    stopper.join();
+    const auto events = testing::sse_data(received);
+    ASSERT_GE(events.size(), 3u);
+    EXPECT_EQ(events.back(), "[DONE]");
+    EXPECT_EQ(json::parse(events[events.size() - 2])["usage"]["completion_tokens"], 120);
+    EXPECT_FALSE(httplib::Client("127.0.0.1", t->port).Get("/health"));
+}
+
 // Past the drain time, what still runs is cancelled: the stream ends early but whole ([DONE]).
 TEST_F(ServerLimitsTest, ShutdownPastTheDrainTimeCutsStreamsCleanly) {
     auto t = start();
