@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <atomic>
 #include <memory>
+#include <string>
 #include <thread>
 
 #include "cli/commands.h"
@@ -55,8 +56,11 @@ void run_serve(ServeArgs a) {
     const sigset_t stop_signals = block_stop_signals();
     serve::Server server(a.server);
     const int port = server.start();
-    // Exactly this line: tests and scripts read the port from it.
-    std::fprintf(stderr, "tandem serve: listening on http://%s:%d\n", a.server.host.c_str(), port);
+    // Exactly this line: tests and scripts read the port from it. IPv6 hosts go in brackets.
+    const std::string host = a.server.host.find(':') == std::string::npos
+                                 ? a.server.host
+                                 : "[" + a.server.host + "]";
+    std::fprintf(stderr, "tandem serve: listening on http://%s:%d\n", host.c_str(), port);
     std::fflush(stderr);
 
     // A signal while the model loads ends the process at once: nothing is running yet.

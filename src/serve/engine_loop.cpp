@@ -32,7 +32,9 @@ EngineLoop::EngineLoop(infer::Engine& engine, ServerMetrics& metrics, int64_t ma
     thread_ = std::thread([this] { run(); });
 }
 
-EngineLoop::~EngineLoop() { stop(); }
+EngineLoop::~EngineLoop() {
+    stop();
+}
 
 std::shared_ptr<RequestStream> EngineLoop::submit(infer::Request request) {
     auto stream = std::make_shared<RequestStream>();
@@ -57,7 +59,9 @@ std::shared_ptr<RequestStream> EngineLoop::submit(infer::Request request) {
     return stream;
 }
 
-void EngineLoop::cancel(const RequestStream& stream) { engine_.cancel(stream.id()); }
+void EngineLoop::cancel(const RequestStream& stream) {
+    engine_.cancel(stream.id());
+}
 
 void EngineLoop::cancel_all() {
     std::lock_guard lock(mutex_);

@@ -16,9 +16,12 @@ FinishReason api_finish(infer::FinishReason reason) {
 
 }  // namespace
 
-GenerationJob::GenerationJob(const CompletionRequest& request, ServedModel& model,
-                             EngineLoop& loop, ResponseMeta meta, uint64_t seed)
-    : model_(model), loop_(loop), meta_(std::move(meta)), options_(request.options),
+GenerationJob::GenerationJob(const CompletionRequest& request, ServedModel& model, EngineLoop& loop,
+                             ResponseMeta meta, uint64_t seed)
+    : model_(model),
+      loop_(loop),
+      meta_(std::move(meta)),
+      options_(request.options),
       is_chat_(false) {
     std::vector<std::vector<int32_t>> prompts;
     for (const Prompt& p : request.prompts)
@@ -28,7 +31,10 @@ GenerationJob::GenerationJob(const CompletionRequest& request, ServedModel& mode
 
 GenerationJob::GenerationJob(const ChatRequest& request, ServedModel& model, EngineLoop& loop,
                              ResponseMeta meta, uint64_t seed)
-    : model_(model), loop_(loop), meta_(std::move(meta)), options_(request.options),
+    : model_(model),
+      loop_(loop),
+      meta_(std::move(meta)),
+      options_(request.options),
       is_chat_(true) {
     if (!model.chat_template())
         throw invalid_request("messages", "The model '", model.name(),
@@ -40,18 +46,19 @@ GenerationJob::GenerationJob(const ChatRequest& request, ServedModel& model, Eng
     submit(std::move(prompts), model.chat_stop_ids(), "messages", seed);
 }
 
-GenerationJob::~GenerationJob() { cancel(); }
+GenerationJob::~GenerationJob() {
+    cancel();
+}
 
-void GenerationJob::submit(std::vector<std::vector<int32_t>> prompts,
-                           std::vector<int32_t> stop_ids, const std::string& prompt_param,
-                           uint64_t seed) {
+void GenerationJob::submit(std::vector<std::vector<int32_t>> prompts, std::vector<int32_t> stop_ids,
+                           const std::string& prompt_param, uint64_t seed) {
     // Every prompt is checked before any is queued: a bad one refuses the request whole.
     std::vector<int64_t> max_tokens;
     for (const auto& p : prompts) {
-        max_tokens.push_back(fit_to_context(int64_t(p.size()), options_, model_.n_ctx(),
-                                            prompts.size() > 1 ? prompt_param + "[" +
-                                                                     std::to_string(max_tokens.size()) + "]"
-                                                               : prompt_param));
+        max_tokens.push_back(fit_to_context(
+            int64_t(p.size()), options_, model_.n_ctx(),
+            prompts.size() > 1 ? prompt_param + "[" + std::to_string(max_tokens.size()) + "]"
+                               : prompt_param));
         n_prompt_tokens_ += int64_t(p.size());
     }
     choices_.resize(prompts.size() * size_t(options_.n));
@@ -114,8 +121,10 @@ std::string GenerationJob::run_whole() {
     std::vector<Choice> choices;
     for (size_t i = 0; i < choices_.size(); ++i) {
         ChoiceState& c = choices_[i];
-        Choice out{.index = int64_t(i), .text = std::move(c.text),
-                   .finish_reason = c.finish.value_or(FinishReason::Length), .logprobs = {}};
+        Choice out{.index = int64_t(i),
+                   .text = std::move(c.text),
+                   .finish_reason = c.finish.value_or(FinishReason::Length),
+                   .logprobs = {}};
         if (options_.sampling.logprobs) out.logprobs = std::move(c.logprobs);
         choices.push_back(std::move(out));
     }
@@ -149,8 +158,11 @@ bool GenerationJob::next_events(std::string& out) {
         const size_t index = current_ * size_t(options_.n) + size_t(e.sequence);
         ChoiceState& c = choices_[index];
         n_generated_ += int64_t(e.tokens.size());
-        ChoiceDelta d{.index = int64_t(index), .text = e.text, .finish_reason = {},
-                      .logprobs = {}, .with_role = is_chat_ && !c.sent_role};
+        ChoiceDelta d{.index = int64_t(index),
+                      .text = e.text,
+                      .finish_reason = {},
+                      .logprobs = {},
+                      .with_role = is_chat_ && !c.sent_role};
         if (e.finish != infer::FinishReason::None) d.finish_reason = api_finish(e.finish);
         if (options_.sampling.logprobs && !e.tokens.empty()) d.logprobs = logprobs_of(e);
         // A step whose text is held back (a possible stop string) says nothing yet.

@@ -39,8 +39,8 @@ int64_t kv_pages(const ServedModelOptions& o, const model::ModelConfig& c, int64
     const auto fit = static_cast<int64_t>(budget / page_mb);
     const int64_t want = o.max_seqs * per_seq;
     if (o.kv_memory_mb > 0 && fit < per_seq)
-        throw Error("--kv-memory ", o.kv_memory_mb, " MB cannot hold one sequence of --ctx ",
-                    n_ctx, " (", per_seq * page_mb, " MB): raise --kv-memory or lower --ctx");
+        throw Error("--kv-memory ", o.kv_memory_mb, " MB cannot hold one sequence of --ctx ", n_ctx,
+                    " (", per_seq * page_mb, " MB): raise --kv-memory or lower --ctx");
     return std::max(per_seq, std::min(want, fit));
 }
 
@@ -86,11 +86,10 @@ std::unique_ptr<ServedModel> ServedModel::load(const ServedModelOptions& o) {
     const int64_t step_rows =
         o.max_tokens_per_step > 0 ? o.max_tokens_per_step : o.prefill_chunk + o.max_seqs;
     m->step_model_ = std::make_unique<infer::PagedForward>(
-        *m->loaded_.weights,
-        infer::PagedForwardOptions{
-            .max_tokens_per_step = step_rows,
-            .pages = {.n_pages = m->n_kv_pages_, .page_size = o.kv_page_size},
-            .kv_dtype = o.kv_dtype});
+        *m->loaded_.weights, infer::PagedForwardOptions{
+                                 .max_tokens_per_step = step_rows,
+                                 .pages = {.n_pages = m->n_kv_pages_, .page_size = o.kv_page_size},
+                                 .kv_dtype = o.kv_dtype});
     m->engine_ = std::make_unique<infer::Engine>(
         *m->step_model_, tok,
         infer::EngineOptions{.max_seqs = o.max_seqs, .prefill_chunk = o.prefill_chunk});
@@ -109,8 +108,8 @@ std::vector<int32_t> ServedModel::encode_chat(std::span<const ChatMessage> messa
 
 std::string ServedModel::describe() const {
     return Error::concat(name_, " (", infer::format_name(loaded_.source->format()), " ",
-                         loaded_.source->path(), ", ", config().n_layers, " layers, context ", n_ctx_,
-                         ", ", n_kv_pages_, " KV pages, chat template ",
+                         loaded_.source->path(), ", ", config().n_layers, " layers, context ",
+                         n_ctx_, ", ", n_kv_pages_, " KV pages, chat template ",
                          chat_template_ ? chat_template_->name() : std::string("none"), ")");
 }
 

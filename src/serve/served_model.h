@@ -21,16 +21,16 @@
 namespace tandem::serve {
 
 struct ServedModelOptions {
-    std::string path;              // --model: what infer::ModelSource::open takes
-    std::string device = "cpu";    // a backend name
-    std::optional<DType> quant;    // --quant
-    std::string name;              // --served-model-name; "": the last part of path
-    int64_t n_ctx = 0;             // --ctx; 0: the model's, at most kDefaultMaxCtx
-    int64_t max_seqs = 64;         // --max-seqs: sequences decoded at once
-    int64_t prefill_chunk = 256;   // prompt tokens of one sequence per step
+    std::string path;                 // --model: what infer::ModelSource::open takes
+    std::string device = "cpu";       // a backend name
+    std::optional<DType> quant;       // --quant
+    std::string name;                 // --served-model-name; "": the last part of path
+    int64_t n_ctx = 0;                // --ctx; 0: the model's, at most kDefaultMaxCtx
+    int64_t max_seqs = 64;            // --max-seqs: sequences decoded at once
+    int64_t prefill_chunk = 256;      // prompt tokens of one sequence per step
     int64_t max_tokens_per_step = 0;  // 0: prefill_chunk + max_seqs (one chunk beside decodes)
-    int64_t kv_pages = 0;          // 0: from kv_memory_mb, else max_seqs full contexts
-    double kv_memory_mb = 0;       // 0: max_seqs full contexts, at most kDefaultKvMemoryMb
+    int64_t kv_pages = 0;             // 0: from kv_memory_mb, else max_seqs full contexts
+    double kv_memory_mb = 0;          // 0: max_seqs full contexts, at most kDefaultKvMemoryMb
     int64_t kv_page_size = 16;
     DType kv_dtype = DType::F32;
     std::string chat_template_path;  // a Jinja file that overrides the model's chat template
@@ -64,7 +64,9 @@ class ServedModel {
 
     // nullptr when neither the model's files nor --chat-template give one: /v1/chat/completions
     // then answers 400 saying so.
-    const ChatTemplate* chat_template() const { return chat_template_ ? &*chat_template_ : nullptr; }
+    const ChatTemplate* chat_template() const {
+        return chat_template_ ? &*chat_template_ : nullptr;
+    }
     // The template's end-of-turn tokens and the tokenizer's EOS.
     const std::vector<int32_t>& chat_stop_ids() const { return chat_stop_ids_; }
     // The chat prompt's tokens: the template rendered and encoded with its special tokens.

@@ -66,8 +66,8 @@ void answer(Response& res, F&& handler) {
 // The metrics label of a path: the routes by name, everything else as one series, so that a
 // scan of random paths cannot grow the registry without bound.
 std::string_view endpoint_label(const std::string& path) {
-    for (std::string_view known : {"/v1/models", "/v1/completions", "/v1/chat/completions",
-                                   "/health", "/metrics", "/"})
+    for (std::string_view known :
+         {"/v1/models", "/v1/completions", "/v1/chat/completions", "/health", "/metrics", "/"})
         if (path == known) return known;
     return "other";
 }
@@ -144,12 +144,10 @@ void Server::install_routes() {
             res.set_content(models_json(std::span(&info, 1)), "application/json");
         });
     });
-    http.Post("/v1/completions", [this](const Request& req, Response& res) {
-        handle_generation(req, res, false);
-    });
-    http.Post("/v1/chat/completions", [this](const Request& req, Response& res) {
-        handle_generation(req, res, true);
-    });
+    http.Post("/v1/completions",
+              [this](const Request& req, Response& res) { handle_generation(req, res, false); });
+    http.Post("/v1/chat/completions",
+              [this](const Request& req, Response& res) { handle_generation(req, res, true); });
     http.Get("/metrics", [this](const Request&, Response& res) {
         res.set_content(metrics_.render(), "text/plain; version=0.0.4; charset=utf-8");
     });
@@ -161,27 +159,26 @@ void Server::install_routes() {
     // httplib's own refusals come with an empty body: give them the error object.
     http.set_error_handler(httplib::Server::HandlerWithResponse(
         [this](const Request& req, Response& res) -> HandlerResponse {
-        if (!res.body.empty() || res.content_provider_) return HandlerResponse::Unhandled;
-        switch (res.status) {
-            case 404:
-                write_error(res, unknown_url(req.method, req.path));
-                break;
-            case 413:
-                write_error(res, body_too_large(content_length(req),
-                                                options_.max_body_bytes));
-                break;
-            case 400:
-                write_error(res, ApiError(400, "invalid_request_error", "", "bad_request",
-                                          "Malformed HTTP request, or its body did not arrive "
-                                          "within the server's read timeout"));
-                break;
-            default:
-                write_error(res, ApiError(res.status, "invalid_request_error", "", "",
-                                          Error::concat("HTTP ", res.status, " for ", req.method,
-                                                        " ", req.path)));
-        }
-        return HandlerResponse::Handled;
-    }));
+            if (!res.body.empty() || res.content_provider_) return HandlerResponse::Unhandled;
+            switch (res.status) {
+                case 404:
+                    write_error(res, unknown_url(req.method, req.path));
+                    break;
+                case 413:
+                    write_error(res, body_too_large(content_length(req), options_.max_body_bytes));
+                    break;
+                case 400:
+                    write_error(res, ApiError(400, "invalid_request_error", "", "bad_request",
+                                              "Malformed HTTP request, or its body did not arrive "
+                                              "within the server's read timeout"));
+                    break;
+                default:
+                    write_error(res, ApiError(res.status, "invalid_request_error", "", "",
+                                              Error::concat("HTTP ", res.status, " for ",
+                                                            req.method, " ", req.path)));
+            }
+            return HandlerResponse::Handled;
+        }));
     http.set_exception_handler([](const Request&, Response& res, std::exception_ptr ep) {
         try {
             std::rethrow_exception(ep);
@@ -283,10 +280,10 @@ void Server::handle_generation(const Request& req, Response& res, bool is_chat) 
 void Server::log_request(const Request& req, const Response& res) {
     metrics_.count_request(endpoint_label(req.path), res.status);
     char line[160];
-    const double ms = t_record.has_start
-                          ? std::chrono::duration<double, std::milli>(Clock::now() - t_record.start)
-                                .count()
-                          : 0.0;
+    const double ms =
+        t_record.has_start
+            ? std::chrono::duration<double, std::milli>(Clock::now() - t_record.start).count()
+            : 0.0;
     const GenerationJob* job = t_record.job.get();
     std::snprintf(line, sizeof line, " %d prompt_tokens=%lld generated_tokens=%lld %.1f ms",
                   res.status, (long long)(job ? job->n_prompt_tokens() : 0),
@@ -317,9 +314,8 @@ int Server::start() {
 }
 
 void Server::attach(ServedModel& model) {
-    loop_ = std::make_unique<EngineLoop>(model.engine(), metrics_,
-                                         options_.max_running + options_.max_waiting,
-                                         model.n_kv_pages());
+    loop_ = std::make_unique<EngineLoop>(
+        model.engine(), metrics_, options_.max_running + options_.max_waiting, model.n_kv_pages());
     created_ = std::time(nullptr);
     model_.store(&model);
 }

@@ -31,17 +31,17 @@ class ServedModel;
 class EngineLoop;
 
 struct ServerOptions {
-    std::string host = "127.0.0.1";   // loopback unless told otherwise
-    int port = 8080;                  // 0: a free port, which port() then gives
-    std::string api_key;              // "": none; else every route but /health needs it
+    std::string host = "127.0.0.1";         // loopback unless told otherwise
+    int port = 8080;                        // 0: a free port, which port() then gives
+    std::string api_key;                    // "": none; else every route but /health needs it
     size_t max_body_bytes = kMaxBodyBytes;  // larger bodies get 413 (at most kMaxBodyBytes)
-    int64_t max_running = 64;         // sequences the engine decodes at once (--max-seqs)
-    int64_t max_waiting = 64;         // sequences queued beyond those; more get 429
-    int64_t max_choices = 16;         // n times the prompts of one request
-    double read_timeout_s = 10;       // a socket read that waits longer ends the connection
-    double write_timeout_s = 10;      // likewise for a write (a client that stops reading)
-    double keep_alive_timeout_s = 5;  // an idle kept-alive connection is closed after this
-    int64_t n_threads = 0;            // connections served at once; 0: max_running + max_waiting + 8
+    int64_t max_running = 64;               // sequences the engine decodes at once (--max-seqs)
+    int64_t max_waiting = 64;               // sequences queued beyond those; more get 429
+    int64_t max_choices = 16;               // n times the prompts of one request
+    double read_timeout_s = 10;             // a socket read that waits longer ends the connection
+    double write_timeout_s = 10;            // likewise for a write (a client that stops reading)
+    double keep_alive_timeout_s = 5;        // an idle kept-alive connection is closed after this
+    int64_t n_threads = 0;  // connections served at once; 0: max_running + max_waiting + 8
     // Receives one line per request (no newline); default: stderr, prefixed "tandem serve: ".
     std::function<void(const std::string&)> log;
 };
@@ -86,7 +86,7 @@ class Server {
     std::atomic<ServedModel*> model_{nullptr};
     std::unique_ptr<EngineLoop> loop_;
     std::atomic<bool> draining_{false};
-    int64_t created_ = 0;  // when the model was attached: /v1/models' "created"
+    int64_t created_ = 0;              // when the model was attached: /v1/models' "created"
     std::atomic<uint64_t> serial_{0};  // response ids and default seeds
     uint64_t seed_base_ = 0;           // differs per server run: unseeded requests differ too
 

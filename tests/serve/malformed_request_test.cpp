@@ -79,14 +79,14 @@ std::vector<Case> cases() {
         {"stop a number", kChat, chat_with(R"("stop":5)"), 400, "stop"},
         {"logit_bias key not a number", kChat, chat_with(R"("logit_bias":{"abc":1})"), 400,
          "logit_bias"},
-        {"logit_bias id past the vocabulary", kChat, chat_with(R"("logit_bias":{"999999":1})"),
-         400, "logit_bias"},
+        {"logit_bias id past the vocabulary", kChat, chat_with(R"("logit_bias":{"999999":1})"), 400,
+         "logit_bias"},
         {"logit_bias value 1000", kChat, chat_with(R"("logit_bias":{"65":1000})"), 400,
          "logit_bias"},
         {"top_logprobs 50", kChat, chat_with(R"("logprobs":true,"top_logprobs":50)"), 400,
          "top_logprobs"},
-        {"tools", kChat,
-         chat_with(R"("tools":[{"type":"function","function":{"name":"f"}}])"), 400, "tools"},
+        {"tools", kChat, chat_with(R"("tools":[{"type":"function","function":{"name":"f"}}])"), 400,
+         "tools"},
         {"model a number", kChat, chat_with(R"("model":123)"), 400, "model"},
         {"prompt past the context", kChat,
          R"({"messages":[{"role":"user","content":")" + std::string(400, 'x') + R"("}]})", 400,
@@ -100,8 +100,7 @@ std::vector<Case> cases() {
         {"best_of 3", kCompletions, R"({"prompt":"a","best_of":3})", 400, "best_of"},
         {"completion prompt + max_tokens past the context", kCompletions,
          R"({"prompt":"abc","max_tokens":1000})", 400, "max_tokens"},
-        {"completion logprobs 9", kCompletions, R"({"prompt":"a","logprobs":9})", 400,
-         "logprobs"},
+        {"completion logprobs 9", kCompletions, R"({"prompt":"a","logprobs":9})", 400, "logprobs"},
     };
 }
 
@@ -163,8 +162,9 @@ TEST_F(MalformedRequestTest, EachBadBodyGetsItsErrorNamingTheCulprit) {
 
 TEST_F(MalformedRequestTest, UnknownFieldsAreIgnoredAsOpenAiDoes) {
     httplib::Client c("127.0.0.1", server_->port);
-    auto r = c.Post(kChat, chat_with(R"("max_tokens":2,"user":"u1","metadata":{"a":"b"},"x_y":[1])"),
-                    "application/json");
+    auto r =
+        c.Post(kChat, chat_with(R"("max_tokens":2,"user":"u1","metadata":{"a":"b"},"x_y":[1])"),
+               "application/json");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200) << r->body;
 }

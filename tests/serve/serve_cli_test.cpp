@@ -117,25 +117,14 @@ TEST(ServeCli, SigtermLetsTheRunningStreamFinishAndExitsZero) {
                        {"temperature", 0},
                        {"stream", true},
                        {"logit_bias", {{"256", -100}, {"257", -100}, {"258", -100}}}};
-    std::string received;
     bool signalled = false;
-    httplib::Request req;
-    req.method = "POST";
-    req.path = "/v1/completions";
-    req.body = body.dump();
-    req.set_header("Content-Type", "application/json");
-    req.set_header("Authorization", "Bearer sekrit");
-    req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
-        received.append(data, n);
-        if (!signalled) {
+    const std::string received = testing::post_streamed(
+        port, "/v1/completions", body.dump(),
+        [&](const std::string&) {
+            if (!signalled) p.signal(SIGTERM);
             signalled = true;
-            p.signal(SIGTERM);
-        }
-        return true;
-    };
-    httplib::Response res;
-    httplib::Error error;
-    ASSERT_TRUE(c.send(req, res, error)) << httplib::to_string(error);
+        },
+        "sekrit");
     EXPECT_TRUE(signalled);
     const auto events = testing::sse_data(received);
     ASSERT_FALSE(events.empty());

@@ -62,6 +62,25 @@ class ServerLimitsTest : public ::testing::Test {
         return std::stod(metrics.substr(at + name.size() + 2));
     }
 
+    // /metrics once the engine is idle (the gauges follow each step: wait up to 2 s), with the
+    // pool, the running sequences and the queue checked empty.
+    static std::string idle_metrics(int port) {
+        httplib::Client c("127.0.0.1", port);
+        std::string metrics;
+        for (int i = 0; i < 200; ++i) {
+            metrics = c.Get("/metrics")->body;
+            if (gauge(metrics, "tandem_kv_pages_in_use") == 0 &&
+                gauge(metrics, "tandem_running_sequences") == 0 &&
+                gauge(metrics, "tandem_queue_depth") == 0)
+                break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        EXPECT_EQ(gauge(metrics, "tandem_kv_pages_in_use"), 0) << metrics;
+        EXPECT_EQ(gauge(metrics, "tandem_running_sequences"), 0) << metrics;
+        EXPECT_EQ(gauge(metrics, "tandem_queue_depth"), 0) << metrics;
+        return metrics;
+    }
+
     static testing::TempDir* dir_;
 };
 testing::TempDir* ServerLimitsTest::dir_ = nullptr;
@@ -81,11 +100,11 @@ TEST_F(ServerLimitsTest, KeyIsNeededEverywhereButHealth) {
                            Route{"GET", "/no/such/path"}}) {
         for (const char* header : {"", "Authorization: Bearer wrong\r\n",
                                    "Authorization: s3cret\r\n", "Authorization: Bearer \r\n"}) {
-            const std::string request =
-                std::string(r.method) == "GET"
-                    ? std::string("GET ") + r.path + " HTTP/1.1\r\nHost: x\r\n" + header +
-                          "Connection: close\r\n\r\n"
-                    : post_request(r.path, chat, header);
+            const std::string request = std::string(r.method) == "GET"
+                                            ? std::string("GET ") + r.path +
+                                                  " HTTP/1.1\r\nHost: x\r\n" + header +
+                                                  "Connection: close\r\n\r\n"
+                                            : post_request(r.path, chat, header);
             const testing::RawReply reply = raw_http(t->port, request);
             EXPECT_EQ(reply.status, 401) << r.method << " " << r.path << " with '" << header << "'";
             EXPECT_EQ(error_of(reply.body)["code"], "invalid_api_key") << r.path;
@@ -128,9 +147,9 @@ TEST_F(ServerLimitsTest, BodyOverTheLimitIs413AndTheServerGoesOn) {
     EXPECT_EQ(e["code"], "request_too_large");
     EXPECT_NE(e["message"].get<std::string>().find("2000"), std::string::npos) << e;
     httplib::Client c("127.0.0.1", t->port);
-    EXPECT_EQ(c.Post("/v1/completions", R"({"prompt":"a","max_tokens":1})", "application/json")
-                  ->status,
-              200);
+    EXPECT_EQ(
+        c.Post("/v1/completions", R"({"prompt":"a","max_tokens":1})", "application/json")->status,
+        200);
 }
 
 // One sequence may run and none wait: a second request while the first streams gets 429.
@@ -139,34 +158,25 @@ TEST_F(ServerLimitsTest, FullQueueIs429WithRetryAfter) {
     o.max_running = 1;
     o.max_waiting = 0;
     auto t = start(o);
-    httplib::Client c("127.0.0.1", t->port);
     bool checked = false;
-    httplib::Request req;
-    req.method = "POST";
-    req.path = "/v1/completions";
-    req.body = long_stream_body(240);
-    req.set_header("Content-Type", "application/json");
-    req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {
-        if (checked) return true;
-        checked = true;
-        httplib::Client other("127.0.0.1", t->port);
-        auto r = other.Post("/v1/completions", R"({"prompt":"x","max_tokens":1})",
-                            "application/json");
-        EXPECT_TRUE(r);
-        if (!r) return true;
-        EXPECT_EQ(r->status, 429);
-        EXPECT_EQ(r->get_header_value("Retry-After"), "1");
-        EXPECT_EQ(error_of(r->body)["code"], "queue_full");
-        return true;
-    };
-    httplib::Response res;
-    httplib::Error error;
-    ASSERT_TRUE(c.send(req, res, error)) << httplib::to_string(error);
+    testing::post_streamed(
+        t->port, "/v1/completions", long_stream_body(240), [&](const std::string&) {
+            if (checked) return;
+            checked = true;
+            httplib::Client other("127.0.0.1", t->port);
+            auto r = other.Post("/v1/completions", R"({"prompt":"x","max_tokens":1})",
+                                "application/json");
+            ASSERT_TRUE(r);
+            EXPECT_EQ(r->status, 429);
+            EXPECT_EQ(r->get_header_value("Retry-After"), "1");
+            EXPECT_EQ(error_of(r->body)["code"], "queue_full");
+        });
     EXPECT_TRUE(checked);
     // The slot is free again.
-    EXPECT_EQ(c.Post("/v1/completions", R"({"prompt":"x","max_tokens":1})", "application/json")
-                  ->status,
-              200);
+    httplib::Client c("127.0.0.1", t->port);
+    EXPECT_EQ(
+        c.Post("/v1/completions", R"({"prompt":"x","max_tokens":1})", "application/json")->status,
+        200);
 }
 
 // A client that goes away mid-stream cancels its sequence: its pages return to the pool.
@@ -174,21 +184,10 @@ TEST_F(ServerLimitsTest, DisconnectMidStreamFreesThePages) {
     auto t = start();
     const int max_tokens = 240;
     // Read until the first event, then close the socket.
-    testing::RawReply reply =
-        raw_http(t->port, post_request("/v1/completions", long_stream_body(max_tokens)), 10, 0,
-                 "data: ");
+    testing::RawReply reply = raw_http(
+        t->port, post_request("/v1/completions", long_stream_body(max_tokens)), 10, 0, "data: ");
     ASSERT_EQ(reply.status, 200) << reply.head;
-    httplib::Client c("127.0.0.1", t->port);
-    std::string metrics;
-    for (int i = 0; i < 200; ++i) {
-        metrics = c.Get("/metrics")->body;
-        if (gauge(metrics, "tandem_kv_pages_in_use") == 0 &&
-            gauge(metrics, "tandem_running_sequences") == 0)
-            break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    EXPECT_EQ(gauge(metrics, "tandem_kv_pages_in_use"), 0) << metrics;
-    EXPECT_EQ(gauge(metrics, "tandem_running_sequences"), 0) << metrics;
+    const std::string metrics = idle_metrics(t->port);
     EXPECT_GT(gauge(metrics, "tandem_kv_pages_total"), 0) << metrics;
     // Cancelled, not run to the end: fewer tokens than asked were generated.
     const size_t at = metrics.find("\ntandem_generated_tokens_total ");
@@ -199,22 +198,16 @@ TEST_F(ServerLimitsTest, DisconnectMidStreamFreesThePages) {
 // Shutdown lets a running stream finish while new requests get 503, then closes the listener.
 TEST_F(ServerLimitsTest, ShutdownDrainsRunningStreamsAndRefusesNewRequests) {
     auto t = start();
-    httplib::Client c("127.0.0.1", t->port);
     std::thread stopper;
-    std::string received;
-    httplib::Request req;
-    req.method = "POST";
-    req.path = "/v1/completions";
-    req.body = json{{"prompt", "Hi"},
-                    {"max_tokens", 120},
-                    {"temperature", 0},
-                    {"stream", true},
-                    {"stream_options", {{"include_usage", true}}},
-                    {"logit_bias", kNoStopTokens}}
-                   .dump();
-    req.set_header("Content-Type", "application/json");
-    req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
-        if (received.empty()) {
+    const json body = {{"prompt", "Hi"},
+                       {"max_tokens", 120},
+                       {"temperature", 0},
+                       {"stream", true},
+                       {"stream_options", {{"include_usage", true}}},
+                       {"logit_bias", kNoStopTokens}};
+    const std::string received = testing::post_streamed(
+        t->port, "/v1/completions", body.dump(), [&](const std::string& before) {
+            if (!before.empty()) return;
             stopper = std::thread([&] { t->server->shutdown(std::chrono::seconds(20)); });
             httplib::Client other("127.0.0.1", t->port);
             httplib::Result health = other.Get("/health");
@@ -222,19 +215,13 @@ TEST_F(ServerLimitsTest, ShutdownDrainsRunningStreamsAndRefusesNewRequests) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(5));
                 health = other.Get("/health");
             }
-            EXPECT_TRUE(health && health->status == 503);
-            if (health) EXPECT_EQ(json::parse(health->body)["status"], "shutting down");
+            ASSERT_TRUE(health && health->status == 503);
+            EXPECT_EQ(json::parse(health->body)["status"], "shutting down");
             auto refused = other.Post("/v1/completions", R"({"prompt":"x","max_tokens":1})",
                                       "application/json");
-            EXPECT_TRUE(refused && refused->status == 503);
-            if (refused) EXPECT_EQ(json::parse(refused->body)["error"]["code"], "shutting_down");
-        }
-        received.append(data, n);
-        return true;
-    };
-    httplib::Response res;
-    httplib::Error error;
-    ASSERT_TRUE(c.send(req, res, error)) << httplib::to_string(error);
+            ASSERT_TRUE(refused && refused->status == 503);
+            EXPECT_EQ(json::parse(refused->body)["error"]["code"], "shutting_down");
+        });
     stopper.join();
     const auto events = testing::sse_data(received);
     ASSERT_GE(events.size(), 3u);
@@ -246,23 +233,12 @@ TEST_F(ServerLimitsTest, ShutdownDrainsRunningStreamsAndRefusesNewRequests) {
 // Past the drain time, what still runs is cancelled: the stream ends early but whole ([DONE]).
 TEST_F(ServerLimitsTest, ShutdownPastTheDrainTimeCutsStreamsCleanly) {
     auto t = start();
-    httplib::Client c("127.0.0.1", t->port);
     std::thread stopper;
-    std::string received;
-    httplib::Request req;
-    req.method = "POST";
-    req.path = "/v1/completions";
-    req.body = long_stream_body(240);
-    req.set_header("Content-Type", "application/json");
-    req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
-        if (received.empty())
-            stopper = std::thread([&] { t->server->shutdown(std::chrono::milliseconds(0)); });
-        received.append(data, n);
-        return true;
-    };
-    httplib::Response res;
-    httplib::Error error;
-    ASSERT_TRUE(c.send(req, res, error)) << httplib::to_string(error);
+    const std::string received = testing::post_streamed(
+        t->port, "/v1/completions", long_stream_body(240), [&](const std::string& before) {
+            if (before.empty())
+                stopper = std::thread([&] { t->server->shutdown(std::chrono::milliseconds(0)); });
+        });
     stopper.join();
     const auto events = testing::sse_data(received);
     ASSERT_GE(events.size(), 2u);
@@ -315,7 +291,8 @@ TEST_F(ServerLimitsTest, ConcurrentClientsGetTheirOwnRepliesAndThePoolEmpties) {
                     text = json::parse(r->body)["choices"][0]["text"];
                 } else if (r && r->status == 200) {
                     for (const std::string& e : testing::sse_data(r->body))
-                        if (e != "[DONE]") text += json::parse(e)["choices"][0]["text"].get<std::string>();
+                        if (e != "[DONE]")
+                            text += json::parse(e)["choices"][0]["text"].get<std::string>();
                 }
                 if (!r || r->status != 200 || text != expected[k % 5]) ++wrong;
                 ++done;
@@ -324,17 +301,7 @@ TEST_F(ServerLimitsTest, ConcurrentClientsGetTheirOwnRepliesAndThePoolEmpties) {
     for (std::thread& th : clients) th.join();
     EXPECT_EQ(wrong, 0);
     EXPECT_GT(done, n_clients * n_each / 2);
-    std::string metrics;
-    for (int i = 0; i < 200; ++i) {
-        metrics = c.Get("/metrics")->body;
-        if (gauge(metrics, "tandem_kv_pages_in_use") == 0 &&
-            gauge(metrics, "tandem_queue_depth") == 0)
-            break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    EXPECT_EQ(gauge(metrics, "tandem_kv_pages_in_use"), 0) << metrics;
-    EXPECT_EQ(gauge(metrics, "tandem_running_sequences"), 0) << metrics;
-    EXPECT_EQ(gauge(metrics, "tandem_queue_depth"), 0) << metrics;
+    idle_metrics(t->port);
 }
 
 }  // namespace

@@ -81,26 +81,27 @@ TEST_F(ServerTest, HealthModelsChatPageAndMetricsAnswer) {
 
     // A request is counted once its answer is written: the /health above may still be going.
     auto metrics = client().Get("/metrics");
-    for (int i = 0; i < 100 && metrics &&
-                    metrics->body.find("endpoint=\"/health\"") == std::string::npos;
+    for (int i = 0;
+         i < 100 && metrics && metrics->body.find("endpoint=\"/health\"") == std::string::npos;
          ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
         metrics = client().Get("/metrics");
     }
     ASSERT_TRUE(metrics);
     EXPECT_EQ(metrics->status, 200);
-    for (const char* series : {"tandem_kv_pages_in_use", "tandem_kv_pages_total",
-                               "tandem_queue_depth", "tandem_running_sequences",
-                               "tandem_time_to_first_token_seconds_bucket",
-                               "tandem_time_per_output_token_seconds_bucket",
-                               "tandem_requests_total{endpoint=\"/health\",status=\"200\"}"})
+    for (const char* series :
+         {"tandem_kv_pages_in_use", "tandem_kv_pages_total", "tandem_queue_depth",
+          "tandem_running_sequences", "tandem_time_to_first_token_seconds_bucket",
+          "tandem_time_per_output_token_seconds_bucket",
+          "tandem_requests_total{endpoint=\"/health\",status=\"200\"}"})
         EXPECT_NE(metrics->body.find(series), std::string::npos) << series;
 }
 
 TEST_F(ServerTest, ChatCompletionCountsTokensAsTheTokenizerDoes) {
     const json body = {{"model", "tiny"},
-                       {"messages", {{{"role", "system"}, {"content", "Be brief."}},
-                                     {{"role", "user"}, {"content", "Hello there"}}}},
+                       {"messages",
+                        {{{"role", "system"}, {"content", "Be brief."}},
+                         {{"role", "user"}, {"content", "Hello there"}}}},
                        {"max_tokens", 12},
                        {"temperature", 0}};
     const json r = post_json("/v1/chat/completions", body);
@@ -216,10 +217,8 @@ TEST_F(ServerTest, SeveralChoicesWholeAndStreamed) {
 
 // A stop string taken from the middle of the greedy reply cuts it right before its first place.
 TEST_F(ServerTest, StopStringEndsTheReplyBeforeIt) {
-    json body = {{"prompt", "Hello"},
-                 {"max_tokens", 40},
-                 {"temperature", 0},
-                 {"logit_bias", kNoStopTokens}};
+    json body = {
+        {"prompt", "Hello"}, {"max_tokens", 40}, {"temperature", 0}, {"logit_bias", kNoStopTokens}};
     const std::string full = post_json("/v1/completions", body)["choices"][0]["text"];
     std::string stop;
     for (size_t i = 10; i + 2 < full.size() && stop.empty(); ++i)
@@ -250,9 +249,9 @@ TEST_F(ServerTest, StopStringEndsTheReplyBeforeIt) {
 }
 
 TEST_F(ServerTest, LogsOneLinePerRequestWithTokens) {
-    const json r = post_json("/v1/completions",
-                             {{"prompt", "abc"}, {"max_tokens", 3}, {"temperature", 0},
-                              {"logit_bias", kNoStopTokens}});
+    const json r = post_json(
+        "/v1/completions",
+        {{"prompt", "abc"}, {"max_tokens", 3}, {"temperature", 0}, {"logit_bias", kNoStopTokens}});
     // The logger runs after the answer is written: wait for it briefly.
     std::string found;
     for (int i = 0; i < 100 && found.empty(); ++i) {
@@ -274,8 +273,8 @@ TEST(ServerLoading, HealthSaysLoadingUntilTheModelIsAttached) {
     ASSERT_TRUE(health);
     EXPECT_EQ(health->status, 503);
     EXPECT_EQ(json::parse(health->body)["status"], "loading");
-    auto chat = c.Post("/v1/chat/completions",
-                       R"({"messages":[{"role":"user","content":"hi"}]})", "application/json");
+    auto chat = c.Post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"hi"}]})",
+                       "application/json");
     ASSERT_TRUE(chat);
     EXPECT_EQ(chat->status, 503);
     EXPECT_EQ(json::parse(chat->body)["error"]["code"], "model_loading");

@@ -2,6 +2,8 @@
 #include "server_util.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -45,8 +47,7 @@ TestServer::~TestServer() {
     if (server) server->shutdown(std::chrono::milliseconds(0));
 }
 
-std::unique_ptr<TestServer> start_test_server(const std::string& dir,
-                                              serve::ServerOptions options,
+std::unique_ptr<TestServer> start_test_server(const std::string& dir, serve::ServerOptions options,
                                               serve::ServedModelOptions model_options, bool load) {
     auto t = std::make_unique<TestServer>();
     t->log = std::make_shared<LogLines>();
@@ -127,12 +128,36 @@ std::string post_request(const std::string& path, const std::string& body,
            "\r\nConnection: close\r\n\r\n" + body;
 }
 
+std::string post_streamed(int port, const std::string& path, const std::string& body,
+                          const std::function<void(const std::string& before)>& on_chunk,
+                          const std::string& api_key) {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(30, 0);
+    std::string received;
+    httplib::Request req;
+    req.method = "POST";
+    req.path = path;
+    req.body = body;
+    req.set_header("Content-Type", "application/json");
+    if (!api_key.empty()) req.set_header("Authorization", "Bearer " + api_key);
+    req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+        on_chunk(received);
+        received.append(data, n);
+        return true;
+    };
+    httplib::Response res;
+    httplib::Error error;
+    EXPECT_TRUE(c.send(req, res, error)) << path << ": " << httplib::to_string(error);
+    return received;
+}
+
 std::vector<std::string> sse_data(const std::string& body) {
     std::vector<std::string> out;
     size_t pos = 0;
     while ((pos = body.find("data: ", pos)) != std::string::npos) {
         const size_t end = body.find("\n\n", pos);
-        out.push_back(body.substr(pos + 6, end == std::string::npos ? std::string::npos : end - pos - 6));
+        out.push_back(
+            body.substr(pos + 6, end == std::string::npos ? std::string::npos : end - pos - 6));
         if (end == std::string::npos) break;
         pos = end + 2;
     }

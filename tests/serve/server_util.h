@@ -5,12 +5,12 @@
 // to send.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "serve/served_model.h"
 #include "serve/server.h"
@@ -47,8 +47,9 @@ std::unique_ptr<TestServer> start_test_server(const std::string& dir,
                                               bool load = true);
 
 // An HTTP exchange over a raw socket: `request` is sent as given (its first `n_fast` bytes at
-// once, then a byte per `delay_ms` when that is > 0), then everything is read until the server closes, `timeout_s` passes, or
-// what was received holds `stop_at` (when not empty): the socket is then closed at once.
+// once, then a byte per `delay_ms` when that is > 0), then everything is read until the server
+// closes, `timeout_s` passes, or what was received holds `stop_at` (when not empty): the socket is
+// then closed at once.
 struct RawReply {
     int status = 0;      // 0: no status line came back
     std::string head;    // status line and headers
@@ -61,6 +62,13 @@ RawReply raw_http(int port, const std::string& request, double timeout_s = 10, i
 // Connection: close around `body`.
 std::string post_request(const std::string& path, const std::string& body,
                          const std::string& extra_headers = "");
+
+// POSTs a JSON `body` to `path` and reads the answer as it streams, calling `on_chunk` with what
+// came before each piece (empty before the first); returns all of it. A failed exchange fails
+// the test.
+std::string post_streamed(int port, const std::string& path, const std::string& body,
+                          const std::function<void(const std::string& before)>& on_chunk,
+                          const std::string& api_key = "");
 
 // The data: lines of a server-sent event stream, [DONE] included as the string "[DONE]".
 std::vector<std::string> sse_data(const std::string& body);
