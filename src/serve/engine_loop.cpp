@@ -53,6 +53,8 @@ std::shared_ptr<RequestStream> EngineLoop::submit(infer::Request request) {
         stream->id_ = engine_.submit(std::move(request));  // throws Error for a bad request
         n_sequences_ += stream->n_sequences_;
         streams_[stream->id_] = stream;
+        // Now, not after the next step: a scrape right after a burst sees the burst.
+        metrics_.queue_depth.set(double(std::max<int64_t>(0, n_sequences_ - n_running_)));
     }
     metrics_.prompt_tokens.add(uint64_t(n_prompt));
     wake_.notify_one();
@@ -163,7 +165,8 @@ void EngineLoop::update_gauges() {
     metrics_.running_sequences.set(double(s.n_running()));
     metrics_.kv_pages_in_use.set(double(s.pool().n_pages() - s.pool().n_free()));
     std::lock_guard lock(mutex_);
-    metrics_.queue_depth.set(double(std::max<int64_t>(0, n_sequences_ - s.n_running())));
+    n_running_ = s.n_running();
+    metrics_.queue_depth.set(double(std::max<int64_t>(0, n_sequences_ - n_running_)));
 }
 
 }  // namespace tandem::serve

@@ -82,6 +82,7 @@ class EngineLoop {
     std::condition_variable wake_;
     std::unordered_map<infer::RequestId, std::shared_ptr<RequestStream>> streams_;
     int64_t n_sequences_ = 0;
+    int64_t n_running_ = 0;  // the scheduler's, as of the last step
     bool stopping_ = false;
     std::thread thread_;
 };

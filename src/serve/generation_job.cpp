@@ -71,11 +71,15 @@ void GenerationJob::submit(std::vector<std::vector<int32_t>> prompts, std::vecto
         r.stop_ids = stop_ids;
         r.stop = options_.stop;
         r.n = options_.n;
+        // A refusal of a later prompt cancels the earlier ones: the constructor throws, so the
+        // destructor would not.
         try {
             streams_.push_back(loop_.submit(std::move(r)));
         } catch (const ApiError&) {
+            cancel();
             throw;
         } catch (const Error& e) {  // the engine refused it: a request out of its range
+            cancel();
             throw invalid_request(prompt_param, e.what());
         }
     }

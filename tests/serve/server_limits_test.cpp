@@ -179,6 +179,30 @@ TEST_F(ServerLimitsTest, FullQueueIs429WithRetryAfter) {
         200);
 }
 
+// A completion of two prompts whose second finds the server full: the first, already queued, is
+// cancelled rather than left to run for nobody.
+TEST_F(ServerLimitsTest, QueueFullOnALaterPromptCancelsTheEarlierOnes) {
+    ServerOptions o;
+    o.max_running = 1;
+    o.max_waiting = 2;
+    auto t = start(o);
+    httplib::Client c("127.0.0.1", t->port);
+    const json body = {{"prompt", {"a", "b"}},
+                       {"n", 2},
+                       {"max_tokens", 200},
+                       {"temperature", 0},
+                       {"logit_bias", kNoStopTokens}};
+    auto r = c.Post("/v1/completions", body.dump(), "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 429);
+    // Left to run, the first prompt's 400 tokens would take the tiny model well under this.
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    const std::string metrics = idle_metrics(t->port);
+    const size_t at = metrics.find("\ntandem_generated_tokens_total ");
+    ASSERT_NE(at, std::string::npos);
+    EXPECT_LT(std::stod(metrics.substr(at + 31)), 400) << metrics;
+}
+
 // A client that goes away mid-stream cancels its sequence: its pages return to the pool.
 TEST_F(ServerLimitsTest, DisconnectMidStreamFreesThePages) {
     auto t = start();
