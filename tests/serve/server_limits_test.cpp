@@ -62,6 +62,13 @@ class ServerLimitsTest : public ::testing::Test {
         return std::stod(metrics.substr(at + name.size() + 2));
     }
 
+    // A one-token completion is answered.
+    static void expect_serves(int port) {
+        httplib::Client c("127.0.0.1", port);
+        auto r = c.Post("/v1/completions", R"({"prompt":"a","max_tokens":1})", "application/json");
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 200) << r->body;
+    }
     // /metrics once the engine is idle (the gauges follow each step: wait up to 2 s), with the
     // pool, the running sequences and the queue checked empty.
     static std::string idle_metrics(int port) {
@@ -146,10 +153,7 @@ TEST_F(ServerLimitsTest, BodyOverTheLimitIs413AndTheServerGoesOn) {
     const json e = error_of(reply.body);
     EXPECT_EQ(e["code"], "request_too_large");
     EXPECT_NE(e["message"].get<std::string>().find("2000"), std::string::npos) << e;
-    httplib::Client c("127.0.0.1", t->port);
-    EXPECT_EQ(
-        c.Post("/v1/completions", R"({"prompt":"a","max_tokens":1})", "application/json")->status,
-        200);
+    expect_serves(t->port);
 }
 
 // One sequence may run and none wait: a second request while the first streams gets 429.
@@ -172,11 +176,7 @@ TEST_F(ServerLimitsTest, FullQueueIs429WithRetryAfter) {
             EXPECT_EQ(error_of(r->body)["code"], "queue_full");
         });
     EXPECT_TRUE(checked);
-    // The slot is free again.
-    httplib::Client c("127.0.0.1", t->port);
-    EXPECT_EQ(
-        c.Post("/v1/completions", R"({"prompt":"x","max_tokens":1})", "application/json")->status,
-        200);
+    expect_serves(t->port);  // the slot is free again
 }
 
 // A completion of two prompts whose second finds the server full: the first, already queued, is
