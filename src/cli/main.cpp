@@ -18,12 +18,14 @@ int main(int argc, char** argv) {
     tandem::cli::add_tokenizer_command(app);
     tandem::cli::add_prepare_command(app);
     tandem::cli::add_train_command(app);
+    tandem::cli::add_sft_command(app);
     tandem::cli::add_generate_command(app);
     tandem::cli::add_info_command(app);
     tandem::cli::add_export_command(app);
     tandem::cli::add_verify_command(app);
     tandem::cli::add_bench_command(app);
     tandem::cli::add_perplexity_command(app);
+    tandem::cli::add_serve_command(app);
     tandem::cli::add_demo_command(app);
 
     try {

@@ -110,6 +110,11 @@ std::string write_checkpoint(const std::string& parent, const CheckpointSnapshot
     written("config.json");
     writer.note_checksum("tokenizer.json", io::write_file_atomic(writer.file("tokenizer.json"), snapshot.tokenizer_json));
     written("tokenizer.json");
+    if (!snapshot.tokenizer_config_json.empty()) {
+        writer.note_checksum("tokenizer_config.json", io::write_file_atomic(writer.file("tokenizer_config.json"),
+                                                                            snapshot.tokenizer_config_json));
+        written("tokenizer_config.json");
+    }
 
     nlohmann::json json = {{"step", state.step},
                            {"data_cursor", {{"epoch", state.cursor.epoch}, {"position", state.cursor.position}}},

@@ -3,6 +3,7 @@
 //   model.safetensors      parameters by Hugging Face name, f32
 //   config.json            the Hugging Face config of the model
 //   tokenizer.json         the tokenizer the data was prepared with
+//   tokenizer_config.json  when the run has one (fine-tuning): the chat template, special tokens
 //   optimizer.safetensors  AdamW's exp_avg and exp_avg_sq over the flat parameter buffer
 //   state.json             step, data cursor, tokens seen, last validation loss, the training
 //                          configuration and the random-number key
@@ -44,6 +45,7 @@ struct CheckpointSnapshot {
     std::vector<float> params;               // flat, f32, each tensor in Hugging Face layout
     std::vector<float> exp_avg, exp_avg_sq;  // flat, the optimizer's range (whole to be written)
     std::string tokenizer_json;
+    std::string tokenizer_config_json;  // "": none written
 };
 
 // Fills `into`, reusing its memory: a snapshot taken into the same buffers again is a plain copy

@@ -4,6 +4,7 @@
 // rank runs it on batch_size / n_ranks rows of each batch; rank 0 alone speaks and writes files.
 #include "train/trainer.h"
 
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -137,6 +138,15 @@ std::optional<io::CheckpointInfo> find_start(const TrainOptions& options, const 
     return std::nullopt;
 }
 
+// The token shards' training split, unless the run brings its own data (TrainOptions::make_data).
+std::optional<DataLoader> open_train_data(const TrainOptions& options, int64_t local_batch,
+                                          const dist::Communicator& comm) {
+    if (options.make_data) return std::nullopt;
+    return DataLoader({.dir = options.data_dir, .split = Split::Train, .batch_size = local_batch,
+                       .seq_len = options.config.seq_len, .seed = options.config.seed, .rank = comm.rank(),
+                       .n_ranks = comm.size()});
+}
+
 // One run of the training loop, with its guard, faults, watchdog and checkpoint writer.
 class TrainingRun {
 public:
@@ -158,6 +168,8 @@ private:
     void record_event(const std::string& event, int64_t step, const std::string& reason, const std::string& action,
                       nlohmann::json extra = nlohmann::json::object());
     std::optional<double> evaluate(int64_t step);
+    std::optional<double> evaluate_run_data(int64_t step);
+    DataCursor data_cursor() const { return data_ ? data_->cursor() : train_data_->cursor(); }
     void inject_before_forward(int64_t step);
     void inject_after_backward(int64_t step, double& loss);
     // Copies the state to host memory and hands it to the writer. Weights that are not finite
@@ -182,9 +194,11 @@ private:
     std::unique_ptr<dist::Communicator> comm_;  // before the loaders: they take its rank
     int64_t local_batch_;                        // batch_size / ranks
     std::optional<io::CheckpointInfo> resume_from_;
-    DataLoader train_data_;
+    std::optional<DataLoader> train_data_;  // token shards, or
+    std::unique_ptr<RunData> data_;         // the run's own data (options.make_data)
     std::optional<DataLoader> val_data_;
     std::string tokenizer_json_;
+    std::string tokenizer_config_json_;  // "": checkpoints have none
     nlohmann::json model_json_;
     std::unique_ptr<model::Model> model_;
     std::unique_ptr<AdamW> optimizer_;  // with zero=1: over this rank's range only
@@ -219,8 +233,7 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
       comm_(dist::make_communicator({.deadline_seconds = cfg_.dist_timeout})),
       local_batch_(local_batch_size(cfg_, *comm_)),
       resume_from_(find_start(options, checkpoints_, *comm_, [this](const std::string& t) { say(t); })),
-      train_data_({.dir = options.data_dir, .split = Split::Train, .batch_size = local_batch_,
-                   .seq_len = cfg_.seq_len, .seed = cfg_.seed, .rank = comm_->rank(), .n_ranks = comm_->size()}),
+      train_data_(open_train_data(options, local_batch_, *comm_)),
       policy_(anomaly_policy_from_string(cfg_.anomaly_policy)),
       guard_({.window = cfg_.anomaly_window, .zscore = cfg_.anomaly_zscore,
               .loss_factor = cfg_.anomaly_loss_factor, .norm_factor = cfg_.anomaly_norm_factor,
@@ -231,10 +244,17 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
                     "backend for now (set device=cpu, or train on one rank)");
     if (!faults_.empty()) say("fault injection: " + std::to_string(options.faults.size()) + " fault(s) planned");
     // Data first: its tokenizer fixes the vocabulary.
-    tokenizer_json_ = io::read_file((fs::path(options.data_dir) / "tokenizer.json").string());
+    if (options.make_data) {
+        data_ = options.make_data({.local_batch = local_batch_, .seq_len = cfg_.seq_len, .rank = comm_->rank(),
+                                   .n_ranks = comm_->size()});
+        tokenizer_json_ = data_->tokenizer_json();
+        tokenizer_config_json_ = data_->tokenizer_config_json();
+    } else {
+        tokenizer_json_ = io::read_file((fs::path(options.data_dir) / "tokenizer.json").string());
+    }
     // A run without evaluation is the user's choice (eval_every=0), never a silent consequence
-    // of a data directory whose validation split came out empty.
-    if (cfg_.eval_every > 0 && cfg_.eval_batches > 0) {
+    // of a data directory whose validation split came out empty. Run data evaluates itself.
+    if (!data_ && cfg_.eval_every > 0 && cfg_.eval_batches > 0) {
         try {
             // Unsharded: evaluate() picks each rank's fixed batches itself.
             val_data_.emplace(DataLoaderOptions{.dir = options.data_dir, .split = Split::Val,
@@ -245,17 +265,17 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
                         "with a larger --val-fraction or more data, or set eval_every=0 to train without ",
                         "evaluation");
         }
-    } else {
+    } else if (cfg_.eval_every <= 0 || cfg_.eval_batches <= 0) {
         say("no evaluation (eval_every=0 or eval_batches=0)");
     }
     InitialWeights init;
     if (!cfg_.init.empty() && !resume_from_) {
         if (!options.load_init) throw Error("init=", cfg_.init, ": this program cannot load models");
         init = options.load_init(cfg_.init);
-        check_same_tokenizer(init, (fs::path(options.data_dir) / "tokenizer.json").string());
+        if (!data_) check_same_tokenizer(init, (fs::path(options.data_dir) / "tokenizer.json").string());
         model_json_ = model::config_to_json(init.weights->config());
     } else {
-        model_json_ = resolve_model_json(cfg_.model, train_data_.vocab_size());
+        model_json_ = resolve_model_json(cfg_.model, data_ ? data_->vocab_size() : train_data_->vocab_size());
     }
     const model::ModelConfig model_config = model::config_from_json(model_json_);
     if (cfg_.seq_len > model_config.max_seq_len)
@@ -280,7 +300,8 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
         load_checkpoint_weights(resume_from_->path, *model_);
         state_ = load_checkpoint_state(resume_from_->path, *optimizer_);
         guard_.restore(state_.anomaly_guard);
-        train_data_.set_cursor(state_.cursor);
+        if (data_) data_->set_cursor(state_.cursor);
+        else train_data_->set_cursor(state_.cursor);
         last_checkpoint_ = resume_from_->path;
     } else if (init.weights) {
         model_->load_weights(*init.weights);
@@ -309,6 +330,7 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
     }
     if (policy_ == AnomalyPolicy::Rollback) {
         auto initial = free_snapshot_buffer();
+        initial->tokenizer_config_json = tokenizer_config_json_;
         take_snapshot(*initial, *model_, *optimizer_, state_, tokenizer_json_);
         last_good_ = initial;
     }
@@ -378,6 +400,7 @@ void TrainingRun::record_event(const std::string& event, int64_t step, const std
 // i * ranks + r of the loader's, the rows r * B/N .. of global batch i) and the mean is reduced:
 // the same batches, and the same value on every rank, as on one rank.
 std::optional<double> TrainingRun::evaluate(int64_t step) {
+    if (data_) return evaluate_run_data(step);
     if (!val_data_) return std::nullopt;
     const int64_t n_ranks = comm_->size();
     const int64_t n = std::min(cfg_.eval_batches, val_data_->n_fixed_batches() / n_ranks);
@@ -393,6 +416,26 @@ std::optional<double> TrainingRun::evaluate(int64_t step) {
     }
     comm_->all_reduce(Tensor(&total, DType::F64, {1}));
     return total / double(n * n_ranks);
+}
+
+// The run data's batches weigh their targets (fine-tuning: the assistant's tokens only), so the
+// value is sum(w * loss) / sum(w) over every evaluation batch of every rank, not a mean of means.
+std::optional<double> TrainingRun::evaluate_run_data(int64_t step) {
+    if (cfg_.eval_every <= 0) return std::nullopt;
+    const int64_t n = std::min(cfg_.eval_batches, data_->n_eval_batches());
+    if (n == 0) return std::nullopt;
+    std::array<double, 2> sums = {0, 0};  // weighted loss, weight
+    for (int64_t i = 0; i < n; ++i) {
+        watchdog_->beat("evaluation", step);
+        data_->eval_batch(i, eval_batch_);
+        model_->forward(eval_batch_.tokens, eval_batch_.targets, eval_batch_.B, eval_batch_.T, model::kIgnoreIndex,
+                        eval_batch_.loss_weights);
+        sums[0] += model_->loss_sum();
+        sums[1] += model_->weight_sum();
+    }
+    comm_->all_reduce(Tensor(sums.data(), DType::F64, {2}));
+    if (sums[1] <= 0) return std::nullopt;
+    return sums[0] / sums[1];
 }
 
 void TrainingRun::inject_before_forward(int64_t step) {
@@ -442,6 +485,7 @@ bool TrainingRun::checkpoint() {
         if (zero_) zero_->gather_moments(nullptr, nullptr);  // rank 0 writes every rank's range
         if (policy_ == AnomalyPolicy::Rollback) {
             auto snapshot = free_snapshot_buffer();
+            snapshot->tokenizer_config_json = tokenizer_config_json_;
             take_snapshot(*snapshot, *model_, *optimizer_, state_, tokenizer_json_);
             last_good_ = snapshot;
         }
@@ -450,6 +494,7 @@ bool TrainingRun::checkpoint() {
     collect_checkpoints(true);  // at most one write in flight, and its buffer comes back
     watchdog_->beat("checkpoint snapshot", state_.step);
     auto snapshot = free_snapshot_buffer();
+    snapshot->tokenizer_config_json = tokenizer_config_json_;
     take_snapshot(*snapshot, *model_, *optimizer_, state_, tokenizer_json_);
     if (zero_) zero_->gather_moments(&snapshot->exp_avg, &snapshot->exp_avg_sq);
     if (policy_ == AnomalyPolicy::Rollback) last_good_ = snapshot;
@@ -540,7 +585,7 @@ void TrainingRun::stop_with_last_good_state(int64_t step, const std::string& why
     // The update of `step` was not applied: the weights are those after step - 1, and the data
     // cursor is past the batch that failed, so a resumed run goes on with the next one.
     state_.step = step - 1;
-    state_.cursor = train_data_.cursor();
+    state_.cursor = data_cursor();
     if (checkpoint()) {
         collect_checkpoints(true);
         saved = last_checkpoint_;
@@ -558,7 +603,9 @@ void TrainingRun::stop_with_last_good_state(int64_t step, const std::string& why
 
 TrainResult TrainingRun::run() {
     const LrSchedule schedule{cfg_.lr, cfg_.lr_min, cfg_.warmup_steps, cfg_.steps};
-    WindowBatchSource source(train_data_, local_batch_, cfg_.seq_len);
+    std::optional<WindowBatchSource> windows;
+    if (!data_) windows.emplace(*train_data_, local_batch_, cfg_.seq_len);
+    BatchSource& source = data_ ? data_->batches() : *windows;
     TrainResult result;
     result.n_params = model_->layout().n_params();
     const int64_t last_step = options_.stop_after > 0 ? std::min(options_.stop_after, cfg_.steps) : cfg_.steps;
@@ -598,7 +645,7 @@ TrainResult TrainingRun::run() {
         recent_step_seconds = recent_step_seconds == 0 ? seconds : 0.9 * recent_step_seconds + 0.1 * seconds;
 
         state_.step = step;
-        state_.cursor = train_data_.cursor();
+        state_.cursor = data_cursor();
         state_.tokens_seen += result.n_tokens;
 
         StepReport report{step, cfg_.steps, loss, lr, grad_norm, double(result.n_tokens) / seconds,

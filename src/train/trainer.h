@@ -12,6 +12,8 @@
 
 #include "io/bpe_tokenizer.h"
 #include "model/weights.h"
+#include "train/batch_source.h"
+#include "train/data_loader.h"
 #include "train/train_config.h"
 
 namespace tandem::train {
@@ -29,6 +31,31 @@ struct InitialWeights {
     std::string source;  // for messages: what was loaded
 };
 
+// A run's data when it is not `tandem prepare` token shards (fine-tuning examples, sft.h): the
+// trainer takes its micro-batches, the cursor it saves with each checkpoint and its fixed
+// evaluation batches from here, and checkpoints carry its tokenizer.
+class RunData {
+public:
+    virtual ~RunData() = default;
+    virtual BatchSource& batches() = 0;  // this rank's micro-batches
+    virtual DataCursor cursor() const = 0;
+    virtual void set_cursor(const DataCursor& cursor) = 0;  // on resume
+    // Fixed evaluation batches of batch_size rows; eval_batch fills this rank's rows of one, with
+    // the loss weights that say which targets count.
+    virtual int64_t n_eval_batches() const = 0;
+    virtual void eval_batch(int64_t index, Batch& batch) = 0;
+    virtual const std::string& tokenizer_json() const = 0;
+    // tokenizer_config.json for the checkpoints (a chat model's template and EOS); "": none.
+    virtual std::string tokenizer_config_json() const { return ""; }
+    virtual int64_t vocab_size() const = 0;
+};
+
+// What a RunData is made for: each rank's share of the batch and the rank.
+struct RunDataShape {
+    int64_t local_batch = 0, seq_len = 0;
+    int rank = 0, n_ranks = 1;
+};
+
 struct TrainOptions {
     TrainConfig config;
     std::string data_dir;    // a `tandem prepare` output
@@ -39,6 +66,9 @@ struct TrainOptions {
     // Loads config.init (a fresh run only); cli/ provides it, since reading every model format
     // is infer/'s job.
     std::function<InitialWeights(const std::string& path)> load_init;
+    // Set: the run's data comes from here instead of data_dir (which then only names it in the
+    // run's config.json), and evaluation weighs each target by its loss weight.
+    std::function<std::unique_ptr<RunData>(const RunDataShape&)> make_data;
 };
 
 struct StepReport {
