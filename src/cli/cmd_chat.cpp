@@ -31,6 +31,7 @@ struct ChatArgs {
     int64_t prefill_chunk = 256;  // prompt tokens per step
     std::string kv_dtype = "f32";
     std::optional<DType> quant;
+    bool no_thinking = false;  // --no-thinking: Qwen3's enable_thinking=false
 };
 
 // The KV cache holds one sequence of the whole context: 4096 positions of Qwen3-0.6B in f32 are
@@ -151,7 +152,7 @@ void run_chat(const ChatArgs& a) {
     options.stop_ids = chat_template.stop_ids(tokenizer);
     for (int32_t id : loaded.source->generation().stop_ids) options.stop_ids.push_back(id);
 
-    serve::Conversation conversation(chat_template, tokenizer, n_context, a.system);
+    serve::Conversation conversation(chat_template, tokenizer, n_context, a.system, !a.no_thinking);
     const bool interactive = ::isatty(STDIN_FILENO);
     std::fprintf(stderr, "tandem chat: %s (%s template, %lld-token context); /help for commands\n",
                  a.model_path.c_str(), chat_template.name().c_str(), (long long)n_context);
@@ -213,6 +214,7 @@ void add_chat_command(CLI::App& app) {
     cmd->add_option("--model", a->model_path, "a tandem run or checkpoint directory, a Hugging Face model directory, or a .gguf file, with a chat template")
         ->required();
     cmd->add_option("--system", a->system, "a system message that opens every conversation");
+    cmd->add_flag("--no-thinking", a->no_thinking, "answer without reasoning first (Qwen3's enable_thinking=false; other templates ignore it)");
     at_least(cmd->add_option("--max-tokens", o.max_tokens, "tokens per reply at most"), 1)->capture_default_str();
     at_least(cmd->add_option("--temperature", o.sampling.temperature, "0 = greedy"), 0)->capture_default_str();
     at_least(cmd->add_option("--top-k", o.sampling.top_k, "sample from the k most likely tokens (0 = all)"), 0);

@@ -42,8 +42,11 @@ const char* chat_commands_help() {
 }
 
 Conversation::Conversation(const ChatTemplate& chat_template, const io::BpeTokenizer& tokenizer,
-                           int64_t n_context, std::string system)
-    : template_(chat_template), tokenizer_(tokenizer), n_context_(n_context) {
+                           int64_t n_context, std::string system, bool enable_thinking)
+    : template_(chat_template),
+      tokenizer_(tokenizer),
+      n_context_(n_context),
+      enable_thinking_(enable_thinking) {
     TANDEM_ASSERT(n_context >= 2, n_context);
     if (!system.empty()) {
         messages_.push_back({Role::System, std::move(system)});
@@ -54,7 +57,7 @@ Conversation::Conversation(const ChatTemplate& chat_template, const io::BpeToken
 std::vector<int32_t> Conversation::render_ids() const {
     // The rendered text carries the template's special tokens: encode() matches them, as
     // apply_chat_template(tokenize=True) does (no BOS added: Llama 3's template writes its own).
-    return tokenizer_.encode(template_.render(messages_));
+    return tokenizer_.encode(template_.render(messages_, true, enable_thinking_));
 }
 
 std::vector<int32_t> Conversation::begin_turn(std::string user, int64_t reply_tokens) {

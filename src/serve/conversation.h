@@ -31,9 +31,10 @@ class Conversation {
    public:
     // `chat_template` and `tokenizer` must outlive the conversation. `system` (may be empty: then
     // none is sent, and the template's own default applies) stays first through resets and drops.
-    // n_context is the positions a prompt and its reply share.
+    // n_context is the positions a prompt and its reply share. enable_thinking is Qwen3's switch
+    // (ChatTemplate::render): false asks for answers without reasoning.
     Conversation(const ChatTemplate& chat_template, const io::BpeTokenizer& tokenizer,
-                 int64_t n_context, std::string system = "");
+                 int64_t n_context, std::string system = "", bool enable_thinking = true);
 
     // Adds the user's message and returns the prompt ids of the reply: the rendered conversation
     // with the assistant's header, leaving at least `reply_tokens` positions free (clamped to
@@ -60,6 +61,7 @@ class Conversation {
     const ChatTemplate& template_;
     const io::BpeTokenizer& tokenizer_;
     int64_t n_context_;
+    bool enable_thinking_;
     bool has_system_ = false;
     std::vector<ChatMessage> messages_;
     int64_t n_dropped_ = 0;

@@ -64,6 +64,14 @@ TEST(Conversation, SystemMessageOpensEveryPromptAndSurvivesReset) {
     EXPECT_EQ(c.begin_turn("Yo", 16), tok.encode(kChatMl.render(expected)));
 }
 
+TEST(Conversation, NoThinkingAddsQwen3sEmptyThinkBlock) {
+    const io::BpeTokenizer tok = chatml_tokenizer();
+    Conversation c(kChatMl, tok, 4096, "", false);
+    const std::vector<int32_t> ids = c.begin_turn("Hi", 16);
+    EXPECT_EQ(ids, tok.encode(kChatMl.render(user_said({"Hi"}), true, false)));
+    EXPECT_NE(ids, tok.encode(kChatMl.render(user_said({"Hi"}))));
+}
+
 TEST(Conversation, CancelledTurnLeavesNoTrace) {
     const io::BpeTokenizer tok = chatml_tokenizer();
     Conversation c(kChatMl, tok, 4096);
