@@ -45,13 +45,17 @@ find_package(CLI11 CONFIG REQUIRED)
 # Open MPI (libopenmpi-dev): the communicator of `mpirun -np N tandem train`. Only its C API is
 # used, by libtandem alone (not libtandem_cuda); the tests launch with MPIEXEC_EXECUTABLE.
 find_package(MPI REQUIRED COMPONENTS C)
+# cpp-httplib (libcpp-httplib-dev): Debian ships it compiled; its pkg-config file carries the
+# defines (OpenSSL, zlib, brotli) that the header's declarations must be read with.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 
 add_library(tandem_deps INTERFACE)
 target_include_directories(tandem_deps INTERFACE ${CBLAS_INCLUDE_DIR} ${XXHASH_INCLUDE_DIR} ${PCRE2_INCLUDE_DIR}
                            ${UTF8PROC_INCLUDE_DIR})
 target_link_libraries(tandem_deps INTERFACE OpenMP::OpenMP_CXX nlohmann_json::nlohmann_json
                       ${CMAKE_DL_LIBS} ${XXHASH_LIBRARY} ${PCRE2_LIBRARY} ${UTF8PROC_LIBRARY}
-                      Threads::Threads)
+                      Threads::Threads PkgConfig::HTTPLIB)
 
 # CUDA is optional: AUTO enables it when nvcc is found (CI has nvcc but no GPU, so the CUDA code
 # is always compiled there and its tests skip themselves at run time).
