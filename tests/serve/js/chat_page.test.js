@@ -9,10 +9,13 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer, requirePackage, outDir, kvPagesDrained } from "./harness.js";
 
-const kChromium = process.env.TANDEM_CHROMIUM ||
-  ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => fs.existsSync(p));
+// TANDEM_CHROMIUM names another browser binary (or a missing one, to see the skip).
+const kChromium = (process.env.TANDEM_CHROMIUM ? [process.env.TANDEM_CHROMIUM]
+                                               : ["/usr/bin/chromium", "/usr/bin/chromium-browser"])
+  .find((p) => fs.existsSync(p));
 if (!kChromium) {
-  console.log("SKIP: no chromium (Debian package chromium; scripts/setup --tests installs it)");
+  console.log(`SKIP: no chromium at ${process.env.TANDEM_CHROMIUM || "/usr/bin/chromium"} ` +
+              "(Debian package chromium; scripts/setup --tests installs it)");
   process.exit(77);
 }
 const { default: puppeteer } = await requirePackage("puppeteer-core");
