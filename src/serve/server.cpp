@@ -140,7 +140,7 @@ void Server::install_routes() {
     });
     http.Get("/v1/models", [this](const Request&, Response& res) {
         answer(res, [&] {
-            const ModelInfo info{.id = ready_model().name(), .created = std::time(nullptr)};
+            const ModelInfo info{.id = ready_model().name(), .created = created_};
             res.set_content(models_json(std::span(&info, 1)), "application/json");
         });
     });
@@ -203,6 +203,19 @@ bool Server::authorized(const Request& req) const {
     return same_secret(std::string_view(header).substr(kBearer.size()), options_.api_key);
 }
 
+std::shared_ptr<void> Server::enter_request() {
+    std::lock_guard lock(stop_mutex_);
+    if (draining_)
+        throw ApiError(503, "server_error", "", "shutting_down",
+                       "The server is shutting down and takes no new requests");
+    ++n_in_flight_;
+    return std::shared_ptr<void>(nullptr, [this](void*) {
+        std::lock_guard inner(stop_mutex_);
+        --n_in_flight_;
+        stopped_cv_.notify_all();
+    });
+}
+
 ServedModel& Server::ready_model() const {
     if (draining_)
         throw ApiError(503, "server_error", "", "shutting_down",
@@ -217,6 +230,8 @@ ServedModel& Server::ready_model() const {
 void Server::handle_generation(const Request& req, Response& res, bool is_chat) {
     answer(res, [&] {
         ServedModel& model = ready_model();
+        // Held until the answer is written in full (the stream's provider keeps a copy).
+        const std::shared_ptr<void> in_flight = enter_request();
         if (req.body.size() > options_.max_body_bytes)  // a chunked body httplib let through
             throw body_too_large(req.body.size(), options_.max_body_bytes);
         const RequestLimits limits{.max_choices = options_.max_choices,
@@ -229,27 +244,16 @@ void Server::handle_generation(const Request& req, Response& res, bool is_chat) 
         auto check_model = [&](const GenerationOptions& o) {
             if (!o.model.empty() && o.model != model.name()) throw model_not_found(o.model);
         };
-        std::unique_ptr<GenerationJob> made;
+        std::shared_ptr<GenerationJob> job;
         if (is_chat) {
             const ChatRequest r = parse_chat_request(req.body, limits);
             check_model(r.options);
-            made = std::make_unique<GenerationJob>(r, model, *loop_, std::move(meta), seed);
+            job = std::make_shared<GenerationJob>(r, model, *loop_, std::move(meta), seed);
         } else {
             const CompletionRequest r = parse_completion_request(req.body, limits);
             check_model(r.options);
-            made = std::make_unique<GenerationJob>(r, model, *loop_, std::move(meta), seed);
+            job = std::make_shared<GenerationJob>(r, model, *loop_, std::move(meta), seed);
         }
-        // Counted while it lives (until its last event is written): shutdown waits for it.
-        {
-            std::lock_guard lock(stop_mutex_);
-            ++n_in_flight_;
-        }
-        std::shared_ptr<GenerationJob> job(made.release(), [this](GenerationJob* j) {
-            delete j;
-            std::lock_guard lock(stop_mutex_);
-            --n_in_flight_;
-            stopped_cv_.notify_all();
-        });
         t_record.job = job;
         if (!job->is_stream()) {
             res.set_content(job->run_whole(), "application/json");
@@ -259,7 +263,7 @@ void Server::handle_generation(const Request& req, Response& res, bool is_chat) 
         res.set_header("X-Accel-Buffering", "no");  // proxies pass events on as they come
         res.set_chunked_content_provider(
             "text/event-stream",
-            [job](size_t, httplib::DataSink& sink) {
+            [job, in_flight](size_t, httplib::DataSink& sink) {
                 std::string out;
                 const bool more = job->next_events(out);
                 // A write that fails is a client gone: its sequences stop and free their pages.
@@ -316,6 +320,7 @@ void Server::attach(ServedModel& model) {
     loop_ = std::make_unique<EngineLoop>(model.engine(), metrics_,
                                          options_.max_running + options_.max_waiting,
                                          model.n_kv_pages());
+    created_ = std::time(nullptr);
     model_.store(&model);
 }
 
@@ -328,9 +333,9 @@ void Server::shutdown(std::chrono::milliseconds drain) {
     // New generation requests get 503 from now on, and /health says "shutting down". httplib's
     // stop() would cut streams mid-answer (its chunked writer checks for it), so the listening
     // socket closes only once the running requests are done.
-    draining_ = true;
     {
         std::unique_lock lock(stop_mutex_);
+        draining_ = true;  // under the lock: enter_request() counts a request or refuses it
         const auto idle = [&] { return n_in_flight_ == 0; };
         if (!stopped_cv_.wait_for(lock, drain, idle)) {
             lock.unlock();

@@ -38,8 +38,8 @@ struct ServerOptions {
     int64_t max_running = 64;         // sequences the engine decodes at once (--max-seqs)
     int64_t max_waiting = 64;         // sequences queued beyond those; more get 429
     int64_t max_choices = 16;         // n times the prompts of one request
-    double read_timeout_s = 30;       // a socket read that waits longer ends the connection
-    double write_timeout_s = 30;      // likewise for a write (a client that stops reading)
+    double read_timeout_s = 10;       // a socket read that waits longer ends the connection
+    double write_timeout_s = 10;      // likewise for a write (a client that stops reading)
     double keep_alive_timeout_s = 5;  // an idle kept-alive connection is closed after this
     int64_t n_threads = 0;            // connections served at once; 0: max_running + max_waiting + 8
     // Receives one line per request (no newline); default: stderr, prefixed "tandem serve: ".
@@ -72,6 +72,8 @@ class Server {
     void install_routes();
     void handle_generation(const httplib::Request& req, httplib::Response& res, bool is_chat);
     ServedModel& ready_model() const;  // throws ApiError 503 while loading or shutting down
+    // Counts a generation request in flight until the token is dropped; 503 while draining.
+    std::shared_ptr<void> enter_request();
     bool authorized(const httplib::Request& req) const;
     void log_request(const httplib::Request& req, const httplib::Response& res);
 
@@ -84,6 +86,7 @@ class Server {
     std::atomic<ServedModel*> model_{nullptr};
     std::unique_ptr<EngineLoop> loop_;
     std::atomic<bool> draining_{false};
+    int64_t created_ = 0;  // when the model was attached: /v1/models' "created"
     std::atomic<uint64_t> serial_{0};  // response ids and default seeds
     uint64_t seed_base_ = 0;           // differs per server run: unseeded requests differ too
 

@@ -64,7 +64,8 @@ std::unique_ptr<TestServer> start_test_server(const std::string& dir,
     return t;
 }
 
-RawReply raw_http(int port, const std::string& request, double timeout_s, int delay_ms) {
+RawReply raw_http(int port, const std::string& request, double timeout_s, int delay_ms,
+                  const std::string& stop_at, size_t n_fast) {
     using Clock = std::chrono::steady_clock;
     RawReply reply;
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -88,15 +89,15 @@ RawReply raw_http(int port, const std::string& request, double timeout_s, int de
         return n > 0 ? 1 : -1;
     };
     bool closed = false;
-    if (delay_ms <= 0) {
-        size_t sent = 0;
-        while (sent < request.size()) {
-            const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-            if (n <= 0) break;  // the server closed early (a refused body)
-            sent += size_t(n);
-        }
-    } else {
-        for (char c : request) {
+    const size_t fast = delay_ms <= 0 ? request.size() : std::min(n_fast, request.size());
+    size_t sent = 0;
+    while (sent < fast) {
+        const ssize_t n = ::send(fd, request.data() + sent, fast - sent, MSG_NOSIGNAL);
+        if (n <= 0) break;  // the server closed early (a refused body)
+        sent += size_t(n);
+    }
+    if (sent == fast) {
+        for (char c : std::string_view(request).substr(fast)) {
             if (::send(fd, &c, 1, MSG_NOSIGNAL) != 1 || Clock::now() > deadline) break;
             // Keep reading meanwhile: the server may answer and close before the body ends.
             if (read_some(delay_ms) < 0) {
@@ -106,6 +107,7 @@ RawReply raw_http(int port, const std::string& request, double timeout_s, int de
         }
     }
     while (!closed && Clock::now() < deadline) {
+        if (!stop_at.empty() && received.find(stop_at) != std::string::npos) break;
         const int r = read_some(50);
         if (r < 0) closed = true;
     }

@@ -46,15 +46,17 @@ std::unique_ptr<TestServer> start_test_server(const std::string& dir,
                                               serve::ServedModelOptions model_options = {},
                                               bool load = true);
 
-// An HTTP exchange over a raw socket: `request` is sent as given (after `delay_ms` between
-// bytes when > 0), then everything is read until the server closes or `timeout_s` passes.
+// An HTTP exchange over a raw socket: `request` is sent as given (its first `n_fast` bytes at
+// once, then a byte per `delay_ms` when that is > 0), then everything is read until the server closes, `timeout_s` passes, or
+// what was received holds `stop_at` (when not empty): the socket is then closed at once.
 struct RawReply {
     int status = 0;      // 0: no status line came back
     std::string head;    // status line and headers
     std::string body;    // as received (chunked encoding left in place)
     double seconds = 0;  // from the first byte sent to the connection's end
 };
-RawReply raw_http(int port, const std::string& request, double timeout_s = 10, int delay_ms = 0);
+RawReply raw_http(int port, const std::string& request, double timeout_s = 10, int delay_ms = 0,
+                  const std::string& stop_at = "", size_t n_fast = 0);
 // "POST path HTTP/1.1" with Host, Content-Type: application/json, Content-Length and
 // Connection: close around `body`.
 std::string post_request(const std::string& path, const std::string& body,
