@@ -10,8 +10,8 @@
 #                  [--prompt-tokens P] [--type q8_0]
 # Defaults: 2 rounds, 16 clients, 64 requests, 128 tokens each after a prompt of about 128.
 # llama-server is built once with CMake from the llama.cpp source inside npm node-llama-cpp
-# (tests/interop/llama/node_modules, from scripts/setup --tests; about 7 minutes on 2 cores) under
-# DIR/llama; the model is shared with bench/generate.sh (bench/out/generate).
+# (tests/interop/llama/node_modules, from scripts/setup --tests; about 7 minutes on 2 cores, with
+# this CPU's instruction sets but not AMX, see below) under DIR/llama; the model is shared with bench/generate.sh (bench/out/generate).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="$root/bench/out/serve" rounds=2 clients=16 requests=64 max_tokens=128 prompt_tokens=128 type=q8_0
@@ -41,7 +41,10 @@ if [ ! -f "$models/hf/config.json" ]; then
 fi
 [ -f "$model" ] || "$tandem" export --model "$models/hf" --format gguf --type "$type" --out "$model" >&2
 
-# llama-server from the bundled source, built once (CMake, native CPU flags: the peer at its best).
+# llama-server from the bundled source, built once, for this CPU's instruction sets but without
+# AMX: GGML_NATIVE's -march=native turns on ggml's AMX matrix path wherever the CPU flags amx_int8,
+# and on these machines (containers on Sapphire-Rapids-class Xeons) its first ldtilecfg dies with
+# SIGSEGV (the kernel does not grant the tile state), so the sets are named one by one instead.
 package="$root/tests/interop/llama/node_modules/node-llama-cpp"
 server_bin="$dir/llama/native/bin/llama-server"
 if [ ! -x "$server_bin" ]; then
@@ -50,8 +53,14 @@ if [ ! -x "$server_bin" ]; then
   rm -rf "$dir/llama"
   mkdir -p "$dir/llama"
   git clone -q "$package/llama/gitRelease.bundle" "$dir/llama/src"
+  isa=()
+  has() { grep -qw "$1" /proc/cpuinfo; }
+  for pair in avx:AVX avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2 avx512f:AVX512 avx512vbmi:AVX512_VBMI \
+              avx512_vnni:AVX512_VNNI avx512_bf16:AVX512_BF16 avx_vnni:AVX_VNNI; do
+    has "${pair%%:*}" && isa+=("-DGGML_${pair#*:}=ON")
+  done
   cmake -S "$dir/llama/src" -B "$dir/llama/native" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_BUILD_TESTS=OFF \
+    -DGGML_NATIVE=OFF "${isa[@]}" -DLLAMA_CURL=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_BUILD_TESTS=OFF \
     -DLLAMA_BUILD_EXAMPLES=OFF >&2
   cmake --build "$dir/llama/native" -j "$(nproc)" --target llama-server >&2
 fi
