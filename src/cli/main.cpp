@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
     tandem::cli::add_bench_command(app);
     tandem::cli::add_perplexity_command(app);
     tandem::cli::add_serve_command(app);
+    tandem::cli::add_chat_command(app);
     tandem::cli::add_demo_command(app);
 
     try {

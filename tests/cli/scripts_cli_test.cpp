@@ -40,13 +40,14 @@ TEST(Scripts, MainSetupInstallsTheBuildAndTheDemoAndTheTestsAddTheirTools) {
     for (const char* needed : {"cmake", "g++", "libopenblas-openmp-dev", "libcli11-dev", "fortunes"})
         EXPECT_TRUE(has(main_job, needed)) << needed;
     for (const char* test_only : {"python3-torch", "libgtest-dev", "libtcmalloc-minimal4",
-                                  "tests/interop/package-lock.json"})
+                                  "tests/interop/package-lock.json", "chromium"})
         EXPECT_FALSE(has(main_job, test_only)) << test_only << " is for the tests only";
 
     const std::vector<std::string> tests = setup_list("--tests");
     for (const std::string& item : main_job) EXPECT_TRUE(has(tests, item)) << item;
     for (const char* test_only : {"python3-torch", "libgtest-dev", "libgmock-dev",
-                                  "tests/interop/package-lock.json"})
+                                  "tests/interop/package-lock.json", "chromium",
+                                  "tests/serve/js/package-lock.json"})
         EXPECT_TRUE(has(tests, test_only)) << test_only;
 
     const std::string run_tests = io::read_file(testing::test_data_path("../scripts/test"));
