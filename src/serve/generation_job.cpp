@@ -3,11 +3,26 @@
 // prompt after the other: later prompts' events wait in their queues meanwhile.
 #include "serve/generation_job.h"
 
+#include <algorithm>
+#include <span>
+
 #include "core/error.h"
 
 namespace tandem::serve {
 
 namespace {
+
+// ignore_eos as llama.cpp's server means it: the end tokens are never sampled (a bias of -100,
+// the API's ban), so every sequence runs to its max_tokens.
+void ban_tokens(std::vector<std::pair<int32_t, float>>& bias, std::span<const int32_t> ids) {
+    for (int32_t id : ids) {
+        auto it = std::find_if(bias.begin(), bias.end(), [&](const auto& b) { return b.first == id; });
+        if (it == bias.end())
+            bias.emplace_back(id, -100.0f);
+        else
+            it->second = -100.0f;
+    }
+}
 
 FinishReason api_finish(infer::FinishReason reason) {
     // The context's end and a cancellation (shutdown) cut the text short, as max_tokens does.
@@ -69,6 +84,7 @@ void GenerationJob::submit(std::vector<std::vector<int32_t>> prompts, std::vecto
         if (!options_.has_seed) r.sampling.seed = seed;
         r.max_tokens = max_tokens[i];
         r.stop_ids = stop_ids;
+        if (options_.ignore_eos) ban_tokens(r.sampling.logit_bias, stop_ids);
         r.stop = options_.stop;
         r.n = options_.n;
         // A refusal of a later prompt cancels the earlier ones: the constructor throws, so the

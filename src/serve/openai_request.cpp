@@ -5,6 +5,7 @@
 #include "serve/openai_request.h"
 
 #include <algorithm>
+#include <span>
 #include <nlohmann/json.hpp>
 
 #include "io/json_fields.h"
@@ -150,6 +151,29 @@ std::vector<std::pair<int32_t, float>> parse_logit_bias(const Fields& f,
     return bias;
 }
 
+// The top-level fields a request may carry: OpenAI's (some only to be refused below, or ignored
+// as `user`, `metadata` and `store` are) and the llama.cpp server's extras tandem honours. Any
+// other is refused as OpenAI refuses it, so that a misspelt parameter is not silently ignored.
+void refuse_unknown_fields(const json& root, bool is_chat) {
+    static constexpr std::string_view kCommon[] = {
+        "model", "n", "stream", "stream_options", "max_tokens", "stop", "temperature", "top_p",
+        "top_k", "min_p", "repeat_penalty", "presence_penalty", "frequency_penalty", "logit_bias",
+        "seed", "logprobs", "user", "metadata", "store", "tools", "functions", "response_format",
+        "ignore_eos"};
+    static constexpr std::string_view kChat[] = {"messages", "max_completion_tokens",
+                                                 "top_logprobs", "chat_template_kwargs",
+                                                 "tool_choice", "parallel_tool_calls"};
+    static constexpr std::string_view kCompletion[] = {"prompt", "echo", "suffix", "best_of"};
+    for (const auto& [key, value] : root.items()) {
+        auto known = [&](std::span<const std::string_view> keys) {
+            return std::find(keys.begin(), keys.end(), key) != keys.end();
+        };
+        if (known(kCommon) || (is_chat ? known(kChat) : known(kCompletion))) continue;
+        throw invalid_request(key.substr(0, 64), "Unrecognized request argument supplied: ",
+                              key.substr(0, 64));
+    }
+}
+
 // Fields this server knows but cannot honour: refused, so that a client does not get silently
 // different output from what it asked for.
 void refuse_unsupported(const Fields& f, bool is_chat, int64_t n) {
@@ -230,6 +254,7 @@ GenerationOptions parse_options(const Fields& f, bool is_chat, const RequestLimi
         s.logprobs = true;
         s.top_logprobs = *k;
     }
+    o.ignore_eos = f.boolean("ignore_eos").value_or(false);
     refuse_unsupported(f, is_chat, o.n);
     return o;
 }
@@ -350,6 +375,7 @@ std::string_view role_name(Role role) {
 
 CompletionRequest parse_completion_request(std::string_view body, const RequestLimits& limits) {
     const json root = parse_body(body);
+    refuse_unknown_fields(root, false);
     const Fields f(root, "");
     CompletionRequest r;
     r.options = parse_options(f, false, limits);
@@ -363,6 +389,7 @@ CompletionRequest parse_completion_request(std::string_view body, const RequestL
 
 ChatRequest parse_chat_request(std::string_view body, const RequestLimits& limits) {
     const json root = parse_body(body);
+    refuse_unknown_fields(root, true);
     const Fields f(root, "");
     ChatRequest r;
     r.options = parse_options(f, true, limits);

@@ -46,6 +46,7 @@ struct GenerationOptions {
     std::string max_tokens_param = "max_tokens";  // the field it came from, for errors
     std::vector<std::string> stop;                // at most kMaxStopStrings, none empty
     bool has_seed = false;                        // false: the server picks sampling.seed
+    bool ignore_eos = false;  // llama.cpp's extra: the end-of-text tokens do not stop a sequence
     // temperature, top_p, top_k, min_p, repeat_penalty, presence/frequency_penalty, logit_bias,
     // seed, logprobs and top_logprobs. Completions' logprobs=k becomes logprobs=true,
     // top_logprobs=k.

@@ -160,13 +160,25 @@ TEST_F(MalformedRequestTest, EachBadBodyGetsItsErrorNamingTheCulprit) {
     expect_good_request_served("the bad bodies");
 }
 
-TEST_F(MalformedRequestTest, UnknownFieldsAreIgnoredAsOpenAiDoes) {
+// OpenAI refuses a parameter it does not know, so a misspelt one is never silently ignored; the
+// fields it defines but tandem does not use (user, metadata, store) are accepted.
+TEST_F(MalformedRequestTest, UnknownFieldsAreRefusedAndOpenAisOwnAccepted) {
     httplib::Client c("127.0.0.1", server_->port);
-    auto r =
-        c.Post(kChat, chat_with(R"("max_tokens":2,"user":"u1","metadata":{"a":"b"},"x_y":[1])"),
-               "application/json");
+    auto ok = c.Post(kChat, chat_with(R"("max_tokens":2,"user":"u1","metadata":{"a":"b"},"store":false)"),
+                     "application/json");
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->status, 200) << ok->body;
+    for (const char* field : {R"("max_tokns":2)", R"("x_y":[1])", R"("prompt":"hi")"}) {
+        auto r = c.Post(kChat, chat_with(field), "application/json");
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 400) << field;
+        EXPECT_NE(r->body.find("Unrecognized request argument"), std::string::npos) << r->body;
+    }
+    auto r = c.Post(kCompletions, R"({"prompt":"hi","max_tokens":2,"messages":[]})", "application/json");
     ASSERT_TRUE(r);
-    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(r->status, 400) << r->body;
+    EXPECT_NE(r->body.find("\"param\":\"messages\""), std::string::npos) << r->body;
+    expect_good_request_served("unknown fields");
 }
 
 TEST_F(MalformedRequestTest, TenMegabyteBodyIs413) {

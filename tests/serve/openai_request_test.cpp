@@ -146,6 +146,22 @@ TEST(OpenAiRequest, CompletionDefaultsAndLogprobs) {
     EXPECT_EQ(r.options.sampling.top_k, 0);  // -1: no limit, as vLLM
 }
 
+TEST(OpenAiRequest, IgnoreEosIsReadAndUnknownFieldsAreRefusedByName) {
+    EXPECT_TRUE(parse_completion_request(R"({"prompt": "x", "ignore_eos": true})", limits()).options.ignore_eos);
+    EXPECT_FALSE(parse_completion_request(R"({"prompt": "x"})", limits()).options.ignore_eos);
+    try {
+        parse_completion_request(R"({"prompt": "x", "temprature": 0})", limits());
+        FAIL() << "a misspelt field was accepted";
+    } catch (const ApiError& e) {
+        EXPECT_EQ(e.status, 400);
+        EXPECT_EQ(e.param, "temprature");
+    }
+    // A field of the other endpoint is unknown here.
+    EXPECT_THROW(parse_chat_request(R"({"messages": [{"role": "user", "content": "x"}], "echo": true})",
+                                    limits()),
+                 ApiError);
+}
+
 TEST(OpenAiRequest, StopStringAtTheLengthLimitIsAccepted) {
     const std::string stop(kMaxStopBytes, 's');
     EXPECT_EQ(parse_completion_request(R"({"prompt": "x", "stop": [")" + stop + "\"]}", limits())
@@ -161,7 +177,7 @@ TEST(OpenAiRequest, UnknownVocabularyBoundsIdsByInt32) {
 }
 
 TEST(OpenAiRequest, BodyAtTheLimitIsParsedAndOneByteMoreIs413) {
-    std::string body = R"({"prompt": "x", "pad": ")";
+    std::string body = R"({"prompt": "x", "user": ")";
     body += std::string(kMaxBodyBytes - body.size() - 2, 'a') + "\"}";
     ASSERT_EQ(body.size(), kMaxBodyBytes);
     EXPECT_EQ(parse_completion_request(body, limits()).prompts[0].text, "x");

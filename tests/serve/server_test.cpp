@@ -290,4 +290,19 @@ TEST(ServerLoading, HealthSaysLoadingUntilTheModelIsAttached) {
 }
 
 }  // namespace
+// <|im_end|> pushed to the top ends a chat reply at once; with llama.cpp's ignore_eos it is banned
+// instead and the reply runs to max_tokens.
+TEST_F(ServerTest, IgnoreEosRunsTheReplyToMaxTokens) {
+    const json forced_end = {{"258", 100}};
+    json body = {{"messages", {{{"role", "user"}, {"content", "hi"}}}},
+                 {"max_tokens", 6}, {"temperature", 0}, {"logit_bias", forced_end}};
+    const json ended = post_json("/v1/chat/completions", body);
+    EXPECT_EQ(ended["choices"][0]["finish_reason"], "stop");
+    EXPECT_EQ(ended["usage"]["completion_tokens"], 0);
+    body["ignore_eos"] = true;
+    const json ran = post_json("/v1/chat/completions", body);
+    EXPECT_EQ(ran["choices"][0]["finish_reason"], "length");
+    EXPECT_EQ(ran["usage"]["completion_tokens"], 6);
+}
+
 }  // namespace tandem::serve
