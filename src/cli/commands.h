@@ -16,5 +16,8 @@ void add_export_command(CLI::App& app);
 void add_verify_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_perplexity_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_grpo_command(CLI::App& app);
+void add_task_command(CLI::App& app);
 
 }  // namespace tandem::cli
