@@ -277,7 +277,8 @@ void GrpoRun::write_samples(int64_t step, const std::vector<Problem>& problems, 
         lines += nlohmann::json{{"step", step}, {"prompt", task_->prompt(problems[0])}, {"completion", r.text},
                                 {"reward", r.reward.total}, {"correct", r.reward.correct > 0},
                                 {"finish", infer::finish_reason_name(r.finish)}}
-                     .dump() +
+                     // A sampled completion may end inside a UTF-8 character: U+FFFD stands in.
+                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
                  "\n";
     }
     const std::string path = (fs::path(options_.run_dir) / "samples.jsonl").string();
