@@ -150,7 +150,7 @@ private:
     std::unique_ptr<RolloutEngine> rollout_;                 // over model_'s weights, in place
     std::unique_ptr<infer::PagedForward> reference_;         // beta > 0 only
     train::TrainingState state_;
-    std::unique_ptr<train::MetricsLog> metrics_;
+    std::unique_ptr<train::MetricsLog> metrics_, samples_;  // both cut back to the step resumed
     std::unique_ptr<train::CheckpointWriter> writer_;
     std::shared_ptr<train::CheckpointSnapshot> snapshot_ = std::make_shared<train::CheckpointSnapshot>();
     std::string last_checkpoint_;
@@ -231,6 +231,7 @@ void GrpoRun::start_or_resume() {
         say("resumed from " + from->path + " (step " + std::to_string(state_.step) + ")");
     }
     metrics_ = std::make_unique<train::MetricsLog>((fs::path(options_.run_dir) / "metrics.jsonl").string(), state_.step);
+    samples_ = std::make_unique<train::MetricsLog>((fs::path(options_.run_dir) / "samples.jsonl").string(), state_.step);
 }
 
 void GrpoRun::build_batches(const std::vector<Rollout>& rollouts, const std::vector<double>& advantages) {
@@ -271,21 +272,14 @@ void GrpoRun::build_batches(const std::vector<Rollout>& rollouts, const std::vec
 
 void GrpoRun::write_samples(int64_t step, const std::vector<Problem>& problems, const std::vector<Rollout>& rollouts) {
     // Every completion of the first prompt: the group the advantages compare.
-    std::string lines;
     for (int64_t g = 0; g < cfg_.group_size; ++g) {
         const Rollout& r = rollouts[g];
-        lines += nlohmann::json{{"step", step}, {"prompt", task_->prompt(problems[0])}, {"completion", r.text},
-                                {"reward", r.reward.total}, {"correct", r.reward.correct > 0},
-                                {"finish", infer::finish_reason_name(r.finish)}}
-                     // A sampled completion may end inside a UTF-8 character: U+FFFD stands in.
-                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
-                 "\n";
+        const nlohmann::json line = {{"step", step}, {"prompt", task_->prompt(problems[0])}, {"completion", r.text},
+                                     {"reward", r.reward.total}, {"correct", r.reward.correct > 0},
+                                     {"finish", infer::finish_reason_name(r.finish)}};
+        // A sampled completion may end inside a UTF-8 character: U+FFFD stands in for it.
+        samples_->append(nlohmann::json::parse(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
     }
-    const std::string path = (fs::path(options_.run_dir) / "samples.jsonl").string();
-    std::FILE* f = std::fopen(path.c_str(), "a");
-    if (!f) throw Error(path, ": cannot open for appending");
-    std::fwrite(lines.data(), 1, lines.size(), f);
-    std::fclose(f);
 }
 
 void GrpoRun::checkpoint() {

@@ -65,12 +65,15 @@ TEST(RlCli, EvalAndGrpoRunAndResumeExactly) {
     EXPECT_EQ(std::count(samples.begin(), samples.end(), '\n'), 4);  // 2 steps x a group of 2
     EXPECT_TRUE(std::filesystem::exists(dir.file("g/checkpoints/step-2/model.safetensors")));
 
-    // Resumed to step 3, it matches a run of 3 steps from the start, record for record.
+    // Resumed to step 3, it matches a run of 3 steps from the start, record for record, and what a
+    // crash left past the checkpoint (a sample of step 3) is dropped.
+    dir.write("g/samples.jsonl", samples + "{\"step\": 3, \"completion\": \"from before the crash\"}\n");
     r = tandem(dir, std::string(kGrpo) + " --steps 3 --out g --resume");
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_NE(r.err.find("resumed from g/checkpoints/step-2"), std::string::npos) << r.err;
     ASSERT_EQ(tandem(dir, std::string(kGrpo) + " --steps 3 --out straight").code, 0);
     EXPECT_EQ(steps_of(dir.file("g/metrics.jsonl")), steps_of(dir.file("straight/metrics.jsonl")));
+    EXPECT_EQ(io::read_file(dir.file("g/samples.jsonl")), io::read_file(dir.file("straight/samples.jsonl")));
 
     // A GRPO run is a model the other commands load.
     r = tandem(dir, "eval --model g --task addition:1 --n 4 --max-tokens 8");
