@@ -2,6 +2,7 @@
 // train::TrainStep with the surrogate's per-token weights, metrics, samples and checkpoints.
 #include "rl/grpo.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -111,6 +112,30 @@ private:
     size_t next_ = 0;
 };
 
+// sum over the rows that have a target of the policy's entropy, -sum p log p, from logits [N, V].
+double entropy_sum(std::span<const float> logits, std::span<const int32_t> targets, int64_t V) {
+    double total = 0;
+    for (size_t i = 0; i < targets.size(); ++i) {
+        if (targets[i] == model::kIgnoreIndex) continue;
+        const std::span<const float> row = logits.subspan(i * V, V);
+        const double top = *std::max_element(row.begin(), row.end());
+        double sum = 0, weighted = 0;
+        for (float x : row) {
+            const double e = std::exp(double(x) - top);
+            sum += e, weighted += e * (double(x) - top);
+        }
+        total += std::log(sum) - weighted / sum;
+    }
+    return total;
+}
+
+// What the updates of one batch add up to, for the metrics.
+struct UpdateTotals {
+    double kl = 0, entropy = 0, loss = 0, grad_norm = 0;
+    int64_t n_clipped = 0, n_scored = 0;
+    std::optional<std::string> anomaly;
+};
+
 // What the loss needs beside a micro-batch: per position [B, T] and per row [B].
 struct MicroTerms {
     std::vector<double> logp_old, logp_ref, advantages;
@@ -128,6 +153,8 @@ private:
     void start_or_resume();
     // Rollouts -> micro-batches with targets on the completion tokens (loss weight 1 each).
     void build_batches(const std::vector<Rollout>& rollouts, const std::vector<double>& advantages);
+    // updates_per_batch optimizer steps on the batches built; scale: see run().
+    UpdateTotals update(int64_t step, double lr, double scale);
     void checkpoint();
     void collect_checkpoints(bool wait);
     void write_samples(int64_t step, const std::vector<Problem>& problems, const std::vector<Rollout>& rollouts);
@@ -157,6 +184,8 @@ private:
 
     RolloutBatches batches_;
     std::vector<MicroTerms> terms_;
+    std::vector<double> logp_;        // of one micro-batch
+    std::vector<float> logits_host_;  // of one micro-batch, for the entropy
     int64_t n_completion_tokens_ = 0;
 };
 
@@ -301,15 +330,56 @@ void GrpoRun::collect_checkpoints(bool wait) {
     }
 }
 
+UpdateTotals GrpoRun::update(int64_t step, double lr, double scale) {
+    UpdateTotals out;
+    const int64_t V = model_->config().vocab_size;
+    for (int64_t u = 0; u < cfg_.updates_per_batch; ++u) {
+        train::StepHooks hooks;
+        hooks.before_backward = [&](int64_t micro, const train::Batch& batch) {
+            const size_t N = size_t(batch.B * batch.T);
+            logp_.resize(N);
+            model_->token_losses(logp_);
+            for (double& x : logp_) x = -x;
+            MicroTerms& t = terms_[micro];
+            if (u == 0) {
+                // The weights have not moved since the rollouts: these are the old policy's.
+                t.logp_old = logp_;
+                const Tensor logits = model_->logits();
+                logits_host_.resize(N * V);
+                be_.copy_to_host(logits_host_.data(), logits.data, logits.bytes());
+                out.entropy += entropy_sum(logits_host_, batch.targets, V);
+            }
+            const GrpoTerms g = grpo_terms({.B = batch.B, .T = batch.T, .targets = batch.targets, .logp = logp_,
+                                            .logp_old = t.logp_old, .logp_ref = t.logp_ref,
+                                            .advantages = t.advantages},
+                                           loss_, scale);
+            model_->set_loss_weights(g.weights);
+            out.kl += g.kl_sum, out.n_clipped += g.n_clipped, out.n_scored += g.n_tokens;
+            return g.loss_sum;
+        };
+        const train::StepResult result = step_->run(batches_, lr, hooks);
+        out.loss += result.loss / double(cfg_.updates_per_batch);
+        out.grad_norm = std::max(out.grad_norm, result.grad_norm);
+        if (result.anomaly) {
+            out.anomaly = result.anomaly;
+            guard_.reject();
+            metrics_->append({{"event", "anomaly"}, {"step", step}, {"reason", *out.anomaly}, {"action", "skip"}});
+            say("step " + std::to_string(step) + ": " + *out.anomaly + "; update skipped");
+            if (guard_.too_many_in_a_row())
+                throw Error("grpo stopped at step ", step, ": ", guard_.refused(), " updates in a row refused (the last: ",
+                            *out.anomaly, "); the newest checkpoint is ",
+                            last_checkpoint_.empty() ? "(none)" : last_checkpoint_);
+            break;
+        }
+    }
+    return out;
+}
+
 GrpoResult GrpoRun::run() {
     const train::LrSchedule schedule{cfg_.lr, cfg_.lr, cfg_.warmup_steps, cfg_.steps};
     const std::string metrics_path = metrics_->path();
     const std::string plot_path = (fs::path(options_.run_dir) / "reward.svg").string();
     const int64_t P = cfg_.prompts_per_step, G = cfg_.group_size;
-    const int64_t V = model_->config().vocab_size;
-    std::vector<double> logp, logits_host;
-    std::vector<float> logits_f32;
-
     for (int64_t step = state_.step + 1; step <= cfg_.steps; ++step) {
         const auto begin = std::chrono::steady_clock::now();
         std::vector<Problem> problems;
@@ -338,64 +408,15 @@ GrpoResult GrpoRun::run() {
         const double scale = double(n_completion_tokens_) / grpo_normalizer(n_completion_tokens_, int64_t(n), loss_);
 
         const auto update_begin = std::chrono::steady_clock::now();
-        double kl = 0, entropy = 0, loss = 0, grad_norm = 0;
-        int64_t n_clipped = 0, n_scored = 0;
-        std::optional<std::string> anomaly;
-        for (int64_t u = 0; u < cfg_.updates_per_batch; ++u) {
-            const auto before_backward = [&](int64_t micro, const train::Batch& batch) {
-                const size_t N = size_t(batch.B * batch.T);
-                logp.resize(N);
-                model_->token_losses(logp);
-                for (double& x : logp) x = -x;
-                MicroTerms& t = terms_[micro];
-                if (u == 0) {
-                    // The weights have not moved since the rollouts: these are the old policy's.
-                    t.logp_old = logp;
-                    const Tensor logits = model_->logits();
-                    logits_f32.resize(N * V);
-                    be_.copy_to_host(logits_f32.data(), logits.data, logits.bytes());
-                    for (size_t i = 0; i < N; ++i) {
-                        if (batch.targets[i] == model::kIgnoreIndex) continue;
-                        const float* row = &logits_f32[i * V];
-                        double top = row[0], sum = 0, weighted = 0;
-                        for (int64_t v = 1; v < V; ++v) top = std::max<double>(top, row[v]);
-                        for (int64_t v = 0; v < V; ++v) {
-                            const double e = std::exp(double(row[v]) - top);
-                            sum += e, weighted += e * (double(row[v]) - top);
-                        }
-                        entropy += std::log(sum) - weighted / sum;  // -sum p log p
-                    }
-                }
-                const GrpoTerms g = grpo_terms({.B = batch.B, .T = batch.T, .targets = batch.targets, .logp = logp,
-                                                .logp_old = t.logp_old, .logp_ref = t.logp_ref,
-                                                .advantages = t.advantages},
-                                               loss_, scale);
-                model_->set_loss_weights(g.weights);
-                kl += g.kl_sum, n_clipped += g.n_clipped, n_scored += g.n_tokens;
-                return g.loss_sum;
-            };
-            train::StepHooks hooks;
-            hooks.before_backward = before_backward;
-            const train::StepResult result = step_->run(batches_, schedule.lr_at(step), hooks);
-            loss += result.loss / double(cfg_.updates_per_batch);
-            grad_norm = std::max(grad_norm, result.grad_norm);
-            if (result.anomaly) {
-                anomaly = result.anomaly;
-                guard_.reject();
-                metrics_->append({{"event", "anomaly"}, {"step", step}, {"reason", *anomaly}, {"action", "skip"}});
-                say("step " + std::to_string(step) + ": " + *anomaly + "; update skipped");
-                if (guard_.too_many_in_a_row())
-                    throw Error("grpo stopped at step ", step, ": ", guard_.refused(), " updates in a row refused (the last: ",
-                                *anomaly, "); the newest checkpoint is ", last_checkpoint_.empty() ? "(none)" : last_checkpoint_);
-                break;
-            }
-        }
+        const UpdateTotals u = update(step, schedule.lr_at(step), scale);
+        const double loss = u.loss, grad_norm = u.grad_norm;
+        const std::optional<std::string>& anomaly = u.anomaly;
         be_.synchronize();
         const double tokens = std::max<double>(double(n_completion_tokens_), 1);
         GrpoStepReport report{.step = step, .total_steps = cfg_.steps, .reward = reward / n, .accuracy = correct / n,
-                              .completion_tokens = length / n, .kl = n_scored ? kl / double(n_scored) : 0,
-                              .clip_fraction = n_scored ? double(n_clipped) / double(n_scored) : 0,
-                              .entropy = entropy / tokens, .loss = loss, .grad_norm = grad_norm,
+                              .completion_tokens = length / n, .kl = u.n_scored ? u.kl / double(u.n_scored) : 0,
+                              .clip_fraction = u.n_scored ? double(u.n_clipped) / double(u.n_scored) : 0,
+                              .entropy = u.entropy / tokens, .loss = loss, .grad_norm = grad_norm,
                               .seconds = seconds_since(begin), .anomaly = anomaly};
         state_.step = step;
         state_.tokens_seen += n_completion_tokens_;
