@@ -19,5 +19,8 @@ void add_bench_command(CLI::App& app);
 void add_perplexity_command(CLI::App& app);
 void add_serve_command(CLI::App& app);
 void add_chat_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_grpo_command(CLI::App& app);
+void add_task_command(CLI::App& app);
 
 }  // namespace tandem::cli

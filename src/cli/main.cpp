@@ -27,6 +27,9 @@ int main(int argc, char** argv) {
     tandem::cli::add_perplexity_command(app);
     tandem::cli::add_serve_command(app);
     tandem::cli::add_chat_command(app);
+    tandem::cli::add_eval_command(app);
+    tandem::cli::add_grpo_command(app);
+    tandem::cli::add_task_command(app);
     tandem::cli::add_demo_command(app);
 
     try {

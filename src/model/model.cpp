@@ -179,6 +179,25 @@ void Model::backward(double dloss) {
 
 void Model::zero_grad() { be_->fill_zero(grads_); }
 
+void Model::token_losses(std::span<double> out) const {
+    TANDEM_ASSERT(has_targets_ && out.size() == size_t(B_ * T_), out.size(), B_, T_);
+    const Tensor losses = acts_.head.losses;
+    std::vector<char> host(losses.bytes());
+    be_->copy_to_host(host.data(), losses.data, host.size());
+    convert_values(out.data(), DType::F64, host.data(), losses.dtype, B_ * T_);
+}
+
+void Model::set_loss_weights(std::span<const float> loss_weights) {
+    TANDEM_ASSERT(has_targets_, "loss weights need a forward with targets");
+    if (loss_weights.size() != size_t(B_ * T_))
+        throw Error("model: got ", loss_weights.size(), " loss weights for the last forward's ", B_, " x ", T_);
+    for (size_t i = 0; i < loss_weights.size(); ++i)
+        if (!std::isfinite(loss_weights[i]))
+            throw Error("model: loss weight ", loss_weights[i], " at position ", i, " is not finite");
+    copy_weights_to_device(acts_.loss_weights.view({B_ * T_}), loss_weights);
+    has_loss_weights_ = true;
+}
+
 double loss_weight_sum(std::span<const int32_t> targets, std::span<const float> loss_weights,
                        int32_t ignore_index) {
     double total = 0;

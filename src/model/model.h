@@ -74,6 +74,12 @@ public:
     // overwrites the logits.
     void backward(double dloss);
     void zero_grad();
+    // Policy gradients (rl/grpo_loss.h): the last forward's per-token cross-entropy,
+    // -log p(target), into `out` [B * T] (0 at ignored targets), and new per-token weights for
+    // the next backward, [B * T], finite and of any sign (an advantage may be negative). Throws
+    // Error naming the position of a weight that is not finite, or a wrong count.
+    void token_losses(std::span<double> out) const;
+    void set_loss_weights(std::span<const float> loss_weights);
 
     Tensor logits() const;  // [B, T, V] of the last forward, until backward
     int64_t n_targets() const { return n_targets_; }  // non-ignored targets of the last forward

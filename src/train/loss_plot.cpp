@@ -24,24 +24,31 @@ std::string number(double x) {
 }  // namespace
 
 std::string render_loss_svg(const std::vector<nlohmann::json>& records) {
-    Series train, val;
+    return render_metrics_svg(records, "tandem: loss",
+                              {{"loss", "train loss", "#1f77b4"}, {"val_loss", "val loss", "#d62728", true}});
+}
+
+std::string render_metrics_svg(const std::vector<nlohmann::json>& records, const std::string& title,
+                               const std::vector<PlotSeries>& series) {
+    std::vector<Series> lines(series.size());
     for (const auto& r : records) {
         if (!r.contains("step")) continue;
         const double step = r["step"].get<double>();
-        if (r.contains("loss") && r["loss"].is_number() && std::isfinite(r["loss"].get<double>()))
-            train.steps.push_back(step), train.values.push_back(r["loss"].get<double>());
-        if (r.contains("val_loss") && r["val_loss"].is_number() && std::isfinite(r["val_loss"].get<double>()))
-            val.steps.push_back(step), val.values.push_back(r["val_loss"].get<double>());
+        for (size_t k = 0; k < series.size(); ++k) {
+            const std::string& key = series[k].key;
+            if (r.contains(key) && r[key].is_number() && std::isfinite(r[key].get<double>()))
+                lines[k].steps.push_back(step), lines[k].values.push_back(r[key].get<double>());
+        }
     }
     const int width = 720, height = 420, left = 60, right = 20, top = 30, bottom = 45;
     const int plot_w = width - left - right, plot_h = height - top - bottom;
 
     double x_max = 1, y_min = INFINITY, y_max = -INFINITY;
-    for (const Series* s : {&train, &val})
-        for (size_t i = 0; i < s->steps.size(); ++i) {
-            x_max = std::max(x_max, s->steps[i]);
-            y_min = std::min(y_min, s->values[i]);
-            y_max = std::max(y_max, s->values[i]);
+    for (const Series& s : lines)
+        for (size_t i = 0; i < s.steps.size(); ++i) {
+            x_max = std::max(x_max, s.steps[i]);
+            y_min = std::min(y_min, s.values[i]);
+            y_max = std::max(y_max, s.values[i]);
         }
     if (!std::isfinite(y_min)) y_min = 0, y_max = 1;
     if (y_max - y_min < 1e-9) y_max = y_min + 1;
@@ -52,7 +59,7 @@ std::string render_loss_svg(const std::vector<nlohmann::json>& records) {
     svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
         << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
         << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-        << "<text x=\"" << left << "\" y=\"18\" font-size=\"14\">tandem: loss</text>\n";
+        << "<text x=\"" << left << "\" y=\"18\" font-size=\"14\">" << title << "</text>\n";
     // Axes and ticks.
     svg << "<line x1=\"" << left << "\" y1=\"" << top + plot_h << "\" x2=\"" << left + plot_w << "\" y2=\""
         << top + plot_h << "\" stroke=\"black\"/>\n"
@@ -75,15 +82,18 @@ std::string render_loss_svg(const std::vector<nlohmann::json>& records) {
         for (size_t i = 0; i < s.steps.size(); ++i) svg << px(s.steps[i]) << ',' << py(s.values[i]) << ' ';
         svg << "\"/>\n";
     };
-    polyline(train, "#1f77b4");
-    polyline(val, "#d62728");
-    for (size_t i = 0; i < val.steps.size(); ++i)
-        svg << "<circle cx=\"" << px(val.steps[i]) << "\" cy=\"" << py(val.values[i])
-            << "\" r=\"3\" fill=\"#d62728\"/>\n";
-    // Legend.
-    svg << "<text x=\"" << left + plot_w - 150 << "\" y=\"" << top + 14 << "\" fill=\"#1f77b4\">train loss</text>\n"
-        << "<text x=\"" << left + plot_w - 70 << "\" y=\"" << top + 14 << "\" fill=\"#d62728\">val loss</text>\n"
-        << "</svg>\n";
+    for (size_t k = 0; k < series.size(); ++k) {
+        polyline(lines[k], series[k].color.c_str());
+        if (series[k].has_markers)
+            for (size_t i = 0; i < lines[k].steps.size(); ++i)
+                svg << "<circle cx=\"" << px(lines[k].steps[i]) << "\" cy=\"" << py(lines[k].values[i])
+                    << "\" r=\"3\" fill=\"" << series[k].color << "\"/>\n";
+    }
+    // Legend, right-aligned, one entry per series.
+    for (size_t k = 0; k < series.size(); ++k)
+        svg << "<text x=\"" << left + plot_w - 10 - 90 * int(series.size() - 1 - k) << "\" y=\"" << top + 14
+            << "\" text-anchor=\"end\" fill=\"" << series[k].color << "\">" << series[k].label << "</text>\n";
+    svg << "</svg>\n";
     return svg.str();
 }
 

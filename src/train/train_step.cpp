@@ -39,10 +39,11 @@ StepResult TrainStep::run(BatchSource& source, double lr, const StepHooks& hooks
 
     model_.zero_grad();
     std::array<double, 3> loss_sum = {0, totals[0], totals[1]};  // the last two: local steps only
-    for (const Batch& batch : batches_) {
+    for (size_t i = 0; i < batches_.size(); ++i) {
+        const Batch& batch = batches_[i];
         model_.forward(batch.tokens, batch.targets, batch.B, batch.T, model::kIgnoreIndex,
                        batch.loss_weights);
-        loss_sum[0] += model_.loss_sum();
+        loss_sum[0] += hooks.before_backward ? hooks.before_backward(int64_t(i), batch) : model_.loss_sum();
         model_.backward(dloss);
     }
     // Sums over ranks, in the communicator's fixed order: every rank then holds the same

@@ -36,6 +36,11 @@ struct StepHooks {
     // After the gradients and the loss are reduced, before they are judged (fault injection,
     // watchdog beats): may change the loss and the model's gradients.
     std::function<void(double& loss)> after_backward;
+    // After the forward of micro-batch `micro`, before its backward: may give the model new
+    // per-token weights (Model::set_loss_weights; policy gradients make some negative) and
+    // returns what the micro-batch adds to the step's sum(w_i * loss_i) in place of its weighted
+    // cross-entropy (GRPO's surrogate, rl/grpo_loss.h).
+    std::function<double(int64_t micro, const Batch& batch)> before_backward = {};
 };
 
 class TrainStep {
