@@ -40,7 +40,7 @@ constexpr int64_t kDefaultContext = 4096;
 
 // The model's chat template, recognised; a model without one (or with one tandem does not know)
 // cannot chat, and the message says where the template was looked for.
-serve::ChatTemplate chat_template_of(const infer::LoadedModel& loaded) {
+io::ChatTemplate chat_template_of(const infer::LoadedModel& loaded) {
     const std::string& source = loaded.tokenizer->model().chat_template;
     const std::string& path = loaded.source->path();
     if (source.empty())
@@ -48,7 +48,7 @@ serve::ChatTemplate chat_template_of(const infer::LoadedModel& loaded) {
                     "chat_template, or GGUF's tokenizer.chat_template); tandem chat needs a "
                     "ChatML or Llama 3 template (`tandem generate` continues plain text)");
     try {
-        return serve::ChatTemplate::recognise(source);
+        return io::ChatTemplate::recognise(source);
     } catch (const Error& e) {
         throw Error(path, ": ", e.what());
     }
@@ -128,7 +128,7 @@ void print_stats(const Reply& r, int64_t n_prompt, bool hit_context) {
 void run_chat(const ChatArgs& a) {
     backend::Backend& be = backend::get_backend(a.device);
     const infer::LoadedModel loaded = infer::load_model(a.model_path, be, a.quant);
-    const serve::ChatTemplate chat_template = chat_template_of(loaded);
+    const io::ChatTemplate chat_template = chat_template_of(loaded);
     const io::BpeTokenizer& tokenizer = *loaded.tokenizer;
     const int64_t max_seq_len = loaded.weights->config().max_seq_len;
     if (a.n_context > max_seq_len)

@@ -15,29 +15,17 @@
 
 namespace tandem::io {
 
-std::string_view chat_role_name(ChatRole role) {
-    switch (role) {
-        case ChatRole::System:
-            return "system";
-        case ChatRole::User:
-            return "user";
-        case ChatRole::Assistant:
-            return "assistant";
-    }
-    return "?";
-}
-
 namespace {
 
 bool is_blank(std::string_view line) {
     return line.find_first_not_of(" \t\r") == line.npos;
 }
 
-ChatRole parse_role(const nlohmann::json& value, const std::string& where,
+Role parse_role(const nlohmann::json& value, const std::string& where,
                     const std::string& field) {
     const std::string& name = expect_string(value, where, field);
-    for (ChatRole role : {ChatRole::System, ChatRole::User, ChatRole::Assistant})
-        if (name == chat_role_name(role)) return role;
+    for (Role role : {Role::System, Role::User, Role::Assistant})
+        if (name == role_name(role)) return role;
     throw Error(where, ": ", field, " is \"", name, "\", not one of system, user, assistant");
 }
 
@@ -61,7 +49,7 @@ ChatExample parse_object(const nlohmann::json& json, const std::string& where, i
             const nlohmann::json* content = find_field(m, "content");
             if (!role || !content)
                 throw Error(where, ": ", field, " lacks \"", role ? "content" : "role", "\"");
-            ChatTurn turn;
+            ChatMessage turn;
             turn.role = parse_role(*role, where, field + ".role");
             turn.content = expect_string(*content, where, field + ".content");
             example.turns.push_back(std::move(turn));
@@ -71,15 +59,15 @@ ChatExample parse_object(const nlohmann::json& json, const std::string& where, i
         if (!prompt || !completion)
             throw Error(where, ": has \"", prompt ? "prompt" : "completion", "\" but no \"",
                         prompt ? "completion" : "prompt", "\"");
-        example.turns.push_back({ChatRole::User, expect_string(*prompt, where, "prompt")});
+        example.turns.push_back({Role::User, expect_string(*prompt, where, "prompt")});
         example.turns.push_back(
-            {ChatRole::Assistant, expect_string(*completion, where, "completion")});
+            {Role::Assistant, expect_string(*completion, where, "completion")});
         example.is_prompt_completion = true;
     } else {
         throw Error(where, ": has neither \"messages\" nor \"prompt\" and \"completion\"");
     }
     bool has_assistant = false;
-    for (const ChatTurn& t : example.turns) has_assistant |= t.role == ChatRole::Assistant;
+    for (const ChatMessage& t : example.turns) has_assistant |= t.role == Role::Assistant;
     if (!has_assistant) throw Error(where, ": no assistant message, so nothing to learn from");
     return example;
 }

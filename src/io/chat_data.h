@@ -9,21 +9,15 @@
 #include <string_view>
 #include <vector>
 
+#include "io/chat_message.h"
+
 namespace tandem::io {
-
-enum class ChatRole { System, User, Assistant };
-std::string_view chat_role_name(ChatRole role);  // "system", "user", "assistant"
-
-struct ChatTurn {
-    ChatRole role = ChatRole::User;
-    std::string content;
-};
 
 // One line of the file. A {"prompt", "completion"} line becomes a user turn and an assistant
 // turn, with is_prompt_completion set (a model without a chat template concatenates them raw).
 struct ChatExample {
     int64_t line = 0;  // 1-based, for messages
-    std::vector<ChatTurn> turns;
+    std::vector<ChatMessage> turns;
     bool is_prompt_completion = false;
 };
 

@@ -41,7 +41,7 @@ const char* chat_commands_help() {
            "shows this; Ctrl-C stops a reply";
 }
 
-Conversation::Conversation(const ChatTemplate& chat_template, const io::BpeTokenizer& tokenizer,
+Conversation::Conversation(const io::ChatTemplate& chat_template, const io::BpeTokenizer& tokenizer,
                            int64_t n_context, std::string system, bool enable_thinking)
     : template_(chat_template),
       tokenizer_(tokenizer),
@@ -49,7 +49,7 @@ Conversation::Conversation(const ChatTemplate& chat_template, const io::BpeToken
       enable_thinking_(enable_thinking) {
     TANDEM_ASSERT(n_context >= 2, n_context);
     if (!system.empty()) {
-        messages_.push_back({Role::System, std::move(system)});
+        messages_.push_back({io::Role::System, std::move(system)});
         has_system_ = true;
     }
 }
@@ -64,9 +64,9 @@ std::vector<int32_t> Conversation::begin_turn(std::string user, int64_t reply_to
     TANDEM_ASSERT(!in_turn_);
     const int64_t reserve = std::clamp<int64_t>(reply_tokens, 1, n_context_ / 2);
     const int64_t limit = n_context_ - reserve;  // prompt tokens at most
-    std::vector<ChatMessage> kept = messages_;
+    std::vector<io::ChatMessage> kept = messages_;
     int64_t n_dropped = 0;
-    messages_.push_back({Role::User, std::move(user)});
+    messages_.push_back({io::Role::User, std::move(user)});
     for (;;) {
         std::vector<int32_t> ids = render_ids();
         if (int64_t(ids.size()) <= limit) {
@@ -85,7 +85,7 @@ std::vector<int32_t> Conversation::begin_turn(std::string user, int64_t reply_to
                         "raise --ctx or lower --max-tokens)");
         }
         size_t end = first + 1;
-        while (end + 1 < messages_.size() && messages_[end].role != Role::User) ++end;
+        while (end + 1 < messages_.size() && messages_[end].role != io::Role::User) ++end;
         messages_.erase(messages_.begin() + std::ptrdiff_t(first),
                         messages_.begin() + std::ptrdiff_t(end));
         ++n_dropped;
@@ -94,12 +94,12 @@ std::vector<int32_t> Conversation::begin_turn(std::string user, int64_t reply_to
 
 void Conversation::end_turn(std::string reply) {
     TANDEM_ASSERT(in_turn_);
-    messages_.push_back({Role::Assistant, std::move(reply)});
+    messages_.push_back({io::Role::Assistant, std::move(reply)});
     in_turn_ = false;
 }
 
 void Conversation::cancel_turn() {
-    TANDEM_ASSERT(in_turn_ && messages_.back().role == Role::User);
+    TANDEM_ASSERT(in_turn_ && messages_.back().role == io::Role::User);
     messages_.pop_back();
     in_turn_ = false;
 }

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "io/bpe_tokenizer.h"
-#include "serve/chat_template.h"
+#include "io/chat_template.h"
 
 namespace tandem::serve {
 
@@ -32,8 +32,8 @@ class Conversation {
     // `chat_template` and `tokenizer` must outlive the conversation. `system` (may be empty: then
     // none is sent, and the template's own default applies) stays first through resets and drops.
     // n_context is the positions a prompt and its reply share. enable_thinking is Qwen3's switch
-    // (ChatTemplate::render): false asks for answers without reasoning.
-    Conversation(const ChatTemplate& chat_template, const io::BpeTokenizer& tokenizer,
+    // (io::ChatTemplate::render): false asks for answers without reasoning.
+    Conversation(const io::ChatTemplate& chat_template, const io::BpeTokenizer& tokenizer,
                  int64_t n_context, std::string system = "", bool enable_thinking = true);
 
     // Adds the user's message and returns the prompt ids of the reply: the rendered conversation
@@ -49,7 +49,7 @@ class Conversation {
     // Back to the system message alone.
     void reset();
 
-    const std::vector<ChatMessage>& messages() const { return messages_; }
+    const std::vector<io::ChatMessage>& messages() const { return messages_; }
     // Exchanges dropped to fit the context since the start or the last reset.
     int64_t n_dropped() const { return n_dropped_; }
     bool in_turn() const { return in_turn_; }
@@ -58,12 +58,12 @@ class Conversation {
     std::vector<int32_t> render_ids() const;
     size_t first_exchange() const { return has_system_ ? 1 : 0; }
 
-    const ChatTemplate& template_;
+    const io::ChatTemplate& template_;
     const io::BpeTokenizer& tokenizer_;
     int64_t n_context_;
     bool enable_thinking_;
     bool has_system_ = false;
-    std::vector<ChatMessage> messages_;
+    std::vector<io::ChatMessage> messages_;
     int64_t n_dropped_ = 0;
     bool in_turn_ = false;
 };

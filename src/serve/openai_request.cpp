@@ -361,18 +361,6 @@ std::vector<ChatMessage> parse_messages(const Fields& f) {
 
 }  // namespace
 
-std::string_view role_name(Role role) {
-    switch (role) {
-        case Role::System:
-            return "system";
-        case Role::User:
-            return "user";
-        case Role::Assistant:
-            return "assistant";
-    }
-    return "user";
-}
-
 CompletionRequest parse_completion_request(std::string_view body, const RequestLimits& limits) {
     const json root = parse_body(body);
     refuse_unknown_fields(root, false);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "infer/sampler.h"
+#include "io/chat_message.h"
 #include "serve/api_error.h"
 
 namespace tandem::serve {
@@ -65,13 +66,9 @@ struct CompletionRequest {
     std::vector<Prompt> prompts;  // one or more; choices are numbered prompt * n + sample
 };
 
-enum class Role { System, User, Assistant };
-std::string_view role_name(Role role);  // "system", "user", "assistant"
-
-struct ChatMessage {
-    Role role = Role::User;
-    std::string content;  // text parts of an array content are joined without separator
-};
+// A message's text parts, when content is an array, are joined without separator.
+using io::ChatMessage;
+using io::Role;
 
 struct ChatRequest {
     GenerationOptions options;
@@ -81,8 +78,8 @@ struct ChatRequest {
 };
 
 // Parse and check a body (UTF-8 JSON). Throws ApiError: 413 over kMaxBodyBytes, else 400.
-// Fields this server does not know are accepted and ignored, as OpenAI does (clients send
-// `user`, `metadata`, `store` ...); fields it knows but whose value it cannot honour (echo,
+// A field this server does not know is refused with 400, as OpenAI refuses it (OpenAI's `user`,
+// `metadata` and `store` are accepted and ignored); fields it knows but whose value it cannot honour (echo,
 // best_of > 1, suffix, tools, a response_format other than text, images) are refused with 400
 // rather than silently ignored, because the reply would not be what the client asked for.
 CompletionRequest parse_completion_request(std::string_view body, const RequestLimits& limits);

@@ -70,7 +70,7 @@ std::unique_ptr<ServedModel> ServedModel::load(const ServedModelOptions& o) {
     }
     if (!source.empty()) {
         try {
-            m->chat_template_ = ChatTemplate::recognise(source);
+            m->chat_template_ = io::ChatTemplate::recognise(source);
             m->chat_stop_ids_ = m->chat_template_->stop_ids(tok);
         } catch (const Error& e) {
             throw Error(where, ": ", e.what());
@@ -100,7 +100,7 @@ std::vector<int32_t> ServedModel::encode_completion_prompt(std::string_view text
     return infer::encode_prompt(tokenizer(), text);
 }
 
-std::vector<int32_t> ServedModel::encode_chat(std::span<const ChatMessage> messages,
+std::vector<int32_t> ServedModel::encode_chat(std::span<const io::ChatMessage> messages,
                                               bool enable_thinking) const {
     TANDEM_ASSERT(chat_template_.has_value());
     return tokenizer().encode(chat_template_->render(messages, true, enable_thinking));

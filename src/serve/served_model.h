@@ -16,7 +16,7 @@
 #include "infer/model_source.h"
 #include "infer/step_model.h"
 #include "io/bpe_tokenizer.h"
-#include "serve/chat_template.h"
+#include "io/chat_template.h"
 
 namespace tandem::serve {
 
@@ -64,13 +64,13 @@ class ServedModel {
 
     // nullptr when neither the model's files nor --chat-template give one: /v1/chat/completions
     // then answers 400 saying so.
-    const ChatTemplate* chat_template() const {
+    const io::ChatTemplate* chat_template() const {
         return chat_template_ ? &*chat_template_ : nullptr;
     }
     // The template's end-of-turn tokens and the tokenizer's EOS.
     const std::vector<int32_t>& chat_stop_ids() const { return chat_stop_ids_; }
     // The chat prompt's tokens: the template rendered and encoded with its special tokens.
-    std::vector<int32_t> encode_chat(std::span<const ChatMessage> messages,
+    std::vector<int32_t> encode_chat(std::span<const io::ChatMessage> messages,
                                      bool enable_thinking) const;
     // What the start-up line says about the model.
     std::string describe() const;
@@ -84,7 +84,7 @@ class ServedModel {
     std::string name_;
     int64_t n_ctx_ = 0, n_kv_pages_ = 0;
     std::vector<int32_t> completion_stop_ids_, chat_stop_ids_;
-    std::optional<ChatTemplate> chat_template_;
+    std::optional<io::ChatTemplate> chat_template_;
 };
 
 }  // namespace tandem::serve

@@ -18,28 +18,12 @@ int64_t SftSequence::n_learned() const {
     return n;
 }
 
-namespace {
-
-serve::Role to_serve_role(io::ChatRole role) {
-    switch (role) {
-        case io::ChatRole::System:
-            return serve::Role::System;
-        case io::ChatRole::User:
-            return serve::Role::User;
-        case io::ChatRole::Assistant:
-            return serve::Role::Assistant;
-    }
-    return serve::Role::User;
-}
-
-}  // namespace
-
 SftRenderer::SftRenderer(io::BpeModel model) : model_(std::move(model)), tokenizer_(model_) {
     end_id_ = model_.eos_id;
     for (const io::AddedToken& t : model_.added)
         if (end_id_ < 0 && t.content == "<|endoftext|>") end_id_ = t.id;
     if (model_.chat_template.empty()) return;
-    template_ = serve::ChatTemplate::recognise(model_.chat_template);
+    template_ = io::ChatTemplate::recognise(model_.chat_template);
     end_of_turn_ = template_->stop_tokens();
     template_->stop_ids(tokenizer_);  // throws when the tokenizer lacks one of them
 }
@@ -99,14 +83,12 @@ void SftRenderer::render_raw(const io::ChatExample& example, const std::string& 
 
 void SftRenderer::render_template(const io::ChatExample& example, const std::string& where,
                                   SftSequence& out) const {
-    std::vector<serve::ChatMessage> messages;
-    for (const io::ChatTurn& t : example.turns)
-        messages.push_back({to_serve_role(t.role), t.content});
-    const std::span<const serve::ChatMessage> all(messages);
+    const std::vector<io::ChatMessage>& messages = example.turns;
+    const std::span<const io::ChatMessage> all(messages);
     const std::string full = template_->render(all, false);
     size_t done = 0;  // bytes of `full` appended so far
     for (size_t i = 0; i < messages.size(); ++i) {
-        if (messages[i].role != serve::Role::Assistant) continue;
+        if (messages[i].role != io::Role::Assistant) continue;
         const std::string head = template_->render(all.first(i), true);
         const std::string turn = template_->render(all.first(i + 1), false);
         if (!turn.starts_with(head) || !full.starts_with(turn) || head.size() < done)

@@ -1,5 +1,5 @@
 // A fine-tuning example as token ids and the mask of the ids that are learned: the model's chat
-// template renders the conversation (serve/chat_template.h), and only the assistant's content and
+// template renders the conversation (io/chat_template.h), and only the assistant's content and
 // the token that ends its turn count. A model without a template gets {"prompt","completion"}
 // lines concatenated raw: [BOS] prompt completion [EOS], where EOS is the tokenizer's, else its
 // <|endoftext|> (tandem's own tokenizers have no EOS but separate documents with it).
@@ -12,7 +12,7 @@
 
 #include "io/bpe_tokenizer.h"
 #include "io/chat_data.h"
-#include "serve/chat_template.h"
+#include "io/chat_template.h"
 
 namespace tandem::train {
 
@@ -52,7 +52,7 @@ class SftRenderer {
 
     io::BpeModel model_;
     io::BpeTokenizer tokenizer_;
-    std::optional<serve::ChatTemplate> template_;
+    std::optional<io::ChatTemplate> template_;
     std::vector<std::string> end_of_turn_;  // the template's stop token texts
     int32_t end_id_ = -1;                   // raw: the id after a completion, -1: none
 };

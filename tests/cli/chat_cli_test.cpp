@@ -10,7 +10,7 @@
 #include "common/hf_dir_util.h"
 #include "io/tokenizer_files.h"
 #include "model/config.h"
-#include "serve/chat_template.h"
+#include "io/chat_template.h"
 
 namespace tandem::testing {
 namespace {
@@ -63,12 +63,12 @@ TEST(ChatCli, RepliesAreTheEnginesContinuationOfTheTemplateAndResetForgets) {
     const CliRun r = tandem(tmp, "chat --model " + shell_quoted(model) + kGreedy, input);
     ASSERT_EQ(r.code, 0) << r.err;
 
-    const serve::ChatTemplate chatml = serve::ChatTemplate::recognise(kTemplate);
-    using serve::Role;
+    const io::ChatTemplate chatml = io::ChatTemplate::recognise(kTemplate);
+    using io::Role;
     const std::string first = generate_reply(
-        tmp, model, chatml.render(std::vector<serve::ChatMessage>{{Role::User, "Hello there"}}));
+        tmp, model, chatml.render(std::vector<io::ChatMessage>{{Role::User, "Hello there"}}));
     const std::string second = generate_reply(
-        tmp, model, chatml.render(std::vector<serve::ChatMessage>{{Role::User, "Hello there"},
+        tmp, model, chatml.render(std::vector<io::ChatMessage>{{Role::User, "Hello there"},
                                                                   {Role::Assistant, first},
                                                                   {Role::User, "How are you?"}}));
     // Three replies, the last after /reset as the first; "never read" came after /exit.

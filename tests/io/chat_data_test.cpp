@@ -24,13 +24,13 @@ TEST(ChatData, ReadsMessagesAndPromptCompletionLines) {
     ASSERT_EQ(f.examples.size(), 2u);
     EXPECT_EQ(f.examples[0].line, 1);
     ASSERT_EQ(f.examples[0].turns.size(), 3u);
-    EXPECT_EQ(f.examples[0].turns[0].role, ChatRole::System);
-    EXPECT_EQ(f.examples[0].turns[2].role, ChatRole::Assistant);
+    EXPECT_EQ(f.examples[0].turns[0].role, Role::System);
+    EXPECT_EQ(f.examples[0].turns[2].role, Role::Assistant);
     EXPECT_EQ(f.examples[0].turns[2].content, "yo");
     EXPECT_FALSE(f.examples[0].is_prompt_completion);
     EXPECT_EQ(f.examples[1].line, 2);
     EXPECT_TRUE(f.examples[1].is_prompt_completion);
-    EXPECT_EQ(f.examples[1].turns[0].role, ChatRole::User);
+    EXPECT_EQ(f.examples[1].turns[0].role, Role::User);
     EXPECT_EQ(f.examples[1].turns[0].content, "2+2=");
     EXPECT_EQ(f.examples[1].turns[1].content, "4");
 }

@@ -23,14 +23,14 @@ io::BpeTokenizer chatml_tokenizer() {
 }
 
 // Qwen3's markers: no default system message.
-const ChatTemplate kChatMl =
-    ChatTemplate::recognise("<|im_start|>{{ m }}<|im_end|> </think> reasoning_content enable_thinking");
+const io::ChatTemplate kChatMl =
+    io::ChatTemplate::recognise("<|im_start|>{{ m }}<|im_end|> </think> reasoning_content enable_thinking");
 
-std::vector<ChatMessage> user_said(std::initializer_list<const char*> turns) {
-    std::vector<ChatMessage> messages;
+std::vector<io::ChatMessage> user_said(std::initializer_list<const char*> turns) {
+    std::vector<io::ChatMessage> messages;
     bool user = true;
     for (const char* t : turns) {
-        messages.push_back({user ? Role::User : Role::Assistant, t});
+        messages.push_back({user ? io::Role::User : io::Role::Assistant, t});
         user = !user;
     }
     return messages;
@@ -59,8 +59,8 @@ TEST(Conversation, SystemMessageOpensEveryPromptAndSurvivesReset) {
     c.end_turn("Hello!");
     c.reset();
     ASSERT_EQ(c.messages().size(), 1u);
-    EXPECT_EQ(c.messages()[0].role, Role::System);
-    const std::vector<ChatMessage> expected = {{Role::System, "Be terse."}, {Role::User, "Yo"}};
+    EXPECT_EQ(c.messages()[0].role, io::Role::System);
+    const std::vector<io::ChatMessage> expected = {{io::Role::System, "Be terse."}, {io::Role::User, "Yo"}};
     EXPECT_EQ(c.begin_turn("Yo", 16), tok.encode(kChatMl.render(expected)));
 }
 
@@ -99,10 +99,10 @@ TEST(Conversation, DropsOldestExchangesToFitTheContextKeepingTheSystemMessage) {
     // A third message no longer fits beside both exchanges: the first (AAAA, aaaa) goes.
     const std::vector<int32_t> third = c.begin_turn("CCCC", 8);
     EXPECT_EQ(c.n_dropped(), 1);
-    const std::vector<ChatMessage> expected = {{Role::System, "S"},
-                                               {Role::User, "BBBB"},
-                                               {Role::Assistant, "bbbb"},
-                                               {Role::User, "CCCC"}};
+    const std::vector<io::ChatMessage> expected = {{io::Role::System, "S"},
+                                               {io::Role::User, "BBBB"},
+                                               {io::Role::Assistant, "bbbb"},
+                                               {io::Role::User, "CCCC"}};
     EXPECT_EQ(c.messages().size(), expected.size());
     EXPECT_EQ(third, tok.encode(kChatMl.render(expected)));
     // Asking more room for the reply than the context can give is clamped to half of it.

@@ -28,7 +28,7 @@ void write_tiny_chat_model(const std::string& dir) {
     m.added.push_back({"<|im_end|>", 258, true});
     m.tokens.resize(259);
     m.eos_id = 258;
-    m.chat_template = io::read_file(test_data_path("serve/chat_templates/qwen25_no_tools.jinja"));
+    m.chat_template = io::read_file(test_data_path("io/chat_templates/qwen25_no_tools.jinja"));
     io::save_hf_tokenizer_json(m, dir + "/tokenizer.json");
     io::save_tokenizer_config_json(m, dir + "/tokenizer_config.json");
 }

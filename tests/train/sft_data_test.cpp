@@ -38,14 +38,14 @@ struct Expected {
     }
 };
 
-io::ChatExample chat(std::vector<io::ChatTurn> turns) {
+io::ChatExample chat(std::vector<io::ChatMessage> turns) {
     return {.line = 1, .turns = std::move(turns)};
 }
 
 TEST(SftRender, ChatMlTwoTurnsLearnOnlyTheAssistantsContentAndEndOfTurn) {
     const SftRenderer r(testing::chatml_tokenizer());
     EXPECT_EQ(r.describe(), "chat template chatml");
-    const auto User = io::ChatRole::User, Assistant = io::ChatRole::Assistant;
+    const auto User = io::Role::User, Assistant = io::Role::Assistant;
     const SftSequence s = r.render(
         chat({{User, "hi"}, {Assistant, "yo"}, {User, "ok"}, {Assistant, "go"}}), "c.jsonl:1");
     Expected e;
@@ -67,7 +67,7 @@ TEST(SftRender, ChatMlTwoTurnsLearnOnlyTheAssistantsContentAndEndOfTurn) {
 }
 
 std::string read_template(const std::string& name) {
-    return io::read_file(testing::test_data_path("serve/chat_templates/" + name + ".jinja"));
+    return io::read_file(testing::test_data_path("io/chat_templates/" + name + ".jinja"));
 }
 
 TEST(SftRender, Llama3LearnsTheReplyAndItsEotId) {
@@ -80,7 +80,7 @@ TEST(SftRender, Llama3LearnsTheReplyAndItsEotId) {
     m.chat_template = read_template("llama3");
     const SftRenderer r(m);
     const SftSequence s =
-        r.render(chat({{io::ChatRole::User, "hi"}, {io::ChatRole::Assistant, "yo"}}), "c.jsonl:1");
+        r.render(chat({{io::Role::User, "hi"}, {io::Role::Assistant, "yo"}}), "c.jsonl:1");
     Expected e;
     e.add(257).add(258).text("user").add(259).text("\n\nhi").add(260);
     e.add(258).text("assistant").add(259).text("\n\n");
@@ -94,7 +94,7 @@ TEST(SftRender, AConversationTheTemplateRewritesLaterIsABadLine) {
     io::BpeModel m = testing::chatml_tokenizer();
     m.chat_template = read_template("qwen3");
     const SftRenderer r(m);
-    const auto User = io::ChatRole::User, Assistant = io::ChatRole::Assistant;
+    const auto User = io::Role::User, Assistant = io::Role::Assistant;
     const std::string msg = error_message([&] {
         r.render(
             chat({{User, "a"}, {Assistant, "<think>r</think>b"}, {User, "c"}, {Assistant, "d"}}),
@@ -112,7 +112,7 @@ TEST(SftRender, AConversationTheTemplateRewritesLaterIsABadLine) {
 
 TEST(SftRender, PromptCompletionIsAUserTurnAndAnAssistantTurn) {
     const SftRenderer r(testing::chatml_tokenizer());
-    io::ChatExample pc = chat({{io::ChatRole::User, "2+2="}, {io::ChatRole::Assistant, "4"}});
+    io::ChatExample pc = chat({{io::Role::User, "2+2="}, {io::Role::Assistant, "4"}});
     pc.is_prompt_completion = true;
     Expected e;
     e.add(kImStart).text("user\n2+2=").add(kImEnd).text("\n").add(kImStart).text("assistant\n");
@@ -126,7 +126,7 @@ TEST(SftRender, WithoutATemplatePromptAndCompletionAreConcatenatedRaw) {
     io::BpeModel m = testing::byte_tokenizer();
     m.eos_id = 256;
     const SftRenderer r(m);
-    io::ChatExample pc = chat({{io::ChatRole::User, "ab"}, {io::ChatRole::Assistant, "cd"}});
+    io::ChatExample pc = chat({{io::Role::User, "ab"}, {io::Role::Assistant, "cd"}});
     pc.is_prompt_completion = true;
     const SftSequence s = r.render(pc, "c.jsonl:1");
     Expected e;

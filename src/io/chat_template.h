@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "io/bpe_tokenizer.h"
-#include "serve/openai_request.h"
+#include "io/chat_message.h"
 
-namespace tandem::serve {
+namespace tandem::io {
 
 enum class ChatFormat {
     ChatMl,  // <|im_start|>role\ncontent<|im_end|>\n
@@ -39,7 +39,7 @@ class ChatTemplate {
     std::vector<std::string> stop_tokens() const;
     // Their ids in `tokenizer`, with its eos_id when it has one and it is not among them. Throws
     // Error when the tokenizer lacks one of the template's tokens (a template of another model).
-    std::vector<int32_t> stop_ids(const io::BpeTokenizer& tokenizer) const;
+    std::vector<int32_t> stop_ids(const BpeTokenizer& tokenizer) const;
 
     ChatFormat format() const { return format_; }
     // "chatml", "chatml (qwen3 reasoning)", "llama3", "llama3.1": what the server logs at start.
@@ -61,4 +61,4 @@ class ChatTemplate {
     ChatFormat format_;
 };
 
-}  // namespace tandem::serve
+}  // namespace tandem::io

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# Prints the expected prompts of tests/serve/chat_template_test.cpp: the conversations below
+# Prints the expected prompts of tests/io/chat_template_test.cpp: the conversations below
 # rendered by each template of this folder with jinja2, configured as transformers'
 # apply_chat_template configures it (sandboxed, trim_blocks, lstrip_blocks). qwen3.jinja and
 # llama3.jinja are the models' own templates; the *_no_tools ones are Qwen2.5's and Llama 3.1's

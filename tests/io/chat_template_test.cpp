@@ -2,7 +2,7 @@
 // conversations rendered exactly as jinja2 renders those sources (the expected strings are the
 // output of chat_templates/render_expected.py); unknown templates refused naming their markers;
 // the stop tokens mapped to a tokenizer's ids.
-#include "serve/chat_template.h"
+#include "io/chat_template.h"
 
 #include <gtest/gtest.h>
 
@@ -12,11 +12,11 @@
 
 #include "common/test_util.h"
 
-namespace tandem::serve {
+namespace tandem::io {
 namespace {
 
 std::string read_template(const std::string& name) {
-    std::ifstream in(testing::test_data_path("serve/chat_templates/" + name + ".jinja"));
+    std::ifstream in(testing::test_data_path("io/chat_templates/" + name + ".jinja"));
     EXPECT_TRUE(in.good()) << name;
     std::stringstream text;
     text << in.rdbuf();
@@ -47,7 +47,7 @@ struct Expected {
     const char* prompt;
 };
 
-// python3 tests/serve/chat_templates/render_expected.py
+// python3 tests/io/chat_templates/render_expected.py
 const Expected kExpected[] = {
     {"qwen3", "multi",
      "<|im_start|>system\nYou are "
@@ -262,8 +262,8 @@ TEST(ChatTemplate, UnknownTemplatesAreRefusedNamingWhatWasFound) {
     EXPECT_NE(e.find("markers of both"), std::string::npos) << e;
 }
 
-io::BpeModel model_with(std::vector<std::string> specials, int32_t eos_index) {
-    io::BpeModel m;
+BpeModel model_with(std::vector<std::string> specials, int32_t eos_index) {
+    BpeModel m;
     for (int b = 0; b < 256; ++b) m.tokens.push_back(std::string(1, char(b)));
     for (size_t i = 0; i < specials.size(); ++i)
         m.added.push_back({specials[i], int32_t(256 + i), true});
@@ -274,14 +274,14 @@ io::BpeModel model_with(std::vector<std::string> specials, int32_t eos_index) {
 TEST(ChatTemplate, StopIdsComeFromTheTokenizer) {
     const ChatTemplate qwen = ChatTemplate::recognise(read_template("qwen3"));
     // A base Qwen: eos is <|endoftext|>, which also stops.
-    io::BpeTokenizer tok(model_with({"<|endoftext|>", "<|im_start|>", "<|im_end|>"}, 0));
+    BpeTokenizer tok(model_with({"<|endoftext|>", "<|im_start|>", "<|im_end|>"}, 0));
     EXPECT_EQ(qwen.stop_ids(tok), (std::vector<int32_t>{258, 256}));
     // An instruct Qwen: eos is <|im_end|> itself, listed once.
-    io::BpeTokenizer instruct(model_with({"<|endoftext|>", "<|im_start|>", "<|im_end|>"}, 2));
+    BpeTokenizer instruct(model_with({"<|endoftext|>", "<|im_start|>", "<|im_end|>"}, 2));
     EXPECT_EQ(qwen.stop_ids(instruct), (std::vector<int32_t>{258}));
 
     const ChatTemplate llama = ChatTemplate::recognise(read_template("llama31_no_tools"));
-    io::BpeTokenizer l3(
+    BpeTokenizer l3(
         model_with({"<|begin_of_text|>", "<|end_of_text|>", "<|eom_id|>", "<|eot_id|>"}, 1));
     EXPECT_EQ(llama.stop_ids(l3), (std::vector<int32_t>{259, 258, 257}));
 
@@ -295,4 +295,4 @@ TEST(ChatTemplate, StopIdsComeFromTheTokenizer) {
 }
 
 }  // namespace
-}  // namespace tandem::serve
+}  // namespace tandem::io

@@ -11,13 +11,13 @@
 //                       Date: CUTOFF\nToday Date: DATE\n\n" + trim(the system message, if any)
 // The generation prompt is the assistant's header: <|im_start|>assistant\n, or
 // <|start_header_id|>assistant<|end_header_id|>\n\n.
-#include "serve/chat_template.h"
+#include "io/chat_template.h"
 
 #include <algorithm>
 
 #include "core/error.h"
 
-namespace tandem::serve {
+namespace tandem::io {
 
 namespace {
 
@@ -240,7 +240,7 @@ std::vector<std::string> ChatTemplate::stop_tokens() const {
     return {"<|eot_id|>"};
 }
 
-std::vector<int32_t> ChatTemplate::stop_ids(const io::BpeTokenizer& tokenizer) const {
+std::vector<int32_t> ChatTemplate::stop_ids(const BpeTokenizer& tokenizer) const {
     std::vector<int32_t> ids;
     for (const std::string& text : stop_tokens()) {
         const std::optional<int32_t> id = tokenizer.token_id(text);
@@ -258,4 +258,4 @@ std::vector<int32_t> ChatTemplate::stop_ids(const io::BpeTokenizer& tokenizer) c
     return ids;
 }
 
-}  // namespace tandem::serve
+}  // namespace tandem::io
