@@ -14,9 +14,10 @@
 // threads do not count.
 //
 //   matmul_weights_bench [--passes 7] [--isa generic|avx2|avx512|avx512_bf16] [--quick]
-//                        [--shape qkv|o|gate_up|down|lm_head] [--dtype q8_0|...] [--rows 1|128]
+//                        [--shape qkv|o|gate_up|down|lm_head] [--dtype q8_0|...] [--rows N]
 //                        [--hot]
-// --quick leaves out lm_head; --shape, --dtype and --rows run only those; --hot uses one copy of
+// --quick leaves out lm_head; --shape and --dtype run only those, --rows N runs N activation
+// rows instead of 1 and 128 (the floor is the larger of the two kinds); --hot uses one copy of
 // each weight (in cache when it fits: the kernels' compute rate, not the memory's).
 #include <omp.h>
 
@@ -186,8 +187,7 @@ int main(int argc, char** argv) {
                 for (int64_t r = 0; r < c.O * copies; ++r)
                     std::memcpy(weights.p + r * row_bytes, packed.data(), row_bytes);
             }
-            for (int64_t N : {1, 128}) {
-                if (only_rows && N != only_rows) continue;
+            for (int64_t N : only_rows ? std::vector<int64_t>{only_rows} : std::vector<int64_t>{1, 128}) {
                 std::vector<float> x(N * c.K), out(N * c.O);
                 fill_normal(x.data(), x.size(), {.seed = 4});
                 const Tensor tx(x.data(), DType::F32, {N, c.K}),
@@ -197,10 +197,11 @@ int main(int argc, char** argv) {
                     matmul_weights(isa, to, tx, tw, Tensor(), false);
                 };
                 call(0);  // warm up: the buffers of the activations, the threads
-                // Calls per pass: about 0.2 s of N = 1's floor, or of N = 128's.
-                const double floor_s = N == 1 ? bytes / bw.median : 2.0 * N * c.O * c.K / flops.median;
-                const double floor_cpu =
-                    N == 1 ? bytes / bw_cpu.median : 2.0 * N * c.O * c.K / flops_cpu.median;
+                // The floor: reading the weights or the f32 GEMM's arithmetic, the larger (the
+                // first at N = 1, the second at N = 128). Calls per pass: about 0.2 s of it.
+                const double flop = 2.0 * N * c.O * c.K;
+                const double floor_s = std::max(bytes / bw.median, flop / flops.median);
+                const double floor_cpu = std::max(bytes / bw_cpu.median, flop / flops_cpu.median);
                 const int64_t calls = std::clamp<int64_t>(int64_t(0.2 / floor_s), 2, 2000);
                 std::vector<double> times, cpu_times;
                 int64_t next = 1;

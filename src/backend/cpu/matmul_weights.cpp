@@ -111,7 +111,8 @@ constexpr DTypeKernels generic_kernels() {
             kMaxTileCols,
             {&tile_generic<kW, 1>, &tile_generic<kW, 2>, &tile_generic<kW, 3>,
              &tile_generic<kW, 4>},
-            &widen_generic<kW>};
+            &widen_generic<kW>,
+            {}};
 }
 constexpr WeightKernels kGenericWeightKernels{
     generic_kernels<DType::F32>(), generic_kernels<DType::F16>(), generic_kernels<DType::BF16>(),
@@ -183,7 +184,7 @@ void prepare_row(const DTypeKernels& k, const float* x, int64_t K, char* out) {
 }
 
 // A buffer per calling thread, kept between calls (decoding calls this hundreds of times per
-// token): `slot` 0 holds prepared activation rows, 1 prefill's weight panels.
+// token): `slot` 0 holds prepared activation rows, 1 prefill's weight panels or a thread's strip.
 char* thread_buffer(int slot, int64_t bytes) {
     struct Buffer {
         char* data = nullptr;
@@ -207,6 +208,12 @@ char* thread_buffer(int slot, int64_t bytes) {
 // widening is paid once for all of them and the product runs at the f32 GEMM's rate (measured
 // with bench/matmul_weights_bench at N = 128: the tiles reached 30-60% of it, the panels ~90%).
 constexpr int64_t kDecodeRows = 16;
+// From this many activation rows on, Q8_0 and Q4_0 go through the integer tiles of RowsKernels
+// where the instruction set has them, at every row count above. bench/matmul_weights_bench,
+// gate_up, CPU time per call, Sapphire Rapids, 2 threads (decode tiles -> row tiles): Q8_0 at
+// N = 4 0.49 -> 0.63 ms, N = 8 0.71 -> 0.60, N = 16 1.34 -> 0.64; Q4_0 0.32 -> 0.46, 0.60 -> 0.46,
+// 1.15 -> 0.52; at N = 128 the f32 panels took 8.4 ms, the row tiles 2.9.
+constexpr int64_t kLaneRowsFrom = 8;
 constexpr int64_t kPrefillRows = 64;  // tiles' blocks of activation rows, where they run above 16
 // Weight rows per panel: 512 x K floats (2-6 MB at K = 1024-3072) stay in L2/L3 for the GEMM's
 // packing, and each panel's product is large enough for both threads.
@@ -232,6 +239,67 @@ void product_panels(const DTypeKernels& k, float* out, const float* x, const cha
             own_gemm(gemm, false, true, N, rows, K, x, K, panel, K, beta, out + o0, O);
         else
             sgemm(false, true, N, rows, K, 1.0f, x, K, panel, K, beta, out + o0, O);
+    }
+}
+
+// Row x [K] as lane `lane` of a chunk of the lanes form (matmul_weights_kernels.h).
+void quantize_lanes(const float* x, int64_t K, int offset, char* chunk, int lane) {
+    for (int64_t b = 0; b < K / 32; ++b) {
+        char* block = chunk + b * kLaneBlockBytes;
+        int8_t q[32];
+        float d;
+        const int sum = quantize_block(x + b * 32, q, &d);
+        for (int j = 0; j < 8; ++j) std::memcpy(block + 64 * j + 4 * lane, q + 4 * j, 4);
+        reinterpret_cast<float*>(block + 512)[lane] = d;
+        reinterpret_cast<int32_t*>(block + 576)[lane] = -offset * sum;
+    }
+}
+
+// out [N, O] = x [N, K] W^T + bias for W [O, K] in Q8_0 or Q4_0 and many rows of x, through
+// integer tiles (RowsKernels): x is quantised once, each tile of weight rows is turned into a
+// strip once per pass and meets every chunk of 16 activation rows while it sits in L1.
+void product_rows(const DTypeKernels& k, float* out, const float* x, const char* w, DType dtype,
+                  const float* bias, int64_t N, int64_t O, int64_t K) {
+    const RowsKernels& rk = k.rows;
+    const int64_t blocks = K / 32, chunks = ceil_div(N, kLaneRows);
+    const int64_t chunk_bytes = blocks * kLaneBlockBytes;
+    const size_t w_row = dtype_bytes(dtype, K);
+    const int64_t tiles = ceil_div(O, kTileRows);
+    char* lanes = thread_buffer(0, chunks * chunk_bytes);
+    // Chunks per pass over the weights: their lanes form (read once per tile) stays within about
+    // 1 MB, in L2; a long prefill reads the weights once per pass.
+    const int64_t pass_chunks = std::max<int64_t>(
+        kMaxLaneChunks, (int64_t(1) << 20) / chunk_bytes / kMaxLaneChunks * kMaxLaneChunks);
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < chunks; ++c) {
+            char* chunk = lanes + c * chunk_bytes;
+            const int64_t n0 = c * kLaneRows, here = std::min<int64_t>(kLaneRows, N - n0);
+            if (here < kLaneRows) std::memset(chunk, 0, chunk_bytes);  // rows past N are zeros
+            for (int64_t i = 0; i < here; ++i)
+                quantize_lanes(x + (n0 + i) * K, K, rk.offset, chunk, static_cast<int>(i));
+        }
+        // Each thread owns whole tiles of output rows, as in product_out_in.
+        const Range mine = part_of(tiles, omp_get_num_threads(), omp_get_thread_num());
+        char* strip = thread_buffer(1, blocks * rk.strip_block_bytes);
+        for (int64_t p0 = 0; p0 < chunks; p0 += pass_chunks) {
+            const int64_t p1 = std::min(chunks, p0 + pass_chunks);
+            for (int64_t t = mine.begin; t < mine.end; ++t) {
+                const int64_t o0 = t * kTileRows;
+                const int rows = static_cast<int>(std::min<int64_t>(kTileRows, O - o0));
+                const char* w_rows[kTileRows];
+                for (int r = 0; r < kTileRows; ++r)  // the edge repeats its last row
+                    w_rows[r] = w + (o0 + std::min(r, rows - 1)) * w_row;
+                rk.strip(strip, w_rows, blocks);
+                for (int64_t c = p0; c < p1; c += kMaxLaneChunks) {
+                    const int64_t n = std::min<int64_t>(kMaxLaneChunks, p1 - c);
+                    rk.tile[n - 1](out + c * kLaneRows * O + o0, O, strip,
+                                   lanes + c * chunk_bytes, chunk_bytes, blocks, rows,
+                                   N - c * kLaneRows, bias ? bias + o0 : nullptr);
+                }
+            }
+        }
     }
 }
 
@@ -328,18 +396,23 @@ void matmul_weights(WeightsIsa isa, Tensor out, Tensor x, Tensor w, Tensor bias,
         return;
     }
     const DTypeKernels& k = kernels_for(isa, w.dtype);
-    if (N > kDecodeRows)
+    if (k.rows.strip && N >= kLaneRowsFrom)
+        product_rows(k, out.as<float>(), x.as<float>(), w.as<char>(), w.dtype, b, N, O, K);
+    else if (N > kDecodeRows)
         product_panels(k, out.as<float>(), x.as<float>(), w.as<char>(), w.dtype, b, N, O, K);
     else
         product_out_in(k, out.as<float>(), x.as<float>(), w.as<char>(), w.dtype, b, N, O, K);
 }
 
 void round_activations(WeightsIsa isa, DType weight_dtype, int64_t rows, float* x, int64_t n) {
-    if (rows > kDecodeRows) return;  // prefill's panels take x as it is
     const DTypeKernels& k = kernels_for(isa, weight_dtype);
-    if (k.form == ActivationForm::bf16) {
+    // The integer row tiles quantise x as decoding's q8 form does; prefill's f32 panels take x
+    // as it is.
+    const bool row_tiles = k.rows.strip && rows >= kLaneRowsFrom;
+    if (!row_tiles && rows > kDecodeRows) return;
+    if (!row_tiles && k.form == ActivationForm::bf16) {
         for (int64_t i = 0; i < n; ++i) x[i] = f32_from_bf16(bf16_from_f32(x[i]));
-    } else if (k.form == ActivationForm::q8) {
+    } else if (row_tiles || k.form == ActivationForm::q8) {
         int8_t q[32];
         float d;
         for (int64_t b = 0; b < n; b += 32) {
