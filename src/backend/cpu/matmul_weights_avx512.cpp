@@ -346,7 +346,8 @@ TANDEM_AVX512W void rows_tile(float* out, int64_t ldo, const char* strip, const 
 
 template <bool kIsQ4>
 constexpr RowsKernels rows_kernels() {
-    return {kIsQ4 ? 8 : 128, kStripBlockBytes, &strip_quant<kIsQ4>, {&rows_tile<1>, &rows_tile<2>}};
+    return {kIsQ4 ? 8 : 128, kTileRows, kStripBlockBytes, &strip_quant<kIsQ4>,
+            {&rows_tile<1>, &rows_tile<2>}, nullptr, nullptr};
 }
 
 template <template <int> class Tile>

@@ -71,8 +71,11 @@ constexpr int64_t kLaneBlockBytes = 640;
 // Chunks of 16 rows per call of a RowsTileFn, at most.
 constexpr int kMaxLaneChunks = 2;
 
-// A tile of kTileRows stored weight rows (w[r]; the edge repeats its last row) of `blocks` blocks
-// in the form its RowsTileFn reads, into `strip` (strip_bytes(blocks) bytes, 64-aligned).
+// Weight rows per strip at most.
+constexpr int kMaxStripRows = 16;
+
+// A tile of `tile_rows` stored weight rows (w[r]; the edge repeats its last row) of `blocks`
+// blocks in the form its RowsTileFn reads, into `strip` (blocks * strip_block_bytes, 64-aligned).
 using StripFn = void (*)(char* strip, const char* const* w, int64_t blocks);
 // out[n, r] = weight row r . activation row n (+ bias[r] when bias is not null) for the rows of
 // `chunks` chunks of the lanes form from `xa` (`chunk_bytes` apart), r < rows, n < n_rows;
@@ -83,9 +86,12 @@ using RowsTileFn = void (*)(float* out, int64_t ldo, const char* strip, const ch
 
 struct RowsKernels {
     int offset = 0;                     // what the strip adds to each weight (corr's factor)
+    int tile_rows = 0;                  // weight rows per strip
     int64_t strip_block_bytes = 0;      // strip bytes per block of the tile's rows
     StripFn strip = nullptr;            // null: no kernel (prefill takes f32 panels)
     RowsTileFn tile[kMaxLaneChunks] = {};  // tile[chunks - 1]
+    void (*begin)() = nullptr;          // per thread before its first tile (AMX: the tile
+    void (*end)() = nullptr;            // configuration), and after its last; may be null
 };
 
 struct DTypeKernels {
@@ -104,6 +110,11 @@ struct WeightKernels {
 extern const WeightKernels kAvx512WeightKernels;      // empty where the compiler lacks AVX-512
 extern const WeightKernels kAvx512Bf16WeightKernels;  // the same but bf16 through AVX512_BF16
 extern const WeightKernels kAvx2WeightKernels;
+// AMX-INT8's row tiles for Q8_0 and Q4_0 (matmul_weights_amx.cpp; empty without the compiler's
+// support), and whether this CPU and kernel run them (asks Linux for the tile state once).
+extern const RowsKernels kAmxQ8Rows;
+extern const RowsKernels kAmxQ4Rows;
+bool amx_usable();
 
 // Value k of a row of f32, f16 or bf16 weights, widened (the tiles' scalar ends of K).
 template <DType kW>
