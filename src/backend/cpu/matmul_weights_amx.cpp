@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "backend/cpu/matmul_weights_kernels.h"
+#include "backend/cpu/matmul_weights_strip.h"
 #include "core/dtype.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
@@ -46,35 +47,9 @@ constexpr int kAmxRows = 16;  // weight rows per strip: one A tile
 // then float d[16].
 constexpr int64_t kAmxStripBlockBytes = kAmxRows * 32 + kAmxRows * 4;
 
-inline uint16_t half_bits(const char* p) {
-    uint16_t h;
-    std::memcpy(&h, p, 2);
-    return h;
-}
-
 template <bool kIsQ4>
 TANDEM_AMX void strip_amx(char* strip, const char* const* w, int64_t blocks) {
-    constexpr int64_t kBlockBytes = kIsQ4 ? 18 : 34;
-    for (int64_t b = 0; b < blocks; ++b) {
-        char* out = strip + b * kAmxStripBlockBytes;
-        float* d = reinterpret_cast<float*>(out + kAmxRows * 32);
-        for (int r = 0; r < kAmxRows; ++r) {
-            const char* p = w[r] + b * kBlockBytes;
-            _mm_prefetch(p + kPrefetchAhead, _MM_HINT_T0);
-            d[r] = _cvtsh_ss(half_bits(p));
-            __m256i q;
-            if constexpr (kIsQ4) {  // byte j: value j in the low nibble, j + 16 in the high
-                const __m128i z = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-                const __m128i low = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
-                q = _mm256_inserti128_si256(
-                    _mm256_castsi128_si256(_mm_sub_epi8(_mm_and_si128(z, low), eight)),
-                    _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(z, 4), low), eight), 1);
-            } else {
-                q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2));
-            }
-            _mm256_store_si256(reinterpret_cast<__m256i*>(out + 32 * r), q);
-        }
-    }
+    strip_blocks<kIsQ4, kAmxRows, kAmxStripBlockBytes, /*kUnsigned=*/false>(strip, w, blocks);
 }
 
 // Tile registers: 0 and 1 the int32 sums of two blocks in flight, 2/3 and 4/5 their factors

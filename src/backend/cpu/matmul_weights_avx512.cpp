@@ -2,10 +2,12 @@
 // 1-4 activation rows, 16 accumulators of 16 lanes at most. Q8_0 and Q4_0 go two blocks (64
 // values) per instruction through VNNI's u8 x s8 dot products (vpdpbusd) against activations in
 // the q8 form; bf16 through AVX512_BF16's pair products (vdpbf16ps) against x rounded to bf16,
-// or widened to f32; f16 widened by vcvtph2ps; f32 as it is.
+// or widened to f32; f16 widened by vcvtph2ps; f32 as it is. For many activation rows, Q8_0 and
+// Q4_0 also have row tiles: 16 activation rows per vpdpbusd against strips of 4 weight rows.
 #include <cstring>
 
 #include "backend/cpu/matmul_weights_kernels.h"
+#include "backend/cpu/matmul_weights_strip.h"
 #include "core/dtype.h"
 
 // Every loop over the tile's rows and columns is unrolled (#pragma GCC unroll) so that the
@@ -252,28 +254,7 @@ constexpr int64_t kStripBlockBytes = kTileRows * 32 + 32;
 
 template <bool kIsQ4>
 TANDEM_AVX512W void strip_quant(char* strip, const char* const* w, int64_t blocks) {
-    constexpr int64_t kBlockBytes = kIsQ4 ? 18 : 34;
-    for (int64_t b = 0; b < blocks; ++b) {
-        char* out = strip + b * kStripBlockBytes;
-        float* d = reinterpret_cast<float*>(out + kTileRows * 32);
-#pragma GCC unroll 4
-        for (int r = 0; r < kTileRows; ++r) {
-            const char* p = w[r] + b * kBlockBytes;
-            _mm_prefetch(p + kPrefetchAhead, _MM_HINT_T0);
-            d[r] = _cvtsh_ss(half_bits(p));
-            __m256i q;
-            if constexpr (kIsQ4) {  // byte j: value j in the low nibble, j + 16 in the high
-                const __m128i z = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-                const __m128i low = _mm_set1_epi8(0x0f);
-                q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(z, low)),
-                                            _mm_and_si128(_mm_srli_epi16(z, 4), low), 1);
-            } else {
-                q = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2)),
-                                     _mm256_set1_epi8(static_cast<char>(0x80)));
-            }
-            _mm256_store_si256(reinterpret_cast<__m256i*>(out + 32 * r), q);
-        }
-    }
+    strip_blocks<kIsQ4, kTileRows, kStripBlockBytes, /*kUnsigned=*/true>(strip, w, blocks);
 }
 
 // kTileRows weight rows against kChunks chunks of 16 activation rows: per block, eight
