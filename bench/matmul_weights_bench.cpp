@@ -14,10 +14,12 @@
 // threads do not count.
 //
 //   matmul_weights_bench [--passes 7] [--isa generic|avx2|avx512|avx512_bf16] [--quick]
-//                        [--shape qkv|o|gate_up|down|lm_head] [--dtype q8_0|...] [--rows 1|128]
-//                        [--hot]
-// --quick leaves out lm_head; --shape, --dtype and --rows run only those; --hot uses one copy of
-// each weight (in cache when it fits: the kernels' compute rate, not the memory's).
+//                        [--shape qkv|o|gate_up|down|lm_head] [--dtype q8_0|...] [--rows N]
+//                        [--hot] [--sgemm]
+// --quick leaves out lm_head; --shape and --dtype run only those, --rows N runs N activation
+// rows instead of 1 and 128 (the floor is the larger of the two kinds); --hot uses one copy of
+// each weight (in cache when it fits: the kernels' compute rate, not the memory's); --sgemm runs
+// f32 through OpenBLAS's sgemm instead (f32 decoding's route before matmul.cpp sent it here).
 #include <omp.h>
 
 #include <algorithm>
@@ -30,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/blas.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/matmul_weights.h"
 #include "core/quant.h"
@@ -124,7 +127,7 @@ struct Case {
 
 int main(int argc, char** argv) {
     int passes = 7;
-    bool quick = false, hot = false;
+    bool quick = false, hot = false, sgemm_too = false;
     std::string only_shape, only_dtype;
     int64_t only_rows = 0;
     WeightsIsa isa = weights_isa_chosen();
@@ -138,6 +141,8 @@ int main(int argc, char** argv) {
             quick = true;
         } else if (arg == "--hot") {
             hot = true;
+        } else if (arg == "--sgemm") {
+            sgemm_too = true;
         } else if (arg == "--shape" && i + 1 < argc) {
             only_shape = argv[++i];
         } else if (arg == "--dtype" && i + 1 < argc) {
@@ -148,7 +153,7 @@ int main(int argc, char** argv) {
             std::fprintf(stderr,
                          "usage: matmul_weights_bench [--passes N] [--isa "
                          "generic|avx2|avx512|avx512_bf16] [--quick] [--shape S] [--dtype D] "
-                         "[--rows N] [--hot]\n");
+                         "[--rows N] [--hot] [--sgemm]\n");
             return 2;
         }
     }
@@ -186,21 +191,30 @@ int main(int argc, char** argv) {
                 for (int64_t r = 0; r < c.O * copies; ++r)
                     std::memcpy(weights.p + r * row_bytes, packed.data(), row_bytes);
             }
-            for (int64_t N : {1, 128}) {
-                if (only_rows && N != only_rows) continue;
+            for (int64_t N : only_rows ? std::vector<int64_t>{only_rows} : std::vector<int64_t>{1, 128}) {
                 std::vector<float> x(N * c.K), out(N * c.O);
                 fill_normal(x.data(), x.size(), {.seed = 4});
                 const Tensor tx(x.data(), DType::F32, {N, c.K}),
                     to(out.data(), DType::F32, {N, c.O});
+                // --sgemm: f32 through OpenBLAS, the route of f32 decoding before it took these
+                // tiles (matmul.cpp), for an A/B in one binary.
+                const bool via_sgemm = sgemm_too && dtype == DType::F32;
                 const auto call = [&](int64_t copy) {
+                    if (via_sgemm) {
+                        sgemm(false, true, N, c.O, c.K, 1.0f, x.data(), c.K,
+                              reinterpret_cast<const float*>(weights.p + copy * bytes), c.K, 0.0f,
+                              out.data(), c.O);
+                        return;
+                    }
                     const Tensor tw(weights.p + copy * bytes, dtype, {c.O, c.K});
                     matmul_weights(isa, to, tx, tw, Tensor(), false);
                 };
                 call(0);  // warm up: the buffers of the activations, the threads
-                // Calls per pass: about 0.2 s of N = 1's floor, or of N = 128's.
-                const double floor_s = N == 1 ? bytes / bw.median : 2.0 * N * c.O * c.K / flops.median;
-                const double floor_cpu =
-                    N == 1 ? bytes / bw_cpu.median : 2.0 * N * c.O * c.K / flops_cpu.median;
+                // The floor: reading the weights or the f32 GEMM's arithmetic, the larger (the
+                // first at N = 1, the second at N = 128). Calls per pass: about 0.2 s of it.
+                const double flop = 2.0 * N * c.O * c.K;
+                const double floor_s = std::max(bytes / bw.median, flop / flops.median);
+                const double floor_cpu = std::max(bytes / bw_cpu.median, flop / flops_cpu.median);
                 const int64_t calls = std::clamp<int64_t>(int64_t(0.2 / floor_s), 2, 2000);
                 std::vector<double> times, cpu_times;
                 int64_t next = 1;
@@ -212,7 +226,7 @@ int main(int argc, char** argv) {
                 }
                 const Stats t = stats_of(times), tc = stats_of(cpu_times);
                 std::printf("%-8s %-5s %4lld %10.3f %9.3f-%-9.3f %9.3f %6.0f%% | %8.3f %9.3f %6.0f%%\n",
-                            c.name, std::string(dtype_name(dtype)).c_str(),
+                            c.name, via_sgemm ? "sgemm" : std::string(dtype_name(dtype)).c_str(),
                             static_cast<long long>(N), t.median * 1e3, t.min * 1e3, t.max * 1e3,
                             floor_s * 1e3, 100 * floor_s / t.median, tc.median * 1e3,
                             floor_cpu * 1e3, 100 * floor_cpu / tc.median);

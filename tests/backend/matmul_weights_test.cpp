@@ -1,17 +1,18 @@
 // matmul_weights, a product with weights in their storage dtype (f32, f16, bf16, Q8_0, Q4_0):
-// every cpu instruction-set path this CPU runs (generic, avx2, avx512, avx512_bf16) and every
+// every cpu instruction-set path this CPU runs (generic, avx2, avx512, avx512_bf16, amx) and every
 // backend under test, against reference/ on random inputs, in both weight layouts, with and
-// without bias, for 1, 3, 16 and 130 activation rows (decode tiles, tile edges, prefill blocks)
-// and odd output counts (a tile of weight rows at the edge).
+// without bias, for 1, 3, 8, 16, 17, 48 and 130 activation rows (decode tiles, tile edges, prefill's
+// chunks of 16 with a partial last one) and odd output counts (a tile of weight rows at the edge).
 //
 // Tolerances (relative error ||got - want|| / ||want||):
 //  - exact check: reference/ given x as the path rounds it (cpu::round_activations) must match
 //    to f32 summation error: 1e-5;
 //  - against the unrounded x: the q8 rounding of x (d = max|x| / 127 per block of 32) leaves an
 //    error uniform in +-d/2, about 0.5% of a normal x's scale, and the products keep that
-//    relative size: 1.5e-2 for Q8_0/Q4_0 on the vector paths at N <= 16; bf16 rounding of x
-//    (2^-9 relative) gives about 2e-3: 6e-3 for bf16 on avx512_bf16 at N <= 16; 1e-5 where x is
-//    not rounded (N = 130 takes widened panels of the weights and x as it is).
+//    relative size: 1.5e-2 for Q8_0/Q4_0 where the path rounds x (the vector paths at N <= 16,
+//    and AVX-512's and AMX's row tiles from 8 rows on); bf16 rounding of x (2^-9 relative) gives about 2e-3:
+//    6e-3 for bf16 on avx512_bf16 at N <= 16; 1e-5 where x is not rounded (widened panels of the
+//    weights above 16 rows take x as it is).
 #include <gtest/gtest.h>
 
 #include <string>
@@ -25,13 +26,13 @@ namespace {
 using backend::cpu::WeightsIsa;
 
 constexpr DType kWeightDtypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0};
-constexpr int64_t kRowCounts[] = {1, 3, 16, 130};
+// 8 to 130 rows: AVX-512's row tiles, chunks of 16 with a partial last one, odd numbers of chunks.
+constexpr int64_t kRowCounts[] = {1, 3, 8, 16, 17, 48, 130};
 
-double unrounded_tolerance(WeightsIsa isa, DType w, int64_t N) {
-    const bool vector_path = isa != WeightsIsa::generic && N <= 16;
-    if (vector_path && (w == DType::Q8_0 || w == DType::Q4_0)) return 1.5e-2;
-    if (isa == WeightsIsa::avx512_bf16 && w == DType::BF16) return 6e-3;
-    return 1e-5;
+// The tolerance against unrounded x, from whether and how the path rounded x.
+double unrounded_tolerance(DType w, bool x_rounded) {
+    if (!x_rounded) return 1e-5;
+    return w == DType::Q8_0 || w == DType::Q4_0 ? 1.5e-2 : 6e-3;
 }
 
 struct Case {
@@ -108,13 +109,14 @@ TEST_P(MatmulWeightsOnEachIsa, MatchesReferenceForEveryWeightDtype) {
             const double exact_err = relative_error(got, reference_product(c, rounded, w_ref, bias_ref));
             EXPECT_LE(exact_err, 1e-5) << what << " against reference/ on x as the path rounds it";
             const double err = relative_error(got, reference_product(c, x, w_ref, bias_ref));
-            EXPECT_LE(err, unrounded_tolerance(isa, wd, c.N)) << what << " against reference/";
+            EXPECT_LE(err, unrounded_tolerance(wd, rounded != x)) << what << " against reference/";
         }
 }
 
 INSTANTIATE_TEST_SUITE_P(Paths, MatmulWeightsOnEachIsa,
                          ::testing::Values(WeightsIsa::generic, WeightsIsa::avx2,
-                                           WeightsIsa::avx512, WeightsIsa::avx512_bf16),
+                                           WeightsIsa::avx512, WeightsIsa::avx512_bf16,
+                                           WeightsIsa::amx),
                          [](const auto& info) {
                              return std::string(weights_isa_name(info.param));
                          });
@@ -179,6 +181,8 @@ TEST(WeightsIsa, ChoiceRejectsUnknownAndUnsupportedPaths) {
     EXPECT_EQ(weights_isa_choice(nullptr, WeightsIsa::avx2), WeightsIsa::avx2);
     EXPECT_EQ(weights_isa_choice("auto", WeightsIsa::avx512), WeightsIsa::avx512);
     EXPECT_EQ(weights_isa_choice("avx2", WeightsIsa::avx512_bf16), WeightsIsa::avx2);
+    EXPECT_EQ(weights_isa_choice(nullptr, WeightsIsa::amx), WeightsIsa::avx512_bf16);
+    EXPECT_EQ(weights_isa_choice("amx", WeightsIsa::amx), WeightsIsa::amx);
     try {
         weights_isa_choice("avx512", WeightsIsa::avx2);
         FAIL() << "no error";
@@ -191,7 +195,7 @@ TEST(WeightsIsa, ChoiceRejectsUnknownAndUnsupportedPaths) {
         FAIL() << "no error";
     } catch (const Error& e) {
         EXPECT_NE(std::string(e.what()).find("sse9"), std::string::npos) << e.what();
-        EXPECT_NE(std::string(e.what()).find("avx512_bf16"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("avx512_bf16 or amx"), std::string::npos) << e.what();
     }
 }
 

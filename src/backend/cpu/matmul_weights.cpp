@@ -23,6 +23,8 @@ namespace tandem::backend::cpu {
 
 const char* weights_isa_name(WeightsIsa isa) {
     switch (isa) {
+        case WeightsIsa::amx:
+            return "amx";
         case WeightsIsa::avx512_bf16:
             return "avx512_bf16";
         case WeightsIsa::avx512:
@@ -43,7 +45,8 @@ WeightsIsa weights_isa_supported() {
                             __builtin_cpu_supports("avx512vl") &&
                             __builtin_cpu_supports("avx512dq") &&
                             __builtin_cpu_supports("avx512vnni") && kAvx512WeightKernels.q8_0.max_cols;
-        if (avx512 && __builtin_cpu_supports("avx512bf16")) return WeightsIsa::avx512_bf16;
+        if (avx512 && __builtin_cpu_supports("avx512bf16"))
+            return amx_usable() && kAmxQ8Rows.strip ? WeightsIsa::amx : WeightsIsa::avx512_bf16;
         if (avx512) return WeightsIsa::avx512;
         // F16C has no __builtin_cpu_supports name in GCC 12; every CPU with AVX2 and FMA has it.
         if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
@@ -63,9 +66,13 @@ bool weights_isa_runs(WeightsIsa isa) {
 
 WeightsIsa weights_isa_choice(const char* value, WeightsIsa supported) {
     const std::string choice = value ? value : "auto";
-    if (choice == "auto") return supported;
+    // AMX is taken only when asked for: its row tiles measured level with AVX-512's (gate_up,
+    // 128 rows, 3.0-3.4 ms both; 16 rows 0.79 against 0.64 ms for Q8_0): the per-block scaling
+    // of its int32 sums and their scatter to out's rows, not the tile products, set its rate.
+    if (choice == "auto")
+        return supported == WeightsIsa::amx ? WeightsIsa::avx512_bf16 : supported;
     for (WeightsIsa isa : {WeightsIsa::generic, WeightsIsa::avx2, WeightsIsa::avx512,
-                           WeightsIsa::avx512_bf16}) {
+                           WeightsIsa::avx512_bf16, WeightsIsa::amx}) {
         if (choice != weights_isa_name(isa)) continue;
         if (static_cast<int>(isa) > static_cast<int>(supported))
             throw Error("TANDEM_CPU_ISA=", choice, ": this CPU runs at most ",
@@ -73,7 +80,7 @@ WeightsIsa weights_isa_choice(const char* value, WeightsIsa supported) {
         return isa;
     }
     throw Error("TANDEM_CPU_ISA=", choice,
-                ": expected auto, generic, avx2, avx512 or avx512_bf16");
+                ": expected auto, generic, avx2, avx512, avx512_bf16 or amx");
 }
 
 WeightsIsa weights_isa_chosen() {
@@ -111,14 +118,27 @@ constexpr DTypeKernels generic_kernels() {
             kMaxTileCols,
             {&tile_generic<kW, 1>, &tile_generic<kW, 2>, &tile_generic<kW, 3>,
              &tile_generic<kW, 4>},
-            &widen_generic<kW>};
+            &widen_generic<kW>,
+            {}};
 }
 constexpr WeightKernels kGenericWeightKernels{
     generic_kernels<DType::F32>(), generic_kernels<DType::F16>(), generic_kernels<DType::BF16>(),
     generic_kernels<DType::Q8_0>(), generic_kernels<DType::Q4_0>()};
 
+// avx512_bf16's kernels with AMX's row tiles for Q8_0 and Q4_0.
+DTypeKernels with_amx_rows(DTypeKernels k, const RowsKernels& rows) {
+    k.rows = rows;
+    return k;
+}
+
 const DTypeKernels& kernels_for(WeightsIsa isa, DType dtype) {
-    const WeightKernels& k = isa == WeightsIsa::avx512_bf16 ? kAvx512Bf16WeightKernels
+    if (isa == WeightsIsa::amx && (dtype == DType::Q8_0 || dtype == DType::Q4_0)) {
+        static const DTypeKernels q8 = with_amx_rows(kAvx512Bf16WeightKernels.q8_0, kAmxQ8Rows);
+        static const DTypeKernels q4 = with_amx_rows(kAvx512Bf16WeightKernels.q4_0, kAmxQ4Rows);
+        return dtype == DType::Q8_0 ? q8 : q4;
+    }
+    const WeightKernels& k = isa == WeightsIsa::avx512_bf16 || isa == WeightsIsa::amx
+                                 ? kAvx512Bf16WeightKernels
                              : isa == WeightsIsa::avx512    ? kAvx512WeightKernels
                              : isa == WeightsIsa::avx2      ? kAvx2WeightKernels
                                                             : kGenericWeightKernels;
@@ -183,7 +203,7 @@ void prepare_row(const DTypeKernels& k, const float* x, int64_t K, char* out) {
 }
 
 // A buffer per calling thread, kept between calls (decoding calls this hundreds of times per
-// token): `slot` 0 holds prepared activation rows, 1 prefill's weight panels.
+// token): `slot` 0 holds prepared activation rows, 1 prefill's weight panels or a thread's strip.
 char* thread_buffer(int slot, int64_t bytes) {
     struct Buffer {
         char* data = nullptr;
@@ -207,6 +227,12 @@ char* thread_buffer(int slot, int64_t bytes) {
 // widening is paid once for all of them and the product runs at the f32 GEMM's rate (measured
 // with bench/matmul_weights_bench at N = 128: the tiles reached 30-60% of it, the panels ~90%).
 constexpr int64_t kDecodeRows = 16;
+// From this many activation rows on, Q8_0 and Q4_0 go through the integer tiles of RowsKernels
+// where the instruction set has them, at every row count above. bench/matmul_weights_bench,
+// gate_up, CPU time per call, Sapphire Rapids, 2 threads (decode tiles -> row tiles): Q8_0 at
+// N = 4 0.49 -> 0.63 ms, N = 8 0.71 -> 0.60, N = 16 1.34 -> 0.64; Q4_0 0.32 -> 0.46, 0.60 -> 0.46,
+// 1.15 -> 0.52; at N = 128 the f32 panels took 8.4 ms, the row tiles 2.9.
+constexpr int64_t kLaneRowsFrom = 8;
 constexpr int64_t kPrefillRows = 64;  // tiles' blocks of activation rows, where they run above 16
 // Weight rows per panel: 512 x K floats (2-6 MB at K = 1024-3072) stay in L2/L3 for the GEMM's
 // packing, and each panel's product is large enough for both threads.
@@ -232,6 +258,69 @@ void product_panels(const DTypeKernels& k, float* out, const float* x, const cha
             own_gemm(gemm, false, true, N, rows, K, x, K, panel, K, beta, out + o0, O);
         else
             sgemm(false, true, N, rows, K, 1.0f, x, K, panel, K, beta, out + o0, O);
+    }
+}
+
+// Row x [K] as lane `lane` of a chunk of the lanes form (matmul_weights_kernels.h).
+void quantize_lanes(const float* x, int64_t K, int offset, char* chunk, int lane) {
+    for (int64_t b = 0; b < K / 32; ++b) {
+        char* block = chunk + b * kLaneBlockBytes;
+        int8_t q[32];
+        float d;
+        const int sum = quantize_block(x + b * 32, q, &d);
+        for (int j = 0; j < 8; ++j) std::memcpy(block + 64 * j + 4 * lane, q + 4 * j, 4);
+        reinterpret_cast<float*>(block + 512)[lane] = d;
+        reinterpret_cast<int32_t*>(block + 576)[lane] = -offset * sum;
+    }
+}
+
+// out [N, O] = x [N, K] W^T + bias for W [O, K] in Q8_0 or Q4_0 and many rows of x, through
+// integer tiles (RowsKernels): x is quantised once, each tile of weight rows is turned into a
+// strip once per pass and meets every chunk of 16 activation rows while it sits in L1.
+void product_rows(const DTypeKernels& k, float* out, const float* x, const char* w, DType dtype,
+                  const float* bias, int64_t N, int64_t O, int64_t K) {
+    const RowsKernels& rk = k.rows;
+    const int64_t blocks = K / 32, chunks = ceil_div(N, kLaneRows);
+    const int64_t chunk_bytes = blocks * kLaneBlockBytes;
+    const size_t w_row = dtype_bytes(dtype, K);
+    const int64_t tiles = ceil_div(O, rk.tile_rows);
+    char* lanes = thread_buffer(0, chunks * chunk_bytes);
+    // Chunks per pass over the weights: their lanes form (read once per tile) stays within about
+    // 1 MB, in L2; a long prefill reads the weights once per pass.
+    const int64_t pass_chunks = std::max<int64_t>(
+        kMaxLaneChunks, (int64_t(1) << 20) / chunk_bytes / kMaxLaneChunks * kMaxLaneChunks);
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < chunks; ++c) {
+            char* chunk = lanes + c * chunk_bytes;
+            const int64_t n0 = c * kLaneRows, here = std::min<int64_t>(kLaneRows, N - n0);
+            if (here < kLaneRows) std::memset(chunk, 0, chunk_bytes);  // rows past N are zeros
+            for (int64_t i = 0; i < here; ++i)
+                quantize_lanes(x + (n0 + i) * K, K, rk.offset, chunk, static_cast<int>(i));
+        }
+        // Each thread owns whole tiles of output rows, as in product_out_in.
+        const Range mine = part_of(tiles, omp_get_num_threads(), omp_get_thread_num());
+        char* strip = thread_buffer(1, blocks * rk.strip_block_bytes);
+        if (rk.begin && mine.begin < mine.end) rk.begin();
+        for (int64_t p0 = 0; p0 < chunks; p0 += pass_chunks) {
+            const int64_t p1 = std::min(chunks, p0 + pass_chunks);
+            for (int64_t t = mine.begin; t < mine.end; ++t) {
+                const int64_t o0 = t * rk.tile_rows;
+                const int rows = static_cast<int>(std::min<int64_t>(rk.tile_rows, O - o0));
+                const char* w_rows[kMaxStripRows];
+                for (int r = 0; r < rk.tile_rows; ++r)  // the edge repeats its last row
+                    w_rows[r] = w + (o0 + std::min(r, rows - 1)) * w_row;
+                rk.strip(strip, w_rows, blocks);
+                for (int64_t c = p0; c < p1; c += kMaxLaneChunks) {
+                    const int64_t n = std::min<int64_t>(kMaxLaneChunks, p1 - c);
+                    rk.tile[n - 1](out + c * kLaneRows * O + o0, O, strip,
+                                   lanes + c * chunk_bytes, chunk_bytes, blocks, rows,
+                                   N - c * kLaneRows, bias ? bias + o0 : nullptr);
+                }
+            }
+        }
+        if (rk.end && mine.begin < mine.end) rk.end();
     }
 }
 
@@ -328,18 +417,23 @@ void matmul_weights(WeightsIsa isa, Tensor out, Tensor x, Tensor w, Tensor bias,
         return;
     }
     const DTypeKernels& k = kernels_for(isa, w.dtype);
-    if (N > kDecodeRows)
+    if (k.rows.strip && N >= kLaneRowsFrom)
+        product_rows(k, out.as<float>(), x.as<float>(), w.as<char>(), w.dtype, b, N, O, K);
+    else if (N > kDecodeRows)
         product_panels(k, out.as<float>(), x.as<float>(), w.as<char>(), w.dtype, b, N, O, K);
     else
         product_out_in(k, out.as<float>(), x.as<float>(), w.as<char>(), w.dtype, b, N, O, K);
 }
 
 void round_activations(WeightsIsa isa, DType weight_dtype, int64_t rows, float* x, int64_t n) {
-    if (rows > kDecodeRows) return;  // prefill's panels take x as it is
     const DTypeKernels& k = kernels_for(isa, weight_dtype);
-    if (k.form == ActivationForm::bf16) {
+    // The integer row tiles quantise x as decoding's q8 form does; prefill's f32 panels take x
+    // as it is.
+    const bool row_tiles = k.rows.strip && rows >= kLaneRowsFrom;
+    if (!row_tiles && rows > kDecodeRows) return;
+    if (!row_tiles && k.form == ActivationForm::bf16) {
         for (int64_t i = 0; i < n; ++i) x[i] = f32_from_bf16(bf16_from_f32(x[i]));
-    } else if (k.form == ActivationForm::q8) {
+    } else if (row_tiles || k.form == ActivationForm::q8) {
         int8_t q[32];
         float d;
         for (int64_t b = 0; b < n; b += 32) {

@@ -173,7 +173,7 @@ TANDEM_AVX2W void widen(float* out, const char* row, int64_t K) {
 template <class Tile>
 constexpr DTypeKernels kernels_of(ActivationForm form, QuantGroups groups, WidenFn widen_row) {
     return {form, groups, kAvx2Cols,
-            {Tile::template fn<1>, Tile::template fn<2>, nullptr, nullptr}, widen_row};
+            {Tile::template fn<1>, Tile::template fn<2>, nullptr, nullptr}, widen_row, {}};
 }
 template <bool kIsQ4>
 struct QuantTile {

@@ -57,12 +57,50 @@ using TileFn = void (*)(const char* const* w, const char* const* a, int64_t K, f
 // out [K] = a stored weight row of K values widened to f32 (for prefill's panels).
 using WidenFn = void (*)(float* out, const char* row, int64_t K);
 
+// ---- many activation rows (prefill, batches above kDecodeRows) against Q8_0 and Q4_0 ----------
+// The activation rows are quantised once per call into the lanes form: per chunk of 16 rows
+// (kLaneRows), per block of 32 values, kLaneBlockBytes bytes:
+//   int8 q[8][16][4];    q[j][n][i] = row n's value 4 j + i of the block (x ~ q * d)
+//   float d[16];         row n's scale
+//   int32 corr[16];      -offset * sum(q) of row n's block (RowsKernels::offset)
+// Rows past N are zeros. A 32-bit lane then holds four values of one row, and one 4-byte weight
+// broadcast against a vector of q multiplies 16 rows at once (VNNI's u8 x s8 dot product), with
+// the weights offset to unsigned bytes in a strip (RowsKernels::strip) of kTileRows rows.
+constexpr int kLaneRows = 16;
+constexpr int64_t kLaneBlockBytes = 640;
+// Chunks of 16 rows per call of a RowsTileFn, at most.
+constexpr int kMaxLaneChunks = 2;
+
+// Weight rows per strip at most.
+constexpr int kMaxStripRows = 16;
+
+// A tile of `tile_rows` stored weight rows (w[r]; the edge repeats its last row) of `blocks`
+// blocks in the form its RowsTileFn reads, into `strip` (blocks * strip_block_bytes, 64-aligned).
+using StripFn = void (*)(char* strip, const char* const* w, int64_t blocks);
+// out[n, r] = weight row r . activation row n (+ bias[r] when bias is not null) for the rows of
+// `chunks` chunks of the lanes form from `xa` (`chunk_bytes` apart), r < rows, n < n_rows;
+// out's rows are `ldo` floats apart.
+using RowsTileFn = void (*)(float* out, int64_t ldo, const char* strip, const char* xa,
+                            int64_t chunk_bytes, int64_t blocks, int rows, int64_t n_rows,
+                            const float* bias);
+
+struct RowsKernels {
+    int offset = 0;                     // what the strip adds to each weight (corr's factor)
+    int tile_rows = 0;                  // weight rows per strip
+    int64_t strip_block_bytes = 0;      // strip bytes per block of the tile's rows
+    StripFn strip = nullptr;            // null: no kernel (prefill takes f32 panels)
+    RowsTileFn tile[kMaxLaneChunks] = {};  // tile[chunks - 1]
+    void (*begin)() = nullptr;          // per thread before its first tile (AMX: the tile
+    void (*end)() = nullptr;            // configuration), and after its last; may be null
+};
+
 struct DTypeKernels {
     ActivationForm form = ActivationForm::f32;
     QuantGroups groups{1, 0};
     int max_cols = 0;                  // activation rows per tile; 0: no kernel
     TileFn tile[kMaxTileCols] = {};    // tile[cols - 1]
     WidenFn widen = nullptr;
+    RowsKernels rows = {};
 };
 
 // One file's kernels, by weight dtype.
@@ -72,6 +110,11 @@ struct WeightKernels {
 extern const WeightKernels kAvx512WeightKernels;      // empty where the compiler lacks AVX-512
 extern const WeightKernels kAvx512Bf16WeightKernels;  // the same but bf16 through AVX512_BF16
 extern const WeightKernels kAvx2WeightKernels;
+// AMX-INT8's row tiles for Q8_0 and Q4_0 (matmul_weights_amx.cpp; empty without the compiler's
+// support), and whether this CPU and kernel run them (asks Linux for the tile state once).
+extern const RowsKernels kAmxQ8Rows;
+extern const RowsKernels kAmxQ4Rows;
+bool amx_usable();
 
 // Value k of a row of f32, f16 or bf16 weights, widened (the tiles' scalar ends of K).
 template <DType kW>
