@@ -216,14 +216,7 @@ void add_chat_command(CLI::App& app) {
     cmd->add_option("--system", a->system, "a system message that opens every conversation");
     cmd->add_flag("--no-thinking", a->no_thinking, "answer without reasoning first (Qwen3's enable_thinking=false; other templates ignore it)");
     at_least(cmd->add_option("--max-tokens", o.max_tokens, "tokens per reply at most"), 1)->capture_default_str();
-    at_least(cmd->add_option("--temperature", o.sampling.temperature, "0 = greedy"), 0)->capture_default_str();
-    at_least(cmd->add_option("--top-k", o.sampling.top_k, "sample from the k most likely tokens (0 = all)"), 0);
-    check_range(cmd->add_option("--top-p", o.sampling.top_p, "sample from the smallest set with this much probability"),
-                {.lo = 0, .hi = 1, .lo_open = true});
-    between(cmd->add_option("--min-p", o.sampling.min_p, "drop tokens below min-p times the most likely one's probability"), 0, 1);
-    positive(cmd->add_option("--repeat-penalty", o.sampling.repetition_penalty, "divide the logits of tokens already seen (1 = off)"));
-    at_least(cmd->add_option("--seed", o.sampling.seed, "random seed: the same seed and messages give the same replies"), 0);
-    cmd->add_option("--stop", o.stop, "end a reply before this string (repeatable)");
+    add_sampling_options(cmd, o.sampling, o.stop, "random seed: the same seed and messages give the same replies");
     at_least(cmd->add_option("--ctx", a->n_context, "positions the conversation and the reply share (default: the model's, at most 4096); older exchanges are dropped to fit"), 2);
     positive(cmd->add_option("--prefill-chunk", a->prefill_chunk, "prompt tokens run per step"))->capture_default_str();
     cmd->add_option("--kv-dtype", a->kv_dtype, "the KV cache's dtype: f32 or f16")->capture_default_str();

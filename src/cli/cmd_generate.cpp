@@ -185,12 +185,7 @@ void add_generate_command(CLI::App& app) {
         ->excludes(prompt);
     between(cmd->add_option("--n", o.n, "samples per prompt (sample i draws with the seed and i)"), 1, 1024);
     at_least(cmd->add_option("--max-tokens", o.max_tokens, "tokens to generate at most"), 0);
-    at_least(cmd->add_option("--temperature", o.sampling.temperature, "0 = greedy"), 0)->capture_default_str();
-    at_least(cmd->add_option("--top-k", o.sampling.top_k, "sample from the k most likely tokens (0 = all)"), 0);
-    check_range(cmd->add_option("--top-p", o.sampling.top_p, "sample from the smallest set with this much probability"),
-                {.lo = 0, .hi = 1, .lo_open = true});
-    at_least(cmd->add_option("--seed", o.sampling.seed, "random seed: the same seed gives the same text"), 0);
-    cmd->add_option("--stop", o.stop, "stop before this string (repeatable)");
+    add_sampling_options(cmd, o.sampling, o.stop, "random seed: the same seed gives the same text");
     add_engine_options(cmd, a->engine);
     cmd->add_option("--device", a->device, "cpu, cuda, reference or auto")->capture_default_str();
     add_quant_option(cmd, a->quant);

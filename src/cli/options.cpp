@@ -112,4 +112,16 @@ void add_engine_options(CLI::App* cmd, EngineArgs& a) {
         ->capture_default_str();
 }
 
+void add_sampling_options(CLI::App* cmd, infer::SamplingParams& s, std::vector<std::string>& stop,
+                          const std::string& seed_help) {
+    at_least(cmd->add_option("--temperature", s.temperature, "0 = greedy"), 0)->capture_default_str();
+    at_least(cmd->add_option("--top-k", s.top_k, "sample from the k most likely tokens (0 = all)"), 0);
+    check_range(cmd->add_option("--top-p", s.top_p, "sample from the smallest set with this much probability"),
+                {.lo = 0, .hi = 1, .lo_open = true});
+    between(cmd->add_option("--min-p", s.min_p, "drop tokens below min-p times the most likely one's probability"), 0, 1);
+    positive(cmd->add_option("--repeat-penalty", s.repetition_penalty, "divide the logits of tokens already seen (1 = off)"));
+    at_least(cmd->add_option("--seed", s.seed, seed_help), 0);
+    cmd->add_option("--stop", stop, "end the text before this string (repeatable)");
+}
+
 }  // namespace tandem::cli

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "infer/sampler.h"
 #include "io/document_reader.h"
 
 namespace tandem::cli {
@@ -71,5 +72,10 @@ struct EngineArgs {
 };
 
 void add_engine_options(CLI::App* cmd, EngineArgs& args);
+
+// --temperature, --top-k, --top-p, --min-p, --repeat-penalty, --seed (seed_help says what a seed
+// repeats) and --stop (repeatable), as generate and chat take them; defaults are the values held.
+void add_sampling_options(CLI::App* cmd, infer::SamplingParams& sampling,
+                          std::vector<std::string>& stop, const std::string& seed_help);
 
 }  // namespace tandem::cli

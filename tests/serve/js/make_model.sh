@@ -40,7 +40,7 @@ node -e 'const fs = require("fs");
   const config = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
   config.chat_template = fs.readFileSync(process.argv[1], "utf8");
   fs.writeFileSync(process.argv[2], JSON.stringify(config, null, 2));' \
-  "$here/../chat_templates/qwen3.jinja" "$w/model/tokenizer_config.json"
+  "$here/../../io/chat_templates/qwen3.jinja" "$w/model/tokenizer_config.json"
 # The export's manifest vouches for the files as written; the directory is no longer that export
 # (a Hugging Face directory needs no manifest).
 rm "$w/model/MANIFEST.json"
