@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
-#include "serve/chat_template.h"
+#include "io/chat_template.h"
 #include "serve/openai_request.h"
 #include "serve/openai_response.h"
 
@@ -41,16 +41,16 @@ void check_options(const GenerationOptions& o, const RequestLimits& limits) {
     check(!o.include_usage || o.stream);
 }
 
-ChatTemplate make(const char* source) {
-    return ChatTemplate::recognise(source);
+tandem::io::ChatTemplate make(const char* source) {
+    return tandem::io::ChatTemplate::recognise(source);
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    static const ChatTemplate chatml =
+    static const tandem::io::ChatTemplate chatml =
         make("<|im_start|>{{ m }}<|im_end|> </think> reasoning_content enable_thinking");
-    static const ChatTemplate llama3 =
+    static const tandem::io::ChatTemplate llama3 =
         make("<|start_header_id|><|end_header_id|><|eot_id|> Cutting Knowledge Date: X\\n");
     const std::string_view body(reinterpret_cast<const char*>(data), size);
     const RequestLimits limits{16, 151936};

@@ -164,7 +164,8 @@ void refuse_unknown_fields(const json& root, bool is_chat) {
                                                  "top_logprobs", "chat_template_kwargs",
                                                  "tool_choice", "parallel_tool_calls"};
     static constexpr std::string_view kCompletion[] = {"prompt", "echo", "suffix", "best_of"};
-    for (const auto& [key, value] : root.items()) {
+    for (auto it = root.begin(); it != root.end(); ++it) {
+        const std::string& key = it.key();
         auto known = [&](std::span<const std::string_view> keys) {
             return std::find(keys.begin(), keys.end(), key) != keys.end();
         };
