@@ -16,7 +16,7 @@ source "$(dirname "$0")/tiny_data.sh"  # $dir, $dir/data
 job=0
 cleanup() { ((job)) && kill "$job" 2>/dev/null; rm -rf "$dir"; }
 trap cleanup EXIT
-steps=$((100 * kills + 100))
+steps=$((150 * kills + 150))
 cat >"$dir/config.json" <<JSON
 {"model": {"preset": "tiny", "max_seq_len": 32}, "batch_size": 8, "seq_len": 32, "steps": $steps,
  "lr": 5e-3, "lr_min": 5e-4, "warmup_steps": 5, "eval_every": 50, "eval_batches": 2,
@@ -27,6 +27,12 @@ common=(--config "$dir/config.json" --data "$dir/data")
 timeout 300 "$mpiexec" -np 2 "$tandem" train "${common[@]}" --out "$dir/whole" >"$dir/whole.log" 2>&1 ||
   { cat "$dir/whole.log"; echo "FAIL: the uninterrupted run failed"; exit 1; }
 
+# The newest step in the killed run's metrics (0 before the first).
+logged_step() {
+  local s
+  s=$(tail -n 20 "$dir/killed/metrics.jsonl" 2>/dev/null | grep -o '"step":[0-9]*' | tail -1 | cut -d: -f2 || true)
+  echo "${s:-0}"
+}
 # The ranks of one attempt: processes whose environment holds this attempt and a rank number.
 ranks_of_attempt() {
   local p env
@@ -47,18 +53,19 @@ for ((attempt = 0; attempt < kills; ++attempt)); do
     [ -n "$pids" ] || sleep 0.05
   done
   [ -n "$pids" ] || break  # the job ended first
-  # A random moment: past a random step of this kill's share of the run (so that the kills
-  # spread over all of it), then a random fraction of a second (a step, an evaluation, a
-  # checkpoint write), and a random rank.
-  share=$((steps / (kills + 1)))
-  target=$(((attempt + 1) * share - share / 2 + RANDOM % share))
-  step=0
+  # A random moment: past a random step of this attempt's share of the steps still to run (so
+  # that the kills spread over the run and each leaves steps for the next), then a random few
+  # milliseconds (a step, an evaluation, a checkpoint write). The job runs a few hundred steps a
+  # second, so the moment is counted in steps, never in seconds.
+  first=$(logged_step)
+  share=$(((steps - first) / (kills - attempt + 1)))
+  target=$((first + share / 2 + RANDOM % share))
+  step=$first
   while ((step < target)) && kill -0 "$job" 2>/dev/null; do
-    step=$(tail -n 20 "$dir/killed/metrics.jsonl" 2>/dev/null | grep -o '"step":[0-9]*' | tail -1 | cut -d: -f2 || true)
-    step=${step:-0}
-    ((step >= target)) || sleep 0.02
+    step=$(logged_step)
+    ((step >= target)) || sleep 0.01
   done
-  sleep "0.$((RANDOM % 10))"
+  sleep "0.00$((RANDOM % 10))"
   read -ra list <<<"$(ranks_of_attempt $attempt | tr '\n' ' ')"
   ((${#list[@]})) || break
   victim=${list[$((RANDOM % ${#list[@]}))]}
