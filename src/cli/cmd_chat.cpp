@@ -146,7 +146,10 @@ void run_chat(const ChatArgs& a) {
             .pages = {.n_pages = (n_context + page_size - 1) / page_size, .page_size = page_size},
             .kv_dtype = dtype_from_name(a.kv_dtype)});
     infer::Engine engine(model, tokenizer,
-                         infer::EngineOptions{.max_seqs = 1, .prefill_chunk = a.prefill_chunk});
+                         // Each turn sends the whole conversation again: the cache keeps its pages.
+                         infer::EngineOptions{.max_seqs = 1,
+                                              .prefill_chunk = a.prefill_chunk,
+                                              .prefix_cache = true});
 
     infer::GenerateOptions options = a.options;
     options.stop_ids = chat_template.stop_ids(tokenizer);

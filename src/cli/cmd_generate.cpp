@@ -78,7 +78,9 @@ EngineRun make_engine(const GenerateArgs& a, const infer::LoadedModel& loaded, i
             .kv_dtype = dtype_from_name(e.kv_dtype)});
     run.engine = std::make_unique<infer::Engine>(
         *run.model, *loaded.tokenizer,
-        infer::EngineOptions{.max_seqs = e.max_seqs, .prefill_chunk = e.prefill_chunk});
+        infer::EngineOptions{.max_seqs = e.max_seqs,
+                             .prefill_chunk = e.prefill_chunk,
+                             .prefix_cache = e.prefix_cache_on()});
     return run;
 }
 

@@ -51,6 +51,7 @@ void run_serve(ServeArgs a) {
     a.model.kv_memory_mb = e.kv_memory_mb;
     a.model.kv_page_size = e.kv_page_size;
     a.model.kv_dtype = dtype_from_name(e.kv_dtype);
+    a.model.prefix_cache = e.prefix_cache_on();
     a.server.max_running = e.max_seqs;
 
     const sigset_t stop_signals = block_stop_signals();

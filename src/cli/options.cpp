@@ -110,6 +110,10 @@ void add_engine_options(CLI::App* cmd, EngineArgs& a) {
     cmd->add_option("--kv-dtype", a.kv_dtype, "f32 or f16: the keys and values kept per position")
         ->check(CLI::IsMember({"f32", "f16"}))
         ->capture_default_str();
+    cmd->add_option("--prefix-cache", a.prefix_cache,
+                    "on: sequences share the KV pages of the prompt prefix they have in common")
+        ->check(CLI::IsMember({"on", "off"}))
+        ->capture_default_str();
 }
 
 void add_sampling_options(CLI::App* cmd, infer::SamplingParams& s, std::vector<std::string>& stop,

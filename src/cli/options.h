@@ -69,6 +69,8 @@ struct EngineArgs {
     double kv_memory_mb = 0;          // --kv-memory
     int64_t kv_page_size = 16;        // --kv-page-size, positions per page
     std::string kv_dtype = "f32";     // --kv-dtype
+    std::string prefix_cache = "on";  // --prefix-cache on|off
+    bool prefix_cache_on() const { return prefix_cache == "on"; }
 };
 
 void add_engine_options(CLI::App* cmd, EngineArgs& args);

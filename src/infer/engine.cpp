@@ -47,7 +47,8 @@ SchedulerOptions scheduler_options(const StepModel& model, const EngineOptions& 
                     " per step (0 takes the model's)");
     return {.max_seqs = o.max_seqs,
             .max_tokens_per_step = o.max_tokens_per_step == 0 ? model_max : o.max_tokens_per_step,
-            .prefill_chunk = o.prefill_chunk};
+            .prefill_chunk = o.prefill_chunk,
+            .prefix_cache = o.prefix_cache};
 }
 
 }  // namespace
@@ -196,11 +197,19 @@ std::vector<SequenceEvent> Engine::step() {
     const StepPlan plan = scheduler_.schedule();
     // Every sequence fits the pool alone, so a scheduler with sequences always runs one.
     TANDEM_ASSERT(!plan.empty(), scheduler_.n_running(), scheduler_.n_waiting());
-    const std::span<const float> logits = model_.run(plan.batch);
+    std::span<const float> logits;
+    try {
+        logits = model_.run(plan.batch);
+    } catch (...) {
+        // The pages this step was to complete are published but hold whatever it left there.
+        scheduler_.forget_prefix_cache();
+        throw;
+    }
     TANDEM_ASSERT(logits.size() == plan.sampling.size() * model_vocab_, logits.size());
     ++stats_.n_steps;
     stats_.n_rows += plan.batch.size();
     stats_.n_preemptions += static_cast<int64_t>(plan.preempted.size());
+    stats_.n_prefix_hits = scheduler_.n_prefix_hits();
     for (size_t i = 0; i < plan.sampling.size(); ++i)
         sample(plan.sampling[i], logits.subspan(i * model_vocab_, vocab_), events);
     return events;

@@ -25,6 +25,11 @@ struct EngineOptions {
     int64_t max_seqs = 64;             // sequences running at once
     int64_t max_tokens_per_step = 0;   // 0: the model's max_tokens_per_step
     int64_t prefill_chunk = 256;       // prompt tokens of one sequence per step
+    // Sequences share the cached keys and values of the prompt pages they have in common (a
+    // system prompt, a conversation so far, n samples of one prompt). Off for a model whose
+    // weights change under the engine or whose pages something else writes, unless that
+    // something calls forget_prefix_cache() first.
+    bool prefix_cache = false;
 };
 
 struct Request {
@@ -63,6 +68,7 @@ struct EngineStats {
     int64_t n_rows = 0;            // tokens run through the model (prompts, recomputation, decode)
     int64_t n_generated = 0;       // tokens sampled (stop tokens included)
     int64_t n_preemptions = 0;
+    int64_t n_prefix_hits = 0;     // prompt positions taken from the prefix cache, not computed
 };
 
 class Engine {
@@ -87,6 +93,9 @@ public:
     void run(const std::function<void(const SequenceEvent&)>& on_event = {});
     // Submits the requests, runs them to the end and returns [request][sequence].
     std::vector<std::vector<Completion>> run_to_completion(std::vector<Request> requests);
+
+    // Forgets the prefix cache (on the stepping thread, between steps): the weights changed.
+    void forget_prefix_cache() { scheduler_.forget_prefix_cache(); }
 
     const EngineStats& stats() const { return stats_; }
     const Scheduler& scheduler() const { return scheduler_; }

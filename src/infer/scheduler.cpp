@@ -1,5 +1,5 @@
-// The scheduling policy: decode first, prompt chunks next, admission last; preemption of the
-// newest sequence when the page pool runs dry. The oldest running sequence always gets its pages
+// The scheduling policy: decode first, prompt chunks next, admission last (from the prefix
+// cache when it is on); preemption of the newest sequence when the page pool runs dry. The oldest running sequence always gets its pages
 // (every sequence fits the pool alone, checked in add()), so every step makes progress.
 #include "infer/scheduler.h"
 
@@ -116,20 +116,47 @@ StepPlan Scheduler::schedule() {
     // Then admission, in queue order and never past a sequence that cannot start: a full pool
     // makes new requests wait. Not in a step that had to preempt: the pool is already short.
     while (plan.preempted.empty() && budget > 0 && !waiting_.empty() &&
-           n_running() < options_.max_seqs) {
-        const SeqId id = waiting_.front();
-        Seq& s = seqs_.at(id);
-        const int64_t room = pool_.reachable_positions(s.pages) - s.n_cached;
-        if (room < 1) break;
-        const int64_t rows = std::min({uncached(s), options_.prefill_chunk, budget, room});
-        const bool ok = pool_.reserve(s.pages, s.n_cached + rows);
-        TANDEM_ASSERT(ok, id, rows);
-        waiting_.pop_front();
-        running_.push_back(id);
-        picks.push_back({id, rows});
-        budget -= rows;
+           n_running() < options_.max_seqs && admit(waiting_.front(), budget, picks)) {
     }
     return build(picks, std::move(plan));
+}
+
+bool Scheduler::next_page_in_progress(const Seq& s) const {
+    const int64_t S = pool_.page_size();
+    const int64_t end = s.n_cached + S;  // the end of the page it would share next
+    if (static_cast<int64_t>(s.tokens.size()) <= end) return false;  // its last token stays its own
+    for (const SeqId id : running_) {
+        const Seq& r = seqs_.at(id);
+        if (r.n_cached < end && static_cast<int64_t>(r.tokens.size()) >= end &&
+            std::equal(s.tokens.begin(), s.tokens.begin() + end, r.tokens.begin()))
+            return true;
+    }
+    return false;
+}
+
+bool Scheduler::admit(SeqId id, int64_t& budget, std::vector<Pick>& picks) {
+    Seq& s = seqs_.at(id);
+    TANDEM_ASSERT(s.pages.empty() && s.n_cached == 0, id);
+    if (options_.prefix_cache) {
+        // Its last known token is always run: its logits choose the next one.
+        const int64_t most = (static_cast<int64_t>(s.tokens.size()) - 1) / pool_.page_size();
+        s.n_cached = pool_.match(s.tokens, most, s.pages) * pool_.page_size();
+    }
+    const int64_t room = pool_.reachable_positions(s.pages) - s.n_cached;
+    if (room < 1 || (options_.prefix_cache && next_page_in_progress(s))) {
+        pool_.release(s.pages);
+        s.n_cached = 0;
+        return false;
+    }
+    const int64_t rows = std::min({uncached(s), options_.prefill_chunk, budget, room});
+    const bool ok = pool_.reserve(s.pages, s.n_cached + rows);
+    TANDEM_ASSERT(ok, id, rows);
+    n_prefix_hits_ += s.n_cached;
+    waiting_.pop_front();
+    running_.push_back(id);
+    picks.push_back({id, rows});
+    budget -= rows;
+    return true;
 }
 
 StepPlan Scheduler::build(const std::vector<Pick>& picks, StepPlan plan) {
@@ -148,6 +175,11 @@ StepPlan Scheduler::build(const std::vector<Pick>& picks, StepPlan plan) {
             b.seq_index.push_back(static_cast<int32_t>(i));
         }
         std::copy(s.pages.begin(), s.pages.end(), b.page_table.begin() + i * b.pages_per_seq);
+        // The pages this step completes; the step runs before the next plan can match them.
+        const int64_t S = pool_.page_size();
+        const int64_t done = options_.prefix_cache ? (s.n_cached + picks[i].n_rows) / S : 0;
+        for (int64_t page = s.n_cached / S; page < done; ++page)
+            pool_.publish(s.pages, page, std::span(s.tokens).subspan(page * S, S));
         s.n_cached += picks[i].n_rows;
         // Every known token is now cached: the last row's logits choose the next one.
         if (s.n_cached == static_cast<int64_t>(s.tokens.size())) {

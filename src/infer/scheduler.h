@@ -4,6 +4,9 @@
 // left, then admits queued sequences. When a running sequence needs a page and the pool has none,
 // the most recently admitted sequence is preempted: its pages are freed and it goes back to the
 // head of the queue with its tokens kept, to be recomputed later. Sampling is the engine's job.
+// With the prefix cache on, every page a sequence completes is published in the pool, and a
+// sequence admitted later starts from the published pages its tokens begin with; a sequence whose
+// next page a running one is still computing waits for it at the head of the queue.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +26,7 @@ struct SchedulerOptions {
     int64_t max_seqs = 64;             // running sequences at most
     int64_t max_tokens_per_step = 512;  // rows of one step at most
     int64_t prefill_chunk = 256;        // rows of one sequence's prompt in one step at most
+    bool prefix_cache = false;          // share computed pages between sequences (see above)
 };
 
 // One scheduled step: the batch for the StepModel and who is in it.
@@ -57,6 +61,11 @@ public:
     int64_t n_running() const { return static_cast<int64_t>(running_.size()); }
     bool empty() const { return seqs_.empty(); }
     int64_t n_preemptions() const { return n_preemptions_; }
+    // Positions admitted sequences took from the prefix cache instead of computing them.
+    int64_t n_prefix_hits() const { return n_prefix_hits_; }
+    // Forgets every published page: after the model's weights change, or a step that failed
+    // part-way, the cached values are no longer what their tokens produce.
+    void forget_prefix_cache() { pool_.forget_published(); }
     const PagePool& pool() const { return pool_; }
     const SchedulerOptions& options() const { return options_; }
 
@@ -77,6 +86,10 @@ private:
     int64_t grant(SeqId id, int64_t want, std::vector<Pick>& picks, int64_t& budget,
                   StepPlan& plan);
     void preempt(SeqId id);
+    // Whether a running sequence is computing the page that `s` (waiting, its cached pages
+    // matched) would need next and that it could share once published.
+    bool next_page_in_progress(const Seq& s) const;
+    bool admit(SeqId id, int64_t& budget, std::vector<Pick>& picks);
     StepPlan build(const std::vector<Pick>& picks, StepPlan plan);
 
     SchedulerOptions options_;
@@ -86,6 +99,7 @@ private:
     std::deque<SeqId> waiting_;   // front runs first
     std::vector<SeqId> running_;  // in admission order: the newest is last
     int64_t n_preemptions_ = 0;
+    int64_t n_prefix_hits_ = 0;
 };
 
 }  // namespace tandem::infer

@@ -164,6 +164,10 @@ void EngineLoop::update_gauges() {
     const infer::Scheduler& s = engine_.scheduler();
     metrics_.running_sequences.set(double(s.n_running()));
     metrics_.kv_pages_in_use.set(double(s.pool().n_pages() - s.pool().n_free()));
+    metrics_.kv_pages_cached.set(double(s.pool().n_idle_published()));
+    const int64_t hits = engine_.stats().n_prefix_hits;
+    metrics_.prompt_tokens_cached.add(uint64_t(hits - prefix_hits_seen_));
+    prefix_hits_seen_ = hits;
     std::lock_guard lock(mutex_);
     n_running_ = s.n_running();
     metrics_.queue_depth.set(double(std::max<int64_t>(0, n_sequences_ - n_running_)));

@@ -77,6 +77,7 @@ class EngineLoop {
     infer::Engine& engine_;
     ServerMetrics& metrics_;
     int64_t max_sequences_;
+    int64_t prefix_hits_seen_ = 0;  // the engine's count already added to the metric (loop thread)
 
     mutable std::mutex mutex_;  // guards streams_, n_sequences_, stopping_ and the wake-ups
     std::condition_variable wake_;

@@ -176,6 +176,12 @@ ServerMetrics::ServerMetrics()
       kv_pages_in_use(
           registry_->gauge("tandem_kv_pages_in_use", "KV-cache pages held by sequences.")),
       kv_pages_total(registry_->gauge("tandem_kv_pages_total", "KV-cache pages in the pool.")),
+      kv_pages_cached(registry_->gauge(
+          "tandem_kv_pages_cached",
+          "KV-cache pages no sequence holds, kept for the prompt prefixes they hold.")),
+      prompt_tokens_cached(registry_->counter(
+          "tandem_prompt_tokens_cached_total",
+          "Prompt tokens whose keys and values came from the prefix cache, not computed.")),
       time_to_first_token(
           registry_->histogram("tandem_time_to_first_token_seconds",
                                "Time from a request's arrival to its first generated token.",

@@ -104,6 +104,8 @@ std::vector<double> per_token_latency_buckets();    // 1 ms .. 2 s
 //   tandem_queue_depth                           gauge: requests waiting for a slot
 //   tandem_running_sequences                     gauge
 //   tandem_kv_pages_in_use, tandem_kv_pages_total  gauges
+//   tandem_kv_pages_cached                       gauge: prefix-cache pages no sequence holds
+//   tandem_prompt_tokens_cached_total            counter: prompt tokens the prefix cache served
 //   tandem_time_to_first_token_seconds           histogram
 //   tandem_time_per_output_token_seconds         histogram: gap between a sequence's tokens
 class ServerMetrics {
@@ -120,6 +122,8 @@ class ServerMetrics {
     Gauge& running_sequences;
     Gauge& kv_pages_in_use;
     Gauge& kv_pages_total;
+    Gauge& kv_pages_cached;
+    Counter& prompt_tokens_cached;
     Histogram& time_to_first_token;
     Histogram& time_per_output_token;
 

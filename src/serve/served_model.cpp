@@ -92,7 +92,9 @@ std::unique_ptr<ServedModel> ServedModel::load(const ServedModelOptions& o) {
                                  .kv_dtype = o.kv_dtype});
     m->engine_ = std::make_unique<infer::Engine>(
         *m->step_model_, tok,
-        infer::EngineOptions{.max_seqs = o.max_seqs, .prefill_chunk = o.prefill_chunk});
+        infer::EngineOptions{.max_seqs = o.max_seqs,
+                             .prefill_chunk = o.prefill_chunk,
+                             .prefix_cache = o.prefix_cache});
     return m;
 }
 

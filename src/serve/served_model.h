@@ -28,6 +28,7 @@ struct ServedModelOptions {
     int64_t n_ctx = 0;                // --ctx; 0: the model's, at most kDefaultMaxCtx
     int64_t max_seqs = 64;            // --max-seqs: sequences decoded at once
     int64_t prefill_chunk = 256;      // prompt tokens of one sequence per step
+    bool prefix_cache = true;         // --prefix-cache: share the pages of common prompt prefixes
     int64_t max_tokens_per_step = 0;  // 0: prefill_chunk + max_seqs (one chunk beside decodes)
     int64_t kv_pages = 0;             // 0: from kv_memory_mb, else max_seqs full contexts
     double kv_memory_mb = 0;          // 0: max_seqs full contexts, at most kDefaultKvMemoryMb

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <map>
 #include <thread>
+#include <utility>
 
 #include "backend/registry.h"
 #include "common/error_message.h"
@@ -322,6 +323,65 @@ TEST(Engine, OverPagedForwardACrowdWithPreemptionGivesWhatEachGivesAlone) {
         Engine alone(*model, tokenizer());
         expect_same(alone.run_to_completion({rs[i]})[0], together[i], "request " + std::to_string(i));
     }
+}
+
+// The crowd again, each prompt behind one shared system prompt, some asked twice.
+std::vector<Request> crowd_with_shared_prefixes() {
+    const std::vector<int32_t> system = prompt_of(99, 9);
+    std::vector<Request> rs = crowd();
+    for (Request& r : rs) r.prompt.insert(r.prompt.begin(), system.begin(), system.end());
+    rs.push_back(rs[3]);
+    rs.push_back(rs[4]);
+    return rs;
+}
+
+TEST(Engine, OverPagedForwardThePrefixCacheGivesWhatEachGivesAloneWithoutIt) {
+    model::ModelConfig c = model::preset_config("tiny");
+    c.max_seq_len = 64;
+    model::Weights weights(c, backend::get_backend("cpu"), DType::F32);
+    weights.init(12);
+    auto make = [&](int64_t n_pages) {
+        return std::make_unique<PagedForward>(
+            weights, PagedForwardOptions{.max_tokens_per_step = 24,
+                                         .pages = {.n_pages = n_pages, .page_size = 4}});
+    };
+    const std::vector<Request> rs = crowd_with_shared_prefixes();
+    auto crowded = make(20);
+    Engine engine(*crowded, tokenizer(), {.max_seqs = 8, .prefill_chunk = 5, .prefix_cache = true});
+    const auto together = in_crowd(rs, engine);
+    EXPECT_GT(engine.stats().n_prefix_hits, 100);
+    EXPECT_EQ(engine.scheduler().pool().n_free(), 20);
+    for (size_t i = 0; i < rs.size(); ++i) {
+        auto model = make(64);
+        Engine alone(*model, tokenizer());
+        expect_same(alone.run_to_completion({rs[i]})[0], together[i], "request " + std::to_string(i));
+    }
+}
+
+// A fake model whose next run() throws before writing anything.
+class FailingOnce : public FakeStepModel {
+public:
+    using FakeStepModel::FakeStepModel;
+    bool fail_next = false;
+    std::span<const float> run(const StepBatch& batch) override {
+        if (std::exchange(fail_next, false)) throw Error("fake: the step failed");
+        return FakeStepModel::run(batch);
+    }
+};
+
+TEST(Engine, AFailedStepForgetsThePagesItWasToComputeForThePrefixCache) {
+    FailingOnce model(limits());
+    Engine engine(model, tokenizer(), {.prefix_cache = true});
+    const std::vector<int32_t> prompt = prompt_of(5, 13);
+    const RequestId first = engine.submit(greedy(prompt, 3));
+    model.fail_next = true;
+    EXPECT_NE(error_message([&] { engine.step(); }).find("the step failed"), std::string::npos);
+    engine.cancel(first);  // what the server does with the requests of a failed step
+    engine.step();
+    // Its pages were published when planned but never written: the same prompt must not use them.
+    const auto out = engine.run_to_completion({greedy(prompt, 3)});
+    EXPECT_EQ(ids(out[0][0]), testing::oracle_greedy(prompt, 3, kVocab));
+    EXPECT_EQ(engine.stats().n_prefix_hits, 0);
 }
 
 TEST(Engine, MalformedRequestsNameTheField) {

@@ -17,35 +17,6 @@ using testing::error_message;
 using testing::FakeLimits;
 using testing::FakeStepModel;
 
-TEST(PagePool, ReservesGrowsAndReleases) {
-    PagePool pool({.n_pages = 4, .page_size = 3});
-    EXPECT_EQ(pool.pages_for(0), 0);
-    EXPECT_EQ(pool.pages_for(3), 1);
-    EXPECT_EQ(pool.pages_for(4), 2);
-    PageList a, b;
-    ASSERT_TRUE(pool.reserve(a, 4));
-    EXPECT_EQ(a.size(), 2u);
-    ASSERT_TRUE(pool.reserve(a, 6));  // still two pages
-    EXPECT_EQ(a.size(), 2u);
-    EXPECT_EQ(pool.reachable_positions(a), 12);
-    // Three more pages do not exist: b stays empty, a keeps its own.
-    EXPECT_FALSE(pool.reserve(b, 9));
-    EXPECT_TRUE(b.empty());
-    ASSERT_TRUE(pool.reserve(b, 6));
-    EXPECT_EQ(pool.n_free(), 0);
-    for (int32_t p : a) EXPECT_EQ(std::count(b.begin(), b.end(), p), 0);
-    pool.release(a);
-    EXPECT_TRUE(a.empty());
-    EXPECT_EQ(pool.n_free(), 2);
-}
-
-TEST(PagePool, RejectsEmptyGeometry) {
-    EXPECT_NE(error_message([] { PagePool({.n_pages = 0, .page_size = 4}); }).find("n_pages is 0"),
-              std::string::npos);
-    EXPECT_NE(error_message([] { PagePool({.n_pages = 4, .page_size = 0}); }).find("page_size is 0"),
-              std::string::npos);
-}
-
 struct Job {
     std::vector<int32_t> prompt;
     int64_t n_new = 0;
@@ -197,6 +168,90 @@ TEST(Scheduler, RemovingWaitingOrRunningSequencesFreesTheirPages) {
              {.max_seqs = 3, .max_tokens_per_step = 16, .prefill_chunk = 4});
     const auto out = d.run(jobs);  // checks every page is back at the end
     for (size_t j = 0; j < jobs.size(); j += 2) EXPECT_EQ(out[j], oracle(jobs[j])) << "job " << j;
+}
+
+// Jobs whose prompts share prefixes: one system prompt and different questions, the same
+// prompt asked again (one at a time and at once), a prompt that is a whole number of pages.
+std::vector<Job> shared_prefix_jobs() {
+    const std::vector<int32_t> system = prompt_of(7, 10);
+    std::vector<Job> jobs;
+    for (int i = 0; i < 10; ++i) {
+        std::vector<int32_t> p = system;
+        const std::vector<int32_t> question = prompt_of(100 + i % 4, 1 + i % 6);
+        p.insert(p.end(), question.begin(), question.end());
+        jobs.push_back({p, 4 + i % 5, i});
+    }
+    for (int i = 0; i < 4; ++i) jobs.push_back({prompt_of(9, 12), 6, 3});  // at once, 3 pages
+    jobs.push_back({prompt_of(9, 12), 6, 20});                             // again, later
+    return jobs;
+}
+
+TEST(Scheduler, PrefixCacheSharesPagesAndGivesTheSameOutput) {
+    const std::vector<Job> jobs = shared_prefix_jobs();
+    Driver d({.max_tokens_per_step = 32, .pages = {.n_pages = 64, .page_size = 4}},
+             {.max_seqs = 8, .max_tokens_per_step = 32, .prefill_chunk = 6, .prefix_cache = true});
+    const auto out = d.run(jobs);  // the fake model reads shared pages back: a wrong one shows
+    for (size_t j = 0; j < jobs.size(); ++j) EXPECT_EQ(out[j], oracle(jobs[j])) << "job " << j;
+    EXPECT_GT(d.sched.n_prefix_hits(), 60);
+    // Fewer rows than without the cache, with the same outputs.
+    Driver plain({.max_tokens_per_step = 32, .pages = {.n_pages = 64, .page_size = 4}},
+                 {.max_seqs = 8, .max_tokens_per_step = 32, .prefill_chunk = 6});
+    EXPECT_EQ(plain.run(jobs), out);
+    auto rows = [](const Driver& x) {
+        int64_t n = 0;
+        for (const StepPlan& p : x.plans) n += p.batch.size();
+        return n;
+    };
+    EXPECT_EQ(rows(plain) - rows(d), d.sched.n_prefix_hits());
+}
+
+TEST(Scheduler, PrefixCacheUnderAFullPoolWithPreemption) {
+    // 12 pages of 4: every job needs up to 5; the cache is reclaimed and sequences recomputed.
+    std::vector<Job> jobs = shared_prefix_jobs();
+    for (Job& j : jobs) j.n_new += 8;
+    Driver d({.max_tokens_per_step = 16, .pages = {.n_pages = 12, .page_size = 4}},
+             {.max_seqs = 6, .max_tokens_per_step = 16, .prefill_chunk = 8, .prefix_cache = true});
+    const auto out = d.run(jobs);
+    for (size_t j = 0; j < jobs.size(); ++j) EXPECT_EQ(out[j], oracle(jobs[j])) << "job " << j;
+    EXPECT_GT(d.sched.n_preemptions(), 0);
+    EXPECT_GT(d.sched.n_prefix_hits(), 0);
+}
+
+TEST(Scheduler, ASequenceWaitsForTheRunningOneComputingItsPrefix) {
+    Scheduler s({.max_seqs = 4, .max_tokens_per_step = 64, .prefill_chunk = 4, .prefix_cache = true},
+                {.n_pages = 16, .page_size = 4}, 64);
+    const std::vector<int32_t> prompt = prompt_of(3, 10);
+    s.add(1, prompt, 12);
+    s.add(2, prompt, 12);
+    std::vector<int64_t> first_rows;  // sequence 2's first row position at each step, -1: absent
+    for (int step = 0; step < 4; ++step) {
+        const StepPlan p = s.schedule();
+        for (size_t i = 0; i < p.seqs.size(); ++i)
+            if (p.seqs[i] == 2) {
+                const auto row = std::find(p.batch.seq_index.begin(), p.batch.seq_index.end(), int32_t(i));
+                first_rows.push_back(p.batch.positions[row - p.batch.seq_index.begin()]);
+            }
+        for (const SeqId id : p.sampling) s.append(id, 5);
+    }
+    // 1 computes [0,4), [4,8), [8,10) in three steps; 2 starts after them at position 8.
+    ASSERT_FALSE(first_rows.empty());
+    EXPECT_EQ(first_rows.front(), 8);
+    EXPECT_EQ(s.n_prefix_hits(), 8);
+}
+
+TEST(Scheduler, ForgettingThePrefixCacheStopsSharing) {
+    Scheduler s({.max_seqs = 4, .max_tokens_per_step = 64, .prefill_chunk = 64, .prefix_cache = true},
+                {.n_pages = 16, .page_size = 4}, 64);
+    const std::vector<int32_t> prompt = prompt_of(4, 9);
+    s.add(1, prompt, 9);
+    s.schedule();
+    s.remove(1);
+    s.forget_prefix_cache();
+    s.add(2, prompt, 9);
+    const StepPlan p = s.schedule();
+    EXPECT_EQ(p.batch.size(), 9);
+    EXPECT_EQ(s.n_prefix_hits(), 0);
+    EXPECT_EQ(s.pool().n_idle_published(), 0);
 }
 
 TEST(Scheduler, RefusesASequenceLargerThanThePool) {

@@ -1,7 +1,8 @@
 // The engine thread over the infer tests' fake model (which reads every sequence back through its
 // pages): requests submitted from many threads each get exactly their own greedy tokens, the
 // sequence bound refuses with 429, a cancel ends a stream and empties the pool, a model that
-// throws ends every stream with the reason and the next request runs, and a stopped loop refuses.
+// throws ends every stream with the reason and the next request runs, and a stopped loop refuses;
+// the prefix cache's series count a repeated prompt.
 #include "serve/engine_loop.h"
 
 #include <gtest/gtest.h>
@@ -93,6 +94,26 @@ TEST(EngineLoop, EachRequestGetsItsOwnTokensFromManyThreads) {
     EXPECT_EQ(metrics.generated_tokens.value(), uint64_t(6 * (6 + 7 + 8 + 9 + 10)));
     EXPECT_EQ(metrics.prompt_tokens.value(), uint64_t(6 * 5 * 3));
     EXPECT_EQ(metrics.time_to_first_token.snapshot().count, uint64_t(30));
+}
+
+TEST(EngineLoop, ThePrefixCacheServesARepeatedPromptAndCountsIt) {
+    FlakyModel model(kLimits);
+    infer::Engine engine(model, tokenizer(), {.max_seqs = 6, .prefix_cache = true});
+    ServerMetrics metrics;
+    EngineLoop loop(engine, metrics, 1000, kLimits.pages.n_pages);
+    std::vector<int32_t> prompt;
+    for (int i = 0; i < 18; ++i) prompt.push_back(int32_t(40 + i));
+    for (int round = 0; round < 3; ++round) {
+        auto stream = loop.submit(greedy(prompt, 5));
+        EXPECT_EQ(gather(*stream, 1).tokens[0], testing::oracle_greedy(prompt, 5, kVocab));
+    }
+    // Rounds 2 and 3 take the prompt's 4 whole pages (16 positions) from the cache; the pages
+    // stay cached once nobody holds them, and none is in use (the gauges follow the last event).
+    for (int i = 0; i < 200 && metrics.kv_pages_in_use.value() != 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    EXPECT_EQ(metrics.prompt_tokens_cached.value(), uint64_t(2 * 16));
+    EXPECT_GT(metrics.kv_pages_cached.value(), 0);
+    EXPECT_EQ(metrics.kv_pages_in_use.value(), 0);
 }
 
 TEST(EngineLoop, RefusesPastItsSequenceBoundWith429) {

@@ -98,6 +98,8 @@ TEST(Metrics, ServerMetricsExportTheIssuesSeries) {
     m.running_sequences.set(16);
     m.kv_pages_in_use.set(100);
     m.kv_pages_total.set(512);
+    m.kv_pages_cached.set(40);
+    m.prompt_tokens_cached.add(640);
     m.time_to_first_token.observe(0.2);
     m.time_per_output_token.observe(0.03);
     const std::string text = m.render();
@@ -112,6 +114,8 @@ TEST(Metrics, ServerMetricsExportTheIssuesSeries) {
              "tandem_running_sequences 16\n",
              "tandem_kv_pages_in_use 100\n",
              "tandem_kv_pages_total 512\n",
+             "tandem_kv_pages_cached 40\n",
+             "tandem_prompt_tokens_cached_total 640\n",
              "# TYPE tandem_time_to_first_token_seconds histogram\n",
              "tandem_time_to_first_token_seconds_bucket{le=\"0.1\"} 0\n",
              "tandem_time_to_first_token_seconds_bucket{le=\"0.25\"} 1\n",
@@ -124,8 +128,8 @@ TEST(Metrics, ServerMetricsExportTheIssuesSeries) {
     size_t n_help = 0, n_type = 0;
     for (size_t at = 0; (at = text.find("# HELP ", at)) != std::string::npos; ++at) ++n_help;
     for (size_t at = 0; (at = text.find("# TYPE ", at)) != std::string::npos; ++at) ++n_type;
-    EXPECT_EQ(n_help, 9u);
-    EXPECT_EQ(n_type, 9u);
+    EXPECT_EQ(n_help, 11u);
+    EXPECT_EQ(n_type, 11u);
 }
 
 }  // namespace
