@@ -12,11 +12,13 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
+#include <optional>
 #include <random>
 
 #include "core/error.h"
 #include "serve/api_error.h"
 #include "serve/chat_page.h"
+#include "serve/connection_probe.h"
 #include "serve/engine_loop.h"
 #include "serve/generation_job.h"
 #include "serve/openai_response.h"
@@ -85,6 +87,20 @@ uint64_t content_length(const Request& req) {
     uint64_t n = 0;
     std::from_chars(value.data(), value.data() + value.size(), n);
     return n;
+}
+
+// Whether the request's client has closed its connection, for GenerationJob::watch_client. The
+// socket is looked for on the first call only, so that answers quicker than one check never
+// search the descriptors.
+std::function<bool()> client_gone_check(const Request& req) {
+    return [address = ConnectionAddress{.local_host = req.local_addr,
+                                        .local_port = req.local_port,
+                                        .remote_host = req.remote_addr,
+                                        .remote_port = req.remote_port},
+            probe = std::optional<ConnectionProbe>()]() mutable {
+        if (!probe) probe.emplace(address);
+        return probe->is_closed();
+    };
 }
 
 void set_timeout(httplib::Server& http, double seconds,
@@ -252,8 +268,14 @@ void Server::handle_generation(const Request& req, Response& res, bool is_chat) 
             job = std::make_shared<GenerationJob>(r, model, *loop_, std::move(meta), seed);
         }
         t_record.job = job;
+        // A client that hangs up gives its pages back now, not after max_tokens: a whole answer
+        // writes nothing until its end, a stream nothing while queued or in prefill, so no failed
+        // write would tell.
+        job->watch_client(client_gone_check(req));
         if (!job->is_stream()) {
-            res.set_content(job->run_whole(), "application/json");
+            std::string body = job->run_whole();
+            if (job->client_left()) throw client_closed_request();
+            res.set_content(std::move(body), "application/json");
             return;
         }
         res.set_header("Cache-Control", "no-cache");
