@@ -5,6 +5,7 @@
 #include "serve/connection_probe.h"
 
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -15,31 +16,38 @@ namespace tandem::serve {
 
 namespace {
 
-// The numeric host and port of a socket address; false when it is not an internet address.
-bool numeric_address(const sockaddr_storage& address, socklen_t size, std::string& host,
-                     int& port) {
-    char host_buf[NI_MAXHOST], port_buf[NI_MAXSERV];
-    if (::getnameinfo(reinterpret_cast<const sockaddr*>(&address), size, host_buf,
-                      sizeof host_buf, port_buf, sizeof port_buf,
-                      NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+// The numeric host of a socket address, as httplib renders it; false when it cannot be.
+bool numeric_host(const sockaddr_storage& address, socklen_t size, std::string& host) {
+    char buf[NI_MAXHOST];
+    if (::getnameinfo(reinterpret_cast<const sockaddr*>(&address), size, buf, sizeof buf, nullptr,
+                      0, NI_NUMERICHOST) != 0)
         return false;
-    host = host_buf;
-    port = std::atoi(port_buf);
+    host = buf;
     return true;
 }
 
+int port_of(const sockaddr_storage& address) {
+    if (address.ss_family == AF_INET)
+        return ntohs(reinterpret_cast<const sockaddr_in&>(address).sin_port);
+    if (address.ss_family == AF_INET6)
+        return ntohs(reinterpret_cast<const sockaddr_in6&>(address).sin6_port);
+    return -1;
+}
+
+// Ports first: most descriptors are not sockets, or sockets of other connections to the same
+// local port, and fail there before any address is rendered.
 bool is_connection(int fd, const ConnectionAddress& want) {
     sockaddr_storage local{}, peer{};
     socklen_t local_size = sizeof local, peer_size = sizeof peer;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_size) != 0) return false;
-    if (local.ss_family != AF_INET && local.ss_family != AF_INET6) return false;
-    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_size) != 0) return false;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_size) != 0 ||
+        port_of(local) != want.local_port)
+        return false;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_size) != 0 ||
+        port_of(peer) != want.remote_port)
+        return false;
     std::string local_host, remote_host;
-    int local_port = -1, remote_port = -1;
-    return numeric_address(local, local_size, local_host, local_port) &&
-           numeric_address(peer, peer_size, remote_host, remote_port) &&
-           local_port == want.local_port && remote_port == want.remote_port &&
-           local_host == want.local_host && remote_host == want.remote_host;
+    return numeric_host(local, local_size, local_host) && local_host == want.local_host &&
+           numeric_host(peer, peer_size, remote_host) && remote_host == want.remote_host;
 }
 
 }  // namespace
@@ -47,8 +55,9 @@ bool is_connection(int fd, const ConnectionAddress& want) {
 ConnectionProbe::ConnectionProbe(const ConnectionAddress& address) {
     if (address.local_port <= 0 || address.remote_port <= 0) return;
     std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
-        const std::string name = entry.path().filename().string();
+    for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end;
+         it.increment(ec)) {
+        const std::string name = it->path().filename().string();
         int fd = -1;
         if (std::from_chars(name.data(), name.data() + name.size(), fd).ec != std::errc()) continue;
         if (is_connection(fd, address)) {

@@ -20,7 +20,8 @@ class ConnectionProbe {
    public:
     // Looks for the socket whose own end is `address`'s local one and whose peer is its remote
     // one (a TCP connection is the only socket with both). Where none is found (no /proc, an
-    // address the server could not read), the probe never reports the client gone.
+    // address the server could not read, a connection already reset, which has no peer address
+    // left), the probe never reports the client gone.
     explicit ConnectionProbe(const ConnectionAddress& address);
 
     bool has_socket() const { return fd_ >= 0; }

@@ -12,7 +12,6 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
-#include <optional>
 #include <random>
 
 #include "core/error.h"
@@ -90,16 +89,14 @@ uint64_t content_length(const Request& req) {
 }
 
 // Whether the request's client has closed its connection, for GenerationJob::watch_client. The
-// socket is looked for on the first call only, so that answers quicker than one check never
-// search the descriptors.
+// socket is looked for at once, as the request arrives: a connection its client has reset has no
+// peer address left to be found by.
 std::function<bool()> client_gone_check(const Request& req) {
-    return [address = ConnectionAddress{.local_host = req.local_addr,
-                                        .local_port = req.local_port,
-                                        .remote_host = req.remote_addr,
-                                        .remote_port = req.remote_port},
-            probe = std::optional<ConnectionProbe>()]() mutable {
-        if (!probe) probe.emplace(address);
-        return probe->is_closed();
+    return [probe = ConnectionProbe(ConnectionAddress{.local_host = req.local_addr,
+                                                      .local_port = req.local_port,
+                                                      .remote_host = req.remote_addr,
+                                                      .remote_port = req.remote_port})] {
+        return probe.is_closed();
     };
 }
 
@@ -242,6 +239,7 @@ ServedModel& Server::ready_model() const {
 
 void Server::handle_generation(const Request& req, Response& res, bool is_chat) {
     answer(res, [&] {
+        std::function<bool()> is_client_gone = client_gone_check(req);
         ServedModel& model = ready_model();
         // Held until the answer is written in full (the stream's provider keeps a copy).
         const std::shared_ptr<void> in_flight = enter_request();
@@ -271,7 +269,7 @@ void Server::handle_generation(const Request& req, Response& res, bool is_chat) 
         // A client that hangs up gives its pages back now, not after max_tokens: a whole answer
         // writes nothing until its end, a stream nothing while queued or in prefill, so no failed
         // write would tell.
-        job->watch_client(client_gone_check(req));
+        job->watch_client(std::move(is_client_gone));
         if (!job->is_stream()) {
             std::string body = job->run_whole();
             if (job->client_left()) throw client_closed_request();

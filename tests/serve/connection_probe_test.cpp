@@ -1,15 +1,19 @@
 // ConnectionProbe over real loopback connections: it finds the server's end of a connection (not
-// the client's, which has the same two addresses the other way round), sees the client's close,
-// its reset and a close behind unread bytes, and never reports a connection it did not find.
+// the client's, which has the same two addresses the other way round) and the connection of an
+// httplib request from the addresses httplib gives (IPv4 and IPv6), sees the client's close, its
+// reset and a close behind unread bytes, and never reports a connection it did not find.
 #include "serve/connection_probe.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <thread>
 
 namespace tandem::serve {
@@ -96,6 +100,40 @@ TEST(ConnectionProbe, SeesAResetAndACloseBehindUnreadBytes) {
         EXPECT_FALSE(probe.is_closed());
         c.close_client();
         EXPECT_TRUE(becomes_closed(probe));
+    }
+}
+
+// The addresses a handler reads from its Request lead to its own connection, over IPv4 and, where
+// the machine has it, IPv6 (whose address text httplib and the probe must render alike).
+TEST(ConnectionProbe, FindsTheConnectionOfAnHttplibRequest) {
+    for (const char* host : {"127.0.0.1", "::1"}) {
+        httplib::Server server;
+        std::atomic<int> found{-2};
+        std::atomic<bool> closed{true};
+        server.Get("/", [&](const httplib::Request& req, httplib::Response& res) {
+            const ConnectionProbe probe(ConnectionAddress{.local_host = req.local_addr,
+                                                          .local_port = req.local_port,
+                                                          .remote_host = req.remote_addr,
+                                                          .remote_port = req.remote_port});
+            found = probe.socket();
+            closed = probe.is_closed();
+            res.set_content("ok", "text/plain");
+        });
+        const int port = server.bind_to_any_port(host);
+        if (port <= 0) {
+            ASSERT_STRNE(host, "127.0.0.1");
+            std::printf("no %s on this machine: its case is skipped\n", host);
+            continue;
+        }
+        std::thread listener([&] { server.listen_after_bind(); });
+        httplib::Client client(host, port);
+        const httplib::Result r = client.Get("/");
+        server.stop();
+        listener.join();
+        ASSERT_TRUE(r) << host;
+        EXPECT_EQ(r->status, 200) << host;
+        EXPECT_GE(found, 0) << host;
+        EXPECT_FALSE(closed) << host;
     }
 }
 

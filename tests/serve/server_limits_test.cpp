@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -274,6 +275,42 @@ TEST_F(ServerLimitsTest, DisconnectWhileWaitingForAWholeAnswerFreesThePages) {
     }
     EXPECT_EQ(n_closed, 2);
     expect_serves(t->port);
+}
+
+// A streamed client that hangs up while its request waits for a free slot (no event yet, so no
+// write that could fail) leaves the queue at once, not when the slot frees.
+TEST_F(ServerLimitsTest, DisconnectWhileQueuedLeavesTheQueue) {
+    const testing::TempDir long_dir;
+    testing::write_tiny_chat_model(long_dir.path(), 2048);
+    auto t = testing::start_test_server(long_dir.path(), {}, {.max_seqs = 1});
+    httplib::Client c("127.0.0.1", t->port);
+    const int max_tokens = 2000;
+    const std::string request = post_request("/v1/completions", long_body(max_tokens, true));
+    // Polls /metrics until `done` holds; returns the last scrape.
+    auto metrics_until = [&](const std::function<bool(const std::string&)>& done) {
+        std::string m;
+        for (int i = 0; i < 2000; ++i) {
+            m = c.Get("/metrics")->body;
+            if (done(m)) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        return m;
+    };
+    const int running = testing::send_request(t->port, request);
+    ASSERT_GE(running, 0);
+    metrics_until([&](const std::string& m) { return gauge(m, "tandem_running_sequences") == 1; });
+    const int queued = testing::send_request(t->port, request);
+    ASSERT_GE(queued, 0);
+    std::string m =
+        metrics_until([&](const std::string& m) { return gauge(m, "tandem_queue_depth") == 1; });
+    ASSERT_EQ(gauge(m, "tandem_queue_depth"), 1) << m;
+    ::close(queued);
+    m = metrics_until([&](const std::string& m) { return gauge(m, "tandem_queue_depth") == 0; });
+    EXPECT_EQ(gauge(m, "tandem_queue_depth"), 0) << m;
+    // Out of the queue while the first reply still runs: cancelled, not served after it.
+    EXPECT_LT(gauge(m, "tandem_generated_tokens_total"), max_tokens) << m;
+    ::close(running);
+    idle_metrics(t->port);
 }
 
 // A whole answer is one plain body with its exact Content-Length, quick or slow: watching the
