@@ -54,6 +54,11 @@ bool is_connection(int fd, const ConnectionAddress& want) {
 
 ConnectionProbe::ConnectionProbe(const ConnectionAddress& address) {
     if (address.local_port <= 0 || address.remote_port <= 0) return;
+    thread_local int last_found = -1;
+    if (last_found >= 0 && is_connection(last_found, address)) {
+        fd_ = last_found;
+        return;
+    }
     std::error_code ec;
     for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end;
          it.increment(ec)) {
@@ -61,7 +66,7 @@ ConnectionProbe::ConnectionProbe(const ConnectionAddress& address) {
         int fd = -1;
         if (std::from_chars(name.data(), name.data() + name.size(), fd).ec != std::errc()) continue;
         if (is_connection(fd, address)) {
-            fd_ = fd;
+            fd_ = last_found = fd;
             return;
         }
     }

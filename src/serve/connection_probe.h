@@ -1,5 +1,6 @@
 // Whether the client of a request being answered is still connected, for answers that write
-// nothing while they wait (a whole, non-streamed completion), where a failed write cannot tell.
+// nothing while they wait (a whole, non-streamed completion; a stream still queued), where no
+// failed write can tell.
 // cpp-httplib 0.11 hands a handler no socket, so the probe finds it among the process's
 // descriptors by the connection's two addresses; the server decides what a closed client means.
 #pragma once
@@ -21,7 +22,9 @@ class ConnectionProbe {
     // Looks for the socket whose own end is `address`'s local one and whose peer is its remote
     // one (a TCP connection is the only socket with both). Where none is found (no /proc, an
     // address the server could not read, a connection already reset, which has no peer address
-    // left), the probe never reports the client gone.
+    // left), the probe never reports the client gone. The search costs a few system calls per
+    // open descriptor, so the socket this thread found last is tried first: a kept-alive
+    // connection's next request comes to the same httplib thread.
     explicit ConnectionProbe(const ConnectionAddress& address);
 
     bool has_socket() const { return fd_ >= 0; }

@@ -73,13 +73,18 @@ bool becomes_closed(const ConnectionProbe& probe) {
 }
 
 TEST(ConnectionProbe, FindsTheServersEndAndSeesTheClientClose) {
-    Connection c;
+    Connection c, other;
     const ConnectionProbe probe(c.server_address());
     ASSERT_TRUE(probe.has_socket());
     EXPECT_EQ(probe.socket(), c.server);  // not c.client, whose ends are the same two reversed
+    // The socket found last is tried first: another connection's is not taken for it, and the
+    // same connection's is found again.
+    EXPECT_EQ(ConnectionProbe(other.server_address()).socket(), other.server);
+    EXPECT_EQ(ConnectionProbe(c.server_address()).socket(), c.server);
     EXPECT_FALSE(probe.is_closed());
     c.close_client();
     EXPECT_TRUE(becomes_closed(probe));
+    EXPECT_FALSE(ConnectionProbe(other.server_address()).is_closed());
 }
 
 TEST(ConnectionProbe, SeesAResetAndACloseBehindUnreadBytes) {
