@@ -243,6 +243,8 @@ TEST_F(ServerLimitsTest, DisconnectWhileWaitingForAWholeAnswerFreesThePages) {
     auto full = c.Post("/v1/completions", long_body(max_tokens, false), "application/json");
     ASSERT_TRUE(full && full->status == 200);
     const double full_s = std::chrono::duration<double>(Clock::now() - full_start).count();
+    // A client that stays is watched all along (a check every 50 ms) and never taken for gone.
+    EXPECT_EQ(json::parse(full->body)["usage"]["completion_tokens"], max_tokens);
     for (int n : {1, 4}) {
         const double before = gauge(c.Get("/metrics")->body, "tandem_generated_tokens_total");
         const int fd = testing::send_request(
