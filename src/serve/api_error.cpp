@@ -38,6 +38,12 @@ ApiError queue_full(int64_t retry_after_seconds) {
         Error::concat("The server's queue is full; retry after ", retry_after_seconds, " s"));
 }
 
+ApiError client_closed_request() {
+    return ApiError(499, "invalid_request_error", "", "client_closed_request",
+                    "The client closed its connection before the answer was ready: its "
+                    "sequences were cancelled");
+}
+
 ApiError server_error(std::string_view message) {
     return ApiError(500, "server_error", "", "", std::string(message));
 }

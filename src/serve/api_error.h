@@ -44,6 +44,9 @@ ApiError unknown_url(std::string_view method, std::string_view path);
 ApiError body_too_large(uint64_t size, uint64_t limit);
 // 429: the queue is full; the server adds the Retry-After header.
 ApiError queue_full(int64_t retry_after_seconds);
+// 499 (nginx's "client closed request"): the client closed its connection before its answer
+// was ready. Nobody reads the body; the log line and /metrics count the request under it.
+ApiError client_closed_request();
 // 500: a failure of the server itself while answering (the message says which).
 ApiError server_error(std::string_view message);
 

@@ -12,7 +12,18 @@ namespace tandem::serve {
 
 bool RequestStream::wait(std::vector<infer::SequenceEvent>& out) {
     std::unique_lock lock(mutex_);
-    ready_.wait(lock, [&] { return !events_.empty() || n_unfinished_ == 0; });
+    ready_.wait(lock, [&] { return has_news(); });
+    return take(out);
+}
+
+RequestStream::Wait RequestStream::wait_for(std::vector<infer::SequenceEvent>& out,
+                                            std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    if (!ready_.wait_for(lock, timeout, [&] { return has_news(); })) return Wait::TimedOut;
+    return take(out) ? Wait::Events : Wait::Ended;
+}
+
+bool RequestStream::take(std::vector<infer::SequenceEvent>& out) {
     if (events_.empty()) return false;
     for (infer::SequenceEvent& e : events_) out.push_back(std::move(e));
     events_.clear();

@@ -26,6 +26,10 @@ class RequestStream {
     // Blocks until events arrive or the request is over; moves them into `out` (appended).
     // Returns false once every sequence has finished and every event has been taken.
     bool wait(std::vector<infer::SequenceEvent>& out);
+    // As wait(), giving up after `timeout` with nothing moved: a waiter that must look at
+    // something else now and then (its client's connection) waits in slices.
+    enum class Wait { Events, Ended, TimedOut };
+    Wait wait_for(std::vector<infer::SequenceEvent>& out, std::chrono::milliseconds timeout);
     // Set when the engine failed while running the request: its sequences end without a finish
     // reason and this says why.
     std::string failure() const;
@@ -34,6 +38,10 @@ class RequestStream {
    private:
     friend class EngineLoop;
     using Clock = std::chrono::steady_clock;
+    // Under mutex_: events wait, or every sequence has finished.
+    bool has_news() const { return !events_.empty() || n_unfinished_ == 0; }
+    // Under mutex_: moves the waiting events into `out`; false when none waited (the end).
+    bool take(std::vector<infer::SequenceEvent>& out);
 
     infer::RequestId id_ = 0;
     Clock::time_point submitted_;

@@ -105,6 +105,38 @@ void GenerationJob::cancel() {
     for (const auto& s : streams_) loop_.cancel(*s);
 }
 
+void GenerationJob::watch_client(std::function<bool()> is_gone) {
+    is_client_gone_ = std::move(is_gone);
+    next_client_check_ = std::chrono::steady_clock::now() + kClientCheck;
+}
+
+bool GenerationJob::wait_events(RequestStream& stream, std::vector<infer::SequenceEvent>& events) {
+    for (;;) {
+        if (!is_client_gone_ || client_left_) return stream.wait(events);
+        const auto now = std::chrono::steady_clock::now();
+        // Checked by the clock, not on timeouts alone: a request whose tokens come every step
+        // never waits a whole slice.
+        if (now >= next_client_check_) {
+            next_client_check_ = now + kClientCheck;
+            if (is_client_gone_()) {
+                client_left_ = true;
+                cancel();  // the stream still ends: its sequences finish at the next step
+                continue;
+            }
+        }
+        const auto slice =
+            std::chrono::ceil<std::chrono::milliseconds>(next_client_check_ - now);
+        switch (stream.wait_for(events, slice)) {
+            case RequestStream::Wait::Events:
+                return true;
+            case RequestStream::Wait::Ended:
+                return false;
+            case RequestStream::Wait::TimedOut:
+                break;
+        }
+    }
+}
+
 void GenerationJob::throw_if_failed(const RequestStream& stream) const {
     const std::string failure = stream.failure();
     if (!failure.empty()) throw server_error("The engine failed while generating: " + failure);
@@ -125,7 +157,7 @@ std::vector<TokenLogprobs> GenerationJob::logprobs_of(const infer::SequenceEvent
 std::string GenerationJob::run_whole() {
     std::vector<infer::SequenceEvent> events;
     for (size_t p = 0; p < streams_.size(); ++p) {
-        while (streams_[p]->wait(events)) {
+        while (wait_events(*streams_[p], events)) {
             for (const infer::SequenceEvent& e : events) {
                 ChoiceState& c = choices_[p * size_t(options_.n) + size_t(e.sequence)];
                 c.text += e.text;
@@ -156,7 +188,7 @@ std::string GenerationJob::run_whole() {
 bool GenerationJob::next_events(std::string& out) {
     if (ended_) return false;
     std::vector<infer::SequenceEvent> events;
-    while (current_ < streams_.size() && !streams_[current_]->wait(events)) {
+    while (current_ < streams_.size() && !wait_events(*streams_[current_], events)) {
         const std::string failure = streams_[current_]->failure();
         if (!failure.empty()) {
             out += error_event(server_error("The engine failed while generating: " + failure));

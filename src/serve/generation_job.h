@@ -4,7 +4,9 @@
 // are numbered prompt * n + sample. HTTP and the connection are the server's.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +39,13 @@ class GenerationJob {
     // returns false after the stream's end (usage when asked, then [DONE]) was appended.
     bool next_events(std::string& out);
     void cancel();
+    // Watches the client while the job waits for the engine: `is_gone` is asked about every
+    // kClientCheck (not before the first has passed, so quick answers never ask); once it says
+    // yes, the job cancels its sequences, whose pages go back to the pool at the engine's next
+    // step, and client_left() says so. The answer still ends as usual (cut short, "length").
+    void watch_client(std::function<bool()> is_gone);
+    bool client_left() const { return client_left_; }
+    static constexpr std::chrono::milliseconds kClientCheck{50};
 
     int64_t n_prompt_tokens() const { return n_prompt_tokens_; }
     int64_t n_generated_tokens() const { return n_generated_; }
@@ -52,6 +61,8 @@ class GenerationJob {
                 const std::string& prompt_param, uint64_t seed);
     std::vector<TokenLogprobs> logprobs_of(const infer::SequenceEvent& e) const;
     void throw_if_failed(const RequestStream& stream) const;
+    // RequestStream::wait, in slices of kClientCheck while a client is watched.
+    bool wait_events(RequestStream& stream, std::vector<infer::SequenceEvent>& events);
 
     ServedModel& model_;
     EngineLoop& loop_;
@@ -63,6 +74,9 @@ class GenerationJob {
     std::vector<ChoiceState> choices_;
     int64_t n_prompt_tokens_ = 0, n_generated_ = 0;
     bool ended_ = false;
+    std::function<bool()> is_client_gone_;  // empty: not watched
+    std::chrono::steady_clock::time_point next_client_check_;
+    bool client_left_ = false;
 };
 
 }  // namespace tandem::serve

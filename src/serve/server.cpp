@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "serve/api_error.h"
 #include "serve/chat_page.h"
+#include "serve/connection_probe.h"
 #include "serve/engine_loop.h"
 #include "serve/generation_job.h"
 #include "serve/openai_response.h"
@@ -85,6 +86,18 @@ uint64_t content_length(const Request& req) {
     uint64_t n = 0;
     std::from_chars(value.data(), value.data() + value.size(), n);
     return n;
+}
+
+// Whether the request's client has closed its connection, for GenerationJob::watch_client. The
+// socket is looked for at once, as the request arrives: a connection its client has reset has no
+// peer address left to be found by.
+std::function<bool()> client_gone_check(const Request& req) {
+    return [probe = ConnectionProbe(ConnectionAddress{.local_host = req.local_addr,
+                                                      .local_port = req.local_port,
+                                                      .remote_host = req.remote_addr,
+                                                      .remote_port = req.remote_port})] {
+        return probe.is_closed();
+    };
 }
 
 void set_timeout(httplib::Server& http, double seconds,
@@ -226,6 +239,7 @@ ServedModel& Server::ready_model() const {
 
 void Server::handle_generation(const Request& req, Response& res, bool is_chat) {
     answer(res, [&] {
+        std::function<bool()> is_client_gone = client_gone_check(req);
         ServedModel& model = ready_model();
         // Held until the answer is written in full (the stream's provider keeps a copy).
         const std::shared_ptr<void> in_flight = enter_request();
@@ -252,8 +266,14 @@ void Server::handle_generation(const Request& req, Response& res, bool is_chat) 
             job = std::make_shared<GenerationJob>(r, model, *loop_, std::move(meta), seed);
         }
         t_record.job = job;
+        // A client that hangs up gives its pages back now, not after max_tokens: a whole answer
+        // writes nothing until its end, a stream nothing while queued or in prefill, so no failed
+        // write would tell.
+        job->watch_client(std::move(is_client_gone));
         if (!job->is_stream()) {
-            res.set_content(job->run_whole(), "application/json");
+            std::string body = job->run_whole();
+            if (job->client_left()) throw client_closed_request();
+            res.set_content(std::move(body), "application/json");
             return;
         }
         res.set_header("Cache-Control", "no-cache");

@@ -1,12 +1,16 @@
 // The server's guards over real HTTP: the API key on every route but /health, 404 for unknown
 // paths and models, 413 over the body limit, 429 with Retry-After when the queue is full, a
-// client that disconnects mid-stream giving its KV pages back, and a shutdown whose drain time
-// runs out cancelling what still runs.
+// client that disconnects (mid-stream, while queued, or waiting for a whole answer) giving its KV
+// pages back, and a shutdown whose drain time runs out cancelling what still runs.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -23,14 +27,18 @@ using testing::raw_http;
 
 const json kNoStopTokens = {{"256", -100}, {"257", -100}, {"258", -100}};
 
-// A long streamed reply: stop tokens banned, so it runs to max_tokens.
-std::string long_stream_body(int max_tokens) {
+// A long reply: stop tokens banned, so it runs to max_tokens.
+std::string long_body(int max_tokens, bool stream, int n = 1) {
     return json{{"prompt", "Hi"},
                 {"max_tokens", max_tokens},
                 {"temperature", 0},
-                {"stream", true},
+                {"stream", stream},
+                {"n", n},
                 {"logit_bias", kNoStopTokens}}
         .dump();
+}
+std::string long_stream_body(int max_tokens) {
+    return long_body(max_tokens, true);
 }
 
 class ServerLimitsTest : public ::testing::Test {
@@ -55,7 +63,7 @@ class ServerLimitsTest : public ::testing::Test {
         EXPECT_TRUE(e.contains("param") && e.contains("code")) << body;
         return e;
     }
-    // A gauge's value in /metrics' text.
+    // A gauge's or a counter's value in /metrics' text (-1: not there).
     static double gauge(const std::string& metrics, const std::string& name) {
         const size_t at = metrics.find("\n" + name + " ");
         if (at == std::string::npos) return -1;
@@ -217,6 +225,112 @@ TEST_F(ServerLimitsTest, DisconnectMidStreamFreesThePages) {
     const size_t at = metrics.find("\ntandem_generated_tokens_total ");
     ASSERT_NE(at, std::string::npos);
     EXPECT_LT(std::stod(metrics.substr(at + 31)), max_tokens) << metrics;
+}
+
+// A client that hangs up while it waits for a whole (non-streamed) answer, which writes nothing
+// before its end: its sequences are cancelled, every page is back in the pool within a second,
+// far fewer tokens than asked are generated, and the log line says 499. With n > 1 likewise.
+TEST_F(ServerLimitsTest, DisconnectWhileWaitingForAWholeAnswerFreesThePages) {
+    using Clock = std::chrono::steady_clock;
+    // The tiny model writes 240 tokens in about 0.1 s: a context of 2,048 gives replies that
+    // last long enough to hang up halfway.
+    const testing::TempDir long_dir;
+    testing::write_tiny_chat_model(long_dir.path(), 2048);
+    auto t = testing::start_test_server(long_dir.path(), {}, {.max_seqs = 8});
+    httplib::Client c("127.0.0.1", t->port);
+    const int max_tokens = 2000;
+    const auto full_start = Clock::now();
+    auto full = c.Post("/v1/completions", long_body(max_tokens, false), "application/json");
+    ASSERT_TRUE(full && full->status == 200);
+    const double full_s = std::chrono::duration<double>(Clock::now() - full_start).count();
+    // A client that stays is watched all along (a check every 50 ms) and never taken for gone.
+    EXPECT_EQ(json::parse(full->body)["usage"]["completion_tokens"], max_tokens);
+    for (int n : {1, 4}) {
+        const double before = gauge(c.Get("/metrics")->body, "tandem_generated_tokens_total");
+        const int fd = testing::send_request(
+            t->port, post_request("/v1/completions", long_body(max_tokens, false, n)));
+        ASSERT_GE(fd, 0);
+        // Hang up once the answer is under way: its sequences hold pages.
+        for (int i = 0; i < 1000; ++i) {
+            if (gauge(c.Get("/metrics")->body, "tandem_kv_pages_in_use") > 0) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+        ::close(fd);
+        const auto closed = Clock::now();
+        const std::string metrics = idle_metrics(t->port);
+        const double freed_s = std::chrono::duration<double>(Clock::now() - closed).count();
+        EXPECT_LT(freed_s, 1.0) << "n=" << n;
+        const double generated = gauge(metrics, "tandem_generated_tokens_total") - before;
+        EXPECT_LT(generated, n * max_tokens / 2) << "n=" << n << "; a whole answer of "
+                                                 << max_tokens << " tokens took " << full_s << " s";
+        std::printf("n=%d: pages back %.3f s after the close, %g of %d tokens generated (a whole "
+                    "answer took %.3f s)\n",
+                    n, freed_s, generated, n * max_tokens, full_s);
+    }
+    // The handler logs once the cancelled answer has ended: wait for its line.
+    int n_closed = 0;
+    for (int i = 0; i < 200 && n_closed < 2; ++i) {
+        n_closed = 0;
+        for (const std::string& line : t->log->lines())
+            n_closed += line.rfind("POST /v1/completions 499 ", 0) == 0;
+        if (n_closed < 2) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(n_closed, 2);
+    expect_serves(t->port);
+}
+
+// A streamed client that hangs up while its request waits for a free slot (no event yet, so no
+// write that could fail) leaves the queue at once, not when the slot frees.
+TEST_F(ServerLimitsTest, DisconnectWhileQueuedLeavesTheQueue) {
+    const testing::TempDir long_dir;
+    testing::write_tiny_chat_model(long_dir.path(), 2048);
+    auto t = testing::start_test_server(long_dir.path(), {}, {.max_seqs = 1});
+    httplib::Client c("127.0.0.1", t->port);
+    const int max_tokens = 2000;
+    const std::string request = post_request("/v1/completions", long_body(max_tokens, true));
+    // Polls /metrics until `done` holds; returns the last scrape.
+    auto metrics_until = [&](const std::function<bool(const std::string&)>& done) {
+        std::string m;
+        for (int i = 0; i < 2000; ++i) {
+            m = c.Get("/metrics")->body;
+            if (done(m)) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        return m;
+    };
+    const int running = testing::send_request(t->port, request);
+    ASSERT_GE(running, 0);
+    metrics_until([&](const std::string& m) { return gauge(m, "tandem_running_sequences") == 1; });
+    const int queued = testing::send_request(t->port, request);
+    ASSERT_GE(queued, 0);
+    std::string m =
+        metrics_until([&](const std::string& m) { return gauge(m, "tandem_queue_depth") == 1; });
+    ASSERT_EQ(gauge(m, "tandem_queue_depth"), 1) << m;
+    ::close(queued);
+    m = metrics_until([&](const std::string& m) { return gauge(m, "tandem_queue_depth") == 0; });
+    EXPECT_EQ(gauge(m, "tandem_queue_depth"), 0) << m;
+    // Out of the queue while the first reply still runs: cancelled, not served after it.
+    EXPECT_LT(gauge(m, "tandem_generated_tokens_total"), max_tokens) << m;
+    ::close(running);
+    idle_metrics(t->port);
+}
+
+// A whole answer is one plain body with its exact Content-Length, quick or slow: watching the
+// client writes nothing to it.
+TEST_F(ServerLimitsTest, WholeAnswersKeepAnExactContentLength) {
+    auto t = start();
+    for (int max_tokens : {2, 240}) {
+        const testing::RawReply reply =
+            raw_http(t->port, post_request("/v1/completions", long_body(max_tokens, false)), 30);
+        ASSERT_EQ(reply.status, 200) << reply.head;
+        EXPECT_NE(reply.head.find("Content-Length: " + std::to_string(reply.body.size()) + "\r\n"),
+                  std::string::npos)
+            << reply.head;
+        EXPECT_EQ(reply.head.find("chunked"), std::string::npos) << reply.head;
+        const json j = json::parse(reply.body);
+        EXPECT_EQ(j["usage"]["completion_tokens"], max_tokens);
+        EXPECT_EQ(j["choices"][0]["finish_reason"], "length");
+    }
 }
 
 // Shutdown lets a running stream finish while new requests get 503, then closes the listener.

@@ -21,8 +21,10 @@
 
 namespace tandem::testing {
 
-void write_tiny_chat_model(const std::string& dir) {
-    write_hf_dir(dir, model::preset_config("qwen3-tiny"), DType::F32);
+void write_tiny_chat_model(const std::string& dir, int64_t n_positions) {
+    model::ModelConfig config = model::preset_config("qwen3-tiny");
+    config.max_seq_len = n_positions;
+    write_hf_dir(dir, config, DType::F32);
     io::BpeModel m = byte_tokenizer();  // bytes 0..255, <|endoftext|> 256
     m.added.push_back({"<|im_start|>", 257, true});
     m.added.push_back({"<|im_end|>", 258, true});
@@ -65,10 +67,9 @@ std::unique_ptr<TestServer> start_test_server(const std::string& dir, serve::Ser
     return t;
 }
 
-RawReply raw_http(int port, const std::string& request, double timeout_s, int delay_ms,
-                  const std::string& stop_at, size_t n_fast) {
-    using Clock = std::chrono::steady_clock;
-    RawReply reply;
+namespace {
+
+int connect_loopback(int port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -76,8 +77,33 @@ RawReply raw_http(int port, const std::string& request, double timeout_s, int de
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
         ::close(fd);
-        return reply;
+        return -1;
     }
+    return fd;
+}
+
+}  // namespace
+
+int send_request(int port, const std::string& request) {
+    const int fd = connect_loopback(port);
+    size_t sent = 0;
+    while (fd >= 0 && sent < request.size()) {
+        const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+        if (n <= 0) {
+            ::close(fd);
+            return -1;
+        }
+        sent += size_t(n);
+    }
+    return fd;
+}
+
+RawReply raw_http(int port, const std::string& request, double timeout_s, int delay_ms,
+                  const std::string& stop_at, size_t n_fast) {
+    using Clock = std::chrono::steady_clock;
+    RawReply reply;
+    const int fd = connect_loopback(port);
+    if (fd < 0) return reply;
     const auto start = Clock::now();
     const auto deadline = start + std::chrono::duration<double>(timeout_s);
     std::string received;

@@ -17,8 +17,9 @@
 
 namespace tandem::testing {
 
-// Writes the model under `dir` (a 2-layer qwen3-tiny shape, random weights, context 256).
-void write_tiny_chat_model(const std::string& dir);
+// Writes the model under `dir` (a 2-layer qwen3-tiny shape, random weights, context 256 unless
+// `n_positions` says more: a reply long enough to outlast what a test does meanwhile).
+void write_tiny_chat_model(const std::string& dir, int64_t n_positions = 256);
 
 // Log lines as the server writes them, from any thread.
 struct LogLines {
@@ -58,6 +59,9 @@ struct RawReply {
 };
 RawReply raw_http(int port, const std::string& request, double timeout_s = 10, int delay_ms = 0,
                   const std::string& stop_at = "", size_t n_fast = 0);
+// Connects to 127.0.0.1:port and sends `request` whole; returns the socket, which the caller
+// closes (a client that hangs up while it waits), or -1 when the connection failed.
+int send_request(int port, const std::string& request);
 // "POST path HTTP/1.1" with Host, Content-Type: application/json, Content-Length and
 // Connection: close around `body`.
 std::string post_request(const std::string& path, const std::string& body,
