@@ -7,14 +7,17 @@
 # decode rate (bench generate's definition) and time-to-first-token p50/p90, the median of the
 # rounds (bench/serve_client.mjs measures; results land in DIR/results/DATE/).
 #   bench/serve.sh [--dir DIR] [--rounds N] [--clients C] [--requests R] [--max-tokens N]
-#                  [--prompt-tokens P] [--type q8_0]
-# Defaults: 2 rounds, 16 clients, 64 requests, 128 tokens each after a prompt of about 128.
+#                  [--prompt-tokens P] [--type q8_0] [--prompts same|distinct|both]
+# Defaults: 2 rounds, 16 clients, 64 requests, 128 tokens each after a prompt of about 128, and
+# both prompt modes: `same` (every request sends one prompt: both servers' prefix caches serve all
+# but the first) and `distinct` (each request's prompt begins with its number: nothing shared).
 # llama-server is built once with CMake from the llama.cpp source inside npm node-llama-cpp
 # (tests/interop/llama/node_modules, from scripts/setup --tests; about 7 minutes on 2 cores, with
 # this CPU's instruction sets but not AMX, see below) under DIR/llama; the model is shared with bench/generate.sh (bench/out/generate).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="$root/bench/out/serve" rounds=2 clients=16 requests=64 max_tokens=128 prompt_tokens=128 type=q8_0
+modes="same distinct"
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) dir="$2"; shift 2 ;;
@@ -24,6 +27,8 @@ while [ $# -gt 0 ]; do
     --max-tokens) max_tokens="$2"; shift 2 ;;
     --prompt-tokens) prompt_tokens="$2"; shift 2 ;;
     --type) type="$2"; shift 2 ;;
+    --prompts) case "$2" in same|distinct) modes="$2" ;; both) modes="same distinct" ;;
+                 *) echo "bench/serve.sh: --prompts is same, distinct or both" >&2; exit 2 ;; esac; shift 2 ;;
     *) echo "bench/serve.sh: unknown argument $1 (see the header of this script)" >&2; exit 2 ;;
   esac
 done
@@ -83,12 +88,16 @@ wait_health() {  # URL PID LOG
   done
   echo "bench/serve.sh: $1/health never answered" >&2; exit 1
 }
-# measure NAME ROUND URL: a warm-up request, then the timed run.
+# measure NAME ROUND URL: a warm-up request, then a timed run per prompt mode. The warm-up's
+# prompt is not the runs', so that it leaves nothing in a prefix cache for them.
 measure() {
-  node "$root/bench/serve_client.mjs" "$3" 1 1 8 "$prompt_file" >/dev/null
-  node "$root/bench/serve_client.mjs" "$3" "$clients" "$requests" "$max_tokens" "$prompt_file" \
-    > "$results/$1-$2.json"
-  echo "round $2: $1 $(cat "$results/$1-$2.json")" >&2
+  echo "Warm-up." > "$results/warmup.txt"
+  node "$root/bench/serve_client.mjs" "$3" 1 1 8 "$results/warmup.txt" >/dev/null
+  for mode in $modes; do
+    node "$root/bench/serve_client.mjs" "$3" "$clients" "$requests" "$max_tokens" "$prompt_file" \
+      "$mode" > "$results/$1-$mode-$2.json"
+    echo "round $2: $1 ($mode prompts) $(cat "$results/$1-$mode-$2.json")" >&2
+  done
 }
 ctx=$((prompt_tokens * 2 + max_tokens + 64))  # per sequence: the prompt (tokenized longer or shorter) and the reply
 for round in $(seq 1 "$rounds"); do
@@ -112,9 +121,9 @@ done
   --batches "$clients" --decode-prompt "$prompt_tokens" --decode-tokens "$max_tokens" \
   --repeats "$rounds" --json "$results/engine.json" >&2
 
-node - "$results" "$rounds" "$clients" "$max_tokens" <<'EOF'
+node - "$results" "$rounds" "$clients" "$max_tokens" "$modes" <<'EOF'
 const fs = require("fs");
-const [dir, rounds, clients, maxTokens] = process.argv.slice(2);
+const [dir, rounds, clients, maxTokens, modes] = process.argv.slice(2);
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1;
                          return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const runs = (name) => Array.from({ length: Number(rounds) }, (_, i) =>
@@ -124,15 +133,18 @@ const row = (name) => {
   const m = (k) => median(r.map((x) => x[k]));
   return { name, tok_s: m("tok_s"), decode: m("decode_tok_s"), p50: m("ttft_p50_ms"), p90: m("ttft_p90_ms") };
 };
-const t = row("tandem"), l = row("llama-server");
 const engine = JSON.parse(fs.readFileSync(`${dir}/engine.json`, "utf8")).decode[0].tok_s;
 console.log(`${clients} concurrent streaming clients, ${maxTokens} tokens each, median of ${rounds} rounds:`);
-console.log("server        | tokens/s (all) | decode tokens/s | TTFT p50 ms | TTFT p90 ms");
-for (const r of [t, l])
-  console.log(`${r.name.padEnd(13)} | ${r.tok_s.toFixed(1).padStart(14)} | ${r.decode.toFixed(1).padStart(15)} | ` +
-              `${r.p50.toFixed(0).padStart(11)} | ${r.p90.toFixed(0).padStart(11)}`);
+console.log("server        | prompts  | tokens/s (all) | decode tokens/s | TTFT p50 ms | TTFT p90 ms");
+for (const mode of modes.split(" ")) {
+  const t = row(`tandem-${mode}`), l = row(`llama-server-${mode}`);
+  for (const [name, r] of [["tandem", t], ["llama-server", l]])
+    console.log(`${name.padEnd(13)} | ${mode.padEnd(8)} | ${r.tok_s.toFixed(1).padStart(14)} | ` +
+                `${r.decode.toFixed(1).padStart(15)} | ${r.p50.toFixed(0).padStart(11)} | ${r.p90.toFixed(0).padStart(11)}`);
+  console.log(`  ${mode} prompts: tandem serve / llama-server ${(t.tok_s / l.tok_s).toFixed(2)}x all, ` +
+              `${(t.decode / l.decode).toFixed(2)}x decode; TTFT p50 ${(t.p50 / l.p50).toFixed(2)}x; ` +
+              `serve decode / engine ${(t.decode / engine).toFixed(3)}`);
+}
 console.log(`tandem's engine alone (bench generate, batch ${clients}): ${engine.toFixed(1)} decode tokens/s`);
-console.log(`tandem serve / llama-server: ${(t.tok_s / l.tok_s).toFixed(2)}x all, ${(t.decode / l.decode).toFixed(2)}x decode; ` +
-            `TTFT p50 ${(t.p50 / l.p50).toFixed(2)}x; serve decode / engine ${(t.decode / engine).toFixed(3)}`);
 EOF
 echo "results: $results" >&2

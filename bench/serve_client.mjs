@@ -3,15 +3,19 @@
 // every reply is N tokens), and print one JSON line: requests, tokens, the aggregate generated
 // tokens/s over the whole run, the decode rate (tokens after every client's first stream had its
 // first token, over that time: bench generate's definition), and time-to-first-token p50/p90.
-// Node 20, no packages. Usage: node serve_client.mjs URL CLIENTS REQUESTS MAX_TOKENS PROMPT_FILE
+// Node 20, no packages. Usage: node serve_client.mjs URL CLIENTS REQUESTS MAX_TOKENS PROMPT_FILE [same|distinct]
+// same (the default): every request sends the prompt as it is, so a server's prefix cache serves
+// all but the first; distinct: request i begins with "Request i." and shares no prefix at all.
 import fs from "node:fs";
 
-const [url, clients, requests, maxTokens, promptFile] = process.argv.slice(2);
+const [url, clients, requests, maxTokens, promptFile, prompts = "same"] = process.argv.slice(2);
 const nClients = Number(clients), nRequests = Number(requests), nTokens = Number(maxTokens);
-const prompt = fs.readFileSync(promptFile, "utf8");
+const basePrompt = fs.readFileSync(promptFile, "utf8");
+if (prompts !== "same" && prompts !== "distinct") throw new Error(`prompts: ${prompts} (same or distinct)`);
 
 // One streamed completion: its time to the first token, and each content event's arrival time.
-async function stream() {
+async function stream(index) {
+  const prompt = prompts === "distinct" ? `Request ${index}. ${basePrompt}` : basePrompt;
   const start = performance.now();
   const response = await fetch(`${url}/v1/completions`, {
     method: "POST", headers: { "Content-Type": "application/json" },
@@ -45,8 +49,7 @@ let next = 0;
 const results = [];
 async function client() {
   while (next < nRequests) {
-    next++;
-    results.push(await stream());
+    results.push(await stream(next++));
   }
 }
 const t0 = performance.now();
