@@ -13,8 +13,6 @@ namespace tandem::train {
 
 namespace fs = std::filesystem;
 
-namespace {
-
 // Copies `t` into `out`, resized to fit (its memory is kept when the size is unchanged).
 void copy_to_host_f32(backend::Backend& be, Tensor t, std::vector<float>& out) {
     out.resize(static_cast<size_t>(t.numel()));
@@ -37,6 +35,8 @@ void from_host_f32(backend::Backend& be, Tensor t, const float* values) {
         be.copy_to_device(t.data, wide.data(), t.bytes());
     }
 }
+
+namespace {
 
 std::string join(const std::string& dir, const char* name) { return (fs::path(dir) / name).string(); }
 
@@ -110,6 +110,16 @@ std::string write_checkpoint(const std::string& parent, const CheckpointSnapshot
     written("config.json");
     writer.note_checksum("tokenizer.json", io::write_file_atomic(writer.file("tokenizer.json"), snapshot.tokenizer_json));
     written("tokenizer.json");
+    if (!snapshot.exchange.empty()) {
+        std::vector<io::SafetensorsTensor> state;
+        for (const NamedValues& t : snapshot.exchange)
+            state.push_back({t.name, DType::F32, {static_cast<int64_t>(t.values.size())}, t.values.data(),
+                             t.values.size() * 4});
+        writer.note_checksum("exchange.safetensors",
+                             io::save_safetensors(writer.file("exchange.safetensors"), state,
+                                                  snapshot.exchange_settings, io::WriteMode::Direct));
+        written("exchange.safetensors");
+    }
     if (!snapshot.tokenizer_config_json.empty()) {
         writer.note_checksum("tokenizer_config.json", io::write_file_atomic(writer.file("tokenizer_config.json"),
                                                                             snapshot.tokenizer_config_json));

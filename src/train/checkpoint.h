@@ -5,6 +5,8 @@
 //   tokenizer.json         the tokenizer the data was prepared with
 //   tokenizer_config.json  when the run has one (fine-tuning): the chat template, special tokens
 //   optimizer.safetensors  AdamW's exp_avg and exp_avg_sq over the flat parameter buffer
+//   exchange.safetensors   with compress= or local_steps= on several ranks: what the gradient
+//                          exchange carries from step to step (train/grad_exchange.h)
 //   state.json             step, data cursor, tokens seen, last validation loss, the training
 //                          configuration and the random-number key
 // Loading weights alone (generate, info) needs only the first three.
@@ -12,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -24,6 +27,12 @@
 
 namespace tandem::train {
 
+// A flat f32 array by name, on the host.
+struct NamedValues {
+    std::string name;
+    std::vector<float> values;
+};
+
 struct TrainingState {
     int64_t step = 0;
     DataCursor cursor;
@@ -33,6 +42,11 @@ struct TrainingState {
     uint64_t seed = 0;
     nlohmann::json anomaly_guard = nlohmann::json::object();  // AnomalyGuard::to_json()
 };
+
+// A tensor of the backend (f32 or f64) to host f32 and back; `out` keeps its memory when the
+// size is unchanged.
+void copy_to_host_f32(backend::Backend& be, Tensor t, std::vector<float>& out);
+void from_host_f32(backend::Backend& be, Tensor t, const float* values);
 
 // Everything a checkpoint holds, copied to host memory: taking one is the only part of saving
 // that stops training; writing it can run on another thread, and restoring it rolls training
@@ -46,6 +60,10 @@ struct CheckpointSnapshot {
     std::vector<float> exp_avg, exp_avg_sq;  // flat, the optimizer's range (whole to be written)
     std::string tokenizer_json;
     std::string tokenizer_config_json;  // "": none written
+    // The gradient exchange's state (GradientExchange::save), and the settings it belongs to;
+    // empty without one. Written as exchange.safetensors.
+    std::vector<NamedValues> exchange;
+    std::map<std::string, std::string> exchange_settings;
 };
 
 // Fills `into`, reusing its memory: a snapshot taken into the same buffers again is a plain copy

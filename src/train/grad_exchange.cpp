@@ -1,8 +1,14 @@
 // The gradient exchange: builds the compressor (PowerSGD's blocks are the model's matrices)
-// and the outer optimiser, and runs the outer step on the schedule the trainer needs.
+// and the outer optimiser, runs the outer step on the schedule the trainer needs, and saves and
+// restores their state with the checkpoints.
 #include "train/grad_exchange.h"
 
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
 #include <sstream>
+
+#include "io/safetensors.h"
 
 #include "core/error.h"
 
@@ -61,9 +67,105 @@ std::string GradientExchange::describe() const {
     if (outer_)
         out << ", local_steps=" << cfg_.local_steps << " (outer lr " << cfg_.outer_lr << ", momentum "
             << cfg_.outer_momentum << ")";
-    if (compressor_ || outer_)
-        out << "; error feedback and outer momentum are per run: a resumed run starts them afresh";
     return out.str();
+}
+
+std::vector<std::pair<std::string, Tensor>> GradientExchange::state_views() {
+    std::vector<std::pair<std::string, Tensor>> views;
+    if (compressor_) views = compressor_->state();
+    if (outer_)
+        for (auto& v : outer_->state()) views.push_back(std::move(v));
+    return views;
+}
+
+std::vector<NamedValues> GradientExchange::own_state(const AdamW& optimizer) {
+    std::vector<NamedValues> own;
+    for (auto& [name, view] : state_views())
+        if (name == "residual") own.push_back({name, std::vector<float>(view.as<float>(), view.as<float>() + view.numel())});
+    if (outer_) {  // between synchronisations each rank's inner AdamW sees its own gradients
+        own.push_back({"exp_avg", {}});
+        copy_to_host_f32(*optimizer.backend(), optimizer.m(), own.back().values);
+        own.push_back({"exp_avg_sq", {}});
+        copy_to_host_f32(*optimizer.backend(), optimizer.v(), own.back().values);
+    }
+    return own;
+}
+
+std::map<std::string, std::string> GradientExchange::settings() const {
+    return {{"world_size", std::to_string(comm_.size())},
+            {"compress", compressor_ ? compressor_->spec().str() : "none"},
+            {"local_steps", std::to_string(outer_ ? cfg_.local_steps : 1)}};
+}
+
+void GradientExchange::save(CheckpointSnapshot* into, const AdamW& optimizer) {
+    if (!is_active()) return;
+    if (into) {
+        into->exchange.clear();
+        for (auto& [name, view] : state_views())
+            into->exchange.push_back({name, std::vector<float>(view.as<float>(), view.as<float>() + view.numel())});
+        into->exchange_settings = settings();
+    }
+    // Every rank's own part, gathered: rank 0 writes them all.
+    const int n_ranks = comm_.size();
+    std::vector<float> all;
+    for (NamedValues& mine : own_state(optimizer)) {
+        const auto n = static_cast<int64_t>(mine.values.size());
+        all.resize(static_cast<size_t>(n) * n_ranks);
+        comm_.all_gather(Tensor(all.data(), DType::F32, {n * n_ranks}), Tensor(mine.values.data(), DType::F32, {n}));
+        if (!into || comm_.rank() != 0) continue;
+        for (int r = 1; r < n_ranks; ++r)
+            into->exchange.push_back({"rank" + std::to_string(r) + "." + mine.name,
+                                      std::vector<float>(all.begin() + r * n, all.begin() + (r + 1) * n)});
+    }
+}
+
+void GradientExchange::start_afresh() {
+    for (auto& [name, view] : state_views())
+        std::fill(view.as<float>(), view.as<float>() + view.numel(), 0.0f);  // Q is drawn again
+    if (outer_) {  // the anchor is where every rank is now
+        for (auto& [name, view] : outer_->state())
+            if (name == "outer_anchor")
+                model_.backend().copy_to_host(view.as<float>(), model_.params().data, model_.params().bytes());
+    }
+}
+
+void GradientExchange::restore(const CheckpointSnapshot& from) {
+    if (!is_active()) return;
+    if (from.exchange.empty()) return start_afresh();
+    for (auto& [name, view] : state_views()) {
+        auto it = std::find_if(from.exchange.begin(), from.exchange.end(),
+                               [&](const NamedValues& t) { return t.name == name; });
+        TANDEM_ASSERT(it != from.exchange.end() && int64_t(it->values.size()) == view.numel(), name);
+        std::copy(it->values.begin(), it->values.end(), view.as<float>());
+    }
+}
+
+std::string GradientExchange::load(const std::string& dir, AdamW& optimizer) {
+    if (!is_active()) return "";
+    const std::string path = (std::filesystem::path(dir) / "exchange.safetensors").string();
+    if (!std::filesystem::exists(path)) return path + " does not exist (a checkpoint of a run without it)";
+    const io::SafetensorsReader reader(path);
+    for (const auto& [key, value] : settings()) {
+        const auto it = reader.metadata().find(key);
+        const std::string was = it == reader.metadata().end() ? "(none)" : it->second;
+        if (was != value) return path + " was written with " + key + "=" + was + ", this run has " + key + "=" + value;
+    }
+    // Shared tensors by their name; this rank's own by rank 0's plain name or "rank<r>.".
+    const std::string prefix = comm_.rank() == 0 ? "" : "rank" + std::to_string(comm_.rank()) + ".";
+    auto load_into = [&](const std::string& name, float* out, int64_t n) {
+        const io::SafetensorsTensor& t = reader.get(name, DType::F32, {n});
+        std::memcpy(out, t.data, static_cast<size_t>(n) * 4);
+    };
+    for (auto& [name, view] : state_views())
+        load_into(name == "residual" ? prefix + name : name, view.as<float>(), view.numel());
+    if (outer_ && comm_.rank() != 0) {  // rank 0's moments are optimizer.safetensors'
+        std::vector<float> moment(static_cast<size_t>(optimizer.m().numel()));
+        load_into(prefix + "exp_avg", moment.data(), optimizer.m().numel());
+        from_host_f32(*optimizer.backend(), optimizer.m(), moment.data());
+        load_into(prefix + "exp_avg_sq", moment.data(), optimizer.v().numel());
+        from_host_f32(*optimizer.backend(), optimizer.v(), moment.data());
+    }
+    return "";
 }
 
 }  // namespace tandem::train

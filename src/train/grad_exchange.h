@@ -3,7 +3,8 @@
 // compressed all-reduce with error feedback (compress=bf16|int8|powersgd:R), or none between
 // the synchronisations of local steps (local_steps=H: DiLoCo's outer step, its outer gradient
 // compressed too when compress is set). The codecs and the outer optimiser live in dist/; this
-// file decides which one a run uses and when the outer step runs.
+// file decides which one a run uses and when the outer step runs, and carries what they keep
+// from step to step through checkpoints, so that such a run resumes bitwise too.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +15,8 @@
 #include "dist/compression.h"
 #include "dist/local_sgd.h"
 #include "model/model.h"
+#include "train/adamw.h"
+#include "train/checkpoint.h"
 #include "train/train_config.h"
 
 namespace tandem::train {
@@ -40,7 +43,30 @@ public:
     // One line for the log: "compress=int8, local_steps=8 (outer lr 0.7, momentum 0.9)".
     std::string describe() const;
 
+    // What carries over from step to step besides the weights and AdamW's moments: the
+    // error-feedback residual, PowerSGD's Q, the outer anchor and momentum. Collective when
+    // active (every rank calls it at the same checkpoint): `into` (nullptr: not kept here)
+    // receives this rank's state by name and its settings; on rank 0 also every other rank's
+    // own part, which differs between ranks (the residual and, with local steps, AdamW's
+    // moments), as "rank<r>.<name>". A no-op when not active.
+    void save(CheckpointSnapshot* into, const AdamW& optimizer);
+    // Back to the state save() put in `from` (a rollback); afresh where `from` holds none.
+    void restore(const CheckpointSnapshot& from);
+    // On resume from checkpoint `dir` (after its weights and moments are loaded): this rank's
+    // state from its exchange.safetensors, and its own AdamW moments with local steps. Returns ""
+    // when restored, else why not (no such file, another world size or other settings): the
+    // state then starts afresh, as it did before checkpoints kept it. "" when not active.
+    std::string load(const std::string& dir, AdamW& optimizer);
+
 private:
+    // This rank's state as views into the codec's and the outer optimiser's own buffers.
+    std::vector<std::pair<std::string, Tensor>> state_views();
+    // The parts that differ between ranks ("residual", and with local steps "exp_avg",
+    // "exp_avg_sq"), copied to the host.
+    std::vector<NamedValues> own_state(const AdamW& optimizer);
+    std::map<std::string, std::string> settings() const;
+    void start_afresh();
+
     const TrainConfig& cfg_;
     model::Model& model_;
     dist::Communicator& comm_;

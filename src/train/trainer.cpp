@@ -374,6 +374,12 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
     if (exchange_->is_active()) {
         step_->set_exchange(exchange_.get());
         say("gradient exchange: " + exchange_->describe());
+        if (resume_from_) {
+            const std::string why = exchange_->load(resume_from_->path, *optimizer_);
+            if (!why.empty())
+                warn(why + ": the error-feedback residuals, PowerSGD's factors and the outer momentum start afresh, "
+                           "so the run goes on close to, not bitwise like, one that never stopped");
+        }
     }
     windows_.resize(local_batch_ * (cfg_.seq_len + 1));
 }
@@ -483,12 +489,14 @@ bool TrainingRun::checkpoint() {
     state_.anomaly_guard = guard_.to_json();
     if (!writer_) {  // not rank 0: nothing to write, but a rollback needs this state here too
         if (zero_) zero_->gather_moments(nullptr, nullptr);  // rank 0 writes every rank's range
+        std::shared_ptr<CheckpointSnapshot> snapshot;
         if (policy_ == AnomalyPolicy::Rollback) {
-            auto snapshot = free_snapshot_buffer();
+            snapshot = free_snapshot_buffer();
             snapshot->tokenizer_config_json = tokenizer_config_json_;
             take_snapshot(*snapshot, *model_, *optimizer_, state_, tokenizer_json_);
-            last_good_ = snapshot;
         }
+        exchange_->save(snapshot.get(), *optimizer_);  // rank 0 writes every rank's part
+        if (snapshot) last_good_ = snapshot;
         return true;
     }
     collect_checkpoints(true);  // at most one write in flight, and its buffer comes back
@@ -497,6 +505,7 @@ bool TrainingRun::checkpoint() {
     snapshot->tokenizer_config_json = tokenizer_config_json_;
     take_snapshot(*snapshot, *model_, *optimizer_, state_, tokenizer_json_);
     if (zero_) zero_->gather_moments(&snapshot->exp_avg, &snapshot->exp_avg_sq);
+    exchange_->save(snapshot.get(), *optimizer_);
     if (policy_ == AnomalyPolicy::Rollback) last_good_ = snapshot;
     writer_->submit(std::move(snapshot));
     stall_by_step_[state_.step] = seconds_since(begin);
@@ -561,6 +570,7 @@ int64_t TrainingRun::handle_anomaly(int64_t step, const StepResult& result, doub
         case AnomalyPolicy::Rollback: {
             const CheckpointSnapshot& good = *last_good_;
             restore_snapshot(good, *model_, *optimizer_);
+            exchange_->restore(good);
             guard_.restore_window(good.state.anomaly_guard);
             const int64_t skipped = step - good.state.step;
             warn("step " + std::to_string(step) + ": " + reason + "; rolled back to step " +
@@ -677,7 +687,8 @@ TrainResult TrainingRun::run() {
     // cleared, an injected fault) gets one more try.
     const std::string final_dir = (fs::path(checkpoints_) / ("step-" + std::to_string(state_.step))).string();
     bool is_retry = is_rank0() && state_.step > 0 && last_checkpoint_ != final_dir;
-    if (zero_) {  // checkpoint() gathers the moments from every rank: all of them retry
+    // checkpoint() gathers ZeRO's moments and the exchange's state from every rank: all retry.
+    if (zero_ || exchange_->is_active()) {
         double flag = is_retry;
         comm_->broadcast(Tensor(&flag, DType::F64, {1}), 0);
         is_retry = flag != 0;
