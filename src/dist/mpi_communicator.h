@@ -23,6 +23,9 @@ bool collective_failed();
 
 // Whether mpirun started this process (Open MPI sets OMPI_COMM_WORLD_SIZE for its ranks).
 bool launched_by_mpirun();
+// This process's rank as mpirun set it in the environment (0 when not launched by it), for
+// what must happen once before any communicator exists: a summary printed, a file written.
+int launched_rank();
 
 // Initialises MPI on first construction (MPI_Init_thread; MPI_Finalize runs at exit unless a
 // collective failed, in which case the process leaves without it and mpirun ends the job).

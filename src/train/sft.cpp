@@ -8,6 +8,7 @@
 
 #include "core/checksum.h"
 #include "core/error.h"
+#include "dist/mpi_communicator.h"
 #include "io/atomic_file.h"
 #include "io/chat_data.h"
 #include "io/checkpoint_dir.h"
@@ -97,7 +98,7 @@ double settle_val_fraction(const SftOptions& options, uint64_t data_checksum) {
                     "); a resumed run keeps its held-out split (drop --val-fraction)");
     // A fresh run into a directory with checkpoints is refused by the trainer: its record stays.
     const std::string checkpoints = (fs::path(options.run_dir) / "checkpoints").string();
-    if (!recorded && io::list_checkpoints(checkpoints).empty()) {
+    if (!recorded && io::list_checkpoints(checkpoints).empty() && dist::launched_rank() == 0) {
         fs::create_directories(options.run_dir);
         io::write_file_atomic(path, nlohmann::json{{"val_fraction", value},
                                                    {"data", options.data_path},
@@ -118,8 +119,10 @@ SftResult run_sft(const SftOptions& options, const TrainEvents& events) {
     if (!options.load_init)
         throw Error("sft: init=", cfg.init, ": this program cannot load models");
     cfg.validate();
+    // Under mpirun every rank reads and renders the data; rank 0 alone says what it found.
+    const bool is_rank0 = dist::launched_rank() == 0;
     const auto say = [&](const std::string& text) {
-        if (events.on_message) events.on_message(text);
+        if (events.on_message && is_rank0) events.on_message(text);
     };
 
     auto init = std::make_shared<InitialWeights>(options.load_init(cfg.init));
