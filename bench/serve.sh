@@ -50,6 +50,8 @@ fi
 # AMX: GGML_NATIVE's -march=native turns on ggml's AMX matrix path wherever the CPU flags amx_int8,
 # and on these machines (containers on Sapphire-Rapids-class Xeons) its first ldtilecfg dies with
 # SIGSEGV (the kernel does not grant the tile state), so the sets are named one by one instead.
+# LLAMA_USE_PREBUILT_UI=OFF: without it the build downloads the web UI's assets from Hugging
+# Face (the page llama-server serves at /; the benchmark does not need it).
 package="$root/tests/interop/llama/node_modules/node-llama-cpp"
 server_bin="$dir/llama/native/bin/llama-server"
 if [ ! -x "$server_bin" ]; then
@@ -65,7 +67,7 @@ if [ ! -x "$server_bin" ]; then
     has "${pair%%:*}" && isa+=("-DGGML_${pair#*:}=ON")
   done
   cmake -S "$dir/llama/src" -B "$dir/llama/native" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DGGML_NATIVE=OFF "${isa[@]}" -DLLAMA_CURL=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_BUILD_TESTS=OFF \
+    -DGGML_NATIVE=OFF "${isa[@]}" -DLLAMA_CURL=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_TESTS=OFF \
     -DLLAMA_BUILD_EXAMPLES=OFF >&2
   cmake --build "$dir/llama/native" -j "$(nproc)" --target llama-server >&2
 fi
