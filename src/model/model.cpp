@@ -2,6 +2,7 @@
 // embed -> blocks (model/block.h) -> final_norm -> lm_head -> cross-entropy.
 #include "model/model.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <nlohmann/json.hpp>
@@ -156,8 +157,22 @@ void Model::backward() {
     backward(weight_sum_ > 0 ? 1.0 / weight_sum_ : 0.0);
 }
 
-void Model::backward(double dloss) {
+void Model::backward(double dloss) { backward(dloss, GradsFinished{}); }
+
+void Model::backward(double dloss, const GradsFinished& on_finished) {
     TANDEM_ASSERT(has_targets_, "backward needs a forward with targets");
+    // Where each block's parameters start in the flat buffer (the layouts put the embeddings,
+    // then each block beginning with its first norm, then the final norm and an untied head).
+    const auto offset = [&](const Tensor& t) {
+        return (t.as<std::byte>() - grads_.as<std::byte>()) / int64_t(dtype_size(grads_.dtype));
+    };
+    std::vector<int64_t> starts;  // of block 0 .. L-1, then of the final norm
+    for (const BlockWeights& b : dweights_.blocks) starts.push_back(offset(b.attn_norm.weight));
+    starts.push_back(offset(dweights_.final_norm.weight));
+    const bool is_ordered = std::is_sorted(starts.begin(), starts.end()) && starts.front() > 0;
+    const auto finished = [&](int64_t begin, int64_t end) {
+        if (on_finished && is_ordered) on_finished(begin, end - begin);
+    };
     Activations& a = acts_;
     const ModelWeights& w = weights_.views();
     const ModelWeights& dw = dweights_;
@@ -171,10 +186,15 @@ void Model::backward(double dloss) {
     be_->fill_zero(a.dres);  // norms add into the residual gradient
     norm_backward(*be_, rows(a.dres), dw.final_norm, rows(a.dnorm), rows(last), w.final_norm,
                   a.final_norm);
-    for (size_t l = a.blocks.size(); l-- > 0;)
+    finished(starts.back(), grads_.numel());
+    for (size_t l = a.blocks.size(); l-- > 0;) {
         block_backward(*be_, a.dres, a.dnorm, dw.blocks[l], a.attn_scratch, a.mlp_scratch,
                        a.blocks[l], w.blocks[l], shape);
+        finished(starts[l], starts[l + 1]);
+    }
     embedding_backward(*be_, dw.embed, a.dres, a.tokens);
+    finished(0, starts.front());
+    if (on_finished && !is_ordered) on_finished(0, grads_.numel());
 }
 
 void Model::zero_grad() { be_->fill_zero(grads_); }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -73,6 +74,14 @@ public:
     // a training step over many batches passes 1 / (the weight of all of them). Needs targets;
     // overwrites the logits.
     void backward(double dloss);
+    // Ranges [begin, begin + count) of grads() whose gradient a backward pass has finished: the
+    // final norm and an untied head, then each block from the last, then the embeddings (a tied
+    // head's gradient is complete only with theirs). Together they cover grads() once.
+    using GradsFinished = std::function<void(int64_t begin, int64_t count)>;
+    // backward(dloss), telling on_finished of each range as soon as no later part of the pass
+    // adds to it (its kernels are queued: synchronize the backend before reading it), so that
+    // data parallel starts reducing it over the ranks while the rest of the pass runs.
+    void backward(double dloss, const GradsFinished& on_finished);
     void zero_grad();
     // Policy gradients (rl/grpo_loss.h): the last forward's per-token cross-entropy,
     // -log p(target), into `out` [B * T] (0 at ignored targets), and new per-token weights for

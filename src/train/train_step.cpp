@@ -38,13 +38,26 @@ StepResult TrainStep::run(BatchSource& source, double lr, const StepHooks& hooks
     const double dloss = totals[0] > 0 ? 1.0 / totals[0] : 0.0;
 
     model_.zero_grad();
+    // The plain all-reduce runs in buckets, each started as the last micro-batch's backward pass
+    // finishes its range (a block, the head, the embeddings), while the rest of the pass runs.
+    // The sum of every element is the same rank-order sum as over the whole buffer, so the bits
+    // are too.
+    const bool is_bucketed = !is_local && !zero_ && !exchange_ && comm_.size() > 1;
+    std::vector<std::unique_ptr<dist::PendingCollective>> buckets;
+    const auto start_bucket = [&](int64_t begin, int64_t count) {
+        if (count == 0) return;
+        model_.backend().synchronize();
+        buckets.push_back(comm_.start_all_reduce(model_.grads().slice(begin, count)));
+    };
     std::array<double, 3> loss_sum = {0, totals[0], totals[1]};  // the last two: local steps only
     for (size_t i = 0; i < batches_.size(); ++i) {
         const Batch& batch = batches_[i];
         model_.forward(batch.tokens, batch.targets, batch.B, batch.T, model::kIgnoreIndex,
                        batch.loss_weights);
         loss_sum[0] += hooks.before_backward ? hooks.before_backward(int64_t(i), batch) : model_.loss_sum();
-        model_.backward(dloss);
+        const bool is_last = i + 1 == batches_.size();
+        model_.backward(dloss, is_bucketed && is_last ? model::Model::GradsFinished(start_bucket)
+                                                      : model::Model::GradsFinished{});
     }
     // Sums over ranks, in the communicator's fixed order: every rank then holds the same
     // gradient and loss, and computes the same norm, so the guard decides the same everywhere.
@@ -54,7 +67,7 @@ StepResult TrainStep::run(BatchSource& source, double lr, const StepHooks& hooks
     } else {
         if (zero_) zero_->reduce_gradients(model_.grads());  // each rank's range only
         else if (exchange_) exchange_->reduce(model_.grads());
-        else comm_.all_reduce(model_.grads());
+        for (auto& bucket : buckets) bucket->wait();
         all_reduce(std::span(loss_sum).first(1));
     }
     result.loss_weight = totals[0];

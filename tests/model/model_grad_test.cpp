@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "grad_check.h"
@@ -116,6 +117,46 @@ TEST(Model, BackwardAccumulatesAcrossMicroBatches) {
     m.backward();
     const auto twice = all_grads(m);
     for (size_t i = 0; i < once.size(); ++i) ASSERT_NEAR(twice[i], 2 * once[i], 1e-12) << i;
+}
+
+// Data parallel reduces each range as backward reports it finished: a range must not change
+// after its report, the ranges must cover the gradient once, and the blocks come last first.
+TEST(Model, BackwardReportsEachRangeOnceItsGradientIsFinal) {
+    for (const Family family : {Family::Gpt2, Family::Llama})
+        for (const bool tied : {true, false}) {
+            Model m(tiny_config(family, tied, false), reference_backend(), DType::F64, 2, 8);
+            randomise(m, 11);
+            const Batch batch;
+            m.zero_grad();
+            m.forward(batch.tokens, batch.targets, batch.B, batch.T);
+            struct Report {
+                int64_t begin, count;
+                std::vector<double> values;
+            };
+            std::vector<Report> reports;
+            m.backward(0.1, [&](int64_t begin, int64_t count) {
+                const auto all = all_grads(m);
+                reports.push_back({begin, count, std::vector<double>(all.begin() + begin, all.begin() + begin + count)});
+            });
+            const auto final_grads = all_grads(m);
+            const std::string what = std::string(family == Family::Gpt2 ? "gpt2" : "llama") + (tied ? " tied" : " untied");
+            ASSERT_EQ(reports.size(), 2u + 2u) << what;  // head and final norm, 2 blocks, embeddings
+            std::vector<int> covered(final_grads.size(), 0);
+            for (const Report& r : reports) {
+                for (int64_t i = 0; i < r.count; ++i) {
+                    ++covered[size_t(r.begin + i)];
+                    ASSERT_EQ(r.values[size_t(i)], final_grads[size_t(r.begin + i)]) << what << " element " << r.begin + i;
+                }
+            }
+            EXPECT_EQ(std::count(covered.begin(), covered.end(), 1), int64_t(covered.size())) << what;
+            EXPECT_GT(reports[1].begin, reports[2].begin) << what << ": block 1 before block 0";
+            EXPECT_EQ(reports.back().begin, 0) << what << ": the embeddings last";
+            // The same gradient as the backward without reports.
+            m.zero_grad();
+            m.forward(batch.tokens, batch.targets, batch.B, batch.T);
+            m.backward(0.1);
+            EXPECT_EQ(all_grads(m), final_grads) << what;
+        }
 }
 
 TEST(Model, SmallerStepThanTheArenaMatchesARowOfTheLargerOne) {
