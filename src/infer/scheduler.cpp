@@ -1,6 +1,7 @@
 // The scheduling policy: decode first, prompt chunks next, admission last (from the prefix
-// cache when it is on); preemption of the newest sequence when the page pool runs dry. The oldest running sequence always gets its pages
-// (every sequence fits the pool alone, checked in add()), so every step makes progress.
+// cache when it is on); preemption of the newest sequence when the page pool runs dry. The
+// oldest running sequence always gets its pages (every sequence fits the pool alone, checked in
+// add()), so every step makes progress.
 #include "infer/scheduler.h"
 
 #include <algorithm>
