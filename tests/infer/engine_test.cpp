@@ -301,25 +301,35 @@ TEST(Engine, AcceptsRequestsFromAnotherThreadWhileStepping) {
         EXPECT_EQ(got[ids_of[i]], testing::oracle_greedy(rs[i].prompt, rs[i].max_tokens, kVocab));
 }
 
-// The same over real weights: PagedForward on the cpu backend (f32), a pool small enough to
-// preempt, prompts chunked differently in the crowd than alone. Greedy and sampled alike.
-TEST(Engine, OverPagedForwardACrowdWithPreemptionGivesWhatEachGivesAlone) {
-    model::ModelConfig c = model::preset_config("tiny");
-    c.max_seq_len = 64;
-    model::Weights weights(c, backend::get_backend("cpu"), DType::F32);
-    weights.init(11);
-    auto make = [&](int64_t n_pages) {
+// The tiny preset's random weights on the cpu backend (f32), and PagedForwards over them.
+struct TinyWeights {
+    model::Weights weights;
+    explicit TinyWeights(uint64_t seed) : weights(config(), backend::get_backend("cpu"), DType::F32) {
+        weights.init(seed);
+    }
+    static model::ModelConfig config() {
+        model::ModelConfig c = model::preset_config("tiny");
+        c.max_seq_len = 64;
+        return c;
+    }
+    std::unique_ptr<PagedForward> forward(int64_t n_pages) const {
         return std::make_unique<PagedForward>(
             weights, PagedForwardOptions{.max_tokens_per_step = 24,
                                          .pages = {.n_pages = n_pages, .page_size = 4}});
-    };
+    }
+};
+
+// The same over real weights: PagedForward on the cpu backend (f32), a pool small enough to
+// preempt, prompts chunked differently in the crowd than alone. Greedy and sampled alike.
+TEST(Engine, OverPagedForwardACrowdWithPreemptionGivesWhatEachGivesAlone) {
+    const TinyWeights tiny(11);
     const std::vector<Request> rs = crowd();
-    auto crowded = make(12);
+    auto crowded = tiny.forward(12);
     Engine engine(*crowded, tokenizer(), {.max_seqs = 8, .prefill_chunk = 5});
     const auto together = in_crowd(rs, engine);
     EXPECT_GT(engine.stats().n_preemptions, 0);
     for (size_t i = 0; i < rs.size(); ++i) {
-        auto model = make(64);
+        auto model = tiny.forward(64);
         Engine alone(*model, tokenizer());
         expect_same(alone.run_to_completion({rs[i]})[0], together[i], "request " + std::to_string(i));
     }
@@ -336,23 +346,15 @@ std::vector<Request> crowd_with_shared_prefixes() {
 }
 
 TEST(Engine, OverPagedForwardThePrefixCacheGivesWhatEachGivesAloneWithoutIt) {
-    model::ModelConfig c = model::preset_config("tiny");
-    c.max_seq_len = 64;
-    model::Weights weights(c, backend::get_backend("cpu"), DType::F32);
-    weights.init(12);
-    auto make = [&](int64_t n_pages) {
-        return std::make_unique<PagedForward>(
-            weights, PagedForwardOptions{.max_tokens_per_step = 24,
-                                         .pages = {.n_pages = n_pages, .page_size = 4}});
-    };
+    const TinyWeights tiny(12);
     const std::vector<Request> rs = crowd_with_shared_prefixes();
-    auto crowded = make(20);
+    auto crowded = tiny.forward(20);
     Engine engine(*crowded, tokenizer(), {.max_seqs = 8, .prefill_chunk = 5, .prefix_cache = true});
     const auto together = in_crowd(rs, engine);
     EXPECT_GT(engine.stats().n_prefix_hits, 100);
     EXPECT_EQ(engine.scheduler().pool().n_free(), 20);
     for (size_t i = 0; i < rs.size(); ++i) {
-        auto model = make(64);
+        auto model = tiny.forward(64);
         Engine alone(*model, tokenizer());
         expect_same(alone.run_to_completion({rs[i]})[0], together[i], "request " + std::to_string(i));
     }

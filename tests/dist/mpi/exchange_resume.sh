@@ -34,22 +34,7 @@ for s in "compress=int8" "compress=powersgd:2" "compress=int8 local_steps=4"; do
     cmp -s "$dir/$name-whole/checkpoints/step-24/$f" "$dir/$name-killed/checkpoints/step-24/$f" ||
       { echo "FAIL: $s: $f of the killed and resumed run differs from the uninterrupted run's"; exit 1; }
   done
-  python3 - "$dir/$name" "$s" <<'PY'
-import json, sys
-run, setting = sys.argv[1], sys.argv[2]
-def steps(path):  # the last record of each step: a resumed run logs again from its checkpoint
-    out = {}
-    with open(f"{path}/metrics.jsonl") as f:
-        for r in map(json.loads, f):
-            if "event" not in r: out[r["step"]] = r
-    return out
-whole, killed = steps(run + "-whole"), steps(run + "-killed")
-assert whole.keys() == killed.keys(), f"steps differ: {sorted(whole.keys() ^ killed.keys())}"
-for s, r in whole.items():
-    for k in ("loss", "grad_norm", "val_loss"):
-        assert r.get(k) == killed[s].get(k), f"{setting} step {s}: {k} {r.get(k)!r} uninterrupted, {killed[s].get(k)!r} resumed"
-print(f"exchange_resume: {setting}: {len(whole)} steps bitwise equal to the uninterrupted run")
-PY
+  python3 "$(dirname "$0")/same_metrics.py" "$dir/$name-whole" "$dir/$name-killed" "exchange_resume: $s"
 done
 # Other settings than the checkpoint's: the run goes on, saying that the state starts afresh.
 timeout 120 "$mpiexec" -np 2 "$tandem" train "${common[@]}" --out "$dir/compress-int8-whole" --resume \

@@ -90,22 +90,7 @@ for f in model.safetensors optimizer.safetensors; do
     echo "FAIL: $f of the killed and resumed run differs from the uninterrupted run's"; exit 1
   fi
 done
-python3 - "$dir" <<'PY'
-import json, sys
-d = sys.argv[1]
-def steps(run):  # the last record of each step: a resumed run logs again from its checkpoint
-    out = {}
-    with open(f"{d}/{run}/metrics.jsonl") as f:
-        for r in map(json.loads, f):
-            if "event" not in r: out[r["step"]] = r
-    return out
-whole, killed = steps("whole"), steps("killed")
-assert whole.keys() == killed.keys(), f"steps differ: {sorted(whole.keys() ^ killed.keys())[:10]}"
-for s, r in whole.items():
-    for k in ("loss", "grad_norm", "val_loss"):
-        assert r.get(k) == killed[s].get(k), f"step {s}: {k} {r.get(k)!r} uninterrupted, {killed[s].get(k)!r} killed"
-print(f"supervise_kills: {len(whole)} steps bitwise equal to the uninterrupted run")
-PY
+python3 "$(dirname "$0")/same_metrics.py" "$dir/whole" "$dir/killed" supervise_kills
 # --ranks without --supervise is a usage error that names both.
 if "$tandem" train --ranks 2 "${common[@]}" --out "$dir/bad" >"$dir/bad.log" 2>&1; then
   echo "FAIL: --ranks without --supervise was accepted"; exit 1
