@@ -7,23 +7,27 @@
 # loss against the uncompressed 2-rank run. Needs root (ip netns, tc); deletes its namespace on
 # every exit. Note that both ranks' traffic crosses the same shaped loopback: the rate is shared.
 #
-# usage: scripts/slow_links.sh [--data DIR] [--tandem PATH] [--steps N] [--out DIR] [--dry-run]
+# usage: scripts/slow_links.sh [--data DIR] [--tandem PATH] [--steps N] [--out DIR]
+#                              [--settings 'S1,S2,...'] [--dry-run]
 #   --data     token shards from `tandem prepare` (default: the fortunes files, prepared into
 #              OUT/data with a 2048-id tokenizer)
 #   --steps    training steps per run (default 40); batch and model are fixed below
+#   --settings the 2-rank settings to run, comma-separated (default: the whole matrix below);
+#              compress=none is always run too, as the reference for the validation loss
 #   --dry-run  print every command instead of running it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tandem=build/release/tandem data="" steps=40 out=runs/slow-links dry_run=0
+tandem=build/release/tandem data="" steps=40 out=runs/slow-links dry_run=0 only=
 while (($#)); do
   case "$1" in
     --data) data=$2; shift 2 ;;
     --tandem) tandem=$2; shift 2 ;;
     --steps) steps=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
+    --settings) only=$2; shift 2 ;;
     --dry-run) dry_run=1; shift ;;
-    *) echo "usage: scripts/slow_links.sh [--data DIR] [--tandem PATH] [--steps N] [--out DIR] [--dry-run]" >&2; exit 2 ;;
+    *) echo "usage: scripts/slow_links.sh [--data DIR] [--tandem PATH] [--steps N] [--out DIR] [--settings 'S1,S2'] [--dry-run]" >&2; exit 2 ;;
   esac
 done
 if ((!dry_run)); then
@@ -44,6 +48,11 @@ common=('model={"preset":"llama-15m","vocab_size":32000}' "steps=$steps" batch_s
 rates=("1gbit burst 1mb latency 50ms" "100mbit burst 256kb latency 100ms")
 settings=("compress=none" "compress=bf16" "compress=int8" "compress=powersgd:2" "compress=powersgd:4"
           "local_steps=8" "local_steps=32" "compress=int8 local_steps=8")
+if [ -n "$only" ]; then
+  IFS=, read -ra chosen <<<"$only"
+  settings=("compress=none")
+  for s in "${chosen[@]}"; do [ "$s" = compress=none ] || settings+=("$s"); done
+fi
 ns=tandem-slow-$$
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1  # Open MPI refuses root otherwise
 
