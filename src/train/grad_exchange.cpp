@@ -141,14 +141,22 @@ void GradientExchange::restore(const CheckpointSnapshot& from) {
 }
 
 std::string GradientExchange::load(const std::string& dir, AdamW& optimizer) {
-    if (!is_active()) return "";
     const std::string path = (std::filesystem::path(dir) / "exchange.safetensors").string();
-    if (!std::filesystem::exists(path)) return path + " does not exist (a checkpoint of a run without it)";
+    const bool has_file = std::filesystem::exists(path);
+    if (!is_active())
+        return has_file ? path + " holds a compressed or local-steps run's state, which this run (one rank, or "
+                                 "compress=none and local_steps=1) does not use: it is dropped"
+                        : "";
+    const std::string afresh =
+        ": the error-feedback residuals, PowerSGD's factors and the outer momentum start afresh, so the run "
+        "goes on close to, not bitwise like, one that never stopped";
+    if (!has_file) return path + " does not exist (a checkpoint of a run without it)" + afresh;
     const io::SafetensorsReader reader(path);
     for (const auto& [key, value] : settings()) {
         const auto it = reader.metadata().find(key);
         const std::string was = it == reader.metadata().end() ? "(none)" : it->second;
-        if (was != value) return path + " was written with " + key + "=" + was + ", this run has " + key + "=" + value;
+        if (was != value)
+            return path + " was written with " + key + "=" + was + ", this run has " + key + "=" + value + afresh;
     }
     // Shared tensors by their name; this rank's own by rank 0's plain name or "rank<r>.".
     const std::string prefix = comm_.rank() == 0 ? "" : "rank" + std::to_string(comm_.rank()) + ".";

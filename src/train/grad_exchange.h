@@ -54,8 +54,9 @@ public:
     void restore(const CheckpointSnapshot& from);
     // On resume from checkpoint `dir` (after its weights and moments are loaded): this rank's
     // state from its exchange.safetensors, and its own AdamW moments with local steps. Returns ""
-    // when restored, else why not (no such file, another world size or other settings): the
-    // state then starts afresh, as it did before checkpoints kept it. "" when not active.
+    // when restored (or neither the checkpoint nor this run has such state), else a warning:
+    // the file is missing or was written for another world size or settings, so the state
+    // starts afresh; or this run does not use the file's state.
     std::string load(const std::string& dir, AdamW& optimizer);
 
 private:

@@ -374,12 +374,10 @@ TrainingRun::TrainingRun(const TrainOptions& options, const TrainEvents& events)
     if (exchange_->is_active()) {
         step_->set_exchange(exchange_.get());
         say("gradient exchange: " + exchange_->describe());
-        if (resume_from_) {
-            const std::string why = exchange_->load(resume_from_->path, *optimizer_);
-            if (!why.empty())
-                warn(why + ": the error-feedback residuals, PowerSGD's factors and the outer momentum start afresh, "
-                           "so the run goes on close to, not bitwise like, one that never stopped");
-        }
+    }
+    if (resume_from_) {
+        const std::string why = exchange_->load(resume_from_->path, *optimizer_);
+        if (!why.empty()) warn(why);
     }
     windows_.resize(local_batch_ * (cfg_.seq_len + 1));
 }

@@ -5,7 +5,8 @@
 # still being written) ends with the same weights, AdamW moments and exchange state
 # (exchange.safetensors: every rank's error-feedback residual, PowerSGD's Q, the outer anchor
 # and momentum, each rank's own moments) and the same loss, gradient norm and validation loss at every step as an uninterrupted `mpirun -np 2` run.
-# A checkpoint resumed with other settings says that the state starts afresh; a rollback works.
+# A checkpoint resumed with other settings says that the state starts afresh, on one rank that
+# it is dropped; a rollback works.
 # usage: exchange_resume.sh MPIEXEC TANDEM
 set -euo pipefail
 mpiexec=$1 tandem=$2
@@ -42,6 +43,11 @@ timeout 120 "$mpiexec" -np 2 "$tandem" train "${common[@]}" --out "$dir/compress
   { cat "$dir/other.log"; echo "FAIL: resuming with compress=bf16 failed"; exit 1; }
 grep -q "was written with compress=int8, this run has compress=bf16: .*start afresh" "$dir/other.log" ||
   { cat "$dir/other.log"; echo "FAIL: resuming with other settings does not say that the state starts afresh"; exit 1; }
+# One rank has no link: resuming a compressed 2-rank checkpoint there says that its state is dropped.
+timeout 120 "$tandem" train "${common[@]}" --out "$dir/compress-int8-whole" --resume steps=32 \
+  >"$dir/one.log" 2>&1 || { cat "$dir/one.log"; echo "FAIL: resuming on one rank failed"; exit 1; }
+grep -q "exchange.safetensors holds a compressed or local-steps run's state, which this run .* does not use: it is dropped" \
+  "$dir/one.log" || { cat "$dir/one.log"; echo "FAIL: resuming on one rank does not say that the state is dropped"; exit 1; }
 # A rollback puts the exchange's state back with the weights (each rank its own).
 timeout 120 "$mpiexec" -np 2 "$tandem" train "${common[@]}" --out "$dir/rollback" compress=int8 anomaly_policy=rollback \
   --inject spike@16 >"$dir/rollback.log" 2>&1 || { cat "$dir/rollback.log"; echo "FAIL: the rollback run failed"; exit 1; }
