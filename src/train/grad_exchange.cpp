@@ -105,18 +105,19 @@ void GradientExchange::save(CheckpointSnapshot* into, const AdamW& optimizer) {
             into->exchange.push_back({name, std::vector<float>(view.as<float>(), view.as<float>() + view.numel())});
         into->exchange_settings = settings();
     }
-    // Every rank's own part, gathered: rank 0 writes them all.
-    const int n_ranks = comm_.size();
-    std::vector<float> all;
-    for (NamedValues& mine : own_state(optimizer)) {
-        const auto n = static_cast<int64_t>(mine.values.size());
-        all.resize(static_cast<size_t>(n) * n_ranks);
-        comm_.all_gather(Tensor(all.data(), DType::F32, {n * n_ranks}), Tensor(mine.values.data(), DType::F32, {n}));
-        if (!into || comm_.rank() != 0) continue;
-        for (int r = 1; r < n_ranks; ++r)
-            into->exchange.push_back({"rank" + std::to_string(r) + "." + mine.name,
-                                      std::vector<float>(all.begin() + r * n, all.begin() + (r + 1) * n)});
-    }
+    // Every other rank's own part, one rank after the other (a broadcast from it, so that no
+    // rank holds more than one part beside its own): rank 0 writes them all.
+    std::vector<NamedValues> mine = own_state(optimizer);
+    std::vector<float> theirs;
+    for (int r = 1; r < comm_.size(); ++r)
+        for (NamedValues& part : mine) {
+            const auto n = static_cast<int64_t>(part.values.size());
+            theirs.resize(static_cast<size_t>(n));
+            float* values = comm_.rank() == r ? part.values.data() : theirs.data();
+            comm_.broadcast(Tensor(values, DType::F32, {n}), r);
+            if (into && comm_.rank() == 0)
+                into->exchange.push_back({"rank" + std::to_string(r) + "." + part.name, theirs});
+        }
 }
 
 void GradientExchange::start_afresh() {
