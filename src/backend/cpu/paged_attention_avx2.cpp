@@ -28,6 +28,29 @@ struct Vec {
     static void store(float* p, V x) { _mm256_storeu_ps(p, x); }
     static V set1(float x) { return _mm256_set1_ps(x); }
     static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+    // The largest (the sum) of s[0, n), n >= 1: whole vectors, the lanes folded, then the rest.
+    static float max_of(const float* s, int64_t n) {
+        V m = _mm256_set1_ps(-INFINITY);
+        int64_t i = 0;
+        for (; i + kLanes <= n; i += kLanes) m = _mm256_max_ps(m, _mm256_loadu_ps(s + i));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        float r = _mm_cvtss_f32(h);
+        for (; i < n; ++i) r = s[i] > r ? s[i] : r;
+        return r;
+    }
+    static float sum_of(const float* s, int64_t n) {
+        V t = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i + kLanes <= n; i += kLanes) t = _mm256_add_ps(t, _mm256_loadu_ps(s + i));
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_add_ss(h, _mm_movehdup_ps(h));
+        float r = _mm_cvtss_f32(h);
+        for (; i < n; ++i) r += s[i];
+        return r;
+    }
 };
 }  // namespace
 

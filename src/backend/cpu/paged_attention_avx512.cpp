@@ -30,6 +30,23 @@ struct Vec {
     static void store(float* p, V x) { _mm512_storeu_ps(p, x); }
     static V set1(float x) { return _mm512_set1_ps(x); }
     static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+    // The largest (the sum) of s[0, n), n >= 1: whole vectors, then a masked one.
+    static float max_of(const float* s, int64_t n) {
+        V m = _mm512_set1_ps(-INFINITY);
+        int64_t i = 0;
+        for (; i + kLanes <= n; i += kLanes) m = _mm512_max_ps(m, _mm512_loadu_ps(s + i));
+        const __mmask16 rest = static_cast<__mmask16>((1u << (n - i)) - 1);
+        m = _mm512_mask_max_ps(m, rest, m, _mm512_maskz_loadu_ps(rest, s + i));
+        return _mm512_reduce_max_ps(m);
+    }
+    static float sum_of(const float* s, int64_t n) {
+        V t = _mm512_setzero_ps();
+        int64_t i = 0;
+        for (; i + kLanes <= n; i += kLanes) t = _mm512_add_ps(t, _mm512_loadu_ps(s + i));
+        const __mmask16 rest = static_cast<__mmask16>((1u << (n - i)) - 1);
+        t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(rest, s + i));
+        return _mm512_reduce_add_ps(t);
+    }
 };
 }  // namespace
 

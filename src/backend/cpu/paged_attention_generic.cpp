@@ -21,6 +21,16 @@ struct Vec {
     static void store(float* p, V x) { *p = x; }
     static V set1(float x) { return x; }
     static V fma(V a, V b, V c) { return a * b + c; }
+    static float max_of(const float* s, int64_t n) {
+        float m = s[0];
+        for (int64_t i = 1; i < n; ++i) m = s[i] > m ? s[i] : m;
+        return m;
+    }
+    static float sum_of(const float* s, int64_t n) {
+        float t = 0.0f;
+        for (int64_t i = 0; i < n; ++i) t += s[i];
+        return t;
+    }
 };
 }  // namespace
 

@@ -2,8 +2,8 @@
 // compiled by each instruction set's file (paged_attention_{generic,avx2,avx512}.cpp) under its
 // own target. No include guard and nothing outside the anonymous namespace: every file that
 // includes it gets its own copy, so no function compiled for AVX-512 can stand in for another's.
-// The including file defines `struct Vec` first (kLanes, zero, load, store, set1, fma, and the
-// tile shapes kScoreRows/kScoreVecs and kValueRows/kValueVecs) and includes what this uses.
+// The including file defines `struct Vec` first (kLanes, zero, load, store, set1, fma, max_of and
+// sum_of over n floats, and the tile shapes kScoreRows/kScoreVecs and kValueRows/kValueVecs) and includes what this uses.
 //
 // Per key block of kKeyBlock keys: S = Q K^T for the block's M = rows x group query vectors
 // (register tiles of kScoreRows x kScoreVecs vectors of keys, one broadcast of q per row and
@@ -16,11 +16,10 @@ namespace {
 
 using VecT = Vec::V;
 
-// S[m, c0 + c] = sum_d Q[m, d] KT[d, c0 + c] for m in [m0, m0 + MR), c < kScoreVecs lanes.
-template <int MR>
+// S[m, c0 + c] = sum_d Q[m, d] KT[d, c0 + c] for m in [m0, m0 + MR), c < NV lanes.
+template <int MR, int NV>
 inline void scores_tile(float* S, const float* Q, const float* KT, int64_t D, int64_t m0,
                         int64_t c0) {
-    constexpr int NV = Vec::kScoreVecs;
     VecT acc[MR][NV];
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i)
@@ -42,6 +41,20 @@ inline void scores_tile(float* S, const float* Q, const float* KT, int64_t D, in
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v)
             Vec::store(S + (m0 + i) * kKeyBlock + c0 + v * Vec::kLanes, acc[i][v]);
+}
+
+// The scores of rows [m0, m0 + MR) against the block's first `cols` keys (rounded up to whole
+// vectors; K^T is zero past the last key): full tiles of kScoreVecs vectors, then one narrower.
+template <int MR, int NV = Vec::kScoreVecs>
+inline void scores_cols(float* S, const float* Q, const float* KT, int64_t D, int64_t m0,
+                        int64_t c0, int64_t cols) {
+    for (; c0 + NV * Vec::kLanes <= cols; c0 += NV * Vec::kLanes)
+        scores_tile<MR, NV>(S, Q, KT, D, m0, c0);
+    if (c0 >= cols) return;
+    if constexpr (NV > 1)
+        scores_cols<MR, NV - 1>(S, Q, KT, D, m0, c0, cols);
+    else
+        scores_tile<MR, 1>(S, Q, KT, D, m0, c0);  // (a last partial vector: padding)
 }
 
 // O[m, d0 + e] += sum_{i < keys} P[m, i] V_i[d0 + e] for m in [m0, m0 + MR), e < NV lanes.
@@ -96,16 +109,13 @@ inline void softmax_update(float* s, int64_t valid, int64_t keys, float& max, fl
         for (int64_t i = 0; i < keys; ++i) s[i] = 0.0f;
         return;
     }
-    float block_max = s[0];
-#pragma omp simd reduction(max : block_max)
-    for (int64_t i = 0; i < valid; ++i) block_max = s[i] > block_max ? s[i] : block_max;
+    // (Vec's reductions: an `omp simd reduction` ends in a serial loop over the lanes, which
+    // took a quarter of the time at 64 keys a block.)
+    const float block_max = Vec::max_of(s, valid);
     const float new_max = block_max > max ? block_max : max;
-    float total = 0.0f;
-#pragma omp simd reduction(+ : total)
-    for (int64_t i = 0; i < valid; ++i) {
-        s[i] = exp_approx(s[i] - new_max);
-        total += s[i];
-    }
+#pragma omp simd
+    for (int64_t i = 0; i < valid; ++i) s[i] = exp_approx(s[i] - new_max);
+    const float total = Vec::sum_of(s, valid);
     for (int64_t i = valid; i < keys; ++i) s[i] = 0.0f;
     if (new_max != max) {  // (the first block: max is -inf, the correction 0, o still zero)
         const float correction = exp_approx(max - new_max);
@@ -147,26 +157,25 @@ void run_block(const PagedBlock& b, std::vector<float>& scratch) {
         const int64_t keys = std::min(kKeyBlock, limit - k0);
         const float* KT = b.keys_t + panel * D * kKeyBlock;
         // Rows that see none of this block (the first rows, in a block past their diagonal)
-        // take no part; rows are in position order, group heads each.
+        // take no part; rows are in position order, group heads each. A tile of rows computes
+        // only the keys its last row sees.
         const int64_t m_begin = std::max<int64_t>(0, k0 - b.pos0) * group;
-        for (int64_t c0 = 0; c0 < kKeyBlock; c0 += Vec::kScoreVecs * Vec::kLanes) {
-            if (c0 >= keys) break;
-            over_rows<Vec::kScoreRows>(M - m_begin, [&]<int R>(int64_t m0) {
-                scores_tile<R>(S, Q, KT, D, m_begin + m0, c0);
-            });
-        }
-        const bool crosses = k0 + keys - 1 > b.pos0;  // some row does not see the block's last key
-        for (int64_t m = m_begin; m < M; ++m) {
-            const int64_t valid = crosses ? std::min(keys, b.pos0 + m / group + 1 - k0) : keys;
-            softmax_update(S + m * kKeyBlock, valid, keys, row_max[m], row_sum[m], O + m * D, D);
-        }
+        const auto seen = [&](int64_t m_last) {
+            return std::min(keys, b.pos0 + m_last / group + 1 - k0);
+        };
+        over_rows<Vec::kScoreRows>(M - m_begin, [&]<int R>(int64_t m0) {
+            scores_cols<R>(S, Q, KT, D, m_begin + m0, 0, seen(m_begin + m0 + R - 1));
+        });
+        for (int64_t m = m_begin; m < M; ++m)
+            softmax_update(S + m * kKeyBlock, seen(m), keys, row_max[m], row_sum[m], O + m * D, D);
         const float* const* V = b.value_rows + k0;
         for (int64_t d0 = 0; d0 < D; d0 += value_vecs * Vec::kLanes)
             over_rows<Vec::kValueRows>(M - m_begin, [&]<int R>(int64_t m0) {
+                const int64_t m = m_begin + m0, used = seen(m + R - 1);
                 if (value_vecs == Vec::kValueVecs)
-                    values_tile<R, Vec::kValueVecs>(O, S, V, keys, D, m_begin + m0, d0);
+                    values_tile<R, Vec::kValueVecs>(O, S, V, used, D, m, d0);
                 else
-                    values_tile<R, 1>(O, S, V, keys, D, m_begin + m0, d0);
+                    values_tile<R, 1>(O, S, V, used, D, m, d0);
             });
     }
 
