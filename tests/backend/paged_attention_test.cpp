@@ -9,6 +9,7 @@
 #include <numeric>
 #include <random>
 
+#include "backend/cpu/paged_attention_blocks.h"
 #include "conformance.h"
 
 namespace tandem::testing {
@@ -34,7 +35,7 @@ struct Step {
     std::vector<int64_t> rows;  // row n is position positions[n] of its sequence
 };
 
-// The page table and steps of kChunks: every sequence gets ceil(length / page_size) pages,
+// The page table and steps of kChunks (or of other chunks): every sequence gets ceil(length / page_size) pages,
 // drawn from a shuffled pool of that many plus 3 spare (never used, left as noise).
 struct Scenario {
     Heads h;
@@ -43,8 +44,9 @@ struct Scenario {
     std::vector<int32_t> page_table;
     std::vector<Step> steps;
 
-    explicit Scenario(Heads heads) : h(heads) {
-        for (const auto& chunks : kChunks)
+    explicit Scenario(Heads heads, const std::vector<std::vector<int64_t>>& schedule = kChunks)
+        : h(heads) {
+        for (const auto& chunks : schedule)
             lengths.push_back(std::accumulate(chunks.begin(), chunks.end(), int64_t{0}));
         const int64_t longest = *std::max_element(lengths.begin(), lengths.end());
         pages_per_seq = (longest + h.page_size - 1) / h.page_size;
@@ -64,10 +66,10 @@ struct Scenario {
         for (size_t i = 0;; ++i) {
             Step step;
             // Odd steps list the sequences in reverse: the kernels may not rely on the order.
-            for (size_t k = 0; k < kChunks.size(); ++k) {
-                const size_t s = i % 2 ? kChunks.size() - 1 - k : k;
-                if (i >= kChunks[s].size()) continue;
-                for (int64_t r = 0; r < kChunks[s][i]; ++r) {
+            for (size_t k = 0; k < schedule.size(); ++k) {
+                const size_t s = i % 2 ? schedule.size() - 1 - k : k;
+                if (i >= schedule[s].size()) continue;
+                for (int64_t r = 0; r < schedule[s][i]; ++r) {
                     step.seq_index.push_back(static_cast<int32_t>(s));
                     step.positions.push_back(static_cast<int32_t>(done[s]));
                     step.rows.push_back(done[s]++);
@@ -207,6 +209,58 @@ TEST(PagedAttention, EveryBackendEqualsItsFullCausalAttention) {
         if (!be.missing_kernels().empty()) continue;  // (cuda: the paged kernels are not written)
         check_paged_equals_full(be, DType::F32, DType::F32, 1e-5);
         check_paged_equals_full(be, DType::F32, DType::F16, 2e-3);
+    }
+}
+
+// The cpu backend's prefill blocks (paged_attention_blocks.h) on every instruction-set path this
+// CPU runs, against reference/: chunks that are not multiples of the block of query rows (64 /
+// group) or of the key block (64), that span pages, that follow a history (a panel of keys
+// partly before the chunk) beside decode rows and short runs, GQA groups of 1, 2 and 4, and a
+// head of 8 (below AVX-512's 16 lanes: it takes the AVX2 path there).
+const std::vector<std::vector<int64_t>> kLongChunks = {{37, 1, 70}, {130, 2}, {0, 5, 1, 100}};
+const std::vector<Heads> kBlockHeads = {
+    {4, 4, 32, 16}, {8, 4, 128, 5}, {8, 2, 16, 16}, {4, 1, 8, 3}};
+
+TEST(PagedAttention, CpuBlocksMatchReferenceOnEveryIsaPath) {
+    using backend::cpu::WeightsIsa;
+    const Target target{&backend::get_backend("cpu"), DType::F32};
+    for (WeightsIsa isa : {WeightsIsa::generic, WeightsIsa::avx2, WeightsIsa::avx512}) {
+        if (!backend::cpu::weights_isa_runs(isa)) continue;  // (not on this CPU)
+        for (const Heads& h : kBlockHeads)
+            for (DType cache : {DType::F32, DType::F16}) {
+                const Scenario sc(h, kLongChunks);
+                const int64_t W = h.width();
+                const auto seqs = random_sequences(sc, W, 51);
+                const std::vector<float> noise = random_normal(sc.pages_shape().numel(), 6);
+                backend::Backend& ref = reference_backend();
+                Pair k{DeviceTensor::from(*target.backend, noise, sc.pages_shape(), cache),
+                       DeviceTensor::from(ref, noise, sc.pages_shape(), cache)};
+                Pair v{DeviceTensor::from(*target.backend, noise, sc.pages_shape(), cache),
+                       DeviceTensor::from(ref, noise, sc.pages_shape(), cache)};
+                Pair table = ints(target, sc.page_table, {sc.n_seqs(), sc.pages_per_seq});
+                for (size_t i = 0; i < sc.steps.size(); ++i) {
+                    const Step& step = sc.steps[i];
+                    const int64_t N = static_cast<int64_t>(step.rows.size());
+                    Pair qkv = values(target, sc.gather(step, seqs, W), {N, W});
+                    Pair seq = ints(target, step.seq_index, {N});
+                    Pair pos = ints(target, step.positions, {N});
+                    Pair out = overwritten(target, {N, h.H * h.D}, DType::F32);
+                    run_both(target, [&](backend::Backend& be, Side s) {
+                        be.paged_kv_write(s(k), s(v), s(qkv), s(table), s(seq), s(pos), h.H, h.Hkv);
+                        if (s.is_reference)
+                            be.paged_attention_forward(s(out), s(qkv), s(k), s(v), s(table),
+                                                       s(seq), s(pos), h.H, h.Hkv);
+                        else
+                            backend::cpu::paged_attention_forward(isa, s(out), s(qkv), s(k), s(v),
+                                                                  s(table), s(seq), s(pos), h.H,
+                                                                  h.Hkv);
+                    });
+                    expect_close(out, kDefaultTolerance.of(DType::F32),
+                                 std::string(backend::cpu::weights_isa_name(isa)) + " " + h.str() +
+                                     " cache " + std::string(dtype_name(cache)) + " step " +
+                                     std::to_string(i));
+                }
+            }
     }
 }
 
