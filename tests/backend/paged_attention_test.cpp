@@ -216,19 +216,28 @@ TEST(PagedAttention, EveryBackendEqualsItsFullCausalAttention) {
 // CPU runs, against reference/: chunks that are not multiples of the block of query rows (64 /
 // group) or of the key block (64), that span pages, that follow a history (a panel of keys
 // partly before the chunk) beside decode rows and short runs, GQA groups of 1, 2 and 4, and a
-// head of 8 (below AVX-512's 16 lanes: it takes the AVX2 path there).
+// head of 8 (below AVX-512's 16 lanes: it takes the AVX2 path there); and a chunk after 1000
+// cached positions (a long run: blocks of 128 query vectors).
 const std::vector<std::vector<int64_t>> kLongChunks = {{37, 1, 70}, {130, 2}, {0, 5, 1, 100}};
-const std::vector<Heads> kBlockHeads = {
-    {4, 4, 32, 16}, {8, 4, 128, 5}, {8, 2, 16, 16}, {4, 1, 8, 3}};
+struct BlockCase {
+    Heads h;
+    std::vector<std::vector<int64_t>> chunks;
+};
+const std::vector<BlockCase> kBlockCases = {{{4, 4, 32, 16}, kLongChunks},
+                                            {{8, 4, 128, 5}, kLongChunks},
+                                            {{8, 2, 16, 16}, kLongChunks},
+                                            {{4, 1, 8, 3}, kLongChunks},
+                                            {{4, 2, 16, 16}, {{1000, 90, 1}}}};
 
 TEST(PagedAttention, CpuBlocksMatchReferenceOnEveryIsaPath) {
     using backend::cpu::WeightsIsa;
     const Target target{&backend::get_backend("cpu"), DType::F32};
     for (WeightsIsa isa : {WeightsIsa::generic, WeightsIsa::avx2, WeightsIsa::avx512}) {
         if (!backend::cpu::weights_isa_runs(isa)) continue;  // (not on this CPU)
-        for (const Heads& h : kBlockHeads)
+        for (const BlockCase& c : kBlockCases)
             for (DType cache : {DType::F32, DType::F16}) {
-                const Scenario sc(h, kLongChunks);
+                const Heads& h = c.h;  // (a reference, not a structured binding: lambdas use it)
+                const Scenario sc(h, c.chunks);
                 const int64_t W = h.width();
                 const auto seqs = random_sequences(sc, W, 51);
                 const std::vector<float> noise = random_normal(sc.pages_shape().numel(), 6);

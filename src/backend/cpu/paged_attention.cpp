@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -170,8 +171,12 @@ void write(const Paged& p, Tensor k_pages, Tensor v_pages, Tensor qkv) {
 // Runs of at least this many consecutive positions of one sequence in a step (a prefill chunk)
 // go through the blocks of paged_attention_blocks.h; shorter runs (decode tokens) row by row.
 constexpr int64_t kMinBlockRows = 4;
-// Query vectors (rows x query heads of a kv head) per block task: 64 share each K^T panel.
-constexpr int64_t kBlockQueries = 64;
+// Query vectors (rows x query heads of a kv head) per block task, which share each K^T panel it
+// reads: 64, and 128 for a run that sees 1024 keys or more, where reading the panels (and the
+// value rows) again for each block is what costs. paged_attention_bench, Qwen3-0.6B's heads, CPU
+// ms per layer on a loaded 2-vCPU Sapphire Rapids: 512 rows after 3584 cached, 113 (64) against
+// 95 (128); 512 rows from 0, 6.2 against 6.6 (f32 cache; the diagonal blocks waste more).
+constexpr int64_t kBlockQueries = 64, kLongBlockQueries = 128, kLongRunKeys = 1024;
 
 // A run of rows n0 .. n0 + rows - 1 at positions pos0 .. of one sequence.
 struct Run {
@@ -187,10 +192,11 @@ struct Task {
 };
 
 // What a run's blocks read, per kv head: K^T panels, and the value row of each position.
+// (Left uninitialised: packing writes all of them, and a prefill of 512 has 2 MB of panels.)
 struct RunKeys {
-    std::vector<float> keys_t;                 // [Hkv, panels, D, kKeyBlock]
-    std::vector<const float*> value_rows;      // [Hkv, limit]
-    std::vector<float> values;                 // [Hkv, limit, D] for an f16 cache
+    std::unique_ptr<float[]> keys_t;              // [Hkv, panels, D, kKeyBlock]
+    std::unique_ptr<const float*[]> value_rows;  // [Hkv, limit]
+    std::unique_ptr<float[]> values;              // [Hkv, limit, D] for an f16 cache
 };
 
 // One row's attention over its whole context for the group of query heads of kv head g: scores
@@ -249,7 +255,7 @@ void pack_panel(const Paged& p, const Run& run, RunKeys& keys, const Elem* k_pag
                 const Elem* v_pages, int64_t g, int64_t panel, float* row) {
     const int64_t limit = run.limit(), k0 = panel * kKeyBlock;
     const int64_t count = std::min(kKeyBlock, limit - k0);
-    float* kt = keys.keys_t.data() + (g * run.panels() + panel) * p.D * kKeyBlock;
+    float* kt = keys.keys_t.get() + (g * run.panels() + panel) * p.D * kKeyBlock;
     for (int64_t i = 0; i < count; ++i) {
         const int64_t pos = k0 + i;
         const int64_t at = (p.page(run.n0, pos) * p.page_size + pos % p.page_size) * p.KV + g * p.D;
@@ -258,7 +264,7 @@ void pack_panel(const Paged& p, const Run& run, RunKeys& keys, const Elem* k_pag
         if constexpr (std::is_same_v<Elem, float>) {
             keys.value_rows[g * limit + pos] = v_pages + at;
         } else {
-            float* v = keys.values.data() + (g * limit + pos) * p.D;
+            float* v = keys.values.get() + (g * limit + pos) * p.D;
             halves_to_floats(v, v_pages + at, p.D);
             keys.value_rows[g * limit + pos] = v;
         }
@@ -271,7 +277,6 @@ template <typename Elem>
 void attend(const Paged& p, PagedBlockKernel block_kernel, Tensor out, Tensor qkv,
             Tensor k_pages, Tensor v_pages) {
     const int64_t group = p.H / p.Hkv;
-    const int64_t block_rows = std::max<int64_t>(1, kBlockQueries / group);
     const std::vector<Run> runs = runs_of(p);
     std::vector<RunKeys> run_keys(runs.size());
     std::vector<Task> tasks;
@@ -287,10 +292,13 @@ void attend(const Paged& p, PagedBlockKernel block_kernel, Tensor out, Tensor qk
                     tasks.push_back({-1, n, 1, g, group * (p.positions[n] + 1)});
             continue;
         }
+        const int64_t queries = run.limit() >= kLongRunKeys ? kLongBlockQueries : kBlockQueries;
+        const int64_t block_rows = std::max<int64_t>(1, queries / group);
         RunKeys& keys = run_keys[r];
-        keys.keys_t.resize(p.Hkv * run.panels() * p.D * kKeyBlock);
-        keys.value_rows.resize(p.Hkv * run.limit());
-        if constexpr (!std::is_same_v<Elem, float>) keys.values.resize(p.Hkv * run.limit() * p.D);
+        keys.keys_t = std::make_unique_for_overwrite<float[]>(p.Hkv * run.panels() * p.D * kKeyBlock);
+        keys.value_rows = std::make_unique_for_overwrite<const float*[]>(p.Hkv * run.limit());
+        if constexpr (!std::is_same_v<Elem, float>)
+            keys.values = std::make_unique_for_overwrite<float[]>(p.Hkv * run.limit() * p.D);
         for (int64_t g = 0; g < p.Hkv; ++g) {
             for (int64_t panel = 0; panel < run.panels(); ++panel) packs.push_back({r, g, panel});
             for (int64_t first = 0; first < run.rows; first += block_rows) {
@@ -333,8 +341,8 @@ void attend(const Paged& p, PagedBlockKernel block_kernel, Tensor out, Tensor qk
                                    t.rows,
                                    run.pos0 + (t.n0 - run.n0),
                                    t.g,
-                                   rk.keys_t.data() + t.g * run.panels() * p.D * kKeyBlock,
-                                   rk.value_rows.data() + t.g * run.limit()};
+                                   rk.keys_t.get() + t.g * run.panels() * p.D * kKeyBlock,
+                                   rk.value_rows.get() + t.g * run.limit()};
             block_kernel(block, scratch);
         }
     }
