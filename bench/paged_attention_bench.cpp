@@ -68,7 +68,8 @@ Case decode(const char* name, int64_t seqs, int64_t pos) {
 void run(const Case& c, DType cache, int passes, int calls) {
     auto& be = tandem::backend::get_backend("cpu");
     const int64_t N = static_cast<int64_t>(c.positions.size());
-    const int64_t pages_per_seq = (c.length + kPage - 1) / kPage, n_pages = c.n_seqs * pages_per_seq;
+    const int64_t pages_per_seq = (c.length + kPage - 1) / kPage,
+                  n_pages = c.n_seqs * pages_per_seq;
     std::vector<int32_t> table(n_pages);
     std::iota(table.begin(), table.end(), 0);
     std::shuffle(table.begin(), table.end(), std::mt19937(3));
@@ -117,8 +118,10 @@ void run(const Case& c, DType cache, int passes, int calls) {
 int main(int argc, char** argv) {
     int passes = 5, calls = 3;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!std::strcmp(argv[i], "--passes")) passes = std::atoi(argv[i + 1]);
-        else if (!std::strcmp(argv[i], "--calls")) calls = std::atoi(argv[i + 1]);
+        if (!std::strcmp(argv[i], "--passes"))
+            passes = std::atoi(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--calls"))
+            calls = std::atoi(argv[i + 1]);
         else {
             std::fprintf(stderr, "paged_attention_bench: unknown option %s (see the header)\n",
                          argv[i]);
@@ -129,10 +132,9 @@ int main(int argc, char** argv) {
                 omp_get_max_threads(), passes, calls);
     std::printf("%-22s %-4s %9s %-19s %9s %-19s %8s\n", "case", "kv", "wall ms", " spread",
                 "cpu ms", " spread", "GFLOP/s");
-    const std::vector<Case> cases = {chunk("prefill 128 at 0", 0, 128),
-                                     chunk("prefill 512 at 0", 0, 512),
-                                     chunk("prefill 512 at 3584", 3584, 512),
-                                     decode("decode 16 seqs at 511", 16, 511)};
+    const std::vector<Case> cases = {
+        chunk("prefill 128 at 0", 0, 128), chunk("prefill 512 at 0", 0, 512),
+        chunk("prefill 512 at 3584", 3584, 512), decode("decode 16 seqs at 511", 16, 511)};
     for (const Case& c : cases)
         for (DType cache : {DType::F32, DType::F16}) run(c, cache, passes, calls);
 }

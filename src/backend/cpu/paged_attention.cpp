@@ -194,9 +194,9 @@ struct Task {
 // What a run's blocks read, per kv head: K^T panels, and the value row of each position.
 // (Left uninitialised: packing writes all of them, and a prefill of 512 has 2 MB of panels.)
 struct RunKeys {
-    std::unique_ptr<float[]> keys_t;              // [Hkv, panels, D, kKeyBlock]
+    std::unique_ptr<float[]> keys_t;             // [Hkv, panels, D, kKeyBlock]
     std::unique_ptr<const float*[]> value_rows;  // [Hkv, limit]
-    std::unique_ptr<float[]> values;              // [Hkv, limit, D] for an f16 cache
+    std::unique_ptr<float[]> values;             // [Hkv, limit, D] for an f16 cache
 };
 
 // One row's attention over its whole context for the group of query heads of kv head g: scores
@@ -220,8 +220,7 @@ void attend_row(const Paged& p, float* out, const float* qkv, const Elem* keys, 
         for (int64_t first = 0; first < visible; first += p.page_size) {
             const int64_t next = first + p.page_size;
             if (next < visible) prefetch_rows(rows(base, next), count(next), p.KV, p.D);
-            compute(first,
-                    as_floats(rows(base, first), count(first), p.KV, p.D, converted.data()));
+            compute(first, as_floats(rows(base, first), count(first), p.KV, p.D, converted.data()));
         }
     };
     pass(keys, [&](int64_t first, PageRows k) {
@@ -234,7 +233,7 @@ void attend_row(const Paged& p, float* out, const float* qkv, const Elem* keys, 
     });
 }
 
-// The steps rows split into runs: consecutive rows at consecutive positions of one sequence.
+// A step's rows split into runs: consecutive rows at consecutive positions of one sequence.
 std::vector<Run> runs_of(const Paged& p) {
     std::vector<Run> runs;
     for (int64_t n = 0; n < p.N;) {
@@ -274,8 +273,8 @@ void pack_panel(const Paged& p, const Run& run, RunKeys& keys, const Elem* k_pag
 }
 
 template <typename Elem>
-void attend(const Paged& p, PagedBlockKernel block_kernel, Tensor out, Tensor qkv,
-            Tensor k_pages, Tensor v_pages) {
+void attend(const Paged& p, PagedBlockKernel block_kernel, Tensor out, Tensor qkv, Tensor k_pages,
+            Tensor v_pages) {
     const int64_t group = p.H / p.Hkv;
     const std::vector<Run> runs = runs_of(p);
     std::vector<RunKeys> run_keys(runs.size());
@@ -295,7 +294,8 @@ void attend(const Paged& p, PagedBlockKernel block_kernel, Tensor out, Tensor qk
         const int64_t queries = run.limit() >= kLongRunKeys ? kLongBlockQueries : kBlockQueries;
         const int64_t block_rows = std::max<int64_t>(1, queries / group);
         RunKeys& keys = run_keys[r];
-        keys.keys_t = std::make_unique_for_overwrite<float[]>(p.Hkv * run.panels() * p.D * kKeyBlock);
+        keys.keys_t =
+            std::make_unique_for_overwrite<float[]>(p.Hkv * run.panels() * p.D * kKeyBlock);
         keys.value_rows = std::make_unique_for_overwrite<const float*[]>(p.Hkv * run.limit());
         if constexpr (!std::is_same_v<Elem, float>)
             keys.values = std::make_unique_for_overwrite<float[]>(p.Hkv * run.limit() * p.D);
@@ -303,8 +303,8 @@ void attend(const Paged& p, PagedBlockKernel block_kernel, Tensor out, Tensor qk
             for (int64_t panel = 0; panel < run.panels(); ++panel) packs.push_back({r, g, panel});
             for (int64_t first = 0; first < run.rows; first += block_rows) {
                 const int64_t rows = std::min(block_rows, run.rows - first);
-                tasks.push_back({r, run.n0 + first, rows, g,
-                                 rows * group * (run.pos0 + first + rows)});
+                tasks.push_back(
+                    {r, run.n0 + first, rows, g, rows * group * (run.pos0 + first + rows)});
             }
         }
     }
@@ -325,8 +325,8 @@ void attend(const Paged& p, PagedBlockKernel block_kernel, Tensor out, Tensor qk
         for (int64_t i = 0; i < n_tasks; ++i) {
             const Task& t = tasks[i];
             if (t.run < 0) {
-                attend_row(p, out.as<float>(), qkv.as<float>(), keys, values, t.n0, t.g,
-                           scratch, converted);
+                attend_row(p, out.as<float>(), qkv.as<float>(), keys, values, t.n0, t.g, scratch,
+                           converted);
                 continue;
             }
             const Run& run = runs[t.run];
@@ -365,9 +365,9 @@ PagedBlockKernel paged_block_kernel(WeightsIsa isa, int64_t D) {
     return paged_block_generic;
 }
 
-void paged_attention_forward(WeightsIsa isa, Tensor out, Tensor qkv, Tensor k_pages,
-                             Tensor v_pages, Tensor page_table, Tensor seq_index,
-                             Tensor positions, int64_t H, int64_t Hkv) {
+void paged_attention_forward(WeightsIsa isa, Tensor out, Tensor qkv, Tensor k_pages, Tensor v_pages,
+                             Tensor page_table, Tensor seq_index, Tensor positions, int64_t H,
+                             int64_t Hkv) {
     const Paged p(qkv, k_pages, page_table, seq_index, positions, H, Hkv);
     const PagedBlockKernel kernel = paged_block_kernel(isa, p.D);
     if (k_pages.dtype == DType::F16)
@@ -379,8 +379,8 @@ void paged_attention_forward(WeightsIsa isa, Tensor out, Tensor qkv, Tensor k_pa
 void paged_attention_forward(Tensor out, Tensor qkv, Tensor k_pages, Tensor v_pages,
                              Tensor page_table, Tensor seq_index, Tensor positions, int64_t H,
                              int64_t Hkv) {
-    paged_attention_forward(weights_isa_chosen(), out, qkv, k_pages, v_pages, page_table,
-                            seq_index, positions, H, Hkv);
+    paged_attention_forward(weights_isa_chosen(), out, qkv, k_pages, v_pages, page_table, seq_index,
+                            positions, H, Hkv);
 }
 
 }  // namespace tandem::backend::cpu

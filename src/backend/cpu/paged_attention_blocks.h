@@ -43,8 +43,8 @@ PagedBlockKernel paged_block_kernel(WeightsIsa isa, int64_t D);
 
 // backend.h's paged_attention_forward with the prefill blocks on `isa` (the backend passes
 // weights_isa_chosen(); tests pass each path the CPU runs). Inputs checked by the caller.
-void paged_attention_forward(WeightsIsa isa, Tensor out, Tensor qkv, Tensor k_pages,
-                             Tensor v_pages, Tensor page_table, Tensor seq_index,
-                             Tensor positions, int64_t H, int64_t Hkv);
+void paged_attention_forward(WeightsIsa isa, Tensor out, Tensor qkv, Tensor k_pages, Tensor v_pages,
+                             Tensor page_table, Tensor seq_index, Tensor positions, int64_t H,
+                             int64_t Hkv);
 
 }  // namespace tandem::backend::cpu

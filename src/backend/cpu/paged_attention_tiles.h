@@ -3,7 +3,8 @@
 // own target. No include guard and nothing outside the anonymous namespace: every file that
 // includes it gets its own copy, so no function compiled for AVX-512 can stand in for another's.
 // The including file defines `struct Vec` first (kLanes, zero, load, store, set1, fma, max_of and
-// sum_of over n floats, and the tile shapes kScoreRows/kScoreVecs and kValueRows/kValueVecs) and includes what this uses.
+// sum_of over n floats, and the tile shapes kScoreRows/kScoreVecs and kValueRows/kValueVecs) and
+// includes what this uses.
 //
 // Per key block of kKeyBlock keys: S = Q K^T for the block's M = rows x group query vectors
 // (register tiles of kScoreRows x kScoreVecs vectors of keys, one broadcast of q per row and
@@ -59,8 +60,8 @@ inline void scores_cols(float* S, const float* Q, const float* KT, int64_t D, in
 
 // O[m, d0 + e] += sum_{i < keys} P[m, i] V_i[d0 + e] for m in [m0, m0 + MR), e < NV lanes.
 template <int MR, int NV>
-inline void values_tile(float* O, const float* P, const float* const* V, int64_t keys,
-                        int64_t D, int64_t m0, int64_t d0) {
+inline void values_tile(float* O, const float* P, const float* const* V, int64_t keys, int64_t D,
+                        int64_t m0, int64_t d0) {
     VecT acc[MR][NV];
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i)
