@@ -109,44 +109,60 @@ std::vector<Target> paged_targets() {
 
 const std::vector<Heads> kHeads = {{6, 2, 16, 4}, {4, 4, 64, 16}, {8, 1, 128, 3}, {2, 1, 8, 1}};
 
+// The tensors of one step, on both sides.
+struct StepPairs {
+    Pair &out, &qkv, &k, &v, &table, &seq, &pos;
+};
+
+// Runs sc's steps on the target and on reference/, both from the same noise in the cache (in the
+// cache dtype): each step writes its rows with paged_kv_write, then `attend(be, side, pairs)`;
+// checks every step's output, then the pages. Both sides store the same f16 values and read them
+// back exactly: only the kernel's arithmetic differs, whatever the cache dtype.
+template <typename Attend>
+void check_steps(const Target& target, const Scenario& sc, DType cache, const std::string& label,
+                 Attend&& attend) {
+    const Heads& h = sc.h;
+    const int64_t W = h.width();
+    const auto seqs = random_sequences(sc, W, 31);
+    const std::vector<float> noise = random_normal(sc.pages_shape().numel(), 5);
+    backend::Backend& ref = reference_backend();
+    Pair k{DeviceTensor::from(*target.backend, noise, sc.pages_shape(), cache),
+           DeviceTensor::from(ref, noise, sc.pages_shape(), cache)};
+    Pair v{DeviceTensor::from(*target.backend, noise, sc.pages_shape(), cache),
+           DeviceTensor::from(ref, noise, sc.pages_shape(), cache)};
+    Pair table = ints(target, sc.page_table, {sc.n_seqs(), sc.pages_per_seq});
+    const double tol = kDefaultTolerance.of(target.dtype);
+    const std::string what = label + " " + h.str() + " cache " + std::string(dtype_name(cache));
+    for (size_t i = 0; i < sc.steps.size(); ++i) {
+        const Step& step = sc.steps[i];
+        const int64_t N = static_cast<int64_t>(step.rows.size());
+        Pair qkv = values(target, sc.gather(step, seqs, W), {N, W});
+        Pair seq = ints(target, step.seq_index, {N});
+        Pair pos = ints(target, step.positions, {N});
+        Pair out = overwritten(target, {N, h.H * h.D}, target.dtype);
+        run_both(target, [&](backend::Backend& be, Side s) {
+            be.paged_kv_write(s(k), s(v), s(qkv), s(table), s(seq), s(pos), h.H, h.Hkv);
+            attend(be, s, StepPairs{out, qkv, k, v, table, seq, pos});
+        });
+        expect_close(out, tol, what + " step " + std::to_string(i) + " out");
+    }
+    expect_close(k, tol, what + " k pages");
+    expect_close(v, tol, what + " v pages");
+}
+
+void attend_on(backend::Backend& be, Side s, const StepPairs& t, const Heads& h) {
+    be.paged_attention_forward(s(t.out), s(t.qkv), s(t.k), s(t.v), s(t.table), s(t.seq), s(t.pos),
+                               h.H, h.Hkv);
+}
+
 TEST(PagedAttention, MatchesReferenceInMixedStepsForEachCacheDtype) {
     for (const Target& target : paged_targets())
         for (const Heads& h : kHeads)
-            for (DType cache : {DType::F32, DType::F16}) {
-                const Scenario sc(h);
-                const int64_t W = h.width();
-                const auto seqs = random_sequences(sc, W, 31);
-                // Both sides start from the same noise in the cache, in the cache dtype.
-                const std::vector<float> noise = random_normal(sc.pages_shape().numel(), 5);
-                backend::Backend& ref = reference_backend();
-                Pair k{DeviceTensor::from(*target.backend, noise, sc.pages_shape(), cache),
-                       DeviceTensor::from(ref, noise, sc.pages_shape(), cache)};
-                Pair v{DeviceTensor::from(*target.backend, noise, sc.pages_shape(), cache),
-                       DeviceTensor::from(ref, noise, sc.pages_shape(), cache)};
-                Pair table = ints(target, sc.page_table, {sc.n_seqs(), sc.pages_per_seq});
-                // Both sides store the same f16 values and read them back exactly: only the
-                // kernel's arithmetic differs, whatever the cache dtype.
-                const double tol = kDefaultTolerance.of(target.dtype);
-                for (size_t i = 0; i < sc.steps.size(); ++i) {
-                    const Step& step = sc.steps[i];
-                    const int64_t N = static_cast<int64_t>(step.rows.size());
-                    const std::string what = target.label() + " " + h.str() + " cache " +
-                                             std::string(dtype_name(cache)) + " step " +
-                                             std::to_string(i);
-                    Pair qkv = values(target, sc.gather(step, seqs, W), {N, W});
-                    Pair seq = ints(target, step.seq_index, {N});
-                    Pair pos = ints(target, step.positions, {N});
-                    Pair out = overwritten(target, {N, h.H * h.D}, target.dtype);
-                    run_both(target, [&](backend::Backend& be, Side s) {
-                        be.paged_kv_write(s(k), s(v), s(qkv), s(table), s(seq), s(pos), h.H, h.Hkv);
-                        be.paged_attention_forward(s(out), s(qkv), s(k), s(v), s(table), s(seq),
-                                                   s(pos), h.H, h.Hkv);
-                    });
-                    expect_close(out, tol, what + " out");
-                }
-                expect_close(k, kDefaultTolerance.of(target.dtype), target.label() + " k pages");
-                expect_close(v, kDefaultTolerance.of(target.dtype), target.label() + " v pages");
-            }
+            for (DType cache : {DType::F32, DType::F16})
+                check_steps(target, Scenario(h), cache, target.label(),
+                            [&](backend::Backend& be, Side s, const StepPairs& t) {
+                                attend_on(be, s, t, h);
+                            });
 }
 
 // Runs the scenario on `be` and returns every row's output, per sequence [length, H D].
@@ -235,41 +251,16 @@ TEST(PagedAttention, CpuBlocksMatchReferenceOnEveryIsaPath) {
     for (WeightsIsa isa : {WeightsIsa::generic, WeightsIsa::avx2, WeightsIsa::avx512}) {
         if (!backend::cpu::weights_isa_runs(isa)) continue;  // (not on this CPU)
         for (const BlockCase& c : kBlockCases)
-            for (DType cache : {DType::F32, DType::F16}) {
-                const Heads& h = c.h;  // (a reference, not a structured binding: lambdas use it)
-                const Scenario sc(h, c.chunks);
-                const int64_t W = h.width();
-                const auto seqs = random_sequences(sc, W, 51);
-                const std::vector<float> noise = random_normal(sc.pages_shape().numel(), 6);
-                backend::Backend& ref = reference_backend();
-                Pair k{DeviceTensor::from(*target.backend, noise, sc.pages_shape(), cache),
-                       DeviceTensor::from(ref, noise, sc.pages_shape(), cache)};
-                Pair v{DeviceTensor::from(*target.backend, noise, sc.pages_shape(), cache),
-                       DeviceTensor::from(ref, noise, sc.pages_shape(), cache)};
-                Pair table = ints(target, sc.page_table, {sc.n_seqs(), sc.pages_per_seq});
-                for (size_t i = 0; i < sc.steps.size(); ++i) {
-                    const Step& step = sc.steps[i];
-                    const int64_t N = static_cast<int64_t>(step.rows.size());
-                    Pair qkv = values(target, sc.gather(step, seqs, W), {N, W});
-                    Pair seq = ints(target, step.seq_index, {N});
-                    Pair pos = ints(target, step.positions, {N});
-                    Pair out = overwritten(target, {N, h.H * h.D}, DType::F32);
-                    run_both(target, [&](backend::Backend& be, Side s) {
-                        be.paged_kv_write(s(k), s(v), s(qkv), s(table), s(seq), s(pos), h.H, h.Hkv);
-                        if (s.is_reference)
-                            be.paged_attention_forward(s(out), s(qkv), s(k), s(v), s(table),
-                                                       s(seq), s(pos), h.H, h.Hkv);
-                        else
-                            backend::cpu::paged_attention_forward(isa, s(out), s(qkv), s(k), s(v),
-                                                                  s(table), s(seq), s(pos), h.H,
-                                                                  h.Hkv);
-                    });
-                    expect_close(out, kDefaultTolerance.of(DType::F32),
-                                 std::string(backend::cpu::weights_isa_name(isa)) + " " + h.str() +
-                                     " cache " + std::string(dtype_name(cache)) + " step " +
-                                     std::to_string(i));
-                }
-            }
+            for (DType cache : {DType::F32, DType::F16})
+                check_steps(target, Scenario(c.h, c.chunks), cache,
+                            backend::cpu::weights_isa_name(isa),
+                            [&](backend::Backend& be, Side s, const StepPairs& t) {
+                                if (s.is_reference)
+                                    return attend_on(be, s, t, c.h);
+                                backend::cpu::paged_attention_forward(
+                                    isa, s(t.out), s(t.qkv), s(t.k), s(t.v), s(t.table), s(t.seq),
+                                    s(t.pos), c.h.H, c.h.Hkv);
+                            });
     }
 }
 
