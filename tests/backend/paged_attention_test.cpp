@@ -35,8 +35,9 @@ struct Step {
     std::vector<int64_t> rows;  // row n is position positions[n] of its sequence
 };
 
-// The page table and steps of kChunks (or of other chunks): every sequence gets ceil(length / page_size) pages,
-// drawn from a shuffled pool of that many plus 3 spare (never used, left as noise).
+// The page table and steps of kChunks (or of other chunks): every sequence gets ceil(length /
+// page_size) pages, drawn from a shuffled pool of that many plus 3 spare (never used, left as
+// noise).
 struct Scenario {
     Heads h;
     std::vector<int64_t> lengths;
