@@ -27,7 +27,8 @@ using backend::cpu::WeightsIsa;
 
 constexpr DType kWeightDtypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0};
 // 8 to 130 rows: AVX-512's row tiles, chunks of 16 with a partial last one, odd numbers of chunks.
-constexpr int64_t kRowCounts[] = {1, 3, 8, 16, 17, 48, 130};
+// (300: the amx path's AMX row tiles start at 256 rows.)
+constexpr int64_t kRowCounts[] = {1, 3, 8, 16, 17, 48, 130, 300};
 
 // The tolerance against unrounded x, from whether and how the path rounded x.
 double unrounded_tolerance(DType w, bool x_rounded) {
@@ -181,7 +182,7 @@ TEST(WeightsIsa, ChoiceRejectsUnknownAndUnsupportedPaths) {
     EXPECT_EQ(weights_isa_choice(nullptr, WeightsIsa::avx2), WeightsIsa::avx2);
     EXPECT_EQ(weights_isa_choice("auto", WeightsIsa::avx512), WeightsIsa::avx512);
     EXPECT_EQ(weights_isa_choice("avx2", WeightsIsa::avx512_bf16), WeightsIsa::avx2);
-    EXPECT_EQ(weights_isa_choice(nullptr, WeightsIsa::amx), WeightsIsa::avx512_bf16);
+    EXPECT_EQ(weights_isa_choice(nullptr, WeightsIsa::amx), WeightsIsa::amx);
     EXPECT_EQ(weights_isa_choice("amx", WeightsIsa::amx), WeightsIsa::amx);
     try {
         weights_isa_choice("avx512", WeightsIsa::avx2);

@@ -9,6 +9,7 @@
 #include <numeric>
 #include <random>
 
+#include "backend/cpu/paged_attention_blocks.h"
 #include "conformance.h"
 
 namespace tandem::testing {
@@ -34,8 +35,9 @@ struct Step {
     std::vector<int64_t> rows;  // row n is position positions[n] of its sequence
 };
 
-// The page table and steps of kChunks: every sequence gets ceil(length / page_size) pages,
-// drawn from a shuffled pool of that many plus 3 spare (never used, left as noise).
+// The page table and steps of kChunks (or of other chunks): every sequence gets ceil(length /
+// page_size) pages, drawn from a shuffled pool of that many plus 3 spare (never used, left as
+// noise).
 struct Scenario {
     Heads h;
     std::vector<int64_t> lengths;
@@ -43,8 +45,9 @@ struct Scenario {
     std::vector<int32_t> page_table;
     std::vector<Step> steps;
 
-    explicit Scenario(Heads heads) : h(heads) {
-        for (const auto& chunks : kChunks)
+    explicit Scenario(Heads heads, const std::vector<std::vector<int64_t>>& schedule = kChunks)
+        : h(heads) {
+        for (const auto& chunks : schedule)
             lengths.push_back(std::accumulate(chunks.begin(), chunks.end(), int64_t{0}));
         const int64_t longest = *std::max_element(lengths.begin(), lengths.end());
         pages_per_seq = (longest + h.page_size - 1) / h.page_size;
@@ -64,10 +67,10 @@ struct Scenario {
         for (size_t i = 0;; ++i) {
             Step step;
             // Odd steps list the sequences in reverse: the kernels may not rely on the order.
-            for (size_t k = 0; k < kChunks.size(); ++k) {
-                const size_t s = i % 2 ? kChunks.size() - 1 - k : k;
-                if (i >= kChunks[s].size()) continue;
-                for (int64_t r = 0; r < kChunks[s][i]; ++r) {
+            for (size_t k = 0; k < schedule.size(); ++k) {
+                const size_t s = i % 2 ? schedule.size() - 1 - k : k;
+                if (i >= schedule[s].size()) continue;
+                for (int64_t r = 0; r < schedule[s][i]; ++r) {
                     step.seq_index.push_back(static_cast<int32_t>(s));
                     step.positions.push_back(static_cast<int32_t>(done[s]));
                     step.rows.push_back(done[s]++);
@@ -107,44 +110,60 @@ std::vector<Target> paged_targets() {
 
 const std::vector<Heads> kHeads = {{6, 2, 16, 4}, {4, 4, 64, 16}, {8, 1, 128, 3}, {2, 1, 8, 1}};
 
+// The tensors of one step, on both sides.
+struct StepPairs {
+    Pair &out, &qkv, &k, &v, &table, &seq, &pos;
+};
+
+// Runs sc's steps on the target and on reference/, both from the same noise in the cache (in the
+// cache dtype): each step writes its rows with paged_kv_write, then `attend(be, side, pairs)`;
+// checks every step's output, then the pages. Both sides store the same f16 values and read them
+// back exactly: only the kernel's arithmetic differs, whatever the cache dtype.
+template <typename Attend>
+void check_steps(const Target& target, const Scenario& sc, DType cache, const std::string& label,
+                 Attend&& attend) {
+    const Heads& h = sc.h;
+    const int64_t W = h.width();
+    const auto seqs = random_sequences(sc, W, 31);
+    const std::vector<float> noise = random_normal(sc.pages_shape().numel(), 5);
+    backend::Backend& ref = reference_backend();
+    Pair k{DeviceTensor::from(*target.backend, noise, sc.pages_shape(), cache),
+           DeviceTensor::from(ref, noise, sc.pages_shape(), cache)};
+    Pair v{DeviceTensor::from(*target.backend, noise, sc.pages_shape(), cache),
+           DeviceTensor::from(ref, noise, sc.pages_shape(), cache)};
+    Pair table = ints(target, sc.page_table, {sc.n_seqs(), sc.pages_per_seq});
+    const double tol = kDefaultTolerance.of(target.dtype);
+    const std::string what = label + " " + h.str() + " cache " + std::string(dtype_name(cache));
+    for (size_t i = 0; i < sc.steps.size(); ++i) {
+        const Step& step = sc.steps[i];
+        const int64_t N = static_cast<int64_t>(step.rows.size());
+        Pair qkv = values(target, sc.gather(step, seqs, W), {N, W});
+        Pair seq = ints(target, step.seq_index, {N});
+        Pair pos = ints(target, step.positions, {N});
+        Pair out = overwritten(target, {N, h.H * h.D}, target.dtype);
+        run_both(target, [&](backend::Backend& be, Side s) {
+            be.paged_kv_write(s(k), s(v), s(qkv), s(table), s(seq), s(pos), h.H, h.Hkv);
+            attend(be, s, StepPairs{out, qkv, k, v, table, seq, pos});
+        });
+        expect_close(out, tol, what + " step " + std::to_string(i) + " out");
+    }
+    expect_close(k, tol, what + " k pages");
+    expect_close(v, tol, what + " v pages");
+}
+
+void attend_on(backend::Backend& be, Side s, const StepPairs& t, const Heads& h) {
+    be.paged_attention_forward(s(t.out), s(t.qkv), s(t.k), s(t.v), s(t.table), s(t.seq), s(t.pos),
+                               h.H, h.Hkv);
+}
+
 TEST(PagedAttention, MatchesReferenceInMixedStepsForEachCacheDtype) {
     for (const Target& target : paged_targets())
         for (const Heads& h : kHeads)
-            for (DType cache : {DType::F32, DType::F16}) {
-                const Scenario sc(h);
-                const int64_t W = h.width();
-                const auto seqs = random_sequences(sc, W, 31);
-                // Both sides start from the same noise in the cache, in the cache dtype.
-                const std::vector<float> noise = random_normal(sc.pages_shape().numel(), 5);
-                backend::Backend& ref = reference_backend();
-                Pair k{DeviceTensor::from(*target.backend, noise, sc.pages_shape(), cache),
-                       DeviceTensor::from(ref, noise, sc.pages_shape(), cache)};
-                Pair v{DeviceTensor::from(*target.backend, noise, sc.pages_shape(), cache),
-                       DeviceTensor::from(ref, noise, sc.pages_shape(), cache)};
-                Pair table = ints(target, sc.page_table, {sc.n_seqs(), sc.pages_per_seq});
-                // Both sides store the same f16 values and read them back exactly: only the
-                // kernel's arithmetic differs, whatever the cache dtype.
-                const double tol = kDefaultTolerance.of(target.dtype);
-                for (size_t i = 0; i < sc.steps.size(); ++i) {
-                    const Step& step = sc.steps[i];
-                    const int64_t N = static_cast<int64_t>(step.rows.size());
-                    const std::string what = target.label() + " " + h.str() + " cache " +
-                                             std::string(dtype_name(cache)) + " step " +
-                                             std::to_string(i);
-                    Pair qkv = values(target, sc.gather(step, seqs, W), {N, W});
-                    Pair seq = ints(target, step.seq_index, {N});
-                    Pair pos = ints(target, step.positions, {N});
-                    Pair out = overwritten(target, {N, h.H * h.D}, target.dtype);
-                    run_both(target, [&](backend::Backend& be, Side s) {
-                        be.paged_kv_write(s(k), s(v), s(qkv), s(table), s(seq), s(pos), h.H, h.Hkv);
-                        be.paged_attention_forward(s(out), s(qkv), s(k), s(v), s(table), s(seq),
-                                                   s(pos), h.H, h.Hkv);
-                    });
-                    expect_close(out, tol, what + " out");
-                }
-                expect_close(k, kDefaultTolerance.of(target.dtype), target.label() + " k pages");
-                expect_close(v, kDefaultTolerance.of(target.dtype), target.label() + " v pages");
-            }
+            for (DType cache : {DType::F32, DType::F16})
+                check_steps(target, Scenario(h), cache, target.label(),
+                            [&](backend::Backend& be, Side s, const StepPairs& t) {
+                                attend_on(be, s, t, h);
+                            });
 }
 
 // Runs the scenario on `be` and returns every row's output, per sequence [length, H D].
@@ -207,6 +226,42 @@ TEST(PagedAttention, EveryBackendEqualsItsFullCausalAttention) {
         if (!be.missing_kernels().empty()) continue;  // (cuda: the paged kernels are not written)
         check_paged_equals_full(be, DType::F32, DType::F32, 1e-5);
         check_paged_equals_full(be, DType::F32, DType::F16, 2e-3);
+    }
+}
+
+// The cpu backend's prefill blocks (paged_attention_blocks.h) on every instruction-set path this
+// CPU runs, against reference/: chunks that are not multiples of the block of query rows (64 /
+// group) or of the key block (64), that span pages, that follow a history (a panel of keys
+// partly before the chunk) beside decode rows and short runs, GQA groups of 1, 2 and 4, and a
+// head of 8 (below AVX-512's 16 lanes: it takes the AVX2 path there); and a chunk after 1000
+// cached positions (a long run: blocks of 128 query vectors).
+const std::vector<std::vector<int64_t>> kLongChunks = {{37, 1, 70}, {130, 2}, {0, 5, 1, 100}};
+struct BlockCase {
+    Heads h;
+    std::vector<std::vector<int64_t>> chunks;
+};
+const std::vector<BlockCase> kBlockCases = {{{4, 4, 32, 16}, kLongChunks},
+                                            {{8, 4, 128, 5}, kLongChunks},
+                                            {{8, 2, 16, 16}, kLongChunks},
+                                            {{4, 1, 8, 3}, kLongChunks},
+                                            {{4, 2, 16, 16}, {{1000, 90, 1}}}};
+
+TEST(PagedAttention, CpuBlocksMatchReferenceOnEveryIsaPath) {
+    using backend::cpu::WeightsIsa;
+    const Target target{&backend::get_backend("cpu"), DType::F32};
+    for (WeightsIsa isa : {WeightsIsa::generic, WeightsIsa::avx2, WeightsIsa::avx512}) {
+        if (!backend::cpu::weights_isa_runs(isa)) continue;  // (not on this CPU)
+        for (const BlockCase& c : kBlockCases)
+            for (DType cache : {DType::F32, DType::F16})
+                check_steps(target, Scenario(c.h, c.chunks), cache,
+                            backend::cpu::weights_isa_name(isa),
+                            [&](backend::Backend& be, Side s, const StepPairs& t) {
+                                if (s.is_reference)
+                                    return attend_on(be, s, t, c.h);
+                                backend::cpu::paged_attention_forward(
+                                    isa, s(t.out), s(t.qkv), s(t.k), s(t.v), s(t.table), s(t.seq),
+                                    s(t.pos), c.h.H, c.h.Hkv);
+                            });
     }
 }
 

@@ -66,11 +66,10 @@ bool weights_isa_runs(WeightsIsa isa) {
 
 WeightsIsa weights_isa_choice(const char* value, WeightsIsa supported) {
     const std::string choice = value ? value : "auto";
-    // AMX is taken only when asked for: its row tiles measured level with AVX-512's (gate_up,
-    // 128 rows, 3.0-3.4 ms both; 16 rows 0.79 against 0.64 ms for Q8_0): the per-block scaling
-    // of its int32 sums and their scatter to out's rows, not the tile products, set its rate.
-    if (choice == "auto")
-        return supported == WeightsIsa::amx ? WeightsIsa::avx512_bf16 : supported;
+    // AMX's row tiles measured level with AVX-512's at 128 rows (gate_up, 3.0-3.4 ms both) and
+    // slower at 16 (0.79 against 0.64 ms for Q8_0), faster from 256 rows on: the amx path takes
+    // them only there (kAmxRowsFrom), so auto takes it where the CPU has it.
+    if (choice == "auto") return supported;
     for (WeightsIsa isa : {WeightsIsa::generic, WeightsIsa::avx2, WeightsIsa::avx512,
                            WeightsIsa::avx512_bf16, WeightsIsa::amx}) {
         if (choice != weights_isa_name(isa)) continue;
@@ -233,6 +232,16 @@ constexpr int64_t kDecodeRows = 16;
 // N = 4 0.49 -> 0.63 ms, N = 8 0.71 -> 0.60, N = 16 1.34 -> 0.64; Q4_0 0.32 -> 0.46, 0.60 -> 0.46,
 // 1.15 -> 0.52; at N = 128 the f32 panels took 8.4 ms, the row tiles 2.9.
 constexpr int64_t kLaneRowsFrom = 8;
+// The amx path runs AMX's row tiles from this many rows on, AVX-512's (avx512_bf16) below. The
+// same window, gate_up/qkv/o/down, weights from memory, CPU ms per call averaged over the four,
+// a loaded 2-vCPU Sapphire Rapids (matmul_weights_bench --isa): 512 rows AMX 7.16 against 8.76,
+// 256 rows 3.41 against 3.85; at 128 they were level and at 16 AMX was slower (0.79 / 0.64).
+constexpr int64_t kAmxRowsFrom = 256;
+
+// The instruction set whose kernels take a product of `rows` activation rows on path `isa`.
+WeightsIsa isa_for_rows(WeightsIsa isa, int64_t rows) {
+    return isa == WeightsIsa::amx && rows < kAmxRowsFrom ? WeightsIsa::avx512_bf16 : isa;
+}
 constexpr int64_t kPrefillRows = 64;  // tiles' blocks of activation rows, where they run above 16
 // Weight rows per panel: 512 x K floats (2-6 MB at K = 1024-3072) stay in L2/L3 for the GEMM's
 // packing, and each panel's product is large enough for both threads.
@@ -416,7 +425,7 @@ void matmul_weights(WeightsIsa isa, Tensor out, Tensor x, Tensor w, Tensor bias,
         product_in_out(out.as<float>(), x.as<float>(), w.as<char>(), w.dtype, b, N, O, K);
         return;
     }
-    const DTypeKernels& k = kernels_for(isa, w.dtype);
+    const DTypeKernels& k = kernels_for(isa_for_rows(isa, N), w.dtype);
     if (k.rows.strip && N >= kLaneRowsFrom)
         product_rows(k, out.as<float>(), x.as<float>(), w.as<char>(), w.dtype, b, N, O, K);
     else if (N > kDecodeRows)
@@ -426,7 +435,7 @@ void matmul_weights(WeightsIsa isa, Tensor out, Tensor x, Tensor w, Tensor bias,
 }
 
 void round_activations(WeightsIsa isa, DType weight_dtype, int64_t rows, float* x, int64_t n) {
-    const DTypeKernels& k = kernels_for(isa, weight_dtype);
+    const DTypeKernels& k = kernels_for(isa_for_rows(isa, rows), weight_dtype);
     // The integer row tiles quantise x as decoding's q8 form does; prefill's f32 panels take x
     // as it is.
     const bool row_tiles = k.rows.strip && rows >= kLaneRowsFrom;

@@ -18,7 +18,7 @@ namespace tandem::backend::cpu {
 
 // From the least to the most capable: portable C++ (no vectors of our own); AVX2 with FMA and
 // F16C; AVX-512 F, BW, VL, DQ and VNNI; the same with AVX512_BF16; the same with AMX-INT8 tiles
-// for Q8_0 and Q4_0 against many rows (where Linux grants the tile state).
+// for Q8_0 and Q4_0 against 256 rows or more (where Linux grants the tile state).
 enum class WeightsIsa { generic, avx2, avx512, avx512_bf16, amx };
 
 // "generic", "avx2", "avx512", "avx512_bf16", "amx": the spellings TANDEM_CPU_ISA takes.
@@ -28,8 +28,8 @@ WeightsIsa weights_isa_supported();
 // Whether this CPU runs `isa` (generic always).
 bool weights_isa_runs(WeightsIsa isa);
 // The path for a value of TANDEM_CPU_ISA (null when unset) on a CPU whose best is `supported`:
-// auto (the default) gives `supported`, avx512_bf16 where that is amx (AMX is opt-in: it measured
-// no faster); a name gives that path. Throws Error naming the value
+// auto (the default) gives `supported` (amx runs AMX's row tiles only from 256 activation rows
+// on, avx512_bf16's kernels below); a name gives that path. Throws Error naming the value
 // when it is none of these, or a path this CPU lacks.
 WeightsIsa weights_isa_choice(const char* value, WeightsIsa supported);
 // The path the cpu backend uses: weights_isa_choice of TANDEM_CPU_ISA, read once.
