@@ -52,18 +52,24 @@ t=$(now)
 grpo_s=$(elapsed "$t")
 "$tandem" eval --model grpo --task "$task" --n "$eval_n" --show 3 | tee eval_grpo.txt
 
-# 4. The baseline: pre-training continued from the same checkpoint for GRPO's wall time, at the
-#    pace the first run measured, with the learning rate where the first run ended.
-more_steps=$(echo "$grpo_s * $start_step / $sft_s" | bc)
+# 4. The baseline: pre-training continued from the same checkpoint, at the learning rate where
+#    the schedule ends, for exactly GRPO's wall time: the run is given far more steps than it can
+#    take and stopped by the clock (the machine's load changes from minute to minute, so a step
+#    count sized from the first run's pace is no measure of time), checkpointing every 25 steps;
+#    the newest checkpoint is the baseline.
 cat > more.json <<JSON
 {"model": {"preset": "tiny", "n_layers": 2, "d_model": 64, "n_heads": 4, "n_heads_kv": 2, "head_dim": 16,
            "d_ffn": 192, "max_seq_len": 128},
- "init": "sft", "batch_size": 16, "seq_len": 64, "steps": $more_steps, "lr": 3e-4, "lr_min": 3e-4,
- "warmup_steps": 0, "eval_every": 100, "eval_batches": 4, "checkpoint_every": 100, "seed": 2}
+ "init": "sft", "batch_size": 16, "seq_len": 64, "steps": 1000000, "lr": 3e-4, "lr_min": 3e-4,
+ "warmup_steps": 0, "eval_every": 1000, "eval_batches": 4, "checkpoint_every": 25, "keep_checkpoints": 2,
+ "seed": 2}
 JSON
 t=$(now)
-"$tandem" train --config more.json --data data --out sft_more
+status=0
+timeout "$grpo_s" "$tandem" train --config more.json --data data --out sft_more > sft_more.log 2>&1 || status=$?
+[ "$status" = 124 ] || { echo "continued pre-training ended with status $status before its time:"; tail sft_more.log; exit 1; }
 more_s=$(elapsed "$t")
+more_steps=$(ls sft_more/checkpoints | sed -n 's/^step-//p' | sort -n | tail -1)
 "$tandem" eval --model sft_more --task "$task" --n "$eval_n" | tee eval_sft_more.txt
 
 echo "pre-training: $start_step steps (of a $sft_steps-step schedule) in ${sft_s} s"
