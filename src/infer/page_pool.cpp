@@ -104,6 +104,7 @@ void PagePool::publish(const PageList& pages, int64_t index, std::span<const int
     k.parent_life = parent < 0 ? 0 : life_[parent];
     k.tokens.assign(tokens.begin(), tokens.end());
     index_.emplace(hash(k.parent, k.parent_life, k.tokens), page);
+    children_.emplace(parent, page);
     published_[page] = true;
 }
 
@@ -122,12 +123,40 @@ int64_t PagePool::match(std::span<const int32_t> tokens, int64_t max_pages, Page
     return static_cast<int64_t>(pages.size());
 }
 
+std::pair<int32_t, int64_t> PagePool::longest_partial(const PageList& pages,
+                                                      std::span<const int32_t> tokens) const {
+    const int32_t parent = pages.empty() ? -1 : pages.back();
+    const uint64_t parent_life = parent < 0 ? 0 : life_[parent];
+    const auto most = std::min<int64_t>(geometry_.page_size - 1, static_cast<int64_t>(tokens.size()));
+    std::pair<int32_t, int64_t> best{-1, 0};
+    auto [begin, end] = children_.equal_range(parent);
+    for (auto it = begin; it != end; ++it) {
+        const Key& k = key_[it->second];
+        if (k.parent_life != parent_life) continue;  // published after an earlier life of parent
+        int64_t n = 0;
+        while (n < most && k.tokens[n] == tokens[n]) ++n;
+        if (n > best.second) best = {it->second, n};
+    }
+    return best;
+}
+
+void PagePool::hold(int32_t page) {
+    TANDEM_ASSERT(page >= 0 && page < geometry_.n_pages && (holders_[page] > 0 || published_[page]), page);
+    if (holders_[page]++ == 0) idle_.erase(idle_at_[page]);
+}
+
 void PagePool::unpublish(int32_t page) {
     const Key& k = key_[page];
     auto [begin, end] = index_.equal_range(hash(k.parent, k.parent_life, k.tokens));
     for (auto it = begin; it != end; ++it)
         if (it->second == page) {
             index_.erase(it);
+            break;
+        }
+    auto [first, last] = children_.equal_range(k.parent);
+    for (auto it = first; it != last; ++it)
+        if (it->second == page) {
+            children_.erase(it);
             break;
         }
     published_[page] = false;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <list>
 #include <span>
+#include <utility>
 #include <unordered_map>
 #include <vector>
 
@@ -52,6 +53,15 @@ public:
     // Appends to `pages` (empty) the published pages that hold the longest page-aligned prefix of
     // `tokens`, at most max_pages of them, taking a reference to each. Returns how many.
     int64_t match(std::span<const int32_t> tokens, int64_t max_pages, PageList& pages);
+    // After match(): the published page that could follow `pages` (their last page its parent)
+    // whose first tokens agree longest with `tokens` (the tokens after those pages), and how many
+    // agree (at most page_size - 1); {-1, 0} when none agrees on its first token. A sequence
+    // takes that many positions from a copy of the page. Takes no reference.
+    std::pair<int32_t, int64_t> longest_partial(const PageList& pages,
+                                                std::span<const int32_t> tokens) const;
+    // Takes a reference to one page (published, or held by someone): it cannot be reclaimed
+    // until release() gives it back.
+    void hold(int32_t page);
     // Unpublishes every page (the values behind them are no longer what their tokens produce:
     // new weights, or a step that failed part-way). Held pages stay with their holders.
     void forget_published();
@@ -79,6 +89,7 @@ private:
     // its old life) can never be found again.
     std::vector<uint64_t> life_;
     std::unordered_multimap<uint64_t, int32_t> index_;  // hash of a Key -> published page
+    std::unordered_multimap<int32_t, int32_t> children_;  // parent (-1: none) -> published page
 };
 
 }  // namespace tandem::infer

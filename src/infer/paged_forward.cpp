@@ -162,6 +162,10 @@ void PagedForward::validate(const StepBatch& batch) const {
                             " but its page ", i, " is ", page, ", not a page of the pool [0, ",
                             n_pages, ")");
         }
+    for (const auto& [from, to] : batch.page_copies)
+        if (from < 0 || from >= n_pages || to < 0 || to >= n_pages || from == to)
+            throw Error("step batch: page copy ", from, " -> ", to, " is not between two pages of the pool [0, ",
+                        n_pages, ")");
     for (size_t i = 0; i < batch.logit_rows.size(); ++i) {
         const int32_t row = batch.logit_rows[i];
         if (row < 0 || row >= N || (i > 0 && row <= batch.logit_rows[i - 1]))
@@ -183,6 +187,13 @@ std::span<const float> PagedForward::run(const StepBatch& batch) {
     const model::ModelConfig& c = weights_.config();
     const int64_t N = batch.size(), n_logits = static_cast<int64_t>(batch.logit_rows.size());
     const int64_t R = std::min(n_logits, options_.logit_rows_per_pass);
+    for (const auto& [from, to] : batch.page_copies)
+        for (int64_t l = 0; l < c.n_layers; ++l)
+            for (const Tensor& pages : {k_pages_[l], v_pages_[l]}) {
+                const size_t page_bytes = pages.bytes() / static_cast<size_t>(options_.pages.n_pages);
+                char* base = static_cast<char*>(pages.data);
+                be_.copy(base + to * page_bytes, base + from * page_bytes, page_bytes);
+            }
     Step st;
     lay_out(st, scratch_.data(), N, R);
     be_.copy_to_device(st.tokens.data, batch.tokens.data(), N * sizeof(int32_t));

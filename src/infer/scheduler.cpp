@@ -89,6 +89,7 @@ int64_t Scheduler::grant(SeqId id, int64_t want, std::vector<Pick>& picks, int64
 }
 
 StepPlan Scheduler::schedule() {
+    pool_.release(copy_sources_);  // the last step has copied them
     StepPlan plan;
     std::vector<Pick> picks;
     int64_t budget = options_.max_tokens_per_step;
@@ -135,6 +136,24 @@ bool Scheduler::next_page_in_progress(const Seq& s) const {
     return false;
 }
 
+void Scheduler::share_part_of_a_page(Seq& s) {
+    const int64_t S = pool_.page_size();
+    const auto tokens = std::span(s.tokens).subspan(s.n_cached);
+    auto [page, count] = pool_.longest_partial(s.pages, tokens);
+    // Its last known token is always run (its logits choose the next one).
+    count = std::min<int64_t>(count, static_cast<int64_t>(tokens.size()) - 1);
+    if (page < 0 || count < 1) return;
+    pool_.hold(page);  // so that the reservation below cannot reclaim it
+    if (!pool_.reserve(s.pages, s.n_cached + S)) {
+        PageList pin{page};
+        pool_.release(pin);
+        return;
+    }
+    copies_.emplace_back(page, s.pages.back());
+    copy_sources_.push_back(page);
+    s.n_cached += count;
+}
+
 bool Scheduler::admit(SeqId id, int64_t& budget, std::vector<Pick>& picks) {
     Seq& s = seqs_.at(id);
     TANDEM_ASSERT(s.pages.empty() && s.n_cached == 0, id);
@@ -149,7 +168,10 @@ bool Scheduler::admit(SeqId id, int64_t& budget, std::vector<Pick>& picks) {
         s.n_cached = 0;
         return false;
     }
-    const int64_t rows = std::min({uncached(s), options_.prefill_chunk, budget, room});
+    // A copied page leaves room in itself (it shares at most page_size - 1 positions).
+    if (options_.prefix_cache) share_part_of_a_page(s);
+    const int64_t rows = std::min({uncached(s), options_.prefill_chunk, budget,
+                                   pool_.reachable_positions(s.pages) - s.n_cached});
     const bool ok = pool_.reserve(s.pages, s.n_cached + rows);
     TANDEM_ASSERT(ok, id, rows);
     n_prefix_hits_ += s.n_cached;
@@ -162,6 +184,8 @@ bool Scheduler::admit(SeqId id, int64_t& budget, std::vector<Pick>& picks) {
 
 StepPlan Scheduler::build(const std::vector<Pick>& picks, StepPlan plan) {
     StepBatch& b = plan.batch;
+    b.page_copies = std::move(copies_);
+    copies_.clear();
     b.n_seqs = static_cast<int64_t>(picks.size());
     for (const Pick& p : picks)
         b.pages_per_seq = std::max<int64_t>(b.pages_per_seq, seqs_.at(p.id).pages.size());

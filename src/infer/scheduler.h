@@ -5,8 +5,10 @@
 // the most recently admitted sequence is preempted: its pages are freed and it goes back to the
 // head of the queue with its tokens kept, to be recomputed later. Sampling is the engine's job.
 // With the prefix cache on, every page a sequence completes is published in the pool, and a
-// sequence admitted later starts from the published pages its tokens begin with; a sequence whose
-// next page a running one is still computing waits for it at the head of the queue.
+// sequence admitted later starts from the published pages its tokens begin with, and from a copy
+// of the published page whose first tokens its next ones are (the step copies it first); a
+// sequence whose next page a running one is still computing waits for it at the head of the
+// queue.
 #pragma once
 
 #include <cstdint>
@@ -90,6 +92,9 @@ private:
     // matched) would need next and that it could share once published.
     bool next_page_in_progress(const Seq& s) const;
     bool admit(SeqId id, int64_t& budget, std::vector<Pick>& picks);
+    // Admitting `s` (its whole cached pages matched): the first positions of its next page from a
+    // copy of a published page that begins with its next tokens, when one does.
+    void share_part_of_a_page(Seq& s);
     StepPlan build(const std::vector<Pick>& picks, StepPlan plan);
 
     SchedulerOptions options_;
@@ -100,6 +105,10 @@ private:
     std::vector<SeqId> running_;  // in admission order: the newest is last
     int64_t n_preemptions_ = 0;
     int64_t n_prefix_hits_ = 0;
+    // The page copies of the step being planned, and their source pages, held until the step
+    // has run (the next schedule()) so that nothing reclaims them first.
+    std::vector<std::pair<int32_t, int32_t>> copies_;
+    PageList copy_sources_;
 };
 
 }  // namespace tandem::infer

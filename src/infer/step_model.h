@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace tandem::infer {
@@ -24,6 +25,9 @@ struct StepBatch {
     int64_t n_seqs = 0;
     int64_t pages_per_seq = 0;
     std::vector<int32_t> logit_rows;  // rows whose logits are wanted, ascending
+    // Pages whose keys and values (every layer's, every slot) are copied, (from, to), before the
+    // rows run: a sequence that shares the first part of a cached page goes on in its own copy.
+    std::vector<std::pair<int32_t, int32_t>> page_copies;
 
     int64_t size() const { return static_cast<int64_t>(tokens.size()); }
 };
@@ -42,9 +46,10 @@ public:
     virtual int64_t max_positions() const = 0;       // a sequence's context (model max_seq_len)
     virtual int64_t max_tokens_per_step() const = 0;  // N at most
     virtual PageGeometry pages() const = 0;
-    // Runs the step: writes every row's keys and values into its page slot, and returns the
-    // logits of batch.logit_rows, [logit_rows.size(), vocab_size] row-major on the host. The span
-    // stays valid until the next call. Throws Error on ids out of range or a malformed batch.
+    // Runs the step: copies batch.page_copies, writes every row's keys and values into its page
+    // slot, and returns the logits of batch.logit_rows, [logit_rows.size(), vocab_size]
+    // row-major on the host. The span stays valid until the next call. Throws Error on ids out
+    // of range or a malformed batch.
     virtual std::span<const float> run(const StepBatch& batch) = 0;
 };
 

@@ -69,6 +69,8 @@ public:
         auto slot = [&](int64_t seq, int64_t pos) -> int32_t& {
             return slots_[b.page_table[seq * b.pages_per_seq + pos / S] * S + pos % S];
         };
+        for (const auto& [from, to] : b.page_copies)
+            std::copy_n(slots_.begin() + from * S, S, slots_.begin() + to * S);
         // Every row's token first: a row sees the rows before it in the same step.
         for (int64_t n = 0; n < b.size(); ++n) slot(b.seq_index[n], b.positions[n]) = b.tokens[n];
         logits_.assign(b.logit_rows.size() * limits_.vocab, 0.0f);
@@ -121,6 +123,10 @@ private:
                     b.seq_index.begin() + n)
                 throw Error("fake: a sequence's rows are split");
         }
+        for (const auto& [from, to] : b.page_copies)
+            if (from < 0 || to < 0 || from >= limits_.pages.n_pages || to >= limits_.pages.n_pages ||
+                from == to || listed[to] != 1)
+                throw Error("fake: page copy ", from, " -> ", to);
         for (size_t i = 0; i < b.logit_rows.size(); ++i)
             if (b.logit_rows[i] < 0 || b.logit_rows[i] >= N ||
                 (i > 0 && b.logit_rows[i] <= b.logit_rows[i - 1]))

@@ -77,6 +77,39 @@ TEST(PagePool, MatchesTheLongestPublishedPageAlignedPrefix) {
     EXPECT_EQ(pool.n_idle_published(), 2);
 }
 
+TEST(PagePool, TheLongestPartialMatchIsAmongThePagesAfterTheMatchedOnes) {
+    PagePool pool({.n_pages = 8, .page_size = 4});
+    PageList a = computed(pool, {1, 2, 3, 4, 5, 6, 7, 8});
+    PageList b;  // a's first page, then its own second one
+    ASSERT_EQ(pool.match(std::vector<int32_t>{1, 2, 3, 4, 0}, 1, b), 1);
+    ASSERT_TRUE(pool.reserve(b, 8));
+    pool.publish(b, 1, std::vector<int32_t>{5, 6, 9, 9});
+    PageList c = computed(pool, {5, 6, 7, 8});  // the same tokens as a's second page, first
+    PageList m;
+    ASSERT_EQ(pool.match(std::vector<int32_t>{1, 2, 3, 4, 5, 6, 7, 0}, 10, m), 1);
+    // After a's first page: a's second agrees on 3 tokens, b's on 2 (c's is not after it).
+    EXPECT_EQ(pool.longest_partial(m, std::vector<int32_t>{5, 6, 7, 0}), std::make_pair(a[1], int64_t(3)));
+    EXPECT_EQ(pool.longest_partial(m, std::vector<int32_t>{5, 6, 9, 0}), std::make_pair(b[1], int64_t(3)));
+    // At most page_size - 1, and only as far as the tokens go.
+    EXPECT_EQ(pool.longest_partial(m, std::vector<int32_t>{5, 6, 7, 8, 9}).second, 3);
+    EXPECT_EQ(pool.longest_partial(m, std::vector<int32_t>{5}).second, 1);
+    EXPECT_EQ(pool.longest_partial(m, std::vector<int32_t>{7, 7}), std::make_pair(int32_t(-1), int64_t(0)));
+    // With nothing matched, the first pages are the candidates: c's agrees on 2.
+    EXPECT_EQ(pool.longest_partial({}, std::vector<int32_t>{5, 6, 0}), std::make_pair(c[0], int64_t(2)));
+    // A page held for a copy is not reclaimed while held.
+    for (PageList* l : {&a, &b, &c, &m}) pool.release(*l);
+    const int32_t source = pool.longest_partial({}, std::vector<int32_t>{5, 6, 0}).first;
+    pool.hold(source);
+    PageList all;
+    ASSERT_TRUE(pool.reserve(all, 7 * 4));
+    EXPECT_EQ(std::count(all.begin(), all.end(), source), 0);
+    EXPECT_FALSE(pool.reserve(all, 8 * 4));
+    PageList pin{source};
+    pool.release(pin);
+    pool.release(all);
+    EXPECT_EQ(pool.n_free(), 8);
+}
+
 TEST(PagePool, IdlePublishedPagesStayFindableUntilReclaimedOldestFirst) {
     PagePool pool({.n_pages = 4, .page_size = 2});
     PageList a = computed(pool, {1, 2, 3, 4});

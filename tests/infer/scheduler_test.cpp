@@ -239,6 +239,29 @@ TEST(Scheduler, ASequenceWaitsForTheRunningOneComputingItsPrefix) {
     EXPECT_EQ(s.n_prefix_hits(), 8);
 }
 
+TEST(Scheduler, ARepeatedPromptRunsOnlyItsLastTokenFromACopyOfTheCachedPage) {
+    // The first asking fills pages [0,4) [4,8) [8,12) [12,16) with its prompt and reply; the
+    // second takes two pages whole and positions 8 of the third from a copy, and runs 9 alone.
+    const std::vector<int32_t> prompt = prompt_of(6, 10);
+    const std::vector<Job> jobs = {{prompt, 7, 0}, {prompt, 7, 20}, {prompt_of(7, 3), 7, 20}};
+    Driver d({.max_tokens_per_step = 32, .pages = {.n_pages = 16, .page_size = 4}},
+             {.max_seqs = 4, .max_tokens_per_step = 32, .prefill_chunk = 16, .prefix_cache = true});
+    const auto out = d.run(jobs);  // the fake model reads the copy back: a wrong copy shows
+    for (size_t j = 0; j < jobs.size(); ++j) EXPECT_EQ(out[j], oracle(jobs[j])) << "job " << j;
+    EXPECT_EQ(d.sched.n_prefix_hits(), 9);
+    bool seen = false;
+    for (const StepPlan& p : d.plans)
+        for (size_t i = 0; i < p.seqs.size(); ++i)
+            if (p.seqs[i] == 1 && !seen) {
+                seen = true;
+                const auto row = std::find(p.batch.seq_index.begin(), p.batch.seq_index.end(), int32_t(i));
+                EXPECT_EQ(p.batch.positions[row - p.batch.seq_index.begin()], 9);
+                ASSERT_EQ(p.batch.page_copies.size(), 1u);
+                EXPECT_EQ(p.batch.page_copies[0].second, p.batch.page_table[i * p.batch.pages_per_seq + 2]);
+            }
+    EXPECT_TRUE(seen);
+}
+
 TEST(Scheduler, ForgettingThePrefixCacheStopsSharing) {
     Scheduler s({.max_seqs = 4, .max_tokens_per_step = 64, .prefill_chunk = 64, .prefix_cache = true},
                 {.n_pages = 16, .page_size = 4}, 64);
