@@ -78,16 +78,16 @@ std::vector<std::pair<std::string, Tensor>> GradientExchange::state_views() {
     return views;
 }
 
-std::vector<NamedValues> GradientExchange::own_state(const AdamW& optimizer) {
-    std::vector<NamedValues> own;
+std::vector<std::pair<std::string, Tensor>> GradientExchange::own_parts(const AdamW& optimizer) {
+    std::vector<std::pair<std::string, Tensor>> own;
     for (auto& [name, view] : state_views())
-        if (name == "residual") own.push_back({name, std::vector<float>(view.as<float>(), view.as<float>() + view.numel())});
+        if (name == "residual") own.emplace_back(name, view);
     if (outer_) {  // between synchronisations each rank's inner AdamW sees its own gradients
-        own.push_back({"exp_avg", {}});
-        copy_to_host_f32(*optimizer.backend(), optimizer.m(), own.back().values);
-        own.push_back({"exp_avg_sq", {}});
-        copy_to_host_f32(*optimizer.backend(), optimizer.v(), own.back().values);
+        own.emplace_back("exp_avg", optimizer.m());
+        own.emplace_back("exp_avg_sq", optimizer.v());
     }
+    // The communicator reduces host memory, and data parallel runs on the cpu backend.
+    for (const auto& [name, t] : own) TANDEM_ASSERT(t.device == Device::Host && t.dtype == DType::F32, name);
     return own;
 }
 
@@ -107,16 +107,14 @@ void GradientExchange::save(CheckpointSnapshot* into, const AdamW& optimizer) {
     }
     // Every other rank's own part, one rank after the other (a broadcast from it, so that no
     // rank holds more than one part beside its own): rank 0 writes them all.
-    std::vector<NamedValues> mine = own_state(optimizer);
     std::vector<float> theirs;
     for (int r = 1; r < comm_.size(); ++r)
-        for (NamedValues& part : mine) {
-            const auto n = static_cast<int64_t>(part.values.size());
+        for (const auto& [name, mine] : own_parts(optimizer)) {
+            const int64_t n = mine.numel();
             theirs.resize(static_cast<size_t>(n));
-            float* values = comm_.rank() == r ? part.values.data() : theirs.data();
-            comm_.broadcast(Tensor(values, DType::F32, {n}), r);
+            comm_.broadcast(comm_.rank() == r ? mine : Tensor(theirs.data(), DType::F32, {n}), r);
             if (into && comm_.rank() == 0)
-                into->exchange.push_back({"rank" + std::to_string(r) + "." + part.name, theirs});
+                into->exchange.push_back({"rank" + std::to_string(r) + "." + name, theirs});
         }
 }
 

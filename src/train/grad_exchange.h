@@ -63,8 +63,8 @@ private:
     // This rank's state as views into the codec's and the outer optimiser's own buffers.
     std::vector<std::pair<std::string, Tensor>> state_views();
     // The parts that differ between ranks ("residual", and with local steps "exp_avg",
-    // "exp_avg_sq"), copied to the host.
-    std::vector<NamedValues> own_state(const AdamW& optimizer);
+    // "exp_avg_sq"), as views of this rank's own buffers: no copy is made to send them.
+    std::vector<std::pair<std::string, Tensor>> own_parts(const AdamW& optimizer);
     std::map<std::string, std::string> settings() const;
     void start_afresh();
 
