@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "backend/cpu/blas.h"
+#include "backend/host_memory.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/matmul_weights.h"
 #include "core/quant.h"
@@ -73,8 +74,8 @@ Stats stats_of(std::vector<double> v) {
 
 struct AlignedBytes {
     char* p = nullptr;
-    explicit AlignedBytes(size_t n) : p(static_cast<char*>(std::aligned_alloc(64, (n + 63) / 64 * 64))) {}
-    ~AlignedBytes() { std::free(p); }
+    explicit AlignedBytes(size_t n) : p(static_cast<char*>(backend::host_alloc(n))) {}
+    ~AlignedBytes() { backend::host_free(p); }
     AlignedBytes(const AlignedBytes&) = delete;
 };
 

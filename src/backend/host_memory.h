@@ -6,6 +6,13 @@
 
 namespace tandem::backend {
 
+// `bytes` of host memory on a 64-byte boundary, and from 2 MB on, on a 2 MB boundary with
+// transparent huge pages asked for (host_memory.cpp says why). Freed by host_free. Benches that
+// measure the memory's bandwidth take their arrays from here too, so that the floors they
+// report and the weights they compare against live on the same kind of pages.
+void* host_alloc(size_t bytes);
+void host_free(void* ptr);
+
 class HostMemoryBackend : public Backend {
 public:
     Device device() const override { return Device::Host; }

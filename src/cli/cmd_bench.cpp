@@ -12,6 +12,7 @@
 #include <optional>
 #include <thread>
 
+#include "backend/host_memory.h"
 #include "backend/registry.h"
 #include "cli/commands.h"
 #include "cli/options.h"
@@ -38,11 +39,24 @@ struct BenchArgs {
     int64_t decode_prompt = 1, decode_tokens = 64, repeats = 3;
 };
 
+// Host memory of n floats from backend::host_alloc, on the pages the weights get.
+struct HostFloats {
+    float* p;
+    explicit HostFloats(size_t n, float value)
+        : p(static_cast<float*>(backend::host_alloc(n * sizeof(float)))) {
+        std::fill(p, p + n, value);
+    }
+    ~HostFloats() { backend::host_free(p); }
+    HostFloats(const HostFloats&) = delete;
+    float& operator[](size_t i) { return p[i]; }
+};
+
 // STREAM's triad a[i] = b[i] + s c[i] over arrays far larger than the caches, on `threads`
 // threads, counting 3 arrays of traffic per pass (as STREAM does); the best of several passes.
+// The arrays live on the kind of pages the weights do (backend::host_alloc).
 double triad_gb_per_s(int threads) {
     const size_t n = size_t(64) << 20;  // 256 MiB per array
-    std::vector<float> a(n), b(n, 1.0f), c(n, 2.0f);
+    HostFloats a(n, 0.0f), b(n, 1.0f), c(n, 2.0f);
     double best = 0;
     for (int pass = 0; pass < 5; ++pass) {
         const auto start = Clock::now();

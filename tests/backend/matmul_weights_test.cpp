@@ -47,12 +47,14 @@ struct Case {
 };
 
 // The cases for one weight dtype: [O, K] with odd O and K of an odd and an even number of
-// blocks (AVX-512 takes blocks in pairs), K off the vector width for element dtypes; [K, O]
+// blocks (AVX-512 takes blocks in pairs) and one of more than 64, K off the vector width for
+// element dtypes; [K, O]
 // with O of whole blocks and odd K.
 std::vector<Case> cases_for(DType w) {
     std::vector<Case> out;
     std::vector<int64_t> ks = {96, 320};
     if (!is_block_dtype(w)) ks.push_back(71);
+    else ks.push_back(32 * 67);  // the one-row tiles gather scales 64 blocks at a time
     for (int64_t N : kRowCounts) {
         for (int64_t K : ks) out.push_back({N, 37, K, false, N % 2 == 1});
         out.push_back({N, 64, 37, true, N % 2 == 0});
@@ -121,6 +123,35 @@ INSTANTIATE_TEST_SUITE_P(Paths, MatmulWeightsOnEachIsa,
                          [](const auto& info) {
                              return std::string(weights_isa_name(info.param));
                          });
+
+// Batch-1 decoding has its own Q8_0 and Q4_0 tiles on AVX-512: a row's product must be the same,
+// bit for bit, as when it runs beside other rows in the decode tiles (2-7 rows), so that a
+// sequence's tokens do not depend on how many others shared its step there.
+TEST_P(MatmulWeightsOnEachIsa, OneRowGivesTheBitsOfThatRowInABatch) {
+    const WeightsIsa isa = GetParam();
+    auto& cpu = backend::get_backend("cpu");
+    for (DType wd : {DType::Q8_0, DType::Q4_0})
+        for (int64_t K : {96, 320, 32 * 67}) {
+            const int64_t O = 37, N = 3;
+            DeviceTensor w = DeviceTensor::from(cpu, random_normal(O * K, 21, 0.1f), {O, K}, wd);
+            const std::vector<float> x = random_normal(N * K, 22);
+            DeviceTensor xs = DeviceTensor::from(cpu, x, {N, K});
+            DeviceTensor batch = DeviceTensor::from(cpu, std::vector<float>(N * O), {N, O});
+            backend::cpu::matmul_weights(isa, batch, xs, w, Tensor(), false);
+            const std::vector<float> together = batch.to_host();
+            for (int64_t n = 0; n < N; ++n) {
+                DeviceTensor x1 = DeviceTensor::from(
+                    cpu, std::vector<float>(x.begin() + n * K, x.begin() + (n + 1) * K), {1, K});
+                DeviceTensor one = DeviceTensor::from(cpu, std::vector<float>(O), {1, O});
+                backend::cpu::matmul_weights(isa, one, x1, w, Tensor(), false);
+                const std::vector<float> alone = one.to_host();
+                for (int64_t o = 0; o < O; ++o)
+                    ASSERT_EQ(alone[o], together[n * O + o])
+                        << weights_isa_name(isa) << " " << dtype_name(wd) << " K=" << K
+                        << " row " << n << " output " << o;
+            }
+        }
+}
 
 // Through the Backend interface, on every backend under test with its own choice of path.
 TEST(MatmulWeights, EveryBackendMatchesReference) {

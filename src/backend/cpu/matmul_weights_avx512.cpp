@@ -4,6 +4,7 @@
 // the q8 form; bf16 through AVX512_BF16's pair products (vdpbf16ps) against x rounded to bf16,
 // or widened to f32; f16 widened by vcvtph2ps; f32 as it is. For many activation rows, Q8_0 and
 // Q4_0 also have row tiles: 16 activation rows per vpdpbusd against strips of 4 weight rows.
+#include <algorithm>
 #include <cstring>
 
 #include "backend/cpu/matmul_weights_kernels.h"
@@ -73,15 +74,17 @@ TANDEM_AVX512W inline __m512i load_q8_0(const char* row, int64_t b, bool pair) {
 }
 
 // Q4_0 blocks b, b + 1 as their nibbles (w + 8, unsigned) in QuantGroups' `halves` order: the
-// low nibbles of both blocks (values 0-15 of each), then the high ones (values 16-31). Both
-// blocks' 16 bytes go to both halves of the vector, and the upper half is shifted by 4.
+// low nibbles of both blocks (values 0-15 of each), then the high ones (values 16-31). The
+// blocks' 16 bytes go to alternate 128-bit lanes by broadcasting loads (load ports and a blend,
+// not two shuffles on port 5), and the upper half is shifted by 4.
 TANDEM_AVX512W inline __m512i load_q4_0(const char* row, int64_t b, bool pair) {
     const char* p = row + b * 18;
-    const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-    const __m128i q1 =
-        pair ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 20)) : _mm_setzero_si128();
+    const __m512i q0 =
+        _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2)));
     const __m512i z =
-        _mm512_broadcast_i64x4(_mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1));
+        pair ? _mm512_mask_broadcast_i32x4(
+                   q0, 0xf0f0, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 20)))
+             : _mm512_maskz_mov_epi32(0x0f0f, q0);
     return _mm512_and_si512(_mm512_mask_srli_epi16(z, 0xffff0000u, z, 4),
                             _mm512_set1_epi8(0x0f));
 }
@@ -137,6 +140,127 @@ TANDEM_AVX512W void tile_quant(const char* const* w, const char* const* a, int64
     for (int r = 0; r < kTileRows; ++r)
 #pragma GCC unroll 4
         for (int n = 0; n < kCols; ++n) sums[r * kCols + n] = _mm512_reduce_add_ps(acc[r][n]);
+}
+
+// Q8_0 and Q4_0 against one activation row (batch-1 decoding): the same sums bit for bit as
+// tile_quant's (the same products into the same accumulator lanes in the same order), with less
+// work per byte. The tile's rows go one after the other, each a single sequential stream; the
+// scales d_w * d_x of 16 blocks at a time come from two gathers and a multiply, for row r while
+// row r - 1 streams, instead of scalar loads through the stack and a permute per row and block
+// pair; Q8_0 takes a block per 256-bit step, which leaves AVX-512's third vector port free. With
+// the weights on huge pages (backend/host_memory.cpp), one core streams them at 94-97% of the
+// triad instead of 85% (matmul_weights_bench, N = 1, Sapphire Rapids; docs/PERFORMANCE.md).
+template <bool kIsQ4>
+TANDEM_AVX512W void tile_quant_one_row(const char* const* w, const char* const* a, int64_t K,
+                                       float* sums) {
+    constexpr int64_t kBlockBytes = kIsQ4 ? 18 : 34;
+    constexpr int kChunk = 64;  // blocks whose scales are gathered at once (4 gathers of 16)
+    const int64_t blocks = K / 32;
+    const int64_t next_tile = kTileRows * blocks * kBlockBytes;  // prefetched as this one runs
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    // Block j of 16 from a chunk's start: its weight scale kBlockBytes j bytes on in the row; its
+    // activation scale in the q8 form's group j / 2 (192 bytes each), at 64 for the first block
+    // of the group and 64 + 32 (Q4_0's halves: 64 + 16) for the second.
+    const __m512i w_index = _mm512_mullo_epi32(lane, _mm512_set1_epi32(kBlockBytes));
+    const __m512i x_index = _mm512_add_epi32(
+        _mm512_mullo_epi32(_mm512_srli_epi32(lane, 1), _mm512_set1_epi32(192)),
+        _mm512_add_epi32(_mm512_set1_epi32(64),
+                         _mm512_slli_epi32(_mm512_and_si512(lane, _mm512_set1_epi32(1)),
+                                           kIsQ4 ? 4 : 5)));
+    // Q8_0: blocks 2g and 2g + 1 in 256-bit accumulators, tile_quant's lanes 0-7 and 8-15.
+    __m256 even[kTileRows], odd[kTileRows];
+    __m512 both[kTileRows];  // Q4_0: tile_quant's accumulator
+#pragma GCC unroll 4
+    for (int r = 0; r < kTileRows; ++r) {
+        even[r] = odd[r] = _mm256_setzero_ps();
+        both[r] = _mm512_setzero_ps();
+    }
+    for (int64_t b0 = 0; b0 < blocks; b0 += kChunk) {
+        const int n = static_cast<int>(std::min<int64_t>(kChunk, blocks - b0));
+        const char* x = a[0] + b0 / 2 * 192;
+        __m512 xd[kChunk / 16];
+        __mmask16 live[kChunk / 16];
+#pragma GCC unroll 4
+        for (int j = 0; j < kChunk / 16; ++j) {
+            const int left = std::clamp(n - 16 * j, 0, 16);
+            live[j] = static_cast<__mmask16>((1u << left) - 1);
+            xd[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live[j], x_index,
+                                             x + j * 8 * 192, 1);
+        }
+        // Zero past the last block (masked lanes), so that a missing second block of a pair
+        // has scale 0, as in tile_quant.
+        alignas(64) float scales[2][kChunk];
+        const auto gather_scales = [&](int r) TANDEM_AVX512W {
+#pragma GCC unroll 4
+            for (int j = 0; j < kChunk / 16; ++j) {
+                if (!live[j]) break;
+                const __m512i h =
+                    _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live[j], w_index,
+                                                w[r] + (b0 + j * 16) * kBlockBytes, 1);
+                _mm512_store_ps(scales[r % 2] + 16 * j,
+                                _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)), xd[j]));
+            }
+        };
+        gather_scales(0);
+#pragma GCC unroll 1
+        for (int r = 0; r < kTileRows; ++r) {
+            const char* row = w[r] + b0 * kBlockBytes;
+            if (r + 1 < kTileRows) gather_scales(r + 1);
+            const float* scale = scales[r % 2];
+            // Pointers step through the row, the activation's groups and the scales (index
+            // arithmetic per block was a third of the loop's instructions).
+            const char* grp = x;
+            const float* sc = scale;
+            if constexpr (kIsQ4) {
+                __m512 acc = both[r];  // in a register through the loop
+                const auto add_pair = [&](const char* p, bool pair) TANDEM_AVX512W {
+                    const __m512i dot = _mm512_dpbusd_epi32(_mm512_load_si512(grp + 128),
+                                                            load_q4_0(p, 0, pair),
+                                                            _mm512_load_si512(grp));
+                    // [s_i x 4, s_i+1 x 4, s_i x 4, s_i+1 x 4]: the halves order of QuantGroups
+                    const __m512 s =
+                        _mm512_mask_mov_ps(_mm512_set1_ps(sc[0]), 0xf0f0, _mm512_set1_ps(sc[1]));
+                    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc);
+                };
+                const char* p = row;
+                int i = 0;
+#pragma GCC unroll 1  // unrolled twice, Q8_0 streamed 8% slower from memory (faster in cache)
+                for (; i + 1 < n; i += 2, p += 2 * kBlockBytes, grp += 192, sc += 2) {
+                    _mm_prefetch(p + next_tile, _MM_HINT_T0);
+                    add_pair(p, true);
+                }
+                if (i < n) add_pair(p, false);
+                both[r] = acc;
+            } else {
+                __m256 e = even[r], o = odd[r];  // in registers through the loop
+                const auto add_block = [&](const char* p, const char* xb, float s,
+                                           __m256& acc) TANDEM_AVX512W {
+                    const __m256i q = _mm256_xor_si256(
+                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2)),
+                        _mm256_set1_epi8(static_cast<char>(0x80)));
+                    const __m256i dot = _mm256_dpbusd_epi32(
+                        _mm256_load_si256(reinterpret_cast<const __m256i*>(xb + 128)), q,
+                        _mm256_load_si256(reinterpret_cast<const __m256i*>(xb)));
+                    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(s), acc);
+                };
+                const char* p = row;
+                int i = 0;
+#pragma GCC unroll 1  // unrolled twice, Q8_0 streamed 8% slower from memory (faster in cache)
+                for (; i + 1 < n; i += 2, p += 2 * kBlockBytes, grp += 192, sc += 2) {
+                    _mm_prefetch(p + next_tile, _MM_HINT_T0);
+                    add_block(p, grp, sc[0], e);
+                    add_block(p + kBlockBytes, grp + 32, sc[1], o);
+                }
+                if (i < n) add_block(p, grp, sc[0], e);
+                even[r] = e;
+                odd[r] = o;
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < kTileRows; ++r)
+        sums[r] = _mm512_reduce_add_ps(
+            kIsQ4 ? both[r] : _mm512_insertf32x8(_mm512_castps256_ps512(even[r]), odd[r], 1));
 }
 
 // 16 weights of dtype kW from element k of a row, widened to f32.
@@ -338,11 +462,11 @@ constexpr DTypeKernels kernels_of(ActivationForm form, QuantGroups groups, Widen
 }
 template <int kCols>
 struct Q8Tile {
-    static constexpr TileFn fn = &tile_quant<false, kCols>;
+    static constexpr TileFn fn = kCols == 1 ? &tile_quant_one_row<false> : &tile_quant<false, kCols>;
 };
 template <int kCols>
 struct Q4Tile {
-    static constexpr TileFn fn = &tile_quant<true, kCols>;
+    static constexpr TileFn fn = kCols == 1 ? &tile_quant_one_row<true> : &tile_quant<true, kCols>;
 };
 template <int kCols>
 struct F32Tile {
