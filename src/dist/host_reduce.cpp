@@ -47,11 +47,13 @@ bool is_reducible(DType dtype) {
 void reduce_in_order(void* out, std::span<const void* const> parts, int64_t n, DType dtype,
                      ReduceOp op) {
     TANDEM_ASSERT(is_reducible(dtype) && !parts.empty(), dtype_name(dtype), parts.size());
-    // f32 sums are the hot path (gradients): blocks of a double accumulator, so that the loops
-    // run over contiguous elements and vectorise; the order over parts is the same per element.
+    // f32 sums are the hot path (gradients): added in f32, rank after rank, rounding after each,
+    // which is how one rank adds its micro-batches' gradients (train/train_step.cpp). N ranks
+    // then give the bits of one rank with N micro-batches of the same rows.
+    // Blocks of an accumulator, so that out may be any of the parts and the loops vectorise.
     if (dtype == DType::F32 && op == ReduceOp::Sum) {
         constexpr int64_t kBlock = 1024;
-        double acc[kBlock];
+        float acc[kBlock];
         for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
             const int64_t m = std::min(kBlock, n - i0);
             const float* first = static_cast<const float*>(parts[0]) + i0;
@@ -60,8 +62,7 @@ void reduce_in_order(void* out, std::span<const void* const> parts, int64_t n, D
                 const float* part = static_cast<const float*>(parts[k]) + i0;
                 for (int64_t i = 0; i < m; ++i) acc[i] += part[i];
             }
-            float* o = static_cast<float*>(out) + i0;
-            for (int64_t i = 0; i < m; ++i) o[i] = static_cast<float>(acc[i]);
+            std::copy(acc, acc + m, static_cast<float*>(out) + i0);
         }
         return;
     }

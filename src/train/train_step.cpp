@@ -55,9 +55,18 @@ StepResult TrainStep::run(BatchSource& source, double lr, const StepHooks& hooks
         model_.forward(batch.tokens, batch.targets, batch.B, batch.T, model::kIgnoreIndex,
                        batch.loss_weights);
         loss_sum[0] += hooks.before_backward ? hooks.before_backward(int64_t(i), batch) : model_.loss_sum();
-        const bool is_last = i + 1 == batches_.size();
-        model_.backward(dloss, is_bucketed && is_last ? model::Model::GradsFinished(start_bucket)
-                                                      : model::Model::GradsFinished{});
+        const bool is_last = i + 1 == batches_.size(), has_earlier = i > 0;
+        if (has_earlier) set_earlier_aside();
+        if (is_bucketed && is_last) {
+            // Each range is whole once the earlier micro-batches' part is added back.
+            model_.backward(dloss, [&](int64_t begin, int64_t count) {
+                if (has_earlier) add_earlier(begin, count);
+                start_bucket(begin, count);
+            });
+        } else {
+            model_.backward(dloss);
+            if (has_earlier) add_earlier(0, model_.grads().numel());
+        }
     }
     // Sums over ranks, in the communicator's fixed order: every rank then holds the same
     // gradient and loss, and computes the same norm, so the guard decides the same everywhere.
@@ -87,6 +96,20 @@ StepResult TrainStep::run(BatchSource& source, double lr, const StepHooks& hooks
     update(lr, local_norm_);
     guard_.accept(result.loss, result.grad_norm);
     return result;
+}
+
+void TrainStep::set_earlier_aside() {
+    const Tensor grads = model_.grads();
+    if (!earlier_.data()) earlier_ = backend::Buffer(model_.backend(), grads.bytes());
+    model_.backend().copy(earlier_.data(), grads.data, grads.bytes());
+    model_.zero_grad();
+}
+
+void TrainStep::add_earlier(int64_t begin, int64_t count) {
+    if (count == 0) return;
+    const Tensor grads = model_.grads().slice(begin, count);
+    const Tensor earlier = earlier_.tensor(grads.dtype, {model_.grads().numel()}).slice(begin, count);
+    model_.backend().add(grads, earlier, grads);
 }
 
 void TrainStep::apply(const StepResult& result, double lr) {

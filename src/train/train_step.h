@@ -3,7 +3,10 @@
 // ranks reduced through a dist::Communicator, the anomaly guard's verdict on the reduced loss
 // and gradient norm, then clipping and AdamW (or, with ZeRO-1, zero_optimizer.h: the gradient
 // reduce-scattered, each rank's range updated, the weights all-gathered). The step's loss is sum(w_i * loss_i) / sum(w_i)
-// over every target of every micro-batch on every rank, and its gradient is that mean's.
+// over every target of every micro-batch on every rank, and its gradient is that mean's. Each
+// micro-batch's gradient is computed from zero and added to the earlier ones' in order, in f32,
+// as the communicator adds the ranks' (dist/host_reduce.h): N ranks with grad_accum 1 and one rank
+// with grad_accum N (the same rows in the same order) give the same bits.
 // Schedules, policies after an anomaly, checkpoints and metrics stay with the caller (trainer).
 #pragma once
 
@@ -68,6 +71,11 @@ private:
     // The optimizer's update of the reduced gradient, through ZeRO when it shards the state.
     void update(double lr, double grad_norm);
 
+    // Before micro-batch i > 0's backward: the sum of the earlier ones moves to earlier_ and the
+    // model's gradient starts from zero. add_earlier then adds it back, over a range or all.
+    void set_earlier_aside();
+    void add_earlier(int64_t begin, int64_t count);
+
     model::Model& model_;
     AdamW& optimizer_;
     AnomalyGuard& guard_;
@@ -75,6 +83,7 @@ private:
     int64_t n_micro_;
     ZeroAdamW* zero_;
     std::vector<Batch> batches_;
+    backend::Buffer earlier_;  // with n_micro > 1: the gradient of the micro-batches before this one
     GradientExchange* exchange_ = nullptr;
     // Local steps: the norm of this rank's own gradient, which clips its own update (the
     // result's grad_norm is the ranks' root mean square, which the guard judges).

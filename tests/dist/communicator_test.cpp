@@ -27,14 +27,29 @@ TEST(LocalCommunicator, CollectivesOfOneRankAreIdentitiesAndCopies) {
     EXPECT_EQ(comm.bytes_sent(), 0u);
 }
 
-TEST(HostReduce, SumsInOrderInDoubleAndRoundsOnce) {
-    // In f32, 1e8 + 1 rounds back to 1e8 and the 1 is lost; in double it survives.
+TEST(HostReduce, SumsF32InOrderRoundingAfterEachPart) {
+    // f32 arithmetic in rank order, as one rank adds its micro-batches: 1e8 + 1 rounds back to
+    // 1e8, so the 1 is lost (in double, rounded once, the sum would be 1). In the other order
+    // the 1 survives.
     const float a[] = {1e8f, 2.0f}, b[] = {1.0f, 3.0f}, c[] = {-1e8f, 4.0f};
-    const void* parts[] = {a, b, c};
     float out[2];
+    const void* parts[] = {a, b, c};
     reduce_in_order(out, parts, 2, DType::F32, ReduceOp::Sum);
-    EXPECT_EQ(out[0], 1.0f);
+    EXPECT_EQ(out[0], 0.0f);
     EXPECT_EQ(out[1], 9.0f);
+    const void* reordered[] = {a, c, b};
+    reduce_in_order(out, reordered, 2, DType::F32, ReduceOp::Sum);
+    EXPECT_EQ(out[0], 1.0f);
+}
+
+TEST(HostReduce, SumsBf16InDoubleAndRoundsOnce) {
+    // bf16 keeps 8 bits: 256 + 1 rounds back to 256 at each step, but not in double.
+    const uint16_t a[] = {bf16_from_f32(256.0f)}, b[] = {bf16_from_f32(1.0f)},
+                   c[] = {bf16_from_f32(1.0f)};
+    const void* parts[] = {a, b, c};
+    uint16_t out[1];
+    reduce_in_order(out, parts, 1, DType::BF16, ReduceOp::Sum);
+    EXPECT_EQ(f32_from_bf16(out[0]), 258.0f);
 }
 
 TEST(HostReduce, ReducesIntoOneOfItsPartsOverManyBlocks) {

@@ -163,6 +163,38 @@ TEST(TrainStep, TwoMicroBatchesGiveTheTokenWeightedMeanAndGradientOfOneBigBatch)
     EXPECT_NEAR(r.grad_norm, std::sqrt(norm), 1e-12 * std::sqrt(norm));
 }
 
+// Each micro-batch's gradient is computed from zero and added to the earlier ones' in order, in
+// f32, as the communicator adds the ranks' gradients (dist/host_reduce.h): so one rank with N
+// micro-batches gives the bits of N ranks with one each (tests/dist/mpi/train_parity.sh).
+// Accumulating inside the backward kernels, as the step did before, rounds differently.
+TEST(TrainStep, MicroBatchGradientsAreEachFromZeroAndAddedInOrder) {
+    backend::Backend& cpu = backend::get_backend("cpu");
+    Model model(tiny_llama(), cpu, DType::F32, 2, 8);
+    randomise(model, 9);
+    const Batch micro3 = make_batch(2, 3, {3, 1, 4, 1, 5, 9}, {2, 6, 5, 3, 5, 8}, {});
+    const std::vector<Batch> micro = {kMicro1, kMicro2, micro3};
+    const double dloss = 1.0 / (4.5 + 2.0 + 6.0);
+    std::vector<float> want(model.grads().numel()), g(want.size());
+    for (size_t i = 0; i < micro.size(); ++i) {
+        const Batch& b = micro[i];
+        model.zero_grad();
+        model.forward(b.tokens, b.targets, b.B, b.T, kIgnoreIndex, b.loss_weights);
+        model.backward(dloss);
+        cpu.copy_to_host(g.data(), model.grads().data, model.grads().bytes());
+        for (size_t k = 0; k < want.size(); ++k) want[k] = i == 0 ? g[k] : want[k] + g[k];
+    }
+
+    AdamW optimizer{cpu, model.layout(), DType::F32, AdamWConfig{}};
+    AnomalyGuard guard{AnomalyGuardConfig{}};
+    dist::LocalCommunicator comm;
+    TrainStep step(model, optimizer, guard, comm, 3);
+    ListSource source(micro);
+    const StepResult r = step.run(source, 0.0);
+    ASSERT_FALSE(r.anomaly.has_value()) << *r.anomaly;
+    cpu.copy_to_host(g.data(), model.grads().data, model.grads().bytes());
+    for (size_t k = 0; k < want.size(); ++k) ASSERT_EQ(g[k], want[k]) << "gradient element " << k;
+}
+
 TEST(TrainStep, RanksAreWeighedByTheirTokensThroughTheCommunicator) {
     // Two ranks with the same data give the one-rank step: every rank divides by the weight of
     // both, and the all-reduced gradient adds their halves.

@@ -16,14 +16,14 @@
 namespace tandem::dist::test {
 namespace {
 
-// The expected sum: rank inputs added in rank order in double, rounded once.
+// The expected sum: rank inputs added in rank order in f32.
 std::vector<float> direct_sum(int n_ranks, int64_t n) {
-    std::vector<double> acc(n, 0.0);
+    std::vector<float> acc(n, 0.0f);
     for (int r = 0; r < n_ranks; ++r) {
         const std::vector<float> x = rank_input(r, n);
         for (int64_t i = 0; i < n; ++i) acc[i] = r == 0 ? x[i] : acc[i] + x[i];
     }
-    return std::vector<float>(acc.begin(), acc.end());
+    return acc;
 }
 
 bool same_bits(const void* a, const void* b, size_t bytes) { return std::memcmp(a, b, bytes) == 0; }

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Data-parallel training matches one rank (issue #17, items 2 and 3): a tiny Llama trained 50
 # steps by `mpirun -np 2 tandem train` (batch 8, so 4 rows per rank) must give every step's loss
-# and every validation loss of one rank with batch 8 to 1e-5 relative; two 2-rank runs must be
-# bitwise identical (metrics and final weights); rank 0 alone reports; a batch size the ranks do
-# not divide is an error naming both numbers.
+# and every validation loss of one rank with batch 8 to 1e-5 relative, and the bits of one rank
+# taking the same 8 rows as 2 micro-batches of 4 (batch_size=4 grad_accum=2: final weights, and
+# every step's loss and gradient norm); two 2-rank runs must be bitwise identical (metrics and
+# final weights); rank 0 alone reports; a batch size the ranks do not divide is an error naming
+# both numbers.
 # usage: train_parity.sh MPIEXEC TANDEM
 set -euo pipefail
 mpiexec=$1 tandem=$2
@@ -25,6 +27,7 @@ train() {  # train RANKS OUT [KEY=VALUE...]: stdout and stderr go to OUT.log
   fi
 }
 train 1 one || { cat "$dir/one.log"; echo "FAIL: the 1-rank run failed"; exit 1; }
+train 1 one_accum batch_size=4 grad_accum=2 || { cat "$dir/one_accum.log"; echo "FAIL: the 1-rank run with grad_accum=2 failed"; exit 1; }
 for run in two_a two_b; do
   train 2 $run || { cat "$dir/$run.log"; echo "FAIL: the 2-rank run $run failed"; exit 1; }
 done
@@ -34,6 +37,9 @@ if [ "$n_done" -ne 1 ]; then cat "$dir/two_a.log"; echo "FAIL: $n_done ranks rep
 if ! cmp -s "$dir/two_a/checkpoints/step-50/model.safetensors" "$dir/two_b/checkpoints/step-50/model.safetensors"; then
   echo "FAIL: two 2-rank runs ended with different weights"; exit 1
 fi
+if ! cmp -s "$dir/one_accum/checkpoints/step-50/model.safetensors" "$dir/two_a/checkpoints/step-50/model.safetensors"; then
+  echo "FAIL: one rank with 2 micro-batches of 4 rows and 2 ranks of 4 rows ended with different weights"; exit 1
+fi
 
 python3 - "$dir" <<'EOF'
 import json, sys
@@ -41,12 +47,15 @@ d = sys.argv[1]
 def steps(run):
     with open(f"{d}/{run}/metrics.jsonl") as f:
         return [r for r in map(json.loads, f) if "event" not in r]
-one, a, b = steps("one"), steps("two_a"), steps("two_b")
-assert len(one) == len(a) == len(b) == 50, (len(one), len(a), len(b))
+one, a, b, accum = steps("one"), steps("two_a"), steps("two_b"), steps("one_accum")
+assert len(one) == len(a) == len(b) == len(accum) == 50, (len(one), len(a), len(b), len(accum))
 keys = ("loss", "grad_norm", "val_loss")
 for ra, rb in zip(a, b):
     for k in keys:
         assert ra.get(k) == rb.get(k), f"step {ra['step']}: {k} {ra.get(k)!r} != {rb.get(k)!r} in two 2-rank runs"
+for ra, rc in zip(a, accum):
+    for k in ("loss", "grad_norm"):
+        assert ra[k] == rc[k], f"step {ra['step']}: {k} {ra[k]!r} on 2 ranks, {rc[k]!r} on 1 rank with grad_accum=2"
 worst = {}
 for r1, r2 in zip(one, a):
     for k in keys:
