@@ -74,7 +74,9 @@ Stats stats_of(std::vector<double> v) {
 
 struct AlignedBytes {
     char* p = nullptr;
-    explicit AlignedBytes(size_t n) : p(static_cast<char*>(backend::host_alloc(n))) {}
+    explicit AlignedBytes(size_t n) : p(static_cast<char*>(backend::host_alloc(n))) {
+        backend::prefer_huge_pages(p, n);  // as the weights are (model/weights.cpp)
+    }
     ~AlignedBytes() { backend::host_free(p); }
     AlignedBytes(const AlignedBytes&) = delete;
 };

@@ -39,11 +39,12 @@ struct BenchArgs {
     int64_t decode_prompt = 1, decode_tokens = 64, repeats = 3;
 };
 
-// Host memory of n floats from backend::host_alloc, on the pages the weights get.
+// n floats of host memory on the pages the weights get (backend::prefer_huge_pages).
 struct HostFloats {
     float* p;
     explicit HostFloats(size_t n, float value)
         : p(static_cast<float*>(backend::host_alloc(n * sizeof(float)))) {
+        backend::prefer_huge_pages(p, n * sizeof(float));
         std::fill(p, p + n, value);
     }
     ~HostFloats() { backend::host_free(p); }

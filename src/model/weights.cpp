@@ -2,6 +2,7 @@
 // initialisation.
 #include "model/weights.h"
 
+#include "backend/host_memory.h"
 #include "core/quant.h"
 #include "core/rng.h"
 #include "model/families.h"
@@ -17,6 +18,9 @@ Weights::Weights(const ModelConfig& config, backend::Backend& backend, const DTy
     layout_ = std::make_unique<ParamLayout>(make_layout(config_));
     const size_t bytes = PlacedLayout::packed(*layout_, dtype_of, nullptr, backend.device()).bytes();
     buffer_ = backend::Buffer(backend, bytes);
+    // Decoding streams every weight once a token: on huge pages, before the zeroing below
+    // touches them (backend/host_memory.h).
+    if (backend.device() == Device::Host) backend::prefer_huge_pages(buffer_.data(), bytes);
     placed_ = PlacedLayout::packed(*layout_, dtype_of, buffer_.data(), backend.device());
     views_ = bind_weights(config_, placed_);
     // Zero through an element view: block dtypes are zero as bytes too (scale 0).
