@@ -32,11 +32,13 @@ inline float round_small(float v) { return (v + 12582912.0f) - 12582912.0f; }
 
 // Each loop below runs over contiguous elements without a branch so that it vectorises: the
 // codecs run once per step over every gradient element. `bad` collects c - c, which is NaN
-// exactly when c is not finite.
+// exactly when c is not finite; its sum is an `omp simd` reduction, which may reorder it (that
+// changes nothing here), because GCC does not vectorise a plain float sum without -ffast-math.
 
 // x += residual; payload = bf16(x); residual = x - payload. Returns whether x was all finite.
 bool encode_bf16(uint16_t* payload, float* x, float* residual, int64_t n) {
     float bad = 0;
+#pragma omp simd reduction(+ : bad)
     for (int64_t i = 0; i < n; ++i) {
         const float c = x[i] + residual[i];
         const uint16_t h = bf16_from_f32(c);
@@ -59,6 +61,7 @@ bool encode_int8(std::byte* payload, float* x, float* residual, int64_t n) {
         float* xc = x + begin;
         float* rc = residual + begin;
         float max_abs = 0, chunk_bad = 0;
+#pragma omp simd reduction(max : max_abs) reduction(+ : chunk_bad)
         for (int64_t i = 0; i < m; ++i) {
             xc[i] += rc[i];
             max_abs = std::max(max_abs, std::fabs(xc[i]));

@@ -17,12 +17,26 @@ namespace {
 // The products run on OpenMP threads over rows (or column blocks), each output element summed
 // in one fixed order whatever the thread count, so every rank computes the same bits.
 
-// pt[k][i] = sum_j m[i, j] qt[k][j]   (P = M Q). Eight partial sums per dot product, added in a
-// fixed order at the end: the form of a float reduction that GCC vectorises without -ffast-math.
-void multiply_m_q(float* pt, const float* m, const float* qt, int64_t rows, int64_t cols, int r) {
-#pragma omp parallel for schedule(static)
+// m += grad, then pt[k][i] = sum_j m[i, j] qt[k][j]   (P = M Q), row by row while the row is in
+// cache (one pass over the gradient instead of two). Eight partial sums per dot product, added
+// in a fixed order at the end: the form of a float reduction that GCC vectorises without
+// -ffast-math. Returns whether m is all finite.
+bool add_and_multiply_m_q(float* pt, float* m, const float* grad, const float* qt, int64_t rows,
+                          int64_t cols, int r) {
+    int n_bad = 0;
+#pragma omp parallel for schedule(static) reduction(+ : n_bad)
     for (int64_t i = 0; i < rows; ++i) {
-        const float* row = m + i * cols;
+        float* row = m + i * cols;
+        const float* g = grad + i * cols;
+        // c - c is NaN exactly when c is not finite; an `omp simd` reduction may reorder the
+        // sum, which changes nothing here, and so it vectorises (a plain float sum does not).
+        float bad = 0;
+#pragma omp simd reduction(+ : bad)
+        for (int64_t j = 0; j < cols; ++j) {
+            row[j] += g[j];
+            bad += row[j] - row[j];
+        }
+        n_bad += bad != 0;
         for (int k = 0; k < r; ++k) {
             const float* q = qt + k * cols;
             float part[8] = {};
@@ -35,6 +49,7 @@ void multiply_m_q(float* pt, const float* m, const float* qt, int64_t rows, int6
             pt[k * rows + i] = acc;
         }
     }
+    return n_bad == 0;
 }
 
 // qt[k][j] = sum_i m[i, j] pt[k][i]   (Q = Mᵀ P), row by row so the inner loop is contiguous;
@@ -97,14 +112,6 @@ void GradientCompressor::powersgd(Communicator& comm, float* grad) {
     const int r = spec_.rank;
     const double n_ranks = comm.size();
     float* m = residual_.data();  // M = gradient + residual, built in the residual's place
-    float bad = 0;  // collects x - x: NaN exactly when some x is not finite
-    for (const GradientBlock& b : blocks_) {
-        for (int64_t e = b.offset; e < b.offset + b.rows * b.cols; ++e) {
-            m[e] += grad[e];
-            bad += m[e] - m[e];
-        }
-    }
-    const bool finite = bad == 0;
     // A column of Q that is zero (the first call, or a block whose gradient was zero) would stay
     // zero forever: it is drawn again, from a key that every rank shares.
     int64_t q_at = 0;
@@ -124,8 +131,10 @@ void GradientCompressor::powersgd(Communicator& comm, float* grad) {
     first.resize(p_size + dense_size);
     int64_t at = 0;
     q_at = 0;
+    bool finite = true;
     for (const GradientBlock& b : blocks_) {
-        multiply_m_q(first.data() + at, m + b.offset, q_.data() + q_at, b.rows, b.cols, r);
+        finite &= add_and_multiply_m_q(first.data() + at, m + b.offset, grad + b.offset,
+                                       q_.data() + q_at, b.rows, b.cols, r);
         at += r * b.rows;
         q_at += r * b.cols;
     }
