@@ -54,7 +54,7 @@ struct HostFloats {
 
 // STREAM's triad a[i] = b[i] + s c[i] over arrays far larger than the caches, on `threads`
 // threads, counting 3 arrays of traffic per pass (as STREAM does); the best of several passes.
-// The arrays live on the kind of pages the weights do (backend::host_alloc).
+// The arrays live on the kind of pages the weights do (HostFloats).
 double triad_gb_per_s(int threads) {
     const size_t n = size_t(64) << 20;  // 256 MiB per array
     HostFloats a(n, 0.0f), b(n, 1.0f), c(n, 2.0f);

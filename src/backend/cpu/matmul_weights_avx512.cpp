@@ -148,8 +148,8 @@ TANDEM_AVX512W void tile_quant(const char* const* w, const char* const* a, int64
 // scales d_w * d_x of 16 blocks at a time come from two gathers and a multiply, for row r while
 // row r - 1 streams, instead of scalar loads through the stack and a permute per row and block
 // pair; Q8_0 takes a block per 256-bit step, which leaves AVX-512's third vector port free. With
-// the weights on huge pages (backend/host_memory.cpp), one core streams them at 94-97% of the
-// triad instead of 85% (matmul_weights_bench, N = 1, Sapphire Rapids; docs/PERFORMANCE.md).
+// the weights on huge pages (backend/host_memory.h), two cores stream Q8_0 at 87-101% of the
+// triad instead of 80-87% (matmul_weights_bench, N = 1, Sapphire Rapids; docs/PERFORMANCE.md).
 template <bool kIsQ4>
 TANDEM_AVX512W void tile_quant_one_row(const char* const* w, const char* const* a, int64_t K,
                                        float* sums) {
@@ -206,11 +206,10 @@ TANDEM_AVX512W void tile_quant_one_row(const char* const* w, const char* const* 
         for (int r = 0; r < kTileRows; ++r) {
             const char* row = w[r] + b0 * kBlockBytes;
             if (r + 1 < kTileRows) gather_scales(r + 1);
-            const float* scale = scales[r % 2];
             // Pointers step through the row, the activation's groups and the scales (index
             // arithmetic per block was a third of the loop's instructions).
             const char* grp = x;
-            const float* sc = scale;
+            const float* sc = scales[r % 2];
             if constexpr (kIsQ4) {
                 __m512 acc = both[r];  // in a register through the loop
                 const auto add_pair = [&](const char* p, bool pair) TANDEM_AVX512W {
@@ -224,7 +223,7 @@ TANDEM_AVX512W void tile_quant_one_row(const char* const* w, const char* const* 
                 };
                 const char* p = row;
                 int i = 0;
-#pragma GCC unroll 1  // unrolled twice, Q8_0 streamed 8% slower from memory (faster in cache)
+#pragma GCC unroll 1  // unrolled twice: no faster
                 for (; i + 1 < n; i += 2, p += 2 * kBlockBytes, grp += 192, sc += 2) {
                     _mm_prefetch(p + next_tile, _MM_HINT_T0);
                     add_pair(p, true);
