@@ -7,7 +7,7 @@
 // override the counts (for a quick run by hand).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, kvPagesDrained, residentKb, percentile } from "./harness.js";
+import { startServer, kvPagesDrained, residentKb, percentile, outDir } from "./harness.js";
 
 const kRequests = Number(process.env.LOAD_REQUESTS || 2000);
 const kClients = Number(process.env.LOAD_CLIENTS || 64);
@@ -35,10 +35,30 @@ function body(job) {
     : { ...common, prompt: kPrompts[job.prompt] };
 }
 
+// A request that has no complete answer after this long is a failure naming it, not a test that
+// hangs until CTest kills it (a CI run once stopped here for 300 s with nothing printed).
+const kRequestTimeoutMs = 60000;
+
 // Sends one request; resolves with its text (the streamed deltas joined), or null when aborted
-// on purpose. Throws on any error: a status other than 200, a malformed event, an error event.
+// on purpose. Throws on any error: a status other than 200, a malformed event, an error event,
+// no answer in kRequestTimeoutMs.
 async function send(job) {
   const controller = new AbortController();
+  let timedOut = false;
+  const watchdog = setTimeout(() => { timedOut = true; controller.abort(); }, kRequestTimeoutMs);
+  try {
+    return await sendWith(job, controller);
+  } catch (e) {
+    if (timedOut)
+      throw new Error(`no complete answer in ${kRequestTimeoutMs / 1000} s (the server's log: ` +
+                      `${outDir}/load.log)`);
+    throw e;
+  } finally {
+    clearTimeout(watchdog);
+  }
+}
+
+async function sendWith(job, controller) {
   const path = job.chat ? "/v1/chat/completions" : "/v1/completions";
   // A whole (non-streamed) reply is aborted while the server works on it: a few ms after sending.
   const timer = job.abort && !job.stream ? setTimeout(() => controller.abort(), 5) : null;
