@@ -107,9 +107,10 @@ void GradientExchange::save(CheckpointSnapshot* into, const AdamW& optimizer) {
     }
     // Every other rank's own part, one rank after the other (a broadcast from it, so that no
     // rank holds more than one part beside its own): rank 0 writes them all.
+    const std::vector<std::pair<std::string, Tensor>> mine_parts = own_parts(optimizer);
     std::vector<float> theirs;
     for (int r = 1; r < comm_.size(); ++r)
-        for (const auto& [name, mine] : own_parts(optimizer)) {
+        for (const auto& [name, mine] : mine_parts) {
             const int64_t n = mine.numel();
             theirs.resize(static_cast<size_t>(n));
             comm_.broadcast(comm_.rank() == r ? mine : Tensor(theirs.data(), DType::F32, {n}), r);
