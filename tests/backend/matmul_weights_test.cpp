@@ -1,8 +1,9 @@
 // matmul_weights, a product with weights in their storage dtype (f32, f16, bf16, Q8_0, Q4_0):
 // every cpu instruction-set path this CPU runs (generic, avx2, avx512, avx512_bf16, amx) and every
 // backend under test, against reference/ on random inputs, in both weight layouts, with and
-// without bias, for 1, 3, 8, 16, 17, 48 and 130 activation rows (decode tiles, tile edges, prefill's
-// chunks of 16 with a partial last one) and odd output counts (a tile of weight rows at the edge).
+// without bias, for 1, 3, 6, 8, 16, 17, 48, 130 and 300 activation rows (decode tiles, tile
+// edges, prefill's chunks of 16 with a partial last one) and odd output counts (a tile of weight
+// rows at the edge).
 //
 // Tolerances (relative error ||got - want|| / ||want||):
 //  - exact check: reference/ given x as the path rounds it (cpu::round_activations) must match
@@ -26,9 +27,9 @@ namespace {
 using backend::cpu::WeightsIsa;
 
 constexpr DType kWeightDtypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0};
-// 8 to 130 rows: AVX-512's row tiles, chunks of 16 with a partial last one, odd numbers of chunks.
-// (300: the amx path's AMX row tiles start at 256 rows.)
-constexpr int64_t kRowCounts[] = {1, 3, 8, 16, 17, 48, 130, 300};
+// 6 rows: the first of AMX's row tiles, still decoding's tiles elsewhere. 8 to 300 rows:
+// AVX-512's row tiles, chunks of 16 with a partial last one, odd numbers of chunks.
+constexpr int64_t kRowCounts[] = {1, 3, 6, 8, 16, 17, 48, 130, 300};
 
 // The tolerance against unrounded x, from whether and how the path rounded x.
 double unrounded_tolerance(DType w, bool x_rounded) {

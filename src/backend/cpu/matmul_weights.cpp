@@ -66,9 +66,6 @@ bool weights_isa_runs(WeightsIsa isa) {
 
 WeightsIsa weights_isa_choice(const char* value, WeightsIsa supported) {
     const std::string choice = value ? value : "auto";
-    // AMX's row tiles measured level with AVX-512's at 128 rows (gate_up, 3.0-3.4 ms both) and
-    // slower at 16 (0.79 against 0.64 ms for Q8_0), faster from 256 rows on: the amx path takes
-    // them only there (kAmxRowsFrom), so auto takes it where the CPU has it.
     if (choice == "auto") return supported;
     for (WeightsIsa isa : {WeightsIsa::generic, WeightsIsa::avx2, WeightsIsa::avx512,
                            WeightsIsa::avx512_bf16, WeightsIsa::amx}) {
@@ -226,22 +223,6 @@ char* thread_buffer(int slot, int64_t bytes) {
 // widening is paid once for all of them and the product runs at the f32 GEMM's rate (measured
 // with bench/matmul_weights_bench at N = 128: the tiles reached 30-60% of it, the panels ~90%).
 constexpr int64_t kDecodeRows = 16;
-// From this many activation rows on, Q8_0 and Q4_0 go through the integer tiles of RowsKernels
-// where the instruction set has them, at every row count above. bench/matmul_weights_bench,
-// gate_up, CPU time per call, Sapphire Rapids, 2 threads (decode tiles -> row tiles): Q8_0 at
-// N = 4 0.49 -> 0.63 ms, N = 8 0.71 -> 0.60, N = 16 1.34 -> 0.64; Q4_0 0.32 -> 0.46, 0.60 -> 0.46,
-// 1.15 -> 0.52; at N = 128 the f32 panels took 8.4 ms, the row tiles 2.9.
-constexpr int64_t kLaneRowsFrom = 8;
-// The amx path runs AMX's row tiles from this many rows on, AVX-512's (avx512_bf16) below. The
-// same window, gate_up/qkv/o/down, weights from memory, CPU ms per call averaged over the four,
-// a loaded 2-vCPU Sapphire Rapids (matmul_weights_bench --isa): 512 rows AMX 7.16 against 8.76,
-// 256 rows 3.41 against 3.85; at 128 they were level and at 16 AMX was slower (0.79 / 0.64).
-constexpr int64_t kAmxRowsFrom = 256;
-
-// The instruction set whose kernels take a product of `rows` activation rows on path `isa`.
-WeightsIsa isa_for_rows(WeightsIsa isa, int64_t rows) {
-    return isa == WeightsIsa::amx && rows < kAmxRowsFrom ? WeightsIsa::avx512_bf16 : isa;
-}
 constexpr int64_t kPrefillRows = 64;  // tiles' blocks of activation rows, where they run above 16
 // Weight rows per panel: 512 x K floats (2-6 MB at K = 1024-3072) stay in L2/L3 for the GEMM's
 // packing, and each panel's product is large enough for both threads.
@@ -425,8 +406,8 @@ void matmul_weights(WeightsIsa isa, Tensor out, Tensor x, Tensor w, Tensor bias,
         product_in_out(out.as<float>(), x.as<float>(), w.as<char>(), w.dtype, b, N, O, K);
         return;
     }
-    const DTypeKernels& k = kernels_for(isa_for_rows(isa, N), w.dtype);
-    if (k.rows.strip && N >= kLaneRowsFrom)
+    const DTypeKernels& k = kernels_for(isa, w.dtype);
+    if (k.rows.strip && N >= k.rows.from_rows)
         product_rows(k, out.as<float>(), x.as<float>(), w.as<char>(), w.dtype, b, N, O, K);
     else if (N > kDecodeRows)
         product_panels(k, out.as<float>(), x.as<float>(), w.as<char>(), w.dtype, b, N, O, K);
@@ -435,10 +416,10 @@ void matmul_weights(WeightsIsa isa, Tensor out, Tensor x, Tensor w, Tensor bias,
 }
 
 void round_activations(WeightsIsa isa, DType weight_dtype, int64_t rows, float* x, int64_t n) {
-    const DTypeKernels& k = kernels_for(isa_for_rows(isa, rows), weight_dtype);
+    const DTypeKernels& k = kernels_for(isa, weight_dtype);
     // The integer row tiles quantise x as decoding's q8 form does; prefill's f32 panels take x
     // as it is.
-    const bool row_tiles = k.rows.strip && rows >= kLaneRowsFrom;
+    const bool row_tiles = k.rows.strip && rows >= k.rows.from_rows;
     if (!row_tiles && rows > kDecodeRows) return;
     if (!row_tiles && k.form == ActivationForm::bf16) {
         for (int64_t i = 0; i < n; ++i) x[i] = f32_from_bf16(bf16_from_f32(x[i]));

@@ -5,8 +5,8 @@
 // on AVX2); against bf16 AVX512_BF16 rounds x to bf16 and uses its pair products; f16 and f32
 // weights are widened in registers. From 8 rows on, AVX-512 runs Q8_0 and Q4_0 through integer
 // tiles that multiply 16 rows of x per instruction (x quantised once per call, at every row
-// count), AMX through 16 x 16 tiles; other prefill products (more than 16 rows) widen panels of weight rows to f32 for the
-// f32 GEMM of gemm.h. Every path is reachable on one machine (TANDEM_CPU_ISA, or the isa
+// count), and from 6 rows on AMX runs them through 16 x 16 tiles; other prefill products (more
+// than 16 rows) widen panels of weight rows to f32 for the f32 GEMM of gemm.h. Every path is reachable on one machine (TANDEM_CPU_ISA, or the isa
 // argument), so that tests/backend/matmul_weights_test.cpp checks each against reference/.
 #pragma once
 
@@ -18,7 +18,7 @@ namespace tandem::backend::cpu {
 
 // From the least to the most capable: portable C++ (no vectors of our own); AVX2 with FMA and
 // F16C; AVX-512 F, BW, VL, DQ and VNNI; the same with AVX512_BF16; the same with AMX-INT8 tiles
-// for Q8_0 and Q4_0 against 256 rows or more (where Linux grants the tile state).
+// for Q8_0 and Q4_0 against 6 rows or more (where Linux grants the tile state).
 enum class WeightsIsa { generic, avx2, avx512, avx512_bf16, amx };
 
 // "generic", "avx2", "avx512", "avx512_bf16", "amx": the spellings TANDEM_CPU_ISA takes.
@@ -28,8 +28,8 @@ WeightsIsa weights_isa_supported();
 // Whether this CPU runs `isa` (generic always).
 bool weights_isa_runs(WeightsIsa isa);
 // The path for a value of TANDEM_CPU_ISA (null when unset) on a CPU whose best is `supported`:
-// auto (the default) gives `supported` (amx runs AMX's row tiles only from 256 activation rows
-// on, avx512_bf16's kernels below); a name gives that path. Throws Error naming the value
+// auto (the default) gives `supported` (amx: AMX's row tiles from 6 activation rows on,
+// avx512_bf16's kernels below); a name gives that path. Throws Error naming the value
 // when it is none of these, or a path this CPU lacks.
 WeightsIsa weights_isa_choice(const char* value, WeightsIsa supported);
 // The path the cpu backend uses: weights_isa_choice of TANDEM_CPU_ISA, read once.

@@ -92,6 +92,7 @@ struct RowsKernels {
     RowsTileFn tile[kMaxLaneChunks] = {};  // tile[chunks - 1]
     void (*begin)() = nullptr;          // per thread before its first tile (AMX: the tile
     void (*end)() = nullptr;            // configuration), and after its last; may be null
+    int64_t from_rows = 0;              // activation rows from which these tiles beat decoding's
 };
 
 struct DTypeKernels {
