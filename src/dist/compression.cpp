@@ -112,7 +112,8 @@ std::string CompressionSpec::str() const {
         case CompressionKind::None: return "none";
         case CompressionKind::Bf16: return "bf16";
         case CompressionKind::Int8: return "int8";
-        case CompressionKind::PowerSgd: return "powersgd:" + std::to_string(rank);
+        case CompressionKind::PowerSgd:
+            return "powersgd:" + std::to_string(rank) + (bf16_factors ? ":bf16" : "");
     }
     return "?";
 }
@@ -127,16 +128,19 @@ CompressionSpec parse_compression(std::string_view text) {
             throw Error("compress='", text, "': powersgd needs a rank, as in powersgd:4 (R from 1 to ",
                         kMaxPowerSgdRank, "; 2 to 4 is usual)");
         }
-        const std::string_view digits = rest.substr(1);
+        std::string_view digits = rest.substr(1);
+        const bool bf16_factors = digits.ends_with(":bf16");
+        if (bf16_factors) digits.remove_suffix(5);
         int rank = 0;
         const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), rank);
         if (ec != std::errc() || end != digits.data() + digits.size() || rank < 1 || rank > kMaxPowerSgdRank) {
             throw Error("compress='", text, "': the rank '", digits, "' of powersgd:R must be a whole number from 1 to ",
                         kMaxPowerSgdRank);
         }
-        return {CompressionKind::PowerSgd, rank};
+        return {CompressionKind::PowerSgd, rank, bf16_factors};
     }
-    throw Error("compress='", text, "' is not a compression; use none, bf16, int8 or powersgd:R (e.g. powersgd:4)");
+    throw Error("compress='", text,
+                "' is not a compression; use none, bf16, int8, powersgd:R or powersgd:R:bf16 (e.g. powersgd:4)");
 }
 
 GradientCompressor::GradientCompressor(CompressionSpec spec, int64_t n, std::vector<GradientBlock> blocks,
@@ -212,6 +216,7 @@ void GradientCompressor::encode_elementwise(Communicator& comm, float* grad) {
 }
 
 std::vector<std::pair<std::string, Tensor>> GradientCompressor::state() {
+    settle();
     std::vector<std::pair<std::string, Tensor>> out;
     if (!residual_.empty()) out.emplace_back("residual", Tensor(residual_.data(), DType::F32, {n_}));
     if (!q_.empty()) out.emplace_back("powersgd_q", Tensor(q_.data(), DType::F32, {static_cast<int64_t>(q_.size())}));

@@ -19,8 +19,10 @@ enum class CompressionKind { None, Bf16, Int8, PowerSgd };
 
 struct CompressionSpec {
     CompressionKind kind = CompressionKind::None;
-    int rank = 0;  // PowerSGD's R
-    std::string str() const;  // "none", "int8", "powersgd:4": what parse_compression reads
+    int rank = 0;               // PowerSGD's R
+    bool bf16_factors = false;  // PowerSGD: factors (and the dense remainder) sent as bf16
+    // "none", "int8", "powersgd:4", "powersgd:4:bf16": what parse_compression reads
+    std::string str() const;
 };
 
 // Reads the value of `compress=`; throws Error naming the value and the accepted forms.
@@ -55,11 +57,17 @@ public:
     const CompressionSpec& spec() const { return spec_; }
     // What a checkpoint must keep to resume exactly: the residual f32[n] ("residual", absent for
     // none) and PowerSGD's warm-started Q of each compressed block ("powersgd_q", concatenated).
+    // Views of this compressor's own state, whole from this call until the next all_reduce.
     std::vector<std::pair<std::string, Tensor>> state();
 
 private:
     void encode_elementwise(Communicator& comm, float* grad);
     void powersgd(Communicator& comm, float* grad);
+    void all_reduce_factors(Communicator& comm, float* values, int64_t n);
+    // PowerSGD takes the last call's estimate out of the residual at the start of the next call,
+    // in the pass that adds the next gradient (one pass over the gradient fewer per step);
+    // settle() takes it out now, with the same arithmetic.
+    void settle();
 
     CompressionSpec spec_;
     int64_t n_;
@@ -73,6 +81,11 @@ private:
     // Buffers of each call, kept so that a step allocates nothing after the first.
     std::vector<uint32_t> payload_;  // element-wise codecs: every rank's payload, then this rank's
     std::vector<float> factors_;     // PowerSGD: every P, then the uncompressed elements
+    std::vector<uint16_t> wire_;     // PowerSGD: the factors as bf16 on the way
+    // PowerSGD: residual_ holds M of the last call, not yet less (P̂ Qᵀ) * pending_inv_ranks_
+    // (P̂ in factors_, Q in q_).
+    bool estimate_pending_ = false;
+    float pending_inv_ranks_ = 1.0f;
     uint64_t payload_last_ = 0, payload_total_ = 0;
 };
 

@@ -3,10 +3,14 @@
 // ranks and orthonormalised, Q = Mᵀ P̂ is summed, and P̂ Qᵀ is the sum's estimate; Q is kept
 // for the next step (the warm start that makes one iteration enough). Factors are held
 // transposed ([R, rows], [R, cols]) so that each column is contiguous.
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
+#include "core/dtype.h"
 #include "core/rng.h"
 #include "dist/compression.h"
 
@@ -14,20 +18,68 @@ namespace tandem::dist {
 
 namespace {
 
+// The passes below are bound by the core on one thread per rank (SSE2 is the baseline): each
+// is built for AVX2 too and picked at load time. AVX2 without FMA: no multiply-add is fused,
+// so every CPU computes the same bits and ranks on different machines agree.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define TANDEM_PASS __attribute__((target_clones("avx2", "default")))
+#else
+#define TANDEM_PASS
+#endif
+
 // The products run on OpenMP threads over rows (or column blocks), each output element summed
 // in one fixed order whatever the thread count, so every rank computes the same bits.
 
+// out[:] = sum_k pt[k][i] qt[k][:], row i of P Qᵀ, summed from zero in the order of k.
+inline void estimate_row(float* out, const float* pt, const float* qt, int64_t rows, int64_t cols,
+                         int r, int64_t i) {
+    std::fill(out, out + cols, 0.0f);
+    for (int k = 0; k < r; ++k) {
+        const float p = pt[k * rows + i];
+        const float* q = qt + k * cols;
+        for (int64_t j = 0; j < cols; ++j) out[j] += p * q[j];
+    }
+}
+
+// A row of `cols` floats for each thread, kept between calls.
+float* row_buffer(int64_t cols) {
+    thread_local std::vector<float> row;
+    if (static_cast<int64_t>(row.size()) < cols) row.resize(cols);
+    return row.data();
+}
+
+// The last call's residual, made whole: m -= (P̂ Qᵀ) / n_ranks, row by row (`pt`, `qt`: the
+// factors of that call).
+TANDEM_PASS void subtract_estimate(float* m, const float* pt, const float* qt, int64_t rows, int64_t cols,
+                       int r, float inv_ranks) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < rows; ++i) {
+        float* o = row_buffer(cols);
+        estimate_row(o, pt, qt, rows, cols, r, i);
+        float* mi = m + i * cols;
+        for (int64_t j = 0; j < cols; ++j) mi[j] -= o[j] * inv_ranks;
+    }
+}
+
 // m += grad, then pt[k][i] = sum_j m[i, j] qt[k][j]   (P = M Q), row by row while the row is in
-// cache (one pass over the gradient instead of two). Eight partial sums per dot product, added
-// in a fixed order at the end: the form of a float reduction that GCC vectorises without
-// -ffast-math. Returns whether m is all finite.
-bool add_and_multiply_m_q(float* pt, float* m, const float* grad, const float* qt, int64_t rows,
-                          int64_t cols, int r) {
+// cache (one pass over the gradient instead of two). With `last_pt`, m first becomes the last
+// call's residual (subtract_estimate, with the same Q, whose columns this call multiplies by
+// again): that pass is folded into this one. last_pt may be pt: row i reads its own factors
+// before it writes them. Eight partial sums per dot product, added in a fixed order at the
+// end: the form of a float reduction that GCC vectorises without -ffast-math. Returns whether m
+// is all finite.
+TANDEM_PASS bool add_and_multiply_m_q(float* pt, float* m, const float* grad, const float* qt, int64_t rows,
+                          int64_t cols, int r, const float* last_pt, float inv_ranks) {
     int n_bad = 0;
 #pragma omp parallel for schedule(static) reduction(+ : n_bad)
     for (int64_t i = 0; i < rows; ++i) {
         float* row = m + i * cols;
         const float* g = grad + i * cols;
+        if (last_pt) {
+            float* o = row_buffer(cols);
+            estimate_row(o, last_pt, qt, rows, cols, r, i);
+            for (int64_t j = 0; j < cols; ++j) row[j] -= o[j] * inv_ranks;
+        }
         // c - c is NaN exactly when c is not finite; an `omp simd` reduction may reorder the
         // sum, which changes nothing here, and so it vectorises (a plain float sum does not).
         float bad = 0;
@@ -52,15 +104,17 @@ bool add_and_multiply_m_q(float* pt, float* m, const float* grad, const float* q
     return n_bad == 0;
 }
 
-// qt[k][j] = sum_i m[i, j] pt[k][i]   (Q = Mᵀ P), row by row so the inner loop is contiguous;
-// threads take blocks of columns, so the sum over rows keeps its order.
-void multiply_mt_p(float* qt, const float* m, const float* pt, int64_t rows, int64_t cols, int r) {
-    constexpr int64_t kColumns = 256;
-#pragma omp parallel for schedule(static)
-    for (int64_t j0 = 0; j0 < cols; j0 += kColumns) {
-        const int64_t j1 = std::min(cols, j0 + kColumns);
+// qt[k][j] = sum_i m[i, j] pt[k][i]   (Q = Mᵀ P), row after row, so that each element's sum
+// keeps the order of the rows. Each thread takes a contiguous range of columns and streams the
+// rows through it: with one thread, m is read once, front to back.
+TANDEM_PASS void multiply_mt_p(float* qt, const float* m, const float* pt, int64_t rows, int64_t cols, int r) {
+#pragma omp parallel
+    {
+        const int64_t n_threads = omp_get_num_threads(), t = omp_get_thread_num();
+        const int64_t width = (cols + n_threads - 1) / n_threads;
+        const int64_t j0 = std::min(cols, t * width), j1 = std::min(cols, j0 + width);
         for (int k = 0; k < r; ++k) std::fill(qt + k * cols + j0, qt + k * cols + j1, 0.0f);
-        for (int64_t i = 0; i < rows; ++i) {
+        for (int64_t i = 0; i < rows && j0 < j1; ++i) {
             const float* row = m + i * cols;
             for (int k = 0; k < r; ++k) {
                 const float p = pt[k * rows + i];
@@ -71,21 +125,11 @@ void multiply_mt_p(float* qt, const float* m, const float* pt, int64_t rows, int
     }
 }
 
-// out[i, :] = sum_k pt[k][i] qt[k][:]   (P Qᵀ), and m[i, :] -= out[i, :] / n_ranks
-void multiply_p_qt(float* out, float* m, const float* pt, const float* qt, int64_t rows, int64_t cols, int r,
-                   float inv_ranks) {
+// out[i, :] = sum_k pt[k][i] qt[k][:]   (P Qᵀ). The residual's share of it is taken from m at
+// the next call (add_and_multiply_m_q), or by settle() before anyone reads the residual.
+TANDEM_PASS void multiply_p_qt(float* out, const float* pt, const float* qt, int64_t rows, int64_t cols, int r) {
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < rows; ++i) {
-        float* o = out + i * cols;
-        float* mi = m + i * cols;
-        std::fill(o, o + cols, 0.0f);
-        for (int k = 0; k < r; ++k) {
-            const float p = pt[k * rows + i];
-            const float* q = qt + k * cols;
-            for (int64_t j = 0; j < cols; ++j) o[j] += p * q[j];
-        }
-        for (int64_t j = 0; j < cols; ++j) mi[j] -= o[j] * inv_ranks;
-    }
+    for (int64_t i = 0; i < rows; ++i) estimate_row(out + i * cols, pt, qt, rows, cols, r, i);
 }
 
 // Gram-Schmidt over the R columns, accumulated in double. A column of zero norm (a zero
@@ -108,41 +152,89 @@ void orthonormalise(float* pt, int64_t rows, int r) {
 
 }  // namespace
 
+// Sums `values` over ranks as the spec's factors travel: f32 in place, or rounded to bf16 (the
+// sum is the bf16 of the exact sum) and widened back.
+void GradientCompressor::all_reduce_factors(Communicator& comm, float* values, int64_t n) {
+    if (!spec_.bf16_factors) {
+        comm.all_reduce(Tensor(values, DType::F32, {n}));
+        return;
+    }
+    wire_.resize(n);
+    for (int64_t i = 0; i < n; ++i) wire_[i] = bf16_from_f32(values[i]);
+    comm.all_reduce(Tensor(wire_.data(), DType::BF16, {n}));
+    for (int64_t i = 0; i < n; ++i) values[i] = f32_from_bf16(wire_[i]);
+}
+
+void GradientCompressor::settle() {
+    if (!estimate_pending_) return;
+    int64_t at = 0, q_at = 0;
+    for (const GradientBlock& b : blocks_) {
+        subtract_estimate(residual_.data() + b.offset, factors_.data() + at, q_.data() + q_at, b.rows,
+                          b.cols, spec_.rank, pending_inv_ranks_);
+        at += spec_.rank * b.rows;
+        q_at += spec_.rank * b.cols;
+    }
+    estimate_pending_ = false;
+}
+
 void GradientCompressor::powersgd(Communicator& comm, float* grad) {
     const int r = spec_.rank;
     const double n_ranks = comm.size();
     float* m = residual_.data();  // M = gradient + residual, built in the residual's place
     // A column of Q that is zero (the first call, or a block whose gradient was zero) would stay
-    // zero forever: it is drawn again, from a key that every rank shares.
+    // zero forever: it is drawn again, from a key that every rank shares. The last call's
+    // residual is made whole first, with the Q it was computed from.
+    const auto is_zero = [](const float* q, int64_t n) {
+        return std::all_of(q, q + n, [](float v) { return v == 0.0f; });
+    };
+    bool has_zero_column = false;
     int64_t q_at = 0;
-    for (const GradientBlock& b : blocks_) {
-        for (int k = 0; k < r; ++k, q_at += b.cols) {
-            float* q = q_.data() + q_at;
-            bool zero = true;
-            for (int64_t j = 0; j < b.cols && zero; ++j) zero = q[j] == 0.0f;
-            if (zero) fill_normal(q, b.cols, RngKey{seed_, RngPurpose::Compression, 0, 0}, q_at);
-        }
+    for (const GradientBlock& b : blocks_)
+        for (int k = 0; k < r; ++k, q_at += b.cols) has_zero_column |= is_zero(q_.data() + q_at, b.cols);
+    if (has_zero_column) {
+        settle();
+        q_at = 0;
+        for (const GradientBlock& b : blocks_)
+            for (int k = 0; k < r; ++k, q_at += b.cols)
+                if (is_zero(q_.data() + q_at, b.cols))
+                    fill_normal(q_.data() + q_at, b.cols, RngKey{seed_, RngPurpose::Compression, 0, 0}, q_at);
     }
-    // First message: every P, then the elements that travel uncompressed.
+    // First message: every P, then the elements that travel uncompressed (as bf16 with their
+    // own error feedback when the factors travel as bf16).
     int64_t p_size = 0, dense_size = 0;
     for (const GradientBlock& b : blocks_) p_size += r * b.rows;
     for (int64_t c : dense_counts_) dense_size += c;
-    std::vector<float>& first = factors_;
+    std::vector<float>& first = factors_;  // P̂ of the last call until this one's P replaces it
     first.resize(p_size + dense_size);
     int64_t at = 0;
     q_at = 0;
     bool finite = true;
     for (const GradientBlock& b : blocks_) {
         finite &= add_and_multiply_m_q(first.data() + at, m + b.offset, grad + b.offset,
-                                       q_.data() + q_at, b.rows, b.cols, r);
+                                       q_.data() + q_at, b.rows, b.cols, r,
+                                       estimate_pending_ ? first.data() + at : nullptr,
+                                       pending_inv_ranks_);
         at += r * b.rows;
         q_at += r * b.cols;
     }
+    estimate_pending_ = false;
     for (size_t d = 0; d < dense_offsets_.size(); ++d) {
-        std::memcpy(first.data() + at, grad + dense_offsets_[d], sizeof(float) * dense_counts_[d]);
+        const float* g = grad + dense_offsets_[d];
+        float* out = first.data() + at;
+        if (spec_.bf16_factors) {  // c = g + residual; send bf16(c); keep c - bf16(c)
+            float* res = m + dense_offsets_[d];
+            for (int64_t i = 0; i < dense_counts_[d]; ++i) {
+                const float c = g[i] + res[i];
+                finite &= std::isfinite(c);
+                out[i] = f32_from_bf16(bf16_from_f32(c));
+                res[i] = c - out[i];
+            }
+        } else {
+            std::memcpy(out, g, sizeof(float) * dense_counts_[d]);
+        }
         at += dense_counts_[d];
     }
-    comm.all_reduce(Tensor(first.data(), DType::F32, {static_cast<int64_t>(first.size())}));
+    all_reduce_factors(comm, first.data(), static_cast<int64_t>(first.size()));
     at = p_size;
     for (size_t d = 0; d < dense_offsets_.size(); ++d) {
         std::memcpy(grad + dense_offsets_[d], first.data() + at, sizeof(float) * dense_counts_[d]);
@@ -157,13 +249,13 @@ void GradientCompressor::powersgd(Communicator& comm, float* grad) {
         at += r * b.rows;
         q_at += r * b.cols;
     }
-    comm.all_reduce(Tensor(q_.data(), DType::F32, {static_cast<int64_t>(q_.size())}));
-    // The estimate of the sum, P̂ Qᵀ = P̂ P̂ᵀ sum(M); this rank keeps its share of what it missed.
+    all_reduce_factors(comm, q_.data(), static_cast<int64_t>(q_.size()));
+    // The estimate of the sum, P̂ Qᵀ = P̂ P̂ᵀ sum(M). This rank's share of what it missed, M minus
+    // the estimate over the ranks, is taken at the next call (or by settle()).
     at = 0;
     q_at = 0;
     for (const GradientBlock& b : blocks_) {
-        multiply_p_qt(grad + b.offset, m + b.offset, first.data() + at, q_.data() + q_at, b.rows, b.cols, r,
-                      static_cast<float>(1.0 / n_ranks));
+        multiply_p_qt(grad + b.offset, first.data() + at, q_.data() + q_at, b.rows, b.cols, r);
         at += r * b.rows;
         q_at += r * b.cols;
     }
@@ -172,8 +264,13 @@ void GradientCompressor::powersgd(Communicator& comm, float* grad) {
     bool q_finite = true;
     for (float v : q_) q_finite = q_finite && std::isfinite(v);
     if (!q_finite) std::fill(q_.begin(), q_.end(), 0.0f);
-    if (!finite || !q_finite) std::fill(residual_.begin(), residual_.end(), 0.0f);
-    payload_last_ = static_cast<uint64_t>(first.size() + q_.size()) * 4;
+    if (!finite || !q_finite) {
+        std::fill(residual_.begin(), residual_.end(), 0.0f);
+    } else {
+        estimate_pending_ = true;
+        pending_inv_ranks_ = static_cast<float>(1.0 / n_ranks);
+    }
+    payload_last_ = static_cast<uint64_t>(first.size() + q_.size()) * (spec_.bf16_factors ? 2 : 4);
 }
 
 }  // namespace tandem::dist

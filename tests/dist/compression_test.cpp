@@ -1,14 +1,17 @@
 // Gradient codecs on one process: error feedback makes the transmitted sum track the true sum
-// where plain rounding drifts, PowerSGD is exact on a matrix of rank at most R, payload sizes
+// where plain rounding drifts, PowerSGD is exact on a matrix of rank at most R (to bf16's
+// precision with bf16 factors) and its residual the same whenever it is settled, payload sizes
 // are what the formats say, and bad options and shapes are Errors naming the culprit.
 #include "dist/compression.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "common/error_message.h"
+#include "core/dtype.h"
 #include "core/rng.h"
 
 namespace tandem::dist {
@@ -24,6 +27,14 @@ TEST(Compression, ParsesEveryFormAndNamesTheBadValue) {
     EXPECT_EQ(p.kind, CompressionKind::PowerSgd);
     EXPECT_EQ(p.rank, 4);
     EXPECT_EQ(p.str(), "powersgd:4");
+    EXPECT_FALSE(p.bf16_factors);
+    const CompressionSpec h = parse_compression("powersgd:2:bf16");
+    EXPECT_EQ(h.rank, 2);
+    EXPECT_TRUE(h.bf16_factors);
+    EXPECT_EQ(h.str(), "powersgd:2:bf16");
+    EXPECT_NE(error_message([] { parse_compression("powersgd:x:bf16"); }).find("the rank 'x'"), std::string::npos);
+    EXPECT_NE(error_message([] { parse_compression("powersgd:2:f16"); }).find("the rank '2:f16'"),
+              std::string::npos);
     EXPECT_NE(error_message([] { parse_compression("fp8"); }).find("compress='fp8' is not a compression; use none, bf16"),
               std::string::npos);
     EXPECT_NE(error_message([] { parse_compression("powersgd"); }).find("powersgd needs a rank"), std::string::npos);
@@ -128,6 +139,52 @@ TEST(Compression, PowerSgdIsExactOnAMatrixOfRankR) {
     // P [16, 2] and Q [12, 2] of the matrix, and the 5 values of the vector, as f32.
     EXPECT_EQ(codec.payload_bytes_last(), (32u + 24u + 5u) * 4);
     EXPECT_EQ(codec.dense_bytes(), 197u * 4);
+}
+
+// With bf16 factors the same matrix comes back to bf16's precision, for half the bytes; the
+// vector travels as bf16 too, and keeps what rounding left out for the next call.
+TEST(Compression, PowerSgdWithBf16FactorsHalvesTheBytes) {
+    const std::vector<float> want = low_rank_gradient(5);
+    GradientCompressor codec(parse_compression("powersgd:2:bf16"), 197, {{0, 16, 12}, {192, 1, 5}}, 9);
+    LocalCommunicator comm;
+    std::vector<float> g = want;
+    codec.all_reduce(comm, Tensor(g.data(), DType::F32, {197}));
+    double err = 0, norm = 0;
+    for (int64_t i = 0; i < 192; ++i) {
+        err = std::max(err, std::fabs(double(g[i]) - want[i]));
+        norm = std::max(norm, std::fabs(double(want[i])));
+    }
+    EXPECT_LT(err, 2e-2 * norm);
+    EXPECT_GT(err, 1e-6 * norm);  // the rounding shows: the factors did travel as bf16
+    for (int64_t i = 192; i < 197; ++i) EXPECT_EQ(g[i], f32_from_bf16(bf16_from_f32(want[i])));
+    for (const auto& [key, t] : codec.state())
+        if (key == "residual")
+            for (int64_t i = 192; i < 197; ++i) EXPECT_EQ(t.as<float>()[i], want[i] - g[i]);
+    EXPECT_EQ(codec.payload_bytes_last(), (32u + 24u + 5u) * 2);
+}
+
+// PowerSGD takes each call's estimate out of the residual during the next call; a checkpoint
+// in between (state()) takes it out at once. Both give the same bits, call after call.
+TEST(Compression, PowerSgdResidualIsTheSameWhetherSettledAtOnceOrAtTheNextCall) {
+    for (const char* name : {"powersgd:2", "powersgd:1:bf16"}) {
+        const int64_t n = 8 * 10 + 6 * 7 + 3;
+        const std::vector<GradientBlock> blocks = {{0, 8, 10}, {83, 6, 7}};
+        GradientCompressor settled(parse_compression(name), n, blocks, 5), later(parse_compression(name), n, blocks, 5);
+        LocalCommunicator comm;
+        for (int step = 0; step < 6; ++step) {
+            std::vector<float> a(n);
+            fill_normal(a.data(), n, RngKey{31, RngPurpose::Init, 0, uint32_t(step)});
+            std::vector<float> b = a;
+            settled.all_reduce(comm, Tensor(a.data(), DType::F32, {n}));
+            (void)settled.state();
+            later.all_reduce(comm, Tensor(b.data(), DType::F32, {n}));
+            ASSERT_EQ(0, std::memcmp(a.data(), b.data(), n * sizeof(float))) << name << " step " << step;
+        }
+        const auto s = settled.state(), l = later.state();
+        ASSERT_EQ(s.size(), l.size());
+        for (size_t i = 0; i < s.size(); ++i)
+            EXPECT_EQ(0, std::memcmp(s[i].second.data, l[i].second.data, s[i].second.bytes())) << name << " " << s[i].first;
+    }
 }
 
 TEST(Compression, PowerSgdRankOneConvergesOnAFullRankGradientWithErrorFeedback) {
