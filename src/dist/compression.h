@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -55,6 +56,10 @@ public:
     uint64_t dense_bytes() const { return static_cast<uint64_t>(n_) * 4; }
 
     const CompressionSpec& spec() const { return spec_; }
+    // The sum of the squares of the last call's output, where the codec computed it while it
+    // wrote the output (PowerSGD), so that the caller need not read the gradient again for its
+    // norm; the same bits on every rank.
+    std::optional<double> sum_squares_last() const { return sum_squares_last_; }
     // What a checkpoint must keep to resume exactly: the residual f32[n] ("residual", absent for
     // none) and PowerSGD's warm-started Q of each compressed block ("powersgd_q", concatenated).
     // Views of this compressor's own state, whole from this call until the next all_reduce.
@@ -87,6 +92,7 @@ private:
     bool estimate_pending_ = false;
     float pending_inv_ranks_ = 1.0f;
     uint64_t payload_last_ = 0, payload_total_ = 0;
+    std::optional<double> sum_squares_last_;
 };
 
 }  // namespace tandem::dist

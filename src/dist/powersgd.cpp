@@ -18,17 +18,18 @@ namespace tandem::dist {
 
 namespace {
 
-// The passes below are bound by the core on one thread per rank (SSE2 is the baseline): each
-// is built for AVX2 too and picked at load time. AVX2 without FMA: no multiply-add is fused,
-// so every CPU computes the same bits and ranks on different machines agree.
+// The passes below are bound by the core on one thread per rank (SSE2 is the baseline), so
+// their per-row work is built for AVX2 too and picked at load time. Not the backend's
+// TANDEM_CPU_CLONES: its x86-64-v3 and v4 fuse multiply-adds, and ranks on different CPUs
+// must compute the same bits; AVX2 alone fuses nothing.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define TANDEM_PASS __attribute__((target_clones("avx2", "default")))
 #else
 #define TANDEM_PASS
 #endif
 
-// The products run on OpenMP threads over rows (or column blocks), each output element summed
-// in one fixed order whatever the thread count, so every rank computes the same bits.
+// The products run on OpenMP threads over rows (or ranges of columns), each output element
+// summed in one fixed order whatever the thread count, so every rank computes the same bits.
 
 // out[:] = sum_k pt[k][i] qt[k][:], row i of P Qᵀ, summed from zero in the order of k.
 inline void estimate_row(float* out, const float* pt, const float* qt, int64_t rows, int64_t cols,
@@ -48,17 +49,48 @@ float* row_buffer(int64_t cols) {
     return row.data();
 }
 
-// The last call's residual, made whole: m -= (P̂ Qᵀ) / n_ranks, row by row (`pt`, `qt`: the
-// factors of that call).
-TANDEM_PASS void subtract_estimate(float* m, const float* pt, const float* qt, int64_t rows, int64_t cols,
+// Row i of the last call's residual made whole: m_i -= (P̂ Qᵀ)_i / n_ranks.
+TANDEM_PASS void subtract_estimate_row(float* mi, const float* pt, const float* qt, int64_t rows,
+                                       int64_t cols, int r, int64_t i, float inv_ranks) {
+    float* o = row_buffer(cols);
+    estimate_row(o, pt, qt, rows, cols, r, i);
+    for (int64_t j = 0; j < cols; ++j) mi[j] -= o[j] * inv_ranks;
+}
+
+// The last call's residual, made whole: m -= (P̂ Qᵀ) / n_ranks (`pt`, `qt`: that call's
+// factors).
+void subtract_estimate(float* m, const float* pt, const float* qt, int64_t rows, int64_t cols,
                        int r, float inv_ranks) {
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < rows; ++i) {
-        float* o = row_buffer(cols);
-        estimate_row(o, pt, qt, rows, cols, r, i);
-        float* mi = m + i * cols;
-        for (int64_t j = 0; j < cols; ++j) mi[j] -= o[j] * inv_ranks;
+    for (int64_t i = 0; i < rows; ++i)
+        subtract_estimate_row(m + i * cols, pt, qt, rows, cols, r, i, inv_ranks);
+}
+
+// Row i of add_and_multiply_m_q; returns whether the row is all finite.
+TANDEM_PASS bool add_and_multiply_row(float* pt, float* row, const float* g, const float* qt,
+                                      int64_t rows, int64_t cols, int r, int64_t i,
+                                      const float* last_pt, float inv_ranks) {
+    if (last_pt) subtract_estimate_row(row, last_pt, qt, rows, cols, r, i, inv_ranks);
+    // c - c is NaN exactly when c is not finite; an `omp simd` reduction may reorder the sum,
+    // which changes nothing here, and so it vectorises (a plain float sum does not).
+    float bad = 0;
+#pragma omp simd reduction(+ : bad)
+    for (int64_t j = 0; j < cols; ++j) {
+        row[j] += g[j];
+        bad += row[j] - row[j];
     }
+    for (int k = 0; k < r; ++k) {
+        const float* q = qt + k * cols;
+        float part[8] = {};
+        int64_t j = 0;
+        for (; j + 8 <= cols; j += 8)
+            for (int l = 0; l < 8; ++l) part[l] += row[j + l] * q[j + l];
+        float acc = 0;
+        for (; j < cols; ++j) acc += row[j] * q[j];
+        for (float x : part) acc += x;
+        pt[k * rows + i] = acc;
+    }
+    return bad == 0;
 }
 
 // m += grad, then pt[k][i] = sum_j m[i, j] qt[k][j]   (P = M Q), row by row while the row is in
@@ -68,68 +100,68 @@ TANDEM_PASS void subtract_estimate(float* m, const float* pt, const float* qt, i
 // before it writes them. Eight partial sums per dot product, added in a fixed order at the
 // end: the form of a float reduction that GCC vectorises without -ffast-math. Returns whether m
 // is all finite.
-TANDEM_PASS bool add_and_multiply_m_q(float* pt, float* m, const float* grad, const float* qt, int64_t rows,
+bool add_and_multiply_m_q(float* pt, float* m, const float* grad, const float* qt, int64_t rows,
                           int64_t cols, int r, const float* last_pt, float inv_ranks) {
     int n_bad = 0;
 #pragma omp parallel for schedule(static) reduction(+ : n_bad)
+    for (int64_t i = 0; i < rows; ++i)
+        n_bad += !add_and_multiply_row(pt, m + i * cols, grad + i * cols, qt, rows, cols, r, i,
+                                       last_pt, inv_ranks);
+    return n_bad == 0;
+}
+
+// qt[k][j0, j1) = sum_i m[i, j] pt[k][i], the rows in order.
+TANDEM_PASS void multiply_mt_p_columns(float* qt, const float* m, const float* pt, int64_t rows,
+                                       int64_t cols, int r, int64_t j0, int64_t j1) {
+    for (int k = 0; k < r; ++k) std::fill(qt + k * cols + j0, qt + k * cols + j1, 0.0f);
     for (int64_t i = 0; i < rows; ++i) {
-        float* row = m + i * cols;
-        const float* g = grad + i * cols;
-        if (last_pt) {
-            float* o = row_buffer(cols);
-            estimate_row(o, last_pt, qt, rows, cols, r, i);
-            for (int64_t j = 0; j < cols; ++j) row[j] -= o[j] * inv_ranks;
-        }
-        // c - c is NaN exactly when c is not finite; an `omp simd` reduction may reorder the
-        // sum, which changes nothing here, and so it vectorises (a plain float sum does not).
-        float bad = 0;
-#pragma omp simd reduction(+ : bad)
-        for (int64_t j = 0; j < cols; ++j) {
-            row[j] += g[j];
-            bad += row[j] - row[j];
-        }
-        n_bad += bad != 0;
+        const float* row = m + i * cols;
         for (int k = 0; k < r; ++k) {
-            const float* q = qt + k * cols;
-            float part[8] = {};
-            int64_t j = 0;
-            for (; j + 8 <= cols; j += 8)
-                for (int l = 0; l < 8; ++l) part[l] += row[j + l] * q[j + l];
-            float acc = 0;
-            for (; j < cols; ++j) acc += row[j] * q[j];
-            for (float x : part) acc += x;
-            pt[k * rows + i] = acc;
+            const float p = pt[k * rows + i];
+            float* q = qt + k * cols;
+            for (int64_t j = j0; j < j1; ++j) q[j] += p * row[j];
         }
     }
-    return n_bad == 0;
 }
 
 // qt[k][j] = sum_i m[i, j] pt[k][i]   (Q = Mᵀ P), row after row, so that each element's sum
 // keeps the order of the rows. Each thread takes a contiguous range of columns and streams the
 // rows through it: with one thread, m is read once, front to back.
-TANDEM_PASS void multiply_mt_p(float* qt, const float* m, const float* pt, int64_t rows, int64_t cols, int r) {
+void multiply_mt_p(float* qt, const float* m, const float* pt, int64_t rows, int64_t cols, int r) {
 #pragma omp parallel
     {
         const int64_t n_threads = omp_get_num_threads(), t = omp_get_thread_num();
         const int64_t width = (cols + n_threads - 1) / n_threads;
         const int64_t j0 = std::min(cols, t * width), j1 = std::min(cols, j0 + width);
-        for (int k = 0; k < r; ++k) std::fill(qt + k * cols + j0, qt + k * cols + j1, 0.0f);
-        for (int64_t i = 0; i < rows && j0 < j1; ++i) {
-            const float* row = m + i * cols;
-            for (int k = 0; k < r; ++k) {
-                const float p = pt[k * rows + i];
-                float* q = qt + k * cols;
-                for (int64_t j = j0; j < j1; ++j) q[j] += p * row[j];
-            }
-        }
+        if (j0 < j1) multiply_mt_p_columns(qt, m, pt, rows, cols, r, j0, j1);
     }
 }
 
-// out[i, :] = sum_k pt[k][i] qt[k][:]   (P Qᵀ). The residual's share of it is taken from m at
-// the next call (add_and_multiply_m_q), or by settle() before anyone reads the residual.
-TANDEM_PASS void multiply_p_qt(float* out, const float* pt, const float* qt, int64_t rows, int64_t cols, int r) {
+// Row i of P Qᵀ into out; returns the sum of its squares.
+TANDEM_PASS double estimate_row_and_squares(float* out, const float* pt, const float* qt,
+                                            int64_t rows, int64_t cols, int r, int64_t i) {
+    estimate_row(out, pt, qt, rows, cols, r, i);
+    double squares[4] = {};  // four partial sums, added in a fixed order
+    int64_t j = 0;
+    for (; j + 4 <= cols; j += 4)
+        for (int l = 0; l < 4; ++l) squares[l] += double(out[j + l]) * double(out[j + l]);
+    double total = 0;
+    for (; j < cols; ++j) total += double(out[j]) * double(out[j]);
+    for (double x : squares) total += x;
+    return total;
+}
+
+// out[i, :] = sum_k pt[k][i] qt[k][:]   (P Qᵀ); returns the sum of out's squares, the rows' sums
+// added in order. The residual's share of the estimate is taken from m at the next call
+// (add_and_multiply_m_q), or by settle() before anyone reads the residual.
+double multiply_p_qt(float* out, const float* pt, const float* qt, int64_t rows, int64_t cols, int r) {
+    std::vector<double> row_squares(rows);
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < rows; ++i) estimate_row(out + i * cols, pt, qt, rows, cols, r, i);
+    for (int64_t i = 0; i < rows; ++i)
+        row_squares[i] = estimate_row_and_squares(out + i * cols, pt, qt, rows, cols, r, i);
+    double total = 0;
+    for (double x : row_squares) total += x;
+    return total;
 }
 
 // Gram-Schmidt over the R columns, accumulated in double. A column of zero norm (a zero
@@ -254,11 +286,17 @@ void GradientCompressor::powersgd(Communicator& comm, float* grad) {
     // the estimate over the ranks, is taken at the next call (or by settle()).
     at = 0;
     q_at = 0;
+    double squares = 0;
     for (const GradientBlock& b : blocks_) {
-        multiply_p_qt(grad + b.offset, first.data() + at, q_.data() + q_at, b.rows, b.cols, r);
+        squares += multiply_p_qt(grad + b.offset, first.data() + at, q_.data() + q_at, b.rows, b.cols, r);
         at += r * b.rows;
         q_at += r * b.cols;
     }
+    for (size_t d = 0; d < dense_offsets_.size(); ++d) {
+        const float* g = grad + dense_offsets_[d];
+        for (int64_t i = 0; i < dense_counts_[d]; ++i) squares += double(g[i]) * double(g[i]);
+    }
+    sum_squares_last_ = squares;
     // A non-finite gradient on any rank made Q non-finite on every rank: Q is drawn again next
     // call, and a residual that would carry the NaN on is dropped.
     bool q_finite = true;

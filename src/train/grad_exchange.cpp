@@ -45,13 +45,14 @@ GradientExchange::GradientExchange(const TrainConfig& cfg, model::Model& model, 
 
 GradientExchange::~GradientExchange() = default;
 
-void GradientExchange::reduce(Tensor grads) {
+std::optional<double> GradientExchange::reduce(Tensor grads) {
     TANDEM_ASSERT(!is_local());
-    if (compressor_) {
-        compressor_->all_reduce(comm_, grads);
-    } else {
+    if (!compressor_) {
         comm_.all_reduce(grads);
+        return std::nullopt;
     }
+    compressor_->all_reduce(comm_, grads);
+    return compressor_->sum_squares_last();
 }
 
 bool GradientExchange::after_step(int64_t step, bool must_sync) {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "dist/communicator.h"
@@ -34,8 +35,10 @@ public:
     // Gradients stay on their rank between synchronisations (local steps).
     bool is_local() const { return outer_ != nullptr; }
     // grads f32[n_params] host, this rank's in, the sum over ranks out (bitwise the same on
-    // every rank). Not called when is_local().
-    void reduce(Tensor grads);
+    // every rank). Returns the sum of its squares where the exchange computed it on the way
+    // (PowerSGD), so that the step need not read the gradient again for its norm. Not called
+    // when is_local().
+    std::optional<double> reduce(Tensor grads);
     // After step `step` was taken (applied or skipped): the outer step when step is a multiple
     // of local_steps or `must_sync` (the trainer evaluates, checkpoints or ends after it).
     // Returns whether it synchronised. A no-op without local steps.

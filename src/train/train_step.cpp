@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cmath>
+#include <optional>
 
 #include "core/error.h"
 
@@ -70,12 +71,13 @@ StepResult TrainStep::run(BatchSource& source, double lr, const StepHooks& hooks
     }
     // Sums over ranks, in the communicator's fixed order: every rank then holds the same
     // gradient and loss, and computes the same norm, so the guard decides the same everywhere.
+    std::optional<double> exchanged_squares;  // the gradient's, where the exchange summed them
     if (is_local) {
         all_reduce(loss_sum);
         totals = {loss_sum[1], loss_sum[2]};
     } else {
         if (zero_) zero_->reduce_gradients(model_.grads());  // each rank's range only
-        else if (exchange_) exchange_->reduce(model_.grads());
+        else if (exchange_) exchanged_squares = exchange_->reduce(model_.grads());
         for (auto& bucket : buckets) bucket->wait();
         all_reduce(std::span(loss_sum).first(1));
     }
@@ -84,7 +86,9 @@ StepResult TrainStep::run(BatchSource& source, double lr, const StepHooks& hooks
     result.loss = result.loss_weight > 0 ? loss_sum[0] / result.loss_weight : 0.0;
     if (hooks.after_backward) hooks.after_backward(result.loss);
 
-    result.grad_norm = zero_ ? zero_->grad_norm(model_.grads()) : optimizer_.grad_norm(model_.grads());
+    result.grad_norm = zero_               ? zero_->grad_norm(model_.grads())
+                       : exchanged_squares ? std::sqrt(*exchanged_squares)
+                                           : optimizer_.grad_norm(model_.grads());
     local_norm_ = result.grad_norm;
     if (is_local) {  // the guard must judge the same value on every rank
         std::array<double, 1> squares = {result.grad_norm * result.grad_norm};

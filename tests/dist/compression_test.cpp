@@ -138,6 +138,11 @@ TEST(Compression, PowerSgdIsExactOnAMatrixOfRankR) {
     for (int64_t i = 192; i < 197; ++i) EXPECT_EQ(g[i], want[i]);  // the vector went as it was
     // P [16, 2] and Q [12, 2] of the matrix, and the 5 values of the vector, as f32.
     EXPECT_EQ(codec.payload_bytes_last(), (32u + 24u + 5u) * 4);
+    // The output's sum of squares, summed on the way (the step's gradient norm).
+    double squares = 0;
+    for (float v : g) squares += double(v) * v;
+    ASSERT_TRUE(codec.sum_squares_last().has_value());
+    EXPECT_NEAR(*codec.sum_squares_last(), squares, 1e-12 * squares);
     EXPECT_EQ(codec.dense_bytes(), 197u * 4);
 }
 
@@ -223,6 +228,7 @@ TEST(Compression, PayloadBytesFollowTheFormats) {
     int8.all_reduce(comm, t);
     int8.all_reduce(comm, t);
     EXPECT_EQ(none.payload_bytes_last(), 4000u);
+    EXPECT_FALSE(bf16.sum_squares_last().has_value());  // only PowerSGD sums them on the way
     EXPECT_EQ(bf16.payload_bytes_last(), 2000u);
     EXPECT_EQ(int8.payload_bytes_last(), 1000u + 4 * 4);  // 4 chunks of 256 values, one f32 scale each
     EXPECT_EQ(int8.payload_bytes_total(), 2 * 1016u);
