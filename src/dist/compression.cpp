@@ -176,11 +176,13 @@ GradientCompressor::GradientCompressor(CompressionSpec spec, int64_t n, std::vec
     q_.assign(q_size, 0.0f);  // drawn at the first call (a zero column is always redrawn)
 }
 
-void GradientCompressor::all_reduce(Communicator& comm, Tensor grad) {
+void GradientCompressor::all_reduce(Communicator& comm, Tensor grad, bool may_defer_output) {
     if (grad.device != Device::Host || grad.dtype != DType::F32 || grad.numel() != n_) {
         throw Error("GradientCompressor::all_reduce: the gradient is ", grad.str(), " on ",
                     device_name(grad.device), " but the compressor was made for f32[", n_, "] on the host");
     }
+    output_deferred_ = false;
+    sum_squares_last_.reset();
     switch (spec_.kind) {
         case CompressionKind::None:
             comm.all_reduce(grad);
@@ -188,7 +190,7 @@ void GradientCompressor::all_reduce(Communicator& comm, Tensor grad) {
             break;
         case CompressionKind::Bf16:
         case CompressionKind::Int8: encode_elementwise(comm, grad.as<float>()); break;
-        case CompressionKind::PowerSgd: powersgd(comm, grad.as<float>()); break;
+        case CompressionKind::PowerSgd: powersgd(comm, grad.as<float>(), may_defer_output); break;
     }
     payload_total_ += payload_last_;
     ++n_calls_;

@@ -46,7 +46,9 @@ public:
     // of what each transmitted (bitwise the same everywhere). What was not transmitted stays
     // in this rank's residual for the next call. A non-finite gradient is passed on as it is
     // (the anomaly guard must see it) and clears the residual rather than poison it.
-    void all_reduce(Communicator& comm, Tensor grad);
+    // With `may_defer_output`, PowerSGD leaves the matrices' part of the sum as its factors,
+    // not in grad: the caller forms it with fill_output() (output_is_deferred() says so).
+    void all_reduce(Communicator& comm, Tensor grad, bool may_defer_output = false);
 
     // This rank's encoded contribution in the last call and over all calls, in bytes: what it
     // sends each peer (the communicator's bytes_sent() counts what went on the wire).
@@ -60,6 +62,13 @@ public:
     // wrote the output (PowerSGD), so that the caller need not read the gradient again for its
     // norm; the same bits on every rank.
     std::optional<double> sum_squares_last() const { return sum_squares_last_; }
+    // Whether the last call left the matrices' part of its output as PowerSGD's factors rather
+    // than in grad (it does unless something was not finite); fill_output() then forms it.
+    bool output_is_deferred() const { return output_deferred_; }
+    // out[count] = the last call's output at elements [begin, begin + count): the matrices'
+    // part from the factors, the rest from `grad` (the gradient that call was given). out may be
+    // grad + begin. The same bits as an output written whole.
+    void fill_output(const float* grad, int64_t begin, int64_t count, float* out) const;
     // What a checkpoint must keep to resume exactly: the residual f32[n] ("residual", absent for
     // none) and PowerSGD's warm-started Q of each compressed block ("powersgd_q", concatenated).
     // Views of this compressor's own state, whole from this call until the next all_reduce.
@@ -67,7 +76,7 @@ public:
 
 private:
     void encode_elementwise(Communicator& comm, float* grad);
-    void powersgd(Communicator& comm, float* grad);
+    void powersgd(Communicator& comm, float* grad, bool may_defer_output);
     void all_reduce_factors(Communicator& comm, float* values, int64_t n);
     // PowerSGD takes the last call's estimate out of the residual at the start of the next call,
     // in the pass that adds the next gradient (one pass over the gradient fewer per step);
@@ -93,6 +102,7 @@ private:
     float pending_inv_ranks_ = 1.0f;
     uint64_t payload_last_ = 0, payload_total_ = 0;
     std::optional<double> sum_squares_last_;
+    bool output_deferred_ = false;
 };
 
 }  // namespace tandem::dist

@@ -137,6 +137,32 @@ void multiply_mt_p(float* qt, const float* m, const float* pt, int64_t rows, int
     }
 }
 
+// out[j - j0] = sum_k pt[k][i] qt[k][j] for j in [j0, j1): part of row i of P Qᵀ, each element
+// summed as estimate_row sums it.
+TANDEM_PASS void estimate_part(float* out, const float* pt, const float* qt, int64_t rows,
+                               int64_t cols, int r, int64_t i, int64_t j0, int64_t j1) {
+    std::fill(out, out + (j1 - j0), 0.0f);
+    for (int k = 0; k < r; ++k) {
+        const float p = pt[k * rows + i];
+        const float* q = qt + k * cols + j0;
+        for (int64_t j = 0; j < j1 - j0; ++j) out[j] += p * q[j];
+    }
+}
+
+// sum_ij (P Qᵀ)_ij² = sum_kl (Pᵀ P)_kl (Qᵀ Q)_kl, in double, without forming P Qᵀ.
+double estimate_squares(const float* pt, const float* qt, int64_t rows, int64_t cols, int r) {
+    const auto dot = [](const float* a, const float* b, int64_t n) {
+        double s = 0;
+        for (int64_t i = 0; i < n; ++i) s += double(a[i]) * double(b[i]);
+        return s;
+    };
+    double total = 0;
+    for (int k = 0; k < r; ++k)
+        for (int l = 0; l < r; ++l)
+            total += dot(pt + k * rows, pt + l * rows, rows) * dot(qt + k * cols, qt + l * cols, cols);
+    return total;
+}
+
 // Row i of P Qᵀ into out; returns the sum of its squares.
 TANDEM_PASS double estimate_row_and_squares(float* out, const float* pt, const float* qt,
                                             int64_t rows, int64_t cols, int r, int64_t i) {
@@ -209,7 +235,7 @@ void GradientCompressor::settle() {
     estimate_pending_ = false;
 }
 
-void GradientCompressor::powersgd(Communicator& comm, float* grad) {
+void GradientCompressor::powersgd(Communicator& comm, float* grad, bool may_defer_output) {
     const int r = spec_.rank;
     const double n_ranks = comm.size();
     float* m = residual_.data();  // M = gradient + residual, built in the residual's place
@@ -284,11 +310,22 @@ void GradientCompressor::powersgd(Communicator& comm, float* grad) {
     all_reduce_factors(comm, q_.data(), static_cast<int64_t>(q_.size()));
     // The estimate of the sum, P̂ Qᵀ = P̂ P̂ᵀ sum(M). This rank's share of what it missed, M minus
     // the estimate over the ranks, is taken at the next call (or by settle()).
+    // The estimate P̂ Qᵀ goes into grad with the sum of its squares, or, where the caller may
+    // take it later, stays as its factors (fill_output() forms it piece by piece where it is
+    // read, the optimizer's update) and the sum comes from the factors. A non-finite gradient on
+    // any rank made Q non-finite on every rank: then the estimate is written out as it is (the
+    // NaN must reach the guard), Q is drawn again next call, and a residual that would carry
+    // the NaN on is dropped.
+    bool q_finite = true;
+    for (float v : q_) q_finite = q_finite && std::isfinite(v);
+    output_deferred_ = may_defer_output && q_finite;
     at = 0;
     q_at = 0;
     double squares = 0;
     for (const GradientBlock& b : blocks_) {
-        squares += multiply_p_qt(grad + b.offset, first.data() + at, q_.data() + q_at, b.rows, b.cols, r);
+        squares += output_deferred_ ? estimate_squares(first.data() + at, q_.data() + q_at, b.rows, b.cols, r)
+                            : multiply_p_qt(grad + b.offset, first.data() + at, q_.data() + q_at, b.rows,
+                                            b.cols, r);
         at += r * b.rows;
         q_at += r * b.cols;
     }
@@ -297,10 +334,6 @@ void GradientCompressor::powersgd(Communicator& comm, float* grad) {
         for (int64_t i = 0; i < dense_counts_[d]; ++i) squares += double(g[i]) * double(g[i]);
     }
     sum_squares_last_ = squares;
-    // A non-finite gradient on any rank made Q non-finite on every rank: Q is drawn again next
-    // call, and a residual that would carry the NaN on is dropped.
-    bool q_finite = true;
-    for (float v : q_) q_finite = q_finite && std::isfinite(v);
     if (!q_finite) std::fill(q_.begin(), q_.end(), 0.0f);
     if (!finite || !q_finite) {
         std::fill(residual_.begin(), residual_.end(), 0.0f);
@@ -309,6 +342,34 @@ void GradientCompressor::powersgd(Communicator& comm, float* grad) {
         pending_inv_ranks_ = static_cast<float>(1.0 / n_ranks);
     }
     payload_last_ = static_cast<uint64_t>(first.size() + q_.size()) * (spec_.bf16_factors ? 2 : 4);
+}
+
+void GradientCompressor::fill_output(const float* grad, int64_t begin, int64_t count, float* out) const {
+    const int64_t end = begin + count;
+    const int r = spec_.rank;
+    // Elements [x, to) that no block covers come from grad as they are.
+    const auto copy_dense = [&](int64_t x, int64_t to) {
+        if (to > x && out + (x - begin) != grad + x) std::copy(grad + x, grad + to, out + (x - begin));
+    };
+    int64_t x = begin, at = 0, q_at = 0;
+    for (const GradientBlock& b : blocks_) {
+        const int64_t b_end = b.offset + b.rows * b.cols;
+        if (b.offset >= end) break;
+        if (output_deferred_ && b_end > begin) {
+            const int64_t lo = std::max(begin, b.offset), hi = std::min(end, b_end);
+            copy_dense(x, lo);
+            for (int64_t i = (lo - b.offset) / b.cols; b.offset + i * b.cols < hi; ++i) {
+                const int64_t row = b.offset + i * b.cols;
+                const int64_t j0 = std::max(lo, row) - row, j1 = std::min(hi, row + b.cols) - row;
+                estimate_part(out + (row + j0 - begin), factors_.data() + at, q_.data() + q_at, b.rows,
+                              b.cols, r, i, j0, j1);
+            }
+            x = hi;
+        }
+        at += r * b.rows;
+        q_at += r * b.cols;
+    }
+    copy_dense(x, end);
 }
 
 }  // namespace tandem::dist

@@ -56,6 +56,28 @@ double AdamW::grad_norm(Tensor grads) const {
 void AdamW::update(Tensor params, Tensor grads, float lr, double norm) {
     TANDEM_ASSERT(params.numel() == range_.count && grads.numel() == range_.count, params.numel(),
                   grads.numel(), range_.count);
+    update_segments(lr, norm, [&](int64_t offset, int64_t count, const backend::AdamWParams& hp) {
+        be_->adamw_update(params.slice(offset, count), grads.slice(offset, count), m_.slice(offset, count),
+                          v_.slice(offset, count), hp);
+    });
+}
+
+void AdamW::update(Tensor params, const GradientPieces& pieces, float lr, double norm) {
+    TANDEM_ASSERT(params.numel() == range_.count && params.device == Device::Host, params.numel(), range_.count);
+    // 64 KB of gradient at a time: written, then read by the update while it is in L2.
+    constexpr int64_t kPiece = 16384;
+    thread_local std::vector<float> piece(kPiece);
+    update_segments(lr, norm, [&](int64_t offset, int64_t count, const backend::AdamWParams& hp) {
+        for (int64_t at = offset; at < offset + count; at += kPiece) {
+            const int64_t n = std::min(kPiece, offset + count - at);
+            pieces(at, n, piece.data());
+            be_->adamw_update(params.slice(at, n), Tensor(piece.data(), DType::F32, {n}), m_.slice(at, n),
+                              v_.slice(at, n), hp);
+        }
+    });
+}
+
+void AdamW::update_segments(float lr, double norm, const SegmentUpdate& each) {
     // clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied only when it shrinks; the update
     // multiplies each gradient by it as it reads it (one pass over the gradients fewer).
     float grad_scale = 1.0f;
@@ -65,15 +87,14 @@ void AdamW::update(Tensor params, Tensor grads, float lr, double norm) {
     }
     ++step_;
     for (const Segment& s : segments_) {
-        backend::AdamWParams hp{.lr = lr,
-                                .beta1 = config_.beta1,
-                                .beta2 = config_.beta2,
-                                .eps = config_.eps,
-                                .weight_decay = s.is_decayed ? config_.weight_decay : 0.0f,
-                                .step = step_,
-                                .grad_scale = grad_scale};
-        be_->adamw_update(params.slice(s.offset, s.count), grads.slice(s.offset, s.count),
-                          m_.slice(s.offset, s.count), v_.slice(s.offset, s.count), hp);
+        const backend::AdamWParams hp{.lr = lr,
+                                      .beta1 = config_.beta1,
+                                      .beta2 = config_.beta2,
+                                      .eps = config_.eps,
+                                      .weight_decay = s.is_decayed ? config_.weight_decay : 0.0f,
+                                      .step = step_,
+                                      .grad_scale = grad_scale};
+        each(s.offset, s.count, hp);
     }
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "backend/backend.h"
@@ -41,6 +42,12 @@ public:
     // The two halves of step(), for a caller that judges the norm before deciding to update.
     double grad_norm(Tensor grads) const;
     void update(Tensor params, Tensor grads, float lr, double grad_norm);
+    // Writes the gradient's elements [begin, begin + count) of the range into out [count].
+    using GradientPieces = std::function<void(int64_t begin, int64_t count, float* out)>;
+    // update() with a gradient that is never stored whole (host backends only): each piece is
+    // written into a small buffer just before the update reads it, so that it never goes to
+    // memory (PowerSGD's low-rank estimate). The same bits as update() given the whole.
+    void update(Tensor params, const GradientPieces& pieces, float lr, double grad_norm);
 
     int64_t step_count() const { return step_; }
     void set_step_count(int64_t step) { step_ = step; }  // when resuming from a checkpoint
@@ -58,6 +65,10 @@ private:
         int64_t offset, count;
         bool is_decayed;
     };
+
+    // The clipping factor and the step, then `each` segment with its hyperparameters.
+    using SegmentUpdate = std::function<void(int64_t offset, int64_t count, const backend::AdamWParams&)>;
+    void update_segments(float lr, double norm, const SegmentUpdate& each);
 
     backend::Backend* be_;
     AdamWConfig config_;

@@ -51,8 +51,20 @@ std::optional<double> GradientExchange::reduce(Tensor grads) {
         comm_.all_reduce(grads);
         return std::nullopt;
     }
-    compressor_->all_reduce(comm_, grads);
+    compressor_->all_reduce(comm_, grads, /*may_defer_output=*/true);
     return compressor_->sum_squares_last();
+}
+
+AdamW::GradientPieces GradientExchange::output_pieces(Tensor grads) const {
+    const float* dense = grads.as<float>();
+    return [this, dense](int64_t begin, int64_t count, float* out) {
+        compressor_->fill_output(dense, begin, count, out);
+    };
+}
+
+void GradientExchange::write_output(Tensor grads) const {
+    float* g = grads.as<float>();
+    compressor_->fill_output(g, 0, grads.numel(), g);
 }
 
 bool GradientExchange::after_step(int64_t step, bool must_sync) {

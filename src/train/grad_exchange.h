@@ -39,6 +39,12 @@ public:
     // (PowerSGD), so that the step need not read the gradient again for its norm. Not called
     // when is_local().
     std::optional<double> reduce(Tensor grads);
+    // Whether reduce() left the matrices' part of the sum as PowerSGD's factors, not in grads:
+    // output_pieces() then hands it to AdamW piece by piece, write_output() writes it out. Both
+    // are valid until the next reduce().
+    bool output_is_deferred() const { return compressor_ && compressor_->output_is_deferred(); }
+    AdamW::GradientPieces output_pieces(Tensor grads) const;
+    void write_output(Tensor grads) const;
     // After step `step` was taken (applied or skipped): the outer step when step is a multiple
     // of local_steps or `must_sync` (the trainer evaluates, checkpoints or ends after it).
     // Returns whether it synchronised. A no-op without local steps.

@@ -71,13 +71,17 @@ StepResult TrainStep::run(BatchSource& source, double lr, const StepHooks& hooks
     }
     // Sums over ranks, in the communicator's fixed order: every rank then holds the same
     // gradient and loss, and computes the same norm, so the guard decides the same everywhere.
-    std::optional<double> exchanged_squares;  // the gradient's, where the exchange summed them
+    output_deferred_ = false;
+    exchanged_squares_.reset();
     if (is_local) {
         all_reduce(loss_sum);
         totals = {loss_sum[1], loss_sum[2]};
     } else {
         if (zero_) zero_->reduce_gradients(model_.grads());  // each rank's range only
-        else if (exchange_) exchanged_squares = exchange_->reduce(model_.grads());
+        else if (exchange_) {
+            exchanged_squares_ = exchange_->reduce(model_.grads());
+            output_deferred_ = exchange_->output_is_deferred();
+        }
         for (auto& bucket : buckets) bucket->wait();
         all_reduce(std::span(loss_sum).first(1));
     }
@@ -86,9 +90,9 @@ StepResult TrainStep::run(BatchSource& source, double lr, const StepHooks& hooks
     result.loss = result.loss_weight > 0 ? loss_sum[0] / result.loss_weight : 0.0;
     if (hooks.after_backward) hooks.after_backward(result.loss);
 
-    result.grad_norm = zero_               ? zero_->grad_norm(model_.grads())
-                       : exchanged_squares ? std::sqrt(*exchanged_squares)
-                                           : optimizer_.grad_norm(model_.grads());
+    result.grad_norm = zero_                ? zero_->grad_norm(model_.grads())
+                       : exchanged_squares_ ? std::sqrt(*exchanged_squares_)
+                                            : optimizer_.grad_norm(gradients());
     local_norm_ = result.grad_norm;
     if (is_local) {  // the guard must judge the same value on every rank
         std::array<double, 1> squares = {result.grad_norm * result.grad_norm};
@@ -123,7 +127,17 @@ void TrainStep::apply(const StepResult& result, double lr) {
 
 void TrainStep::update(double lr, double grad_norm) {
     if (zero_) zero_->update(model_.params(), model_.grads(), float(lr), grad_norm);
+    else if (output_deferred_) optimizer_.update(model_.params(), exchange_->output_pieces(model_.grads()), float(lr), grad_norm);
     else optimizer_.update(model_.params(), model_.grads(), float(lr), grad_norm);
+}
+
+Tensor TrainStep::gradients() {
+    if (output_deferred_) {
+        exchange_->write_output(model_.grads());
+        output_deferred_ = false;
+        exchanged_squares_.reset();  // whoever asked may change them
+    }
+    return model_.grads();
 }
 
 }  // namespace tandem::train

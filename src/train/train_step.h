@@ -37,7 +37,7 @@ struct StepResult {
 
 struct StepHooks {
     // After the gradients and the loss are reduced, before they are judged (fault injection,
-    // watchdog beats): may change the loss and the model's gradients.
+    // watchdog beats): may change the loss, and the gradients through TrainStep::gradients().
     std::function<void(double& loss)> after_backward;
     // After the forward of micro-batch `micro`, before its backward: may give the model new
     // per-token weights (Model::set_loss_weights; policy gradients make some negative) and
@@ -56,8 +56,12 @@ public:
 
     // One step. A normal one is applied with learning rate lr and accepted by the guard. On an
     // anomaly, the weights, the optimizer and the guard are unchanged (the caller's policy
-    // decides) and the step's gradient stays in model.grads() for apply().
+    // decides) and the step's gradient stays for apply().
     StepResult run(BatchSource& source, double lr, const StepHooks& hooks = {});
+    // The step's reduced gradient, in model.grads(): written out first where the exchange left it
+    // as factors (PowerSGD's estimate goes to the update piece by piece, never whole, unless
+    // something asks for it here, as fault injection does).
+    Tensor gradients();
     // Applies the update of a step the guard rejected, its gradient clipped as usual; the guard's
     // window does not take its values.
     void apply(const StepResult& result, double lr);
@@ -88,6 +92,10 @@ private:
     // Local steps: the norm of this rank's own gradient, which clips its own update (the
     // result's grad_norm is the ranks' root mean square, which the guard judges).
     double local_norm_ = 0;
+    // The exchange left the step's gradient as factors (GradientExchange::output_pieces), and
+    // the sum of its squares.
+    bool output_deferred_ = false;
+    std::optional<double> exchanged_squares_;
 };
 
 }  // namespace tandem::train

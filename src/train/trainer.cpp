@@ -460,13 +460,13 @@ void TrainingRun::inject_after_backward(int64_t step, double& loss) {
             loss = std::numeric_limits<double>::quiet_NaN();
         } else {
             const float nan = std::numeric_limits<float>::quiet_NaN();
-            be_.copy_to_device(model_->grads().data, &nan, sizeof nan);
+            be_.copy_to_device(step_->gradients().data, &nan, sizeof nan);
         }
         record_event("fault", step, "injected " + f->spec + ": NaN in " + f->target, "injected");
     }
     if (const Fault* f = faults_.take(FaultKind::Spike, step)) {
         loss *= f->value;
-        be_.scale(model_->grads(), float(f->value));
+        be_.scale(step_->gradients(), float(f->value));
         record_event("fault", step, Error::concat("injected ", f->spec, ": loss and gradients x ", f->value), "injected");
     }
     if (const Fault* f = faults_.take(FaultKind::Hang, step)) {

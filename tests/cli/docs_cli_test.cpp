@@ -94,8 +94,9 @@ TEST(Docs, PerformanceOpensWithOneCurrentTable) {
         ASSERT_EQ(cells.size(), want.size()) << lines[i];
         EXPECT_NE(cells[2].find('('), std::string::npos) << "a ratio with its spread: " << lines[i];
         if (cells[4] == " the same ") continue;
-        std::smatch m;  // the program of the command: bench/X or build/release/bench/X
-        ASSERT_TRUE(std::regex_search(cells[4], m, std::regex("`(build/release/)?(bench/[a-z_.]+)")))
+        std::smatch m;  // the program of the command: bench/X, build/release/bench/X or scripts/X
+        ASSERT_TRUE(std::regex_search(cells[4], m,
+                                      std::regex("`(build/release/)?((bench|scripts)/[a-z_.]+)")))
             << lines[i];
         const std::string program = m[2].str();
         EXPECT_TRUE(std::filesystem::exists(repo_file(program)) ||

@@ -1,6 +1,7 @@
 // Gradient codecs on one process: error feedback makes the transmitted sum track the true sum
 // where plain rounding drifts, PowerSGD is exact on a matrix of rank at most R (to bf16's
-// precision with bf16 factors) and its residual the same whenever it is settled, payload sizes
+// precision with bf16 factors), its residual the same whenever it is settled and its output
+// the same whether written whole or formed in pieces from the factors, payload sizes
 // are what the formats say, and bad options and shapes are Errors naming the culprit.
 #include "dist/compression.h"
 
@@ -189,6 +190,31 @@ TEST(Compression, PowerSgdResidualIsTheSameWhetherSettledAtOnceOrAtTheNextCall) 
         ASSERT_EQ(s.size(), l.size());
         for (size_t i = 0; i < s.size(); ++i)
             EXPECT_EQ(0, std::memcmp(s[i].second.data, l[i].second.data, s[i].second.bytes())) << name << " " << s[i].first;
+    }
+}
+
+// Left as factors, PowerSGD's output comes out of fill_output() in pieces of any size, with the
+// bits of the output written whole, and the sum of its squares computed from the factors.
+TEST(Compression, PowerSgdOutputLeftAsFactorsGivesTheSameBitsPieceByPiece) {
+    const int64_t n = 5 + 8 * 10 + 3 + 6 * 7 + 4;
+    const std::vector<GradientBlock> blocks = {{5, 8, 10}, {88, 6, 7}};
+    GradientCompressor whole(parse_compression("powersgd:2"), n, blocks, 5),
+        pieces(parse_compression("powersgd:2"), n, blocks, 5);
+    LocalCommunicator comm;
+    for (int step = 0; step < 4; ++step) {
+        std::vector<float> a(n);
+        fill_normal(a.data(), n, RngKey{41, RngPurpose::Init, 0, uint32_t(step)});
+        std::vector<float> b = a;
+        whole.all_reduce(comm, Tensor(a.data(), DType::F32, {n}));
+        pieces.all_reduce(comm, Tensor(b.data(), DType::F32, {n}), /*may_defer_output=*/true);
+        EXPECT_FALSE(whole.output_is_deferred());
+        ASSERT_TRUE(pieces.output_is_deferred());
+        std::vector<float> got(n);
+        for (int64_t at = 0; at < n; at += 13) pieces.fill_output(b.data(), at, std::min<int64_t>(13, n - at), got.data() + at);
+        ASSERT_EQ(0, std::memcmp(got.data(), a.data(), n * sizeof(float))) << "step " << step;
+        EXPECT_NEAR(*pieces.sum_squares_last(), *whole.sum_squares_last(), 1e-6 * *whole.sum_squares_last());
+        pieces.fill_output(b.data(), 0, n, b.data());  // in place, as a whole
+        ASSERT_EQ(0, std::memcmp(b.data(), a.data(), n * sizeof(float))) << "step " << step;
     }
 }
 

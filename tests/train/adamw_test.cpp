@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "backend/registry.h"
+#include "core/rng.h"
 #include "common/test_util.h"
 #include "model/model.h"
 
@@ -74,6 +75,32 @@ TEST(AdamW, ClipsTheGlobalNormLikeClipGradNorm) {
     for (size_t i = 0; i < m_after.size(); ++i)
         ASSERT_FLOAT_EQ(m_after[i], opt.config().beta1 * m_before[i] + one_minus_b1 * 1e-6f);
     EXPECT_EQ(opt.step_count(), 2);
+}
+
+// A gradient handed over in pieces (PowerSGD's estimate, never stored whole) updates the
+// weights and moments to the same bits as the same gradient stored whole.
+TEST(AdamW, AGradientInPiecesGivesTheBitsOfTheWhole) {
+    auto whole = tiny_model(), pieces = tiny_model();
+    const int64_t n = whole.layout().n_params();
+    ASSERT_GT(n, 2 * 16384) << "several pieces";
+    AdamW a(whole.backend(), whole.layout(), DType::F32, {.weight_decay = 0.1f, .grad_clip = 1.0f});
+    AdamW b(pieces.backend(), pieces.layout(), DType::F32, {.weight_decay = 0.1f, .grad_clip = 1.0f});
+    std::vector<float> g(n);
+    int64_t asked = 0;
+    for (int step = 0; step < 3; ++step) {
+        fill_normal(g.data(), n, RngKey{8, RngPurpose::Init, 0, uint32_t(step)});
+        whole.backend().copy_to_device(whole.grads().data, g.data(), whole.grads().bytes());
+        const double norm = a.grad_norm(whole.grads());
+        a.update(whole.params(), whole.grads(), 1e-2f, norm);
+        b.update(pieces.params(), [&](int64_t begin, int64_t count, float* out) {
+            std::copy(g.begin() + begin, g.begin() + begin + count, out);
+            asked += count;
+        }, 1e-2f, norm);
+    }
+    EXPECT_EQ(asked, 3 * n);
+    for (const auto& e : whole.layout().entries())
+        ASSERT_EQ(whole.save_param(e.name), pieces.save_param(e.name)) << e.name;
+    EXPECT_EQ(host_first_moment(a), host_first_moment(b));
 }
 
 TEST(AdamW, FirstStepsFollowPyTorchsUpdate) {
