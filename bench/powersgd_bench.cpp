@@ -51,11 +51,15 @@ int main(int argc, char** argv) {
     bool defer = false;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        if (a == "--compress" && i + 1 < argc) compress = argv[++i];
-        else if (a == "--calls" && i + 1 < argc) calls = std::max(3, std::atoi(argv[++i]));
-        else if (a == "--defer") defer = true;
+        if (a == "--compress" && i + 1 < argc)
+            compress = argv[++i];
+        else if (a == "--calls" && i + 1 < argc)
+            calls = std::max(3, std::atoi(argv[++i]));
+        else if (a == "--defer")
+            defer = true;
         else {
-            std::fprintf(stderr, "usage: powersgd_bench [--compress powersgd:2] [--calls 30] [--defer]\n");
+            std::fprintf(stderr,
+                         "usage: powersgd_bench [--compress powersgd:2] [--calls 30] [--defer]\n");
             return 2;
         }
     }
@@ -79,12 +83,15 @@ int main(int argc, char** argv) {
                 codec.fill_output(grad.data(), at, count, piece.data());
                 checksum += piece[0];
             }
-        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        ms.push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count());
     }
     ms.erase(ms.begin());  // the first call allocates and draws Q
     std::sort(ms.begin(), ms.end());
-    std::printf("%s%s, %lld values: %.2f ms per call (min %.2f, max %.2f, %zu calls; checksum %g)\n",
-                compress.c_str(), defer ? " --defer" : "", static_cast<long long>(n), ms[ms.size() / 2],
-                ms.front(), ms.back(), ms.size(), checksum);
+    std::printf(
+        "%s%s, %lld values: %.2f ms per call (min %.2f, max %.2f, %zu calls; checksum %g)\n",
+        compress.c_str(), defer ? " --defer" : "", static_cast<long long>(n), ms[ms.size() / 2],
+        ms.front(), ms.back(), ms.size(), checksum);
     return 0;
 }

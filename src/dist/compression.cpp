@@ -140,7 +140,8 @@ CompressionSpec parse_compression(std::string_view text) {
         return {CompressionKind::PowerSgd, rank, bf16_factors};
     }
     throw Error("compress='", text,
-                "' is not a compression; use none, bf16, int8, powersgd:R or powersgd:R:bf16 (e.g. powersgd:4)");
+                "' is not a compression; use none, bf16, int8, powersgd:R or powersgd:R:bf16 (e.g. "
+                "powersgd:4)");
 }
 
 GradientCompressor::GradientCompressor(CompressionSpec spec, int64_t n, std::vector<GradientBlock> blocks,
@@ -190,7 +191,9 @@ void GradientCompressor::all_reduce(Communicator& comm, Tensor grad, bool may_de
             break;
         case CompressionKind::Bf16:
         case CompressionKind::Int8: encode_elementwise(comm, grad.as<float>()); break;
-        case CompressionKind::PowerSgd: powersgd(comm, grad.as<float>(), may_defer_output); break;
+        case CompressionKind::PowerSgd:
+            powersgd(comm, grad.as<float>(), may_defer_output);
+            break;
     }
     payload_total_ += payload_last_;
     ++n_calls_;

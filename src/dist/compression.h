@@ -58,12 +58,12 @@ public:
     uint64_t dense_bytes() const { return static_cast<uint64_t>(n_) * 4; }
 
     const CompressionSpec& spec() const { return spec_; }
-    // The sum of the squares of the last call's output, where the codec computed it while it
-    // wrote the output (PowerSGD), so that the caller need not read the gradient again for its
-    // norm; the same bits on every rank.
+    // The sum of the squares of the last call's output where the codec has it (PowerSGD: summed
+    // as it wrote the output, or from the factors), so that the caller need not read the
+    // gradient again for its norm; the same bits on every rank.
     std::optional<double> sum_squares_last() const { return sum_squares_last_; }
     // Whether the last call left the matrices' part of its output as PowerSGD's factors rather
-    // than in grad (it does unless something was not finite); fill_output() then forms it.
+    // than in grad (when asked to, and everything was finite); fill_output() then forms it.
     bool output_is_deferred() const { return output_deferred_; }
     // out[count] = the last call's output at elements [begin, begin + count): the matrices'
     // part from the factors, the rest from `grad` (the gradient that call was given). out may be

@@ -159,7 +159,8 @@ double estimate_squares(const float* pt, const float* qt, int64_t rows, int64_t 
     double total = 0;
     for (int k = 0; k < r; ++k)
         for (int l = 0; l < r; ++l)
-            total += dot(pt + k * rows, pt + l * rows, rows) * dot(qt + k * cols, qt + l * cols, cols);
+            total +=
+                dot(pt + k * rows, pt + l * rows, rows) * dot(qt + k * cols, qt + l * cols, cols);
     return total;
 }
 
@@ -180,7 +181,8 @@ TANDEM_PASS double estimate_row_and_squares(float* out, const float* pt, const f
 // out[i, :] = sum_k pt[k][i] qt[k][:]   (P Qᵀ); returns the sum of out's squares, the rows' sums
 // added in order. The residual's share of the estimate is taken from m at the next call
 // (add_and_multiply_m_q), or by settle() before anyone reads the residual.
-double multiply_p_qt(float* out, const float* pt, const float* qt, int64_t rows, int64_t cols, int r) {
+double multiply_p_qt(float* out, const float* pt, const float* qt, int64_t rows, int64_t cols,
+                     int r) {
     std::vector<double> row_squares(rows);
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < rows; ++i)
@@ -227,8 +229,8 @@ void GradientCompressor::settle() {
     if (!estimate_pending_) return;
     int64_t at = 0, q_at = 0;
     for (const GradientBlock& b : blocks_) {
-        subtract_estimate(residual_.data() + b.offset, factors_.data() + at, q_.data() + q_at, b.rows,
-                          b.cols, spec_.rank, pending_inv_ranks_);
+        subtract_estimate(residual_.data() + b.offset, factors_.data() + at, q_.data() + q_at,
+                          b.rows, b.cols, spec_.rank, pending_inv_ranks_);
         at += spec_.rank * b.rows;
         q_at += spec_.rank * b.cols;
     }
@@ -248,14 +250,16 @@ void GradientCompressor::powersgd(Communicator& comm, float* grad, bool may_defe
     bool has_zero_column = false;
     int64_t q_at = 0;
     for (const GradientBlock& b : blocks_)
-        for (int k = 0; k < r; ++k, q_at += b.cols) has_zero_column |= is_zero(q_.data() + q_at, b.cols);
+        for (int k = 0; k < r; ++k, q_at += b.cols)
+            has_zero_column |= is_zero(q_.data() + q_at, b.cols);
     if (has_zero_column) {
         settle();
         q_at = 0;
         for (const GradientBlock& b : blocks_)
             for (int k = 0; k < r; ++k, q_at += b.cols)
                 if (is_zero(q_.data() + q_at, b.cols))
-                    fill_normal(q_.data() + q_at, b.cols, RngKey{seed_, RngPurpose::Compression, 0, 0}, q_at);
+                    fill_normal(q_.data() + q_at, b.cols,
+                                RngKey{seed_, RngPurpose::Compression, 0, 0}, q_at);
     }
     // First message: every P, then the elements that travel uncompressed (as bf16 with their
     // own error feedback when the factors travel as bf16).
@@ -268,10 +272,9 @@ void GradientCompressor::powersgd(Communicator& comm, float* grad, bool may_defe
     q_at = 0;
     bool finite = true;
     for (const GradientBlock& b : blocks_) {
-        finite &= add_and_multiply_m_q(first.data() + at, m + b.offset, grad + b.offset,
-                                       q_.data() + q_at, b.rows, b.cols, r,
-                                       estimate_pending_ ? first.data() + at : nullptr,
-                                       pending_inv_ranks_);
+        finite &= add_and_multiply_m_q(
+            first.data() + at, m + b.offset, grad + b.offset, q_.data() + q_at, b.rows, b.cols, r,
+            estimate_pending_ ? first.data() + at : nullptr, pending_inv_ranks_);
         at += r * b.rows;
         q_at += r * b.cols;
     }
@@ -323,9 +326,10 @@ void GradientCompressor::powersgd(Communicator& comm, float* grad, bool may_defe
     q_at = 0;
     double squares = 0;
     for (const GradientBlock& b : blocks_) {
-        squares += output_deferred_ ? estimate_squares(first.data() + at, q_.data() + q_at, b.rows, b.cols, r)
-                            : multiply_p_qt(grad + b.offset, first.data() + at, q_.data() + q_at, b.rows,
-                                            b.cols, r);
+        squares += output_deferred_
+                       ? estimate_squares(first.data() + at, q_.data() + q_at, b.rows, b.cols, r)
+                       : multiply_p_qt(grad + b.offset, first.data() + at, q_.data() + q_at, b.rows,
+                                       b.cols, r);
         at += r * b.rows;
         q_at += r * b.cols;
     }
@@ -344,12 +348,14 @@ void GradientCompressor::powersgd(Communicator& comm, float* grad, bool may_defe
     payload_last_ = static_cast<uint64_t>(first.size() + q_.size()) * (spec_.bf16_factors ? 2 : 4);
 }
 
-void GradientCompressor::fill_output(const float* grad, int64_t begin, int64_t count, float* out) const {
+void GradientCompressor::fill_output(const float* grad, int64_t begin, int64_t count,
+                                     float* out) const {
     const int64_t end = begin + count;
     const int r = spec_.rank;
     // Elements [x, to) that no block covers come from grad as they are.
     const auto copy_dense = [&](int64_t x, int64_t to) {
-        if (to > x && out + (x - begin) != grad + x) std::copy(grad + x, grad + to, out + (x - begin));
+        if (to > x && out + (x - begin) != grad + x)
+            std::copy(grad + x, grad + to, out + (x - begin));
     };
     int64_t x = begin, at = 0, q_at = 0;
     for (const GradientBlock& b : blocks_) {
@@ -361,8 +367,8 @@ void GradientCompressor::fill_output(const float* grad, int64_t begin, int64_t c
             for (int64_t i = (lo - b.offset) / b.cols; b.offset + i * b.cols < hi; ++i) {
                 const int64_t row = b.offset + i * b.cols;
                 const int64_t j0 = std::max(lo, row) - row, j1 = std::min(hi, row + b.cols) - row;
-                estimate_part(out + (row + j0 - begin), factors_.data() + at, q_.data() + q_at, b.rows,
-                              b.cols, r, i, j0, j1);
+                estimate_part(out + (row + j0 - begin), factors_.data() + at, q_.data() + q_at,
+                              b.rows, b.cols, r, i, j0, j1);
             }
             x = hi;
         }

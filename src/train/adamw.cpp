@@ -57,13 +57,14 @@ void AdamW::update(Tensor params, Tensor grads, float lr, double norm) {
     TANDEM_ASSERT(params.numel() == range_.count && grads.numel() == range_.count, params.numel(),
                   grads.numel(), range_.count);
     update_segments(lr, norm, [&](int64_t offset, int64_t count, const backend::AdamWParams& hp) {
-        be_->adamw_update(params.slice(offset, count), grads.slice(offset, count), m_.slice(offset, count),
-                          v_.slice(offset, count), hp);
+        be_->adamw_update(params.slice(offset, count), grads.slice(offset, count),
+                          m_.slice(offset, count), v_.slice(offset, count), hp);
     });
 }
 
 void AdamW::update(Tensor params, const GradientPieces& pieces, float lr, double norm) {
-    TANDEM_ASSERT(params.numel() == range_.count && params.device == Device::Host, params.numel(), range_.count);
+    TANDEM_ASSERT(params.numel() == range_.count && params.device == Device::Host, params.numel(),
+                  range_.count);
     // 64 KB of gradient at a time: written, then read by the update while it is in L2.
     constexpr int64_t kPiece = 16384;
     thread_local std::vector<float> piece(kPiece);
@@ -71,8 +72,8 @@ void AdamW::update(Tensor params, const GradientPieces& pieces, float lr, double
         for (int64_t at = offset; at < offset + count; at += kPiece) {
             const int64_t n = std::min(kPiece, offset + count - at);
             pieces(at, n, piece.data());
-            be_->adamw_update(params.slice(at, n), Tensor(piece.data(), DType::F32, {n}), m_.slice(at, n),
-                              v_.slice(at, n), hp);
+            be_->adamw_update(params.slice(at, n), Tensor(piece.data(), DType::F32, {n}),
+                              m_.slice(at, n), v_.slice(at, n), hp);
         }
     });
 }

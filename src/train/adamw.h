@@ -67,7 +67,8 @@ private:
     };
 
     // The clipping factor and the step, then `each` segment with its hyperparameters.
-    using SegmentUpdate = std::function<void(int64_t offset, int64_t count, const backend::AdamWParams&)>;
+    using SegmentUpdate =
+        std::function<void(int64_t offset, int64_t count, const backend::AdamWParams&)>;
     void update_segments(float lr, double norm, const SegmentUpdate& each);
 
     backend::Backend* be_;

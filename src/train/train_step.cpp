@@ -127,7 +127,9 @@ void TrainStep::apply(const StepResult& result, double lr) {
 
 void TrainStep::update(double lr, double grad_norm) {
     if (zero_) zero_->update(model_.params(), model_.grads(), float(lr), grad_norm);
-    else if (output_deferred_) optimizer_.update(model_.params(), exchange_->output_pieces(model_.grads()), float(lr), grad_norm);
+    else if (output_deferred_)
+        optimizer_.update(model_.params(), exchange_->output_pieces(model_.grads()), float(lr),
+                          grad_norm);
     else optimizer_.update(model_.params(), model_.grads(), float(lr), grad_norm);
 }
 

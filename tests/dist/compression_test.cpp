@@ -34,7 +34,8 @@ TEST(Compression, ParsesEveryFormAndNamesTheBadValue) {
     EXPECT_EQ(h.rank, 2);
     EXPECT_TRUE(h.bf16_factors);
     EXPECT_EQ(h.str(), "powersgd:2:bf16");
-    EXPECT_NE(error_message([] { parse_compression("powersgd:x:bf16"); }).find("the rank 'x'"), std::string::npos);
+    EXPECT_NE(error_message([] { parse_compression("powersgd:x:bf16"); }).find("the rank 'x'"),
+              std::string::npos);
     EXPECT_NE(error_message([] { parse_compression("powersgd:2:f16"); }).find("the rank '2:f16'"),
               std::string::npos);
     EXPECT_NE(error_message([] { parse_compression("fp8"); }).find("compress='fp8' is not a compression; use none, bf16"),
@@ -127,7 +128,8 @@ std::vector<float> low_rank_gradient(uint64_t seed) {
 
 // `want` through `codec` once (one rank): the output, and its largest error over the matrix
 // (the first 192 values) relative to the matrix's largest value.
-std::pair<std::vector<float>, double> one_pass(GradientCompressor& codec, const std::vector<float>& want) {
+std::pair<std::vector<float>, double> one_pass(GradientCompressor& codec,
+                                               const std::vector<float>& want) {
     LocalCommunicator comm;
     std::vector<float> g = want;
     codec.all_reduce(comm, Tensor(g.data(), DType::F32, {int64_t(g.size())}));
@@ -159,7 +161,8 @@ TEST(Compression, PowerSgdIsExactOnAMatrixOfRankR) {
 // vector travels as bf16 too, and keeps what rounding left out for the next call.
 TEST(Compression, PowerSgdWithBf16FactorsHalvesTheBytes) {
     const std::vector<float> want = low_rank_gradient(5);
-    GradientCompressor codec(parse_compression("powersgd:2:bf16"), 197, {{0, 16, 12}, {192, 1, 5}}, 9);
+    GradientCompressor codec(parse_compression("powersgd:2:bf16"), 197, {{0, 16, 12}, {192, 1, 5}},
+                             9);
     const auto [g, err] = one_pass(codec, want);
     EXPECT_LT(err, 2e-2);
     EXPECT_GT(err, 1e-6);  // the rounding shows: the factors did travel as bf16
@@ -176,7 +179,8 @@ TEST(Compression, PowerSgdResidualIsTheSameWhetherSettledAtOnceOrAtTheNextCall) 
     for (const char* name : {"powersgd:2", "powersgd:1:bf16"}) {
         const int64_t n = 8 * 10 + 6 * 7 + 3;
         const std::vector<GradientBlock> blocks = {{0, 8, 10}, {83, 6, 7}};
-        GradientCompressor settled(parse_compression(name), n, blocks, 5), later(parse_compression(name), n, blocks, 5);
+        GradientCompressor settled(parse_compression(name), n, blocks, 5),
+            later(parse_compression(name), n, blocks, 5);
         LocalCommunicator comm;
         for (int step = 0; step < 6; ++step) {
             std::vector<float> a(n);
@@ -185,12 +189,14 @@ TEST(Compression, PowerSgdResidualIsTheSameWhetherSettledAtOnceOrAtTheNextCall) 
             settled.all_reduce(comm, Tensor(a.data(), DType::F32, {n}));
             (void)settled.state();
             later.all_reduce(comm, Tensor(b.data(), DType::F32, {n}));
-            ASSERT_EQ(0, std::memcmp(a.data(), b.data(), n * sizeof(float))) << name << " step " << step;
+            ASSERT_EQ(0, std::memcmp(a.data(), b.data(), n * sizeof(float)))
+                << name << " step " << step;
         }
         const auto s = settled.state(), l = later.state();
         ASSERT_EQ(s.size(), l.size());
         for (size_t i = 0; i < s.size(); ++i)
-            EXPECT_EQ(0, std::memcmp(s[i].second.data, l[i].second.data, s[i].second.bytes())) << name << " " << s[i].first;
+            EXPECT_EQ(0, std::memcmp(s[i].second.data, l[i].second.data, s[i].second.bytes()))
+                << name << " " << s[i].first;
     }
 }
 
@@ -211,9 +217,11 @@ TEST(Compression, PowerSgdOutputLeftAsFactorsGivesTheSameBitsPieceByPiece) {
         EXPECT_FALSE(whole.output_is_deferred());
         ASSERT_TRUE(pieces.output_is_deferred());
         std::vector<float> got(n);
-        for (int64_t at = 0; at < n; at += 13) pieces.fill_output(b.data(), at, std::min<int64_t>(13, n - at), got.data() + at);
+        for (int64_t at = 0; at < n; at += 13)
+            pieces.fill_output(b.data(), at, std::min<int64_t>(13, n - at), got.data() + at);
         ASSERT_EQ(0, std::memcmp(got.data(), a.data(), n * sizeof(float))) << "step " << step;
-        EXPECT_NEAR(*pieces.sum_squares_last(), *whole.sum_squares_last(), 1e-6 * *whole.sum_squares_last());
+        EXPECT_NEAR(*pieces.sum_squares_last(), *whole.sum_squares_last(),
+                    1e-6 * *whole.sum_squares_last());
         pieces.fill_output(b.data(), 0, n, b.data());  // in place, as a whole
         ASSERT_EQ(0, std::memcmp(b.data(), a.data(), n * sizeof(float))) << "step " << step;
     }

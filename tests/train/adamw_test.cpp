@@ -7,8 +7,8 @@
 #include <cmath>
 
 #include "backend/registry.h"
-#include "core/rng.h"
 #include "common/test_util.h"
+#include "core/rng.h"
 #include "model/model.h"
 
 namespace tandem::train {
@@ -84,7 +84,8 @@ TEST(AdamW, AGradientInPiecesGivesTheBitsOfTheWhole) {
     const int64_t n = whole.layout().n_params();
     ASSERT_GT(n, 2 * 16384) << "several pieces";
     AdamW a(whole.backend(), whole.layout(), DType::F32, {.weight_decay = 0.1f, .grad_clip = 1.0f});
-    AdamW b(pieces.backend(), pieces.layout(), DType::F32, {.weight_decay = 0.1f, .grad_clip = 1.0f});
+    AdamW b(pieces.backend(), pieces.layout(), DType::F32,
+            {.weight_decay = 0.1f, .grad_clip = 1.0f});
     std::vector<float> g(n);
     int64_t asked = 0;
     for (int step = 0; step < 3; ++step) {
@@ -92,10 +93,13 @@ TEST(AdamW, AGradientInPiecesGivesTheBitsOfTheWhole) {
         whole.backend().copy_to_device(whole.grads().data, g.data(), whole.grads().bytes());
         const double norm = a.grad_norm(whole.grads());
         a.update(whole.params(), whole.grads(), 1e-2f, norm);
-        b.update(pieces.params(), [&](int64_t begin, int64_t count, float* out) {
-            std::copy(g.begin() + begin, g.begin() + begin + count, out);
-            asked += count;
-        }, 1e-2f, norm);
+        b.update(
+            pieces.params(),
+            [&](int64_t begin, int64_t count, float* out) {
+                std::copy(g.begin() + begin, g.begin() + begin + count, out);
+                asked += count;
+            },
+            1e-2f, norm);
     }
     EXPECT_EQ(asked, 3 * n);
     for (const auto& e : whole.layout().entries())
