@@ -311,14 +311,13 @@ void GradientCompressor::powersgd(Communicator& comm, float* grad, bool may_defe
         q_at += r * b.cols;
     }
     all_reduce_factors(comm, q_.data(), static_cast<int64_t>(q_.size()));
-    // The estimate of the sum, P̂ Qᵀ = P̂ P̂ᵀ sum(M). This rank's share of what it missed, M minus
-    // the estimate over the ranks, is taken at the next call (or by settle()).
-    // The estimate P̂ Qᵀ goes into grad with the sum of its squares, or, where the caller may
-    // take it later, stays as its factors (fill_output() forms it piece by piece where it is
-    // read, the optimizer's update) and the sum comes from the factors. A non-finite gradient on
-    // any rank made Q non-finite on every rank: then the estimate is written out as it is (the
-    // NaN must reach the guard), Q is drawn again next call, and a residual that would carry
-    // the NaN on is dropped.
+    // The estimate of the sum, P̂ Qᵀ = P̂ P̂ᵀ sum(M), goes into grad with the sum of its squares;
+    // or, where the caller may take it later, it stays as its factors (fill_output() forms it
+    // piece by piece where it is read, in the optimizer's update) and the sum comes from them.
+    // This rank's share of what it missed, M less the estimate over the ranks, is taken at the
+    // next call (or by settle()). A non-finite gradient on any rank made Q non-finite on every
+    // rank: then the estimate is written out as it is (the NaN must reach the guard), Q is
+    // drawn again next call, and a residual that would carry the NaN on is dropped.
     bool q_finite = true;
     for (float v : q_) q_finite = q_finite && std::isfinite(v);
     output_deferred_ = may_defer_output && q_finite;
