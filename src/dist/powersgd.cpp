@@ -31,14 +31,15 @@ namespace {
 // The products run on OpenMP threads over rows (or ranges of columns), each output element
 // summed in one fixed order whatever the thread count, so every rank computes the same bits.
 
-// out[:] = sum_k pt[k][i] qt[k][:], row i of P Qᵀ, summed from zero in the order of k.
-inline void estimate_row(float* out, const float* pt, const float* qt, int64_t rows, int64_t cols,
-                         int r, int64_t i) {
-    std::fill(out, out + cols, 0.0f);
+// out[j - j0] = sum_k pt[k][i] qt[k][j] for j in [j0, j1): row i of P Qᵀ, or part of it, each
+// element summed from zero in the order of k.
+inline void estimate_columns(float* out, const float* pt, const float* qt, int64_t rows,
+                             int64_t cols, int r, int64_t i, int64_t j0, int64_t j1) {
+    std::fill(out, out + (j1 - j0), 0.0f);
     for (int k = 0; k < r; ++k) {
         const float p = pt[k * rows + i];
-        const float* q = qt + k * cols;
-        for (int64_t j = 0; j < cols; ++j) out[j] += p * q[j];
+        const float* q = qt + k * cols + j0;
+        for (int64_t j = 0; j < j1 - j0; ++j) out[j] += p * q[j];
     }
 }
 
@@ -53,7 +54,7 @@ float* row_buffer(int64_t cols) {
 TANDEM_PASS void subtract_estimate_row(float* mi, const float* pt, const float* qt, int64_t rows,
                                        int64_t cols, int r, int64_t i, float inv_ranks) {
     float* o = row_buffer(cols);
-    estimate_row(o, pt, qt, rows, cols, r, i);
+    estimate_columns(o, pt, qt, rows, cols, r, i, 0, cols);
     for (int64_t j = 0; j < cols; ++j) mi[j] -= o[j] * inv_ranks;
 }
 
@@ -137,16 +138,10 @@ void multiply_mt_p(float* qt, const float* m, const float* pt, int64_t rows, int
     }
 }
 
-// out[j - j0] = sum_k pt[k][i] qt[k][j] for j in [j0, j1): part of row i of P Qᵀ, each element
-// summed as estimate_row sums it.
+// estimate_columns for fill_output, built for AVX2 too.
 TANDEM_PASS void estimate_part(float* out, const float* pt, const float* qt, int64_t rows,
                                int64_t cols, int r, int64_t i, int64_t j0, int64_t j1) {
-    std::fill(out, out + (j1 - j0), 0.0f);
-    for (int k = 0; k < r; ++k) {
-        const float p = pt[k * rows + i];
-        const float* q = qt + k * cols + j0;
-        for (int64_t j = 0; j < j1 - j0; ++j) out[j] += p * q[j];
-    }
+    estimate_columns(out, pt, qt, rows, cols, r, i, j0, j1);
 }
 
 // sum_ij (P Qᵀ)_ij² = sum_kl (Pᵀ P)_kl (Qᵀ Q)_kl, in double, without forming P Qᵀ.
@@ -167,7 +162,7 @@ double estimate_squares(const float* pt, const float* qt, int64_t rows, int64_t 
 // Row i of P Qᵀ into out; returns the sum of its squares.
 TANDEM_PASS double estimate_row_and_squares(float* out, const float* pt, const float* qt,
                                             int64_t rows, int64_t cols, int r, int64_t i) {
-    estimate_row(out, pt, qt, rows, cols, r, i);
+    estimate_columns(out, pt, qt, rows, cols, r, i, 0, cols);
     double squares[4] = {};  // four partial sums, added in a fixed order
     int64_t j = 0;
     for (; j + 4 <= cols; j += 4)
